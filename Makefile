@@ -1,0 +1,77 @@
+# chatvault - `make help` lists the targets. Two commands do everything: `make dev` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The app runs on Python 3.13 (Lambda's runtime); pyenv's 3.13 is used when present.
+PY313 := $(shell for p in $$HOME/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
+  "$$p" -V >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+PYTHON ?= $(if $(PY313),$(PY313),python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# SAM CLI pins its own boto3/pydantic: it lives in a tools venv of its own.
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_VERSION := 1.170.0
+# sam build for python3.13 needs a python3.13 on PATH.
+SAM_PATH := $(if $(PY313),$(dir $(PY313)):,)$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export PORT ?= 3000
+export MOTO_PORT ?= 5000
+
+$(BIN)/.installed: requirements.txt layers/common/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(SAM_VENV)/.installed:
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+.PHONY: help install dev invoke test lint typecheck cfn-lint validate unit integration http packaging build clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(BIN)/.installed $(SAM_VENV)/.installed ## Create the dev venv (.venv) and the SAM CLI venv (.tools/sam)
+
+dev: $(BIN)/.installed ## Serve the API on 127.0.0.1:$PORT against moto on 127.0.0.1:$MOTO_PORT
+	$(BIN)/python -m infra.local.dev
+
+invoke: $(BIN)/.installed ## Invoke one function: make invoke FN=GetSessionFunction EVENT=tests/events/get_session.json [ENV=env.json]
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file> [ENV=<env.json>]"; exit 2; }
+	$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),)
+
+lint: $(BIN)/.installed ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed ## mypy (strict, pydantic plugin) over the layer and functions
+	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
+
+cfn-lint: $(BIN)/.installed ## cfn-lint over template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
+
+unit: $(BIN)/.installed ## Unit tests (in-process moto)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(BIN)/.installed ## Handler tests under moto, and HTTP tests against the local stack
+	$(BIN)/pytest tests/integration -q
+
+build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
+	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
+
+test: $(BIN)/.installed $(SAM_VENV)/.installed ## Install everything, then every test and check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
+	$(BIN)/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
+	SAM="$(abspath $(SAM))" SAM_PATH="$(SAM_PATH)" $(BIN)/pytest tests -q
+
+clean: ## Remove build output and venvs
+	rm -rf .aws-sam $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

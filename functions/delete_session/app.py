@@ -1,0 +1,25 @@
+"""DELETE /api/v1/sessions/{session_id}: the panic button (DeleteSessionFunction)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.delete_session import delete_session
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.delete("/api/v1/sessions/<session_id>")
+@tracer.capture_method
+def delete(session_id: str) -> Response[str]:
+    return app.reply(delete_session(session_id, app.caller))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

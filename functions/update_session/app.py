@@ -1,0 +1,27 @@
+"""PATCH /api/v1/sessions/{session_id}: title, metadata, end (UpdateSessionFunction)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.update_session import update_session
+from chatvault.models.api import UpdateSessionRequest
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.patch("/api/v1/sessions/<session_id>")
+@tracer.capture_method
+def update(session_id: str, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:
+    return app.reply(update_session(session_id, body, app.caller))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,181 @@
+"""An HTTP API Gateway stand-in: routes from template.yaml's HttpApi events, API Gateway's route
+priority, payload format 2.0 events, CORS from the API's CorsConfiguration, and (AuthMode=jwt) a JWT
+check of issuer, audience and expiry. The JWT signature is NOT verified here: the local stack is a
+development tool, not a security boundary; in AWS the JWT authorizer verifies it against the issuer's keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from infra.local.runtime import FunctionError, Runtime
+from infra.local.template import Route, Stack
+
+
+class Gateway:
+    def __init__(self, stack: Stack, runtime: Runtime) -> None:
+        self.stack = stack
+        self.runtime = runtime
+        self.routes = sorted(stack.routes(), key=lambda r: r.priority)
+        self.cors = stack.cors()
+        self.issuer = stack.parameters.get("JwtIssuer") or ""
+        self.audience = stack.parameters.get("JwtAudience") or ""
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            if route.method not in (method, "ANY"):
+                continue
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
+        return None
+
+    def claims(self, authorization: str | None) -> dict[str, Any] | None:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return None
+        try:
+            payload = authorization.split(" ", 1)[1].split(".")[1]
+            claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return None
+        audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+        if self.issuer and claims.get("iss") != self.issuer:
+            return None
+        if self.audience and self.audience not in audiences and claims.get("client_id") != self.audience:
+            return None
+        if "exp" in claims and float(claims["exp"]) < time.time():
+            return None
+        return claims
+
+    def cors_headers(self, origin: str | None) -> dict[str, str]:
+        allowed = self.cors.get("AllowOrigins") or []
+        if not origin or not (origin in allowed or "*" in allowed):
+            return {}
+        headers = {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin}
+        if self.cors.get("ExposeHeaders"):
+            headers["Access-Control-Expose-Headers"] = ",".join(self.cors["ExposeHeaders"])
+        return headers
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(raw_path)
+        origin = headers.get("origin")
+        if method == "OPTIONS" and origin and headers.get("access-control-request-method"):
+            cors = self.cors_headers(origin)
+            if cors:
+                cors["Access-Control-Allow-Methods"] = ",".join(self.cors.get("AllowMethods", []))
+                cors["Access-Control-Allow-Headers"] = ",".join(self.cors.get("AllowHeaders", []))
+                cors["Access-Control-Max-Age"] = str(self.cors.get("MaxAge", 0))
+            return 204, cors, b""
+        found = self.match(method, url.path)
+        if found is None:
+            return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
+        route, params = found
+        claims = None
+        if route.jwt:
+            claims = self.claims(headers.get("authorization"))
+            if claims is None:
+                return 401, {"Content-Type": "application/json"}, b'{"message":"Unauthorized"}'
+        event = self.event(method, url.path, url.query, headers, body, route, params, claims)
+        try:
+            result = self.runtime.invoke(route.function, event)
+        except FunctionError as exc:
+            print(f"[gateway] {route.function}: {exc}", flush=True)
+            return 500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
+        status, out_headers, out_body = self.response(result)
+        return status, {**out_headers, **self.cors_headers(origin)}, out_body
+
+    @staticmethod
+    def event(method: str, path: str, query: str, headers: dict[str, str], body: bytes, route: Route,
+              params: dict[str, str], claims: dict[str, Any] | None) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        pairs = parse_qsl(query, keep_blank_values=True)
+        qs: dict[str, str] = {}
+        for key, value in pairs:
+            qs[key] = f"{qs[key]},{value}" if key in qs else value
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        route_key = f"{route.method} {route.path}"
+        context: dict[str, Any] = {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": headers.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        }
+        if claims is not None:
+            context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": headers,
+            "requestContext": context,
+            "isBase64Encoded": encoded,
+        }
+        if qs:
+            event["queryStringParameters"] = qs
+        if params:
+            event["pathParameters"] = params
+        if body:
+            event["body"] = text
+        if "cookie" in headers:
+            event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
+        return event
+
+    @staticmethod
+    def response(result: Any) -> tuple[int, dict[str, str], bytes]:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
+        headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = ",".join(str(v) for v in values)
+        raw = result.get("body") or ""
+        body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        return int(result["statusCode"]), headers, body
+
+
+def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _any(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                k = key.lower()
+                headers[k] = f"{headers[k]},{value}" if k in headers else value
+            status, out_headers, out_body = gateway.handle(self.command, self.path, headers, body)
+            self.send_response(status)
+            for key, value in out_headers.items():
+                if key.lower() not in ("content-length", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(out_body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(out_body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            print(f"[gateway] {self.command} {urlsplit(self.path).path} -> {args[1] if len(args) > 1 else ''}",
+                  flush=True)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server

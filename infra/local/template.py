@@ -1,0 +1,261 @@
+"""template.yaml as the local stack sees it: parameters, conditions and intrinsic functions resolved
+with local physical names, so the emulator builds exactly the tables, bucket, routes and environment
+that `sam deploy` would."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+STACK = "chatvault-local"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, !If, ...) read as their long forms."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    if suffix == "Condition":
+        return {"Condition": value}
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open() as fh:
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def parameter_overrides() -> dict[str, str]:
+    """`PARAMETER_OVERRIDES="AuthMode=jwt JwtIssuer=https://..."`, like sam's --parameter-overrides."""
+    pairs = shlex.split(os.environ.get("PARAMETER_OVERRIDES", ""))
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def physical_name(logical_id: str, resource_type: str) -> str:
+    if resource_type == "AWS::S3::Bucket":
+        return f"{STACK}-{logical_id}".lower()
+    return f"{STACK}-{logical_id}"
+
+
+class _Removed:
+    """AWS::NoValue."""
+
+
+NO_VALUE = _Removed()
+
+
+@dataclass
+class Stack:
+    template: dict[str, Any]
+    parameters: dict[str, Any]
+    conditions: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_template(cls, overrides: dict[str, str] | None = None, path: Path = TEMPLATE) -> Stack:
+        template = load(path)
+        params: dict[str, Any] = {}
+        for name, spec in template.get("Parameters", {}).items():
+            value = (overrides or {}).get(name, spec.get("Default"))
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                value = [v.strip() for v in value.split(",")]
+            params[name] = value
+        stack = cls(template, params)
+        for name, expr in template.get("Conditions", {}).items():
+            stack.conditions[name] = bool(stack.resolve(expr))
+        return stack
+
+    # -- intrinsic functions -----------------------------------------------------------------------
+
+    def ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": STACK,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        resource = self.template["Resources"][name]
+        return physical_name(name, resource["Type"])
+
+    def get_att(self, name: str, attribute: str) -> str:
+        resource = self.template["Resources"][name]
+        physical = physical_name(name, resource["Type"])
+        if attribute == "Arn":
+            kind = resource["Type"]
+            if kind == "AWS::DynamoDB::Table":
+                return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
+            if kind == "AWS::S3::Bucket":
+                return f"arn:aws:s3:::{physical}"
+            return f"arn:aws:local:{REGION}:{ACCOUNT}:{physical}"
+        return physical
+
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911, PLR0912
+        if isinstance(value, list):
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition":
+                return self.conditions[arg]
+            if key == "Fn::GetAtt":
+                return self.get_att(*(arg if isinstance(arg, list) else arg.split(".", 1)))
+            if key == "Fn::If":
+                name, yes, no = arg
+                return self.resolve(yes if self.conditions[name] else no)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(a) for a in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(a) for a in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(a) for a in arg)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(i) for i in self.resolve(items))
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+        out = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                resource, attribute = name.split(".", 1)
+                return self.get_att(resource, attribute)
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+    # -- what the local stack needs ----------------------------------------------------------------
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: self.resolve(res.get("Properties", {}))
+            for name, res in self.template["Resources"].items()
+            if res["Type"] == kind and self.conditions.get(res.get("Condition", ""), True)
+        }
+
+    def functions(self) -> dict[str, Function]:
+        globals_ = self.template.get("Globals", {}).get("Function", {})
+        result = {}
+        for name, raw in self.template["Resources"].items():
+            if raw["Type"] != "AWS::Serverless::Function":
+                continue
+            props = raw["Properties"]
+            env = {
+                **self.resolve(globals_.get("Environment", {}).get("Variables", {})),
+                **self.resolve(props.get("Environment", {}).get("Variables", {})),
+            }
+            events = self.resolve(props.get("Events", {}))
+            result[name] = Function(
+                name=name,
+                code_dir=ROOT / props["CodeUri"],
+                handler=props["Handler"],
+                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+                environment={k: str(v) for k, v in env.items()},
+                events=events,
+            )
+        return result
+
+    def layer_dirs(self) -> list[Path]:
+        return [
+            ROOT / res["Properties"]["ContentUri"]
+            for res in self.template["Resources"].values()
+            if res["Type"] == "AWS::Serverless::LayerVersion"
+        ]
+
+    def routes(self) -> list[Route]:
+        api = next(
+            (r for r in self.template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi"), None
+        )
+        body = self.resolve(api["Properties"].get("DefinitionBody", {})) if api else {}
+        routes = []
+        for fn in self.functions().values():
+            for event in fn.events.values():
+                if event.get("Type") != "HttpApi":
+                    continue
+                method = event["Properties"]["Method"].upper()
+                path = event["Properties"]["Path"]
+                operation = body.get("paths", {}).get(path, {}).get(method.lower(), {})
+                routes.append(Route(method, path, fn.name, bool(operation.get("security"))))
+        return routes
+
+    def cors(self) -> dict[str, Any]:
+        api = next(
+            (r for r in self.template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi"), None
+        )
+        return self.resolve(api["Properties"].get("CorsConfiguration", {})) if api else {}
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    code_dir: Path
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    events: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    jwt: bool
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{([^}+]+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        regex = re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", regex)
+        return re.compile(f"^{regex.replace('proxy', 'proxy')}$")
+
+    @property
+    def priority(self) -> tuple[int, int, int]:
+        """API Gateway's order: static paths, then fewer variables, greedy last, exact method before ANY."""
+        greedy = int("+}" in self.path)
+        variables = self.path.count("{")
+        return (greedy, variables, int(self.method == "ANY"))

@@ -1,0 +1,21 @@
+"""Time in one place: the contract's ISO-8601 form (milliseconds, `Z`), epoch seconds for TTL."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    """The current UTC time, truncated to whole milliseconds (what the API can show)."""
+    ms = time.time_ns() // 1_000_000
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def iso(moment: datetime) -> str:
+    """`2026-11-22T10:04:05.123Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def epoch_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())

@@ -1,0 +1,16 @@
+"""Lazily created, cached boto3 clients: a cold start pays only for what its function uses, and tests
+point them at moto through the standard AWS_ENDPOINT_URL variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=5)
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

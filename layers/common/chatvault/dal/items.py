@@ -1,0 +1,77 @@
+"""PynamoDB models of the items in the sessions table (key layout in keys.py)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chatvault.dal.keys import OWNER_INDEX
+from chatvault.settings import get_settings
+
+
+class _Meta:
+    table_name = get_settings().table_name
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    max_retry_attempts = 4
+    base_backoff_ms = 25
+
+
+class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):
+    """Sparse: only sessions created in jwt mode carry `owner_key`. Newest activity first."""
+
+    class Meta:
+        index_name = OWNER_INDEX
+        projection = AllProjection()
+
+    owner_key = UnicodeAttribute(hash_key=True)
+    activity_at = UnicodeAttribute(range_key=True)
+
+
+class ChatItem(Model):
+    Meta = _Meta
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute()
+
+
+class SessionItem(ChatItem, discriminator="session"):
+    token_hash = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    owner_key = UnicodeAttribute(null=True)
+    activity_at = UnicodeAttribute(null=True)
+    title = UnicodeAttribute(null=True)
+    metadata: MapAttribute[str, Any] = MapAttribute(default=dict)
+    status = UnicodeAttribute(default="active")
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    last_message_at = UTCDateTimeAttribute(null=True)
+    message_count = NumberAttribute(default=0)
+    preview = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+    last_position = UnicodeAttribute(null=True)
+    uploads_issued = NumberAttribute(default=0)
+    deleted_at = UTCDateTimeAttribute(null=True)
+    erased_messages = NumberAttribute(null=True)
+
+    by_owner = OwnerIndex()
+
+
+class GuardItem(ChatItem, discriminator="guard"):
+    """The session's identity and deletion state, replicated at the high end of the partition."""
+
+    token_hash = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+    deleted_at = UTCDateTimeAttribute(null=True)

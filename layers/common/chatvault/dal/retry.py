@@ -1,0 +1,74 @@
+"""Storage faults in one place: what is worth retrying, and what a caller sees when retries run out."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException
+
+from chatvault.dal.clients import client
+from chatvault.errors import StorageUnavailableError
+
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "SlowDown",
+        "RequestTimeout",
+    }
+)
+
+
+def _code(exc: BaseException) -> str | None:
+    if isinstance(exc, PynamoDBException):
+        return exc.cause_response_code
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if _code(exc) in TRANSIENT_CODES:
+        return True
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(r is not None and r.code in ("TransactionConflict", "ThrottlingError") for r in reasons)
+
+
+def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a transient storage failure that survived botocore's retries into StorageUnavailableError."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except StorageUnavailableError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise StorageUnavailableError() from exc
+            raise
+
+    return wrapper
+
+
+def batch_write_all(table: str, requests: list[dict[str, Any]], attempts: int = 8) -> int:
+    """BatchWriteItem (≤25 requests) until DynamoDB has processed every request; returns the count."""
+    pending = requests
+    for attempt in range(attempts):
+        response = client("dynamodb").batch_write_item(RequestItems={table: pending})
+        pending = response.get("UnprocessedItems", {}).get(table, [])
+        if not pending:
+            return len(requests)
+        time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
+    raise StorageUnavailableError()

@@ -1,0 +1,248 @@
+"""Session items: create, read, update, list by owner, and the erase steps of the panic button."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
+
+from chatvault.clock import iso
+from chatvault.dal.clients import client
+from chatvault.dal.items import ChatItem, GuardItem, SessionItem
+from chatvault.dal.keys import GUARD_SK, SESSION_SK
+from chatvault.dal.retry import batch_write_all, storage_errors
+from chatvault.errors import InvalidCursorError, SessionExistsError
+from chatvault.models.domain import NewSession, Principal, SessionChanges, SessionRecord
+
+_CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def _record(item: SessionItem) -> SessionRecord:
+    return SessionRecord(
+        session_id=item.pk,
+        token_hash=item.token_hash,
+        owner_id=item.owner_id,
+        title=item.title,
+        metadata=dict(item.metadata.as_dict() if hasattr(item.metadata, "as_dict") else item.metadata or {}),
+        status=item.status,  # type: ignore[arg-type]
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        last_message_at=item.last_message_at,
+        message_count=int(item.message_count),
+        preview=item.preview,
+        expires_at=item.expires_at,
+        uploads_issued=int(item.uploads_issued or 0),
+        deleted_at=item.deleted_at,
+    )
+
+
+def _owns(principal: Principal) -> Condition:
+    if principal.owner_id is not None:
+        return SessionItem.owner_id == principal.owner_id
+    return SessionItem.token_hash == (principal.token_hash or "")
+
+
+def _vacant(at: datetime) -> Condition:
+    """No item, or one whose TTL has passed but that DynamoDB has not removed yet."""
+    return SessionItem.pk.does_not_exist() | (SessionItem.expires_at < at)
+
+
+@storage_errors
+def create(new: NewSession) -> SessionRecord:
+    session = SessionItem(
+        new.session_id,
+        SESSION_SK,
+        token_hash=new.token_hash,
+        owner_id=new.owner_id,
+        owner_key=new.owner_id,
+        activity_at=iso(new.created_at) if new.owner_id else None,
+        title=new.title,
+        metadata=dict(new.metadata),
+        status="active",
+        created_at=new.created_at,
+        updated_at=new.created_at,
+        message_count=0,
+        expires_at=new.expires_at,
+        uploads_issued=0,
+    )
+    guard = GuardItem(
+        new.session_id,
+        GUARD_SK,
+        token_hash=new.token_hash,
+        owner_id=new.owner_id,
+        expires_at=new.expires_at,
+    )
+    try:
+        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+            tx.save(session, condition=_vacant(new.created_at))
+            tx.save(guard, condition=GuardItem.pk.does_not_exist() | (GuardItem.expires_at < new.created_at))
+    except TransactWriteError as exc:
+        if any(r is not None and r.code == _CONDITION_FAILED for r in exc.cancellation_reasons):
+            raise SessionExistsError() from exc
+        raise
+    return _record(session)
+
+
+@storage_errors
+def get(session_id: str) -> SessionRecord | None:
+    try:
+        return _record(SessionItem.get(session_id, SESSION_SK, consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+@storage_errors
+def update(
+    session_id: str, principal: Principal, changes: SessionChanges, at: datetime, expires_at: datetime
+) -> SessionRecord | None:
+    """Apply a PATCH in one UpdateItem. None when the session is not live, not the caller's, or ended
+    (the caller reads it to tell which)."""
+    item = SessionItem(session_id, SESSION_SK)
+    actions: list[Any] = [SessionItem.updated_at.set(at), SessionItem.expires_at.set(expires_at)]
+    if principal.owner_id is not None:
+        actions.append(SessionItem.activity_at.set(iso(at)))
+    if "title" in changes.fields:
+        actions.append(SessionItem.title.set(changes.title) if changes.title else SessionItem.title.remove())
+    if "metadata" in changes.fields:
+        actions.append(SessionItem.metadata.set(dict(changes.metadata or {})))
+    if changes.end:
+        actions.append(SessionItem.status.set("ended"))
+    condition = (
+        SessionItem.pk.exists()
+        & _owns(principal)
+        & SessionItem.deleted_at.does_not_exist()
+        & (SessionItem.expires_at > at)
+        & (SessionItem.status == "active")
+    )
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return _record(item)
+
+
+@storage_errors
+def list_by_owner(
+    owner_id: str, at: datetime, limit: int, start_key: dict[str, Any] | None
+) -> tuple[list[SessionRecord], dict[str, Any] | None]:
+    """A page of the owner's live sessions, newest activity first, and the key to continue from."""
+    if start_key is not None and not _owner_key_of(start_key, owner_id):
+        raise InvalidCursorError()
+    results = SessionItem.by_owner.query(
+        owner_id,
+        scan_index_forward=False,
+        limit=limit,
+        page_size=limit,
+        last_evaluated_key=start_key,
+        filter_condition=(SessionItem.expires_at > at) & SessionItem.deleted_at.does_not_exist(),
+    )
+    records = [_record(item) for item in results]
+    return records, results.last_evaluated_key
+
+
+def _owner_key_of(key: dict[str, Any], owner_id: str) -> bool:
+    """A start key is only accepted inside the owner's own index partition, with the expected shape."""
+    expected = {"pk", "sk", "owner_key", "activity_at"}
+    if set(key) != expected or not all(isinstance(v, dict) and set(v) == {"S"} for v in key.values()):
+        return False
+    return bool(key["owner_key"]["S"] == owner_id and key["sk"]["S"] == SESSION_SK)
+
+
+# ---- the panic button: mark, erase, remove -------------------------------------------------------
+
+
+@storage_errors
+def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expires_at: datetime) -> bool:
+    """Step 1: make the session unreadable at once (session and guard) and freeze its message count.
+    Idempotent: a retried delete keeps the first mark. False if the session is gone or not the caller's."""
+    session = SessionItem(session_id, SESSION_SK)
+    guard = GuardItem(session_id, GUARD_SK)
+    try:
+        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+            tx.update(
+                session,
+                actions=[
+                    SessionItem.deleted_at.set(SessionItem.deleted_at | at),
+                    SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
+                ],
+                condition=SessionItem.pk.exists() & _owns(principal),
+            )
+            tx.update(
+                guard,
+                actions=[
+                    GuardItem.deleted_at.set(GuardItem.deleted_at | at),
+                    GuardItem.expires_at.set(GuardItem.expires_at | guard_expires_at),
+                    GuardItem.kind.set(GuardItem),  # type: ignore[arg-type]
+                ],
+            )
+    except TransactWriteError as exc:
+        if any(r is not None and r.code == _CONDITION_FAILED for r in exc.cancellation_reasons):
+            return False
+        raise
+    return True
+
+
+def _partition_keys(session_id: str) -> Iterator[dict[str, Any]]:
+    """Every key in the session's partition but the session item and guard, strongly consistent."""
+    paginator = client("dynamodb").get_paginator("query")
+    pages = paginator.paginate(
+        TableName=ChatItem.Meta.table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": session_id}},
+        ProjectionExpression="pk, sk",
+        ConsistentRead=True,
+    )
+    for page in pages:
+        for key in page.get("Items", []):
+            if key["sk"]["S"] not in (SESSION_SK, GUARD_SK):
+                yield key
+
+
+@storage_errors
+def erase_items(session_id: str, workers: int) -> int:
+    """Step 2: delete every message and marker of the session, 25 keys a request, in parallel."""
+    table = ChatItem.Meta.table_name
+    batch: list[dict[str, Any]] = []
+    futures = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for key in _partition_keys(session_id):
+            batch.append(key)
+            if len(batch) == 25:
+                futures.append(pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch]))
+                batch = []
+        if batch:
+            futures.append(pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch]))
+        return sum(f.result() for f in futures)
+
+
+@storage_errors
+def remove(session_id: str) -> None:
+    """Step 3: remove the guard and the (marked) session item together."""
+    with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+        tx.delete(GuardItem(session_id, GUARD_SK))
+        tx.delete(SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
+
+
+@storage_errors
+def erased_counts(session_id: str) -> tuple[datetime, int] | None:
+    """The mark of a session being erased: when, and how many messages it held."""
+    try:
+        item = SessionItem.get(
+            session_id,
+            SESSION_SK,
+            consistent_read=True,
+            attributes_to_get=["pk", "sk", "kind", "deleted_at", "erased_messages"],
+        )
+    except DoesNotExist:
+        return None
+    if item.deleted_at is None:
+        return None
+    return item.deleted_at, int(item.erased_messages or 0)
+

@@ -1,0 +1,76 @@
+"""Domain errors. The HTTP layer maps them to status codes in exactly one place (http/errors.py)."""
+
+from __future__ import annotations
+
+
+class ChatVaultError(Exception):
+    """Base of every error the logic raises on purpose. The message is one human sentence."""
+
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class SessionNotFoundError(ChatVaultError):
+    default_message = "The session does not exist."
+
+
+class TokenRequiredError(ChatVaultError):
+    default_message = "This call needs the session's X-Session-Token header."
+
+
+class UnauthenticatedError(ChatVaultError):
+    default_message = "This call needs a valid bearer token."
+
+
+class SessionExistsError(ChatVaultError):
+    default_message = "A session with this id already exists."
+
+
+class SessionEndedError(ChatVaultError):
+    default_message = "The session has ended and is read-only."
+
+
+class RouteNotFoundError(ChatVaultError):
+    default_message = "There is no such route."
+
+
+class MethodNotAllowedError(ChatVaultError):
+    default_message = "This method is not allowed on this route."
+
+    def __init__(self, allowed: list[str], message: str | None = None) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+class PayloadTooLargeError(ChatVaultError):
+    default_message = "The request body is larger than this service accepts."
+
+
+class InvalidJsonError(ChatVaultError):
+    default_message = "The request body is not valid JSON."
+
+
+class InvalidCursorError(ChatVaultError):
+    default_message = "The cursor is not one this service issued."
+
+
+class ValidationFailedError(ChatVaultError):
+    """A semantic check the request models cannot express (details name the field)."""
+
+    default_message = "The request is not valid."
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"The request is not valid: {field}: {problem}.")
+        self.details = [{"field": field, "problem": problem}]
+
+
+class StorageUnavailableError(ChatVaultError):
+    """DynamoDB or S3 kept failing (throttling, 5xx) after the retries this call could afford."""
+
+    default_message = "The service is briefly unavailable; retry shortly."

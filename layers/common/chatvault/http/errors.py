@@ -1,0 +1,82 @@
+"""The only place where errors become HTTP responses: by exception type, never by message text.
+Every error body is `{"error": {"code", "message", "request_id"[, "details"]}}`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+
+from chatvault import errors as e
+
+# exception type -> (status, code). Order matters only for subclasses (none today).
+ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
+    e.InvalidJsonError: (400, "invalid_json"),
+    e.InvalidCursorError: (400, "invalid_cursor"),
+    e.TokenRequiredError: (401, "token_required"),
+    e.UnauthenticatedError: (401, "unauthenticated"),
+    e.SessionNotFoundError: (404, "session_not_found"),
+    e.RouteNotFoundError: (404, "not_found"),
+    e.MethodNotAllowedError: (405, "method_not_allowed"),
+    e.SessionExistsError: (409, "session_exists"),
+    e.SessionEndedError: (409, "session_ended"),
+    e.PayloadTooLargeError: (413, "payload_too_large"),
+    e.ValidationFailedError: (422, "validation_failed"),
+    e.StorageUnavailableError: (503, "service_unavailable"),
+}
+
+RETRY_AFTER_SECONDS = "1"
+# Responses carry private data (tokens, conversations): no cache may keep them.
+PRIVATE_HEADERS = {"Cache-Control": "no-store"}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": body}, separators=(",", ":")),
+        headers={**PRIVATE_HEADERS, **(headers or {})},
+    )
+
+
+def from_domain(exc: e.ChatVaultError, request_id: str) -> Response[str]:
+    status, code = ERROR_MAP[type(exc)]
+    headers: dict[str, str] = {}
+    if isinstance(exc, e.MethodNotAllowedError):
+        headers["Allow"] = ", ".join(exc.allowed)
+    if isinstance(exc, e.StorageUnavailableError):
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    details = exc.details if isinstance(exc, e.ValidationFailedError) else None
+    return error_response(status, code, exc.message, request_id, details=details, headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    return ".".join(parts) if parts else "body"
+
+
+def from_validation(errors: list[dict[str, Any]], request_id: str) -> Response[str]:
+    """Pydantic/Powertools validation errors: malformed JSON is 400, everything else 422 with details."""
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return from_domain(e.InvalidJsonError(), request_id)
+    details = [
+        {"field": _field(err.get("loc", ())), "problem": str(err.get("msg", "is not valid")).removeprefix("Value error, ")} for err in errors
+    ]
+    return error_response(
+        422, "validation_failed", "The request is not valid; see details.", request_id, details=details
+    )
+
+
+def internal(request_id: str) -> Response[str]:
+    return error_response(500, "internal_error", "Something went wrong on our side.", request_id)

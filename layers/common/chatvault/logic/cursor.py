@@ -1,0 +1,44 @@
+"""Opaque page cursors: a DynamoDB key, bound to the list it came from and sealed with a checksum,
+so a tampered or foreign cursor is a clean 400. Authorization never rests on a cursor: every page
+re-checks the caller, and a cursor only moves within the caller's own items."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from chatvault.errors import InvalidCursorError
+
+_SEAL_KEY = b"chatvault-cursor-v1"
+_SEAL_BYTES = 12
+
+
+def _seal(payload: bytes) -> bytes:
+    return hmac.new(_SEAL_KEY, payload, hashlib.sha256).digest()[:_SEAL_BYTES]
+
+
+def encode(scope: str, key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    payload = json.dumps({"s": scope, "k": key}, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(_seal(payload) + payload).decode().rstrip("=")
+
+
+def decode(scope: str, cursor: str | None) -> dict[str, Any] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        seal, payload = raw[:_SEAL_BYTES], raw[_SEAL_BYTES:]
+        if len(seal) != _SEAL_BYTES or not hmac.compare_digest(seal, _seal(payload)):
+            raise InvalidCursorError()
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError() from exc
+    if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
+        raise InvalidCursorError()
+    key: dict[str, Any] = data["k"]
+    return key

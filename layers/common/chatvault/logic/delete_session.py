@@ -1,0 +1,47 @@
+"""DELETE /sessions/{id}: the panic button. Permanent, and safe to retry.
+
+1. mark the session and its guard as being erased (unreadable at once, message count frozen);
+2. erase every message and marker of the partition (batched, parallel);
+3. remove the guard and the session item.
+A Lambda that dies between steps leaves a marked session: a retried DELETE finishes the job.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chatvault import clock
+from chatvault.dal import sessions
+from chatvault.errors import SessionNotFoundError
+from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.models.api import DeleteReceiptOut
+from chatvault.models.domain import EraseReceipt
+from chatvault.observability import logger, metrics
+from chatvault.settings import get_settings
+
+
+def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
+    settings = get_settings()
+    session_id = session_id_from_path(raw_session_id)
+    principal = principal_of(caller)
+    record = authorize(sessions.get(session_id), principal)
+    at = clock.now()
+    if record.deleted_at is None and record.expires_at <= at:
+        raise SessionNotFoundError()  # expired: already gone for every reader; TTL removes the items
+
+    guard_expiry = at + timedelta(seconds=settings.retention_seconds)
+    if not sessions.mark_erasing(session_id, principal, at, guard_expiry):
+        raise SessionNotFoundError()  # removed by a concurrent delete
+    marked = sessions.erased_counts(session_id)
+    if marked is None:
+        raise SessionNotFoundError()
+    deleted_at, message_count = marked
+
+    items = sessions.erase_items(session_id, settings.delete_workers)
+    sessions.remove(session_id)
+
+    logger.info("session erased", extra={"session_id": session_id, "items_erased": items})
+    metrics.add_metric(name="SessionsErased", unit="Count", value=1)
+    return DeleteReceiptOut.of(
+        EraseReceipt(session_id=session_id, deleted_at=deleted_at, messages=message_count, uploads=0)
+    )

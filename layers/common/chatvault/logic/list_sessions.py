@@ -1,0 +1,24 @@
+"""GET /sessions (jwt mode): the caller's live sessions, newest activity first."""
+
+from __future__ import annotations
+
+from chatvault import clock
+from chatvault.dal import sessions
+from chatvault.errors import RouteNotFoundError, UnauthenticatedError
+from chatvault.logic import cursor
+from chatvault.logic.identity import Caller
+from chatvault.models.api import SessionListOut, SessionOut
+from chatvault.settings import get_settings
+
+
+def list_sessions(caller: Caller, limit: int, raw_cursor: str | None) -> SessionListOut:
+    if get_settings().auth_mode != "jwt":
+        raise RouteNotFoundError("Listing sessions needs accounts; this deployment is anonymous.")
+    if not caller.subject:
+        raise UnauthenticatedError()
+    scope = f"owner:{caller.subject}"
+    start = cursor.decode(scope, raw_cursor)
+    records, last_key = sessions.list_by_owner(caller.subject, clock.now(), limit, start)
+    return SessionListOut(
+        items=[SessionOut.of(r) for r in records], next_cursor=cursor.encode(scope, last_key)
+    )

@@ -1,0 +1,1 @@
+"""Pydantic models: `api` is the HTTP contract, `domain` what the logic and dal exchange."""

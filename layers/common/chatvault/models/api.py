@@ -1,0 +1,115 @@
+"""The HTTP contract (../API.md) as pydantic models: requests refuse unknown fields (422)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chatvault.clock import iso
+from chatvault.models.domain import EraseReceipt, SessionRecord, SessionStatus
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
+Title = Annotated[str, StringConstraints(max_length=200)]
+
+
+class StrictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateSessionRequest(StrictRequest):
+    session_id: UUID4 | None = Field(default=None, description="Client-chosen UUIDv4; 409 if taken.")
+    title: Title | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class UpdateSessionRequest(StrictRequest):
+    title: Title | None = None
+    metadata: Metadata | None = Field(default=None, description="Replaces the whole map.")
+    status: Literal["ended"] | None = Field(default=None, description="One way: ended is read-only.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of title, metadata, status")
+        if "metadata" in self.model_fields_set and self.metadata is None:
+            raise ValueError("metadata must be an object; send {} to clear it")
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status can only be set to ended")
+        return self
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    title: str | None
+    metadata: dict[str, str]
+    status: SessionStatus
+    created_at: str
+    updated_at: str
+    last_message_at: str | None
+    message_count: int
+    preview: str | None
+    expires_at: str
+
+    @classmethod
+    def of(cls, record: SessionRecord) -> SessionOut:
+        return cls(
+            session_id=record.session_id,
+            title=record.title,
+            metadata=record.metadata,
+            status=record.status,
+            created_at=iso(record.created_at),
+            updated_at=iso(record.updated_at),
+            last_message_at=iso(record.last_message_at) if record.last_message_at else None,
+            message_count=record.message_count,
+            preview=record.preview,
+            expires_at=iso(record.expires_at),
+        )
+
+
+class CreatedSessionOut(SessionOut):
+    session_token: str | None = Field(
+        default=None, description="Anonymous mode only; returned once, never again."
+    )
+
+
+class ErasedCounts(BaseModel):
+    messages: int
+    uploads: int
+
+
+class DeleteReceiptOut(BaseModel):
+    session_id: str
+    deleted_at: str
+    erased: ErasedCounts
+
+    @classmethod
+    def of(cls, receipt: EraseReceipt) -> DeleteReceiptOut:
+        return cls(
+            session_id=receipt.session_id,
+            deleted_at=iso(receipt.deleted_at),
+            erased=ErasedCounts(messages=receipt.messages, uploads=receipt.uploads),
+        )
+
+
+class SessionListOut(BaseModel):
+    items: list[SessionOut]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    request_id: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

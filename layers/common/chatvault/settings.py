@@ -1,0 +1,34 @@
+"""Typed settings, read from the environment once per cold start."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Every environment variable the functions read, validated at cold start."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    uploads_bucket: str = Field(default="", alias="UPLOADS_BUCKET")
+    auth_mode: Literal["anonymous", "jwt"] = Field(default="anonymous", alias="AUTH_MODE")
+    retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=24 * 365 * 10)
+    max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=100_000)
+    max_body_bytes: int = Field(default=262_144, alias="MAX_BODY_BYTES", ge=1024, le=6_000_000)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
+    delete_workers: int = Field(default=8, alias="DELETE_WORKERS", ge=1, le=32)
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_hours * 3600
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process; cached, so a bad variable fails the cold start, not a request."""
+    return Settings.model_validate(dict(os.environ))
