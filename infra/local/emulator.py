@@ -9,7 +9,13 @@ import boto3
 
 from infra.local.template import REGION, Stack, physical_name
 
-TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
+TABLE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+)
 
 
 def aws_client(service: str, endpoint: str | None = None) -> Any:
@@ -18,7 +24,7 @@ def aws_client(service: str, endpoint: str | None = None) -> Any:
         region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - the emulator's dummy credentials
+        aws_secret_access_key="testing",
     )
 
 
@@ -54,7 +60,10 @@ def provision(stack: Stack, endpoint: str | None = None) -> dict[str, str]:
                 Bucket=name,
                 ServerSideEncryptionConfiguration={
                     "Rules": [
-                        {("Apply" + k if k == "ServerSideEncryptionByDefault" else k): v for k, v in rule.items()}
+                        {
+                            ("Apply" + k if k == "ServerSideEncryptionByDefault" else k): v
+                            for k, v in rule.items()
+                        }
                         for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
                     ]
                 },

@@ -18,6 +18,17 @@ from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import Route, Stack
 
 
+def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route API Gateway would pick (routes sorted by Route.priority) and its path parameters."""
+    for route in routes:
+        if route.method not in (method, "ANY"):
+            continue
+        found = route.pattern.match(path)
+        if found:
+            return route, found.groupdict()
+    return None
+
+
 class Gateway:
     def __init__(self, stack: Stack, runtime: Runtime) -> None:
         self.stack = stack
@@ -28,13 +39,7 @@ class Gateway:
         self.audience = stack.parameters.get("JwtAudience") or ""
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            if route.method not in (method, "ANY"):
-                continue
-            found = route.pattern.match(path)
-            if found:
-                return route, found.groupdict()
-        return None
+        return match_route(self.routes, method, path)
 
     def claims(self, authorization: str | None) -> dict[str, Any] | None:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -62,7 +67,9 @@ class Gateway:
             headers["Access-Control-Expose-Headers"] = ",".join(self.cors["ExposeHeaders"])
         return headers
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(raw_path)
         origin = headers.get("origin")
         if method == "OPTIONS" and origin and headers.get("access-control-request-method"):
@@ -91,8 +98,16 @@ class Gateway:
         return status, {**out_headers, **self.cors_headers(origin)}, out_body
 
     @staticmethod
-    def event(method: str, path: str, query: str, headers: dict[str, str], body: bytes, route: Route,
-              params: dict[str, str], claims: dict[str, Any] | None) -> dict[str, Any]:
+    def event(
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        route: Route,
+        params: dict[str, str],
+        claims: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         now = datetime.now(UTC)
         pairs = parse_qsl(query, keep_blank_values=True)
         qs: dict[str, str] = {}
@@ -108,8 +123,13 @@ class Gateway:
             "apiId": "local",
             "domainName": headers.get("host", "127.0.0.1"),
             "domainPrefix": "local",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": route_key,
             "stage": "$default",
@@ -172,9 +192,11 @@ def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _any
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            print(f"[gateway] {self.command} {urlsplit(self.path).path} -> {args[1] if len(args) > 1 else ''}",
-                  flush=True)
+        def log_message(self, format: str, *args: Any) -> None:
+            print(
+                f"[gateway] {self.command} {urlsplit(self.path).path} -> {args[1] if len(args) > 1 else ''}",
+                flush=True,
+            )
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True

@@ -78,8 +78,14 @@ def _worker(conn: Connection, fn: Function, layer_dirs: list[str], env: dict[str
             conn.send(("ok", handler(event, context)))
         except Exception as exc:
             conn.send(
-                ("error", {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                           "stackTrace": traceback.format_exc().splitlines()})
+                (
+                    "error",
+                    {
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "stackTrace": traceback.format_exc().splitlines(),
+                    },
+                )
             )
         sys.stdout.flush()
 
@@ -118,8 +124,13 @@ class _Worker:
 class Runtime:
     """Warm workers per function, started on demand."""
 
-    def __init__(self, functions: dict[str, Function], layer_dirs: list[Path], endpoint: str,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        functions: dict[str, Function],
+        layer_dirs: list[Path],
+        endpoint: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.functions = functions
         self.layer_dirs = layer_dirs
         self.endpoint = endpoint

@@ -3,11 +3,11 @@ point them at moto through the standard AWS_ENDPOINT_URL variable."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     import boto3
     from botocore.config import Config

@@ -20,13 +20,6 @@ from chatvault.dal.keys import OWNER_INDEX
 from chatvault.settings import get_settings
 
 
-class _Meta:
-    table_name = get_settings().table_name
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    max_retry_attempts = 4
-    base_backoff_ms = 25
-
-
 class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):
     """Sparse: only sessions created in jwt mode carry `owner_key`. Newest activity first."""
 
@@ -39,7 +32,11 @@ class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):
 
 
 class ChatItem(Model):
-    Meta = _Meta
+    class Meta:
+        table_name = get_settings().table_name
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        max_retry_attempts = 4
+        base_backoff_ms = 25
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

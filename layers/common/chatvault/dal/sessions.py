@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
@@ -28,7 +29,7 @@ def _record(item: SessionItem) -> SessionRecord:
         token_hash=item.token_hash,
         owner_id=item.owner_id,
         title=item.title,
-        metadata=dict(item.metadata.as_dict() if hasattr(item.metadata, "as_dict") else item.metadata or {}),
+        metadata=_plain_map(item.metadata),
         status=item.status,  # type: ignore[arg-type]
         created_at=item.created_at,
         updated_at=item.updated_at,
@@ -41,15 +42,21 @@ def _record(item: SessionItem) -> SessionRecord:
     )
 
 
+def _plain_map(value: Any) -> dict[str, str]:
+    """A raw MapAttribute reads back as a MapAttribute; a freshly assigned one is still a dict."""
+    raw = value.as_dict() if isinstance(value, MapAttribute) else value  # type: ignore[no-untyped-call]
+    return {str(k): str(v) for k, v in (raw or {}).items()}
+
+
 def _owns(principal: Principal) -> Condition:
     if principal.owner_id is not None:
-        return SessionItem.owner_id == principal.owner_id
-    return SessionItem.token_hash == (principal.token_hash or "")
+        return cast(Condition, SessionItem.owner_id == principal.owner_id)
+    return cast(Condition, SessionItem.token_hash == (principal.token_hash or ""))
 
 
 def _vacant(at: datetime) -> Condition:
     """No item, or one whose TTL has passed but that DynamoDB has not removed yet."""
-    return SessionItem.pk.does_not_exist() | (SessionItem.expires_at < at)
+    return cast(Condition, SessionItem.pk.does_not_exist() | (SessionItem.expires_at < at))
 
 
 @storage_errors
@@ -215,10 +222,14 @@ def erase_items(session_id: str, workers: int) -> int:
         for key in _partition_keys(session_id):
             batch.append(key)
             if len(batch) == 25:
-                futures.append(pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch]))
+                futures.append(
+                    pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch])
+                )
                 batch = []
         if batch:
-            futures.append(pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch]))
+            futures.append(
+                pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch])
+            )
         return sum(f.result() for f in futures)
 
 
@@ -245,4 +256,3 @@ def erased_counts(session_id: str) -> tuple[datetime, int] | None:
     if item.deleted_at is None:
         return None
     return item.deleted_at, int(item.erased_messages or 0)
-

@@ -36,6 +36,7 @@ def error_response(
     code: str,
     message: str,
     request_id: str,
+    *,
     details: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[str]:
@@ -71,7 +72,11 @@ def from_validation(errors: list[dict[str, Any]], request_id: str) -> Response[s
     if any(err.get("type") == "json_invalid" for err in errors):
         return from_domain(e.InvalidJsonError(), request_id)
     details = [
-        {"field": _field(err.get("loc", ())), "problem": str(err.get("msg", "is not valid")).removeprefix("Value error, ")} for err in errors
+        {
+            "field": _field(err.get("loc", ())),
+            "problem": str(err.get("msg", "is not valid")).removeprefix("Value error, "),
+        }
+        for err in errors
     ]
     return error_response(
         422, "validation_failed", "The request is not valid; see details.", request_id, details=details

@@ -1,0 +1,61 @@
+"""Shared fixtures. In-process tests run the real layer and handlers against moto's in-process mock,
+with the table and bucket built from template.yaml's own definitions."""
+
+from __future__ import annotations
+
+import os
+
+# The functions read their settings once per process: give them the template's local values
+# before anything from the layer is imported.
+os.environ.update(
+    {
+        "TABLE_NAME": "chatvault-local-SessionsTable",
+        "UPLOADS_BUCKET": "chatvault-local-uploadsbucket",
+        "AUTH_MODE": "anonymous",
+        "RETENTION_HOURS": "720",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_SERVICE_NAME": "chatvault",
+        "POWERTOOLS_METRICS_NAMESPACE": "ChatVault",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from chatvault.settings import get_settings  # noqa: E402
+from infra.local.emulator import provision  # noqa: E402
+from infra.local.template import Stack  # noqa: E402
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """A fresh in-process AWS holding the template's tables and bucket."""
+    with mock_aws():
+        provision(Stack.from_template())
+        yield
+
+
+@pytest.fixture
+def jwt_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AUTH_MODE", "jwt")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Change environment variables for one test; settings are re-read before and after."""
+    get_settings.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    get_settings.cache_clear()

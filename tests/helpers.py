@@ -1,0 +1,80 @@
+"""Calling handlers the way API Gateway does: payload format 2.0 events from the local gateway's own
+event builder, so in-process tests and the HTTP stack send the same shape."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from infra.local.gateway import Gateway, match_route
+from infra.local.runtime import LambdaContext
+from infra.local.template import Stack
+
+ROUTES = sorted(Stack.from_template().routes(), key=lambda r: r.priority)
+_MODULES = {
+    "CreateSessionFunction": "functions.create_session.app",
+    "GetSessionFunction": "functions.get_session.app",
+    "UpdateSessionFunction": "functions.update_session.app",
+    "DeleteSessionFunction": "functions.delete_session.app",
+    "ListSessionsFunction": "functions.list_sessions.app",
+    "RouteFallbackFunction": "functions.route_fallback.app",
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def context(name: str = "test") -> LambdaContext:
+    return LambdaContext(name, 512, f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+                         str(uuid.uuid4()), time.monotonic() + 10)
+
+
+def call(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    token: str | None = None,
+    subject: str | None = None,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """Route (method, path) as the gateway would and invoke the handler in this process."""
+    found = match_route(ROUTES, method, path)
+    assert found is not None, f"no route for {method} {path}"
+    route, params = found
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    if token is not None:
+        all_headers["x-session-token"] = token
+    data = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
+    claims = {"sub": subject, "iss": "https://issuer.test", "aud": "chatvault"} if subject else None
+    event = Gateway.event(method, path, query, all_headers, data.encode(), route, params, claims)
+    handler = import_module(_MODULES[route.function]).lambda_handler
+    result = handler(event, context(route.function))
+    raw = result.get("body") or ""
+    if result.get("isBase64Encoded"):
+        raw = base64.b64decode(raw).decode()
+    return Reply(result["statusCode"], result.get("headers") or {}, json.loads(raw) if raw else None)
+
+
+def create(**kwargs: Any) -> Reply:
+    reply = call("POST", "/api/v1/sessions", **kwargs)
+    assert reply.status == 201, reply.body
+    return reply
+
+
+def assert_error(reply: Reply, status: int, code: str) -> None:
+    assert reply.status == status, reply.body
+    assert reply.body["error"]["code"] == code, reply.body
+    assert reply.body["error"]["message"]
+    assert reply.body["error"]["request_id"]
