@@ -25,14 +25,14 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import pytest
+from moto import mock_aws
 
-from chatvault.settings import get_settings  # noqa: E402
-from infra.local.emulator import provision  # noqa: E402
-from infra.local.template import Stack  # noqa: E402
+from chatvault.settings import get_settings
+from infra.local.emulator import provision
+from infra.local.template import Stack
 
 
 @pytest.fixture

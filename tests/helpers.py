@@ -34,8 +34,13 @@ class Reply:
 
 
 def context(name: str = "test") -> LambdaContext:
-    return LambdaContext(name, 512, f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-                         str(uuid.uuid4()), time.monotonic() + 10)
+    return LambdaContext(
+        name,
+        512,
+        f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        str(uuid.uuid4()),
+        time.monotonic() + 10,
+    )
 
 
 def call(

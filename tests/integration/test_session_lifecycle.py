@@ -26,8 +26,10 @@ def test_create_returns_session_and_a_token_once() -> None:
     assert session["metadata"] == {"channel": "web"}
     assert session["status"] == "active"
     assert session["message_count"] == 0
-    assert session["last_message_at"] is None and session["preview"] is None
-    assert session["created_at"].endswith("Z") and len(session["created_at"]) == 24
+    assert session["last_message_at"] is None
+    assert session["preview"] is None
+    assert session["created_at"].endswith("Z")
+    assert len(session["created_at"]) == 24
     assert len(session["session_token"]) >= 43  # 32 random bytes, base64url
     assert reply.headers["Cache-Control"] == "no-store"
 
@@ -40,7 +42,8 @@ def test_create_returns_session_and_a_token_once() -> None:
 def test_create_without_body_uses_defaults() -> None:
     reply = call("POST", SESSIONS)
     assert reply.status == 201
-    assert reply.body["title"] is None and reply.body["metadata"] == {}
+    assert reply.body["title"] is None
+    assert reply.body["metadata"] == {}
 
 
 def test_only_the_token_hash_is_stored() -> None:
@@ -66,16 +69,19 @@ def test_patch_title_and_metadata_is_visible_on_get() -> None:
     reply = call("PATCH", path, token=token, body={"title": "new", "metadata": {"b": "2"}})
 
     assert reply.status == 200
-    assert reply.body["title"] == "new" and reply.body["metadata"] == {"b": "2"}
+    assert reply.body["title"] == "new"
+    assert reply.body["metadata"] == {"b": "2"}
     assert reply.body["updated_at"] >= s["updated_at"]
     got = call("GET", path, token=token).body
-    assert got["title"] == "new" and got["metadata"] == {"b": "2"}
+    assert got["title"] == "new"
+    assert got["metadata"] == {"b": "2"}
 
 
 def test_patch_null_title_clears_it() -> None:
     s = create(body={"title": "old"}).body
     reply = call("PATCH", f"{SESSIONS}/{s['session_id']}", token=s["session_token"], body={"title": None})
-    assert reply.status == 200 and reply.body["title"] is None
+    assert reply.status == 200
+    assert reply.body["title"] is None
 
 
 def test_ended_is_one_way_and_read_only() -> None:
@@ -87,9 +93,11 @@ def test_ended_is_one_way_and_read_only() -> None:
     assert_error(call("PATCH", path, token=token, body={"title": "again"}), 409, "session_ended")
     assert_error(call("PATCH", path, token=token, body={"status": "active"}), 422, "validation_failed")
     again = call("PATCH", path, token=token, body={"status": "ended"})
-    assert again.status == 200 and again.body["status"] == "ended"
+    assert again.status == 200
+    assert again.body["status"] == "ended"
     got = call("GET", path, token=token).body
-    assert got["status"] == "ended" and got["title"] == "t"
+    assert got["status"] == "ended"
+    assert got["title"] == "t"
 
 
 def test_patch_needs_the_right_token() -> None:
@@ -129,7 +137,9 @@ def test_delete_erases_every_item_of_the_session() -> None:
     ddb = boto3.client("dynamodb")
     table = "chatvault-local-SessionsTable"
     for i in range(60):  # message items and markers, as the messages feature writes them
-        ddb.put_item(TableName=table, Item={"pk": {"S": sid}, "sk": {"S": f"M#{i:020d}"}, "content": {"S": "hi"}})
+        ddb.put_item(
+            TableName=table, Item={"pk": {"S": sid}, "sk": {"S": f"M#{i:020d}"}, "content": {"S": "hi"}}
+        )
         ddb.put_item(TableName=table, Item={"pk": {"S": sid}, "sk": {"S": f"!I#{uuid.uuid4()}"}})
     other = create().body
 
@@ -143,7 +153,8 @@ def test_delete_erases_every_item_of_the_session() -> None:
 def test_client_chosen_id_is_201_then_409() -> None:
     sid = str(uuid.uuid4())
     first = call("POST", SESSIONS, body={"session_id": sid})
-    assert first.status == 201 and first.body["session_id"] == sid
+    assert first.status == 201
+    assert first.body["session_id"] == sid
 
     assert_error(call("POST", SESSIONS, body={"session_id": sid}), 409, "session_exists")
     # the first session is untouched
@@ -158,14 +169,17 @@ def test_client_chosen_id_must_be_uuid4() -> None:
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
 def test_non_uuid_path_id_is_404(method: str) -> None:
-    reply = call(method, f"{SESSIONS}/not-a-uuid", token="t", body={"title": "x"} if method == "PATCH" else None)
+    reply = call(
+        method, f"{SESSIONS}/not-a-uuid", token="t", body={"title": "x"} if method == "PATCH" else None
+    )
     assert_error(reply, 404, "session_not_found")
 
 
 def test_uppercase_path_id_names_the_same_session() -> None:
     s = create().body
     reply = call("GET", f"{SESSIONS}/{s['session_id'].upper()}", token=s["session_token"])
-    assert reply.status == 200 and reply.body["session_id"] == s["session_id"]
+    assert reply.status == 200
+    assert reply.body["session_id"] == s["session_id"]
 
 
 def test_malformed_json_is_400() -> None:
@@ -231,7 +245,8 @@ def test_an_expired_id_can_be_chosen_again(monkeypatch: pytest.MonkeyPatch) -> N
     later = clock.now() + timedelta(hours=721)
     monkeypatch.setattr(clock, "now", lambda: later)
     reply = call("POST", SESSIONS, body={"session_id": sid, "title": "fresh"})
-    assert reply.status == 201 and reply.body["title"] == "fresh"
+    assert reply.status == 201
+    assert reply.body["title"] == "fresh"
 
 
 def test_patch_slides_expiry(monkeypatch: pytest.MonkeyPatch) -> None:

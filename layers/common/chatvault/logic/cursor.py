@@ -32,6 +32,8 @@ def decode(scope: str, cursor: str | None) -> dict[str, Any] | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:
+            raise InvalidCursorError()  # not in the canonical form this service writes
         seal, payload = raw[:_SEAL_BYTES], raw[_SEAL_BYTES:]
         if len(seal) != _SEAL_BYTES or not hmac.compare_digest(seal, _seal(payload)):
             raise InvalidCursorError()

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from chatvault.errors import InvalidCursorError
+from chatvault.logic import cursor
+
+KEY = {"pk": {"S": "a"}, "sk": {"S": "#S"}}
+
+
+def test_round_trip() -> None:
+    token = cursor.encode("owner:alice", KEY)
+    assert token is not None
+    assert cursor.decode("owner:alice", token) == KEY
+
+
+def test_no_key_no_cursor() -> None:
+    assert cursor.encode("s", None) is None
+    assert cursor.decode("s", None) is None
+
+
+def test_every_single_character_change_is_refused() -> None:
+    token = cursor.encode("owner:alice", KEY)
+    assert token
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for i in range(len(token)):
+        replacement = alphabet[(alphabet.index(token[i]) + 1) % len(alphabet)]
+        tampered = token[:i] + replacement + token[i + 1 :]
+        if tampered == token:
+            continue
+        with pytest.raises(InvalidCursorError):
+            cursor.decode("owner:alice", tampered)
+
+
+@pytest.mark.parametrize("bad", ["", "!!!", "a", "AAAA", "eyJ9"])
+def test_garbage_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidCursorError):
+        cursor.decode("owner:alice", bad)
+
+
+def test_a_cursor_only_works_for_its_own_list() -> None:
+    token = cursor.encode("owner:alice", KEY)
+    with pytest.raises(InvalidCursorError):
+        cursor.decode("owner:bob", token)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+from chatvault import errors
+from chatvault.http.errors import ERROR_MAP, from_domain, from_validation, internal
+
+
+def _domain_errors() -> list[type[errors.ChatVaultError]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.ChatVaultError) and cls is not errors.ChatVaultError
+    ]
+
+
+@pytest.mark.parametrize("cls", _domain_errors())
+def test_every_domain_error_has_one_mapping_and_a_json_body(cls: type[errors.ChatVaultError]) -> None:
+    assert cls in ERROR_MAP
+    exc = (
+        cls(["GET"])
+        if cls is errors.MethodNotAllowedError
+        else (cls("body.x", "bad") if cls is errors.ValidationFailedError else cls())
+    )
+    response = from_domain(exc, "req-1")
+    status, code = ERROR_MAP[cls]
+    body = json.loads(response.body)
+    assert response.status_code == status
+    assert body["error"]["code"] == code
+    assert body["error"]["request_id"] == "req-1"
+    assert body["error"]["message"].endswith(".")
+    assert 400 <= status < 500 or cls is errors.StorageUnavailableError
+
+
+def test_unavailable_says_when_to_retry() -> None:
+    response = from_domain(errors.StorageUnavailableError(), "r")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_method_not_allowed_lists_the_allowed_methods() -> None:
+    response = from_domain(errors.MethodNotAllowedError(["GET", "PATCH"]), "r")
+    assert response.headers["Allow"] == "GET, PATCH"
+
+
+def test_malformed_json_is_400_not_422() -> None:
+    response = from_validation(
+        [{"type": "json_invalid", "loc": ("body", 3), "msg": "JSON decode error"}], "r"
+    )
+    assert response.status_code == 400
+    assert json.loads(response.body)["error"]["code"] == "invalid_json"
+
+
+def test_validation_details_name_the_field() -> None:
+    response = from_validation(
+        [
+            {
+                "type": "string_too_long",
+                "loc": ("body", "title"),
+                "msg": "String should have at most 200 characters",
+            },
+            {"type": "value_error", "loc": ("body",), "msg": "Value error, send at least one"},
+        ],
+        "r",
+    )
+    body = json.loads(response.body)["error"]
+    assert response.status_code == 422
+    assert body["details"] == [
+        {"field": "body.title", "problem": "String should have at most 200 characters"},
+        {"field": "body", "problem": "send at least one"},
+    ]
+
+
+def test_internal_errors_leak_nothing() -> None:
+    body = json.loads(internal("r").body)
+    assert body == {
+        "error": {"code": "internal_error", "message": "Something went wrong on our side.", "request_id": "r"}
+    }

@@ -1,0 +1,159 @@
+"""The session data access against in-process moto: keys, conditions and the erase steps."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from chatvault import clock
+from chatvault.dal import sessions
+from chatvault.dal.keys import GUARD_SK, SESSION_SK
+from chatvault.errors import SessionExistsError, SessionNotFoundError
+from chatvault.logic.delete_session import delete_session
+from chatvault.logic.identity import Caller, hash_token
+from chatvault.models.domain import NewSession, Principal, SessionChanges
+
+pytestmark = pytest.mark.usefixtures("aws")
+TABLE = "chatvault-local-SessionsTable"
+
+
+def _new(session_id: str | None = None, token: str = "t", hours: int = 1) -> NewSession:
+    at = clock.now()
+    return NewSession(
+        session_id=session_id or str(uuid.uuid4()),
+        token_hash=hash_token(token),
+        owner_id=None,
+        title="t",
+        metadata={"k": "v"},
+        created_at=at,
+        expires_at=at + timedelta(hours=hours),
+    )
+
+
+def _items(session_id: str) -> list[dict]:
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    return [i for i in items if i["pk"]["S"] == session_id]
+
+
+def _plant(session_id: str, count: int) -> None:
+    ddb = boto3.client("dynamodb")
+    for i in range(count):
+        ddb.put_item(TableName=TABLE, Item={"pk": {"S": session_id}, "sk": {"S": f"M#{i:020d}"}})
+
+
+def test_create_writes_the_session_and_its_guard_in_one_partition() -> None:
+    new = _new()
+    record = sessions.create(new)
+    assert record.session_id == new.session_id
+    assert record.metadata == {"k": "v"}
+    keys = sorted(i["sk"]["S"] for i in _items(new.session_id))
+    assert keys == [SESSION_SK, GUARD_SK]
+    assert sessions.get(new.session_id) == record
+
+
+def test_create_refuses_a_live_id_and_reuses_an_expired_one() -> None:
+    new = _new(hours=1)
+    sessions.create(new)
+    with pytest.raises(SessionExistsError):
+        sessions.create(_new(new.session_id))
+    expired = new.model_copy(update={"expires_at": clock.now() - timedelta(seconds=1)})
+    other = _new()
+    sessions.create(expired.model_copy(update={"session_id": other.session_id}))
+    assert sessions.create(_new(other.session_id)).title == "t"
+
+
+def test_update_is_refused_for_strangers_ended_and_expired_sessions() -> None:
+    new = _new(token="owner")
+    sessions.create(new)
+    at = clock.now()
+    later = at + timedelta(hours=1)
+    changes = SessionChanges(fields=frozenset({"title"}), title="x")
+    assert (
+        sessions.update(new.session_id, Principal(token_hash=hash_token("other")), changes, at, later) is None
+    )
+    owner = Principal(token_hash=hash_token("owner"))
+    ended = sessions.update(
+        new.session_id, owner, SessionChanges(fields=frozenset({"status"}), end=True), at, later
+    )
+    assert ended is not None
+    assert ended.status == "ended"
+    assert sessions.update(new.session_id, owner, changes, at, later) is None
+    assert sessions.get(new.session_id).title == "t"  # type: ignore[union-attr]
+
+
+def test_erase_steps_remove_every_item() -> None:
+    new = _new()
+    sessions.create(new)
+    _plant(new.session_id, 120)
+    owner = Principal(token_hash=hash_token("t"))
+    at = clock.now()
+
+    assert sessions.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
+    marked = sessions.get(new.session_id)
+    assert marked is not None
+    assert not marked.is_live(at)
+    assert sessions.erase_items(new.session_id, workers=4) == 120
+    sessions.remove(new.session_id)
+
+    assert _items(new.session_id) == []
+
+
+def test_mark_refuses_a_stranger() -> None:
+    new = _new()
+    sessions.create(new)
+    at = clock.now()
+    assert not sessions.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
+    assert sessions.get(new.session_id).deleted_at is None  # type: ignore[union-attr]
+
+
+def test_a_delete_that_died_half_way_is_finished_by_a_retry() -> None:
+    new = _new(token="tok")
+    sessions.create(new)
+    _plant(new.session_id, 40)
+    at = clock.now()
+    owner = Principal(token_hash=hash_token("tok"))
+    # the first attempt marked the session and then the Lambda died
+    assert sessions.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
+
+    receipt = delete_session(new.session_id, Caller(token="tok"))
+
+    assert receipt.deleted_at == clock.iso(at)
+    assert _items(new.session_id) == []
+    with pytest.raises(SessionNotFoundError):
+        delete_session(new.session_id, Caller(token="tok"))
+
+
+def test_a_large_history_is_erased_in_one_call() -> None:
+    new = _new(token="tok")
+    sessions.create(new)
+    ddb = boto3.client("dynamodb")
+    for start in range(0, 2000, 25):
+        ddb.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {"PutRequest": {"Item": {"pk": {"S": new.session_id}, "sk": {"S": f"M#{i:020d}"}}}}
+                    for i in range(start, start + 25)
+                ]
+            }
+        )
+
+    delete_session(new.session_id, Caller(token="tok"))
+
+    assert _items(new.session_id) == []
+
+
+def test_owner_list_refuses_start_keys_outside_the_owner() -> None:
+    from chatvault.errors import InvalidCursorError
+
+    with pytest.raises(InvalidCursorError):
+        sessions.list_by_owner(
+            "alice",
+            clock.now(),
+            10,
+            {"pk": {"S": "x"}, "sk": {"S": "#S"}, "owner_key": {"S": "bob"}, "activity_at": {"S": "1"}},
+        )
+    with pytest.raises(InvalidCursorError):
+        sessions.list_by_owner("alice", clock.now(), 10, {"pk": {"S": "x"}})

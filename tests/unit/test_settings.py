@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from chatvault.settings import Settings, get_settings
+
+
+def test_settings_come_from_the_environment(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("RETENTION_HOURS", "2")
+    settings_env.setenv("AUTH_MODE", "jwt")
+    settings = get_settings()
+    assert settings.retention_seconds == 7200
+    assert settings.auth_mode == "jwt"
+    assert settings.max_message_chars == 32768
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"AUTH_MODE": "open"}, {"RETENTION_HOURS": "0"}, {"RETENTION_HOURS": "soon"}, {"TABLE_NAME": ""}],
+)
+def test_bad_settings_fail_at_cold_start(env: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"TABLE_NAME": "t", **env})

@@ -1,0 +1,164 @@
+"""template.yaml is part of the contract: routes, least privilege, conditions, encryption, build."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chatvault.http.routes import ROUTES
+from infra.local.template import ROOT, Stack, load
+
+TEMPLATE = load()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+SAM_PYTHON = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam")).parent / "python"
+
+
+def _snake(logical_id: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id.removesuffix("Function")).lower()
+
+
+def _events(fn: dict) -> list[tuple[str, str]]:
+    return [
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in fn["Properties"].get("Events", {}).values()
+        if e["Type"] == "HttpApi"
+    ]
+
+
+def test_routes_in_the_template_are_the_routes_the_service_knows() -> None:
+    declared = {(m, p, name) for name, fn in FUNCTIONS.items() for m, p in _events(fn)}
+    assert declared == {*ROUTES, ("ANY", "/{proxy+}", "RouteFallbackFunction")}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_one_name_per_use_case_everywhere(name: str) -> None:
+    props = FUNCTIONS[name]["Properties"]
+    folder = _snake(name)
+    assert props["CodeUri"] == f"functions/{folder}/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert (ROOT / "functions" / folder / "app.py").is_file()
+    assert (ROOT / "functions" / folder / "requirements.txt").is_file()
+    assert (ROOT / "layers/common/chatvault/logic" / f"{folder}.py").is_file()
+    log_group = RESOURCES[name.removesuffix("Function") + "Logs"]
+    assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_policies_are_least_privilege(name: str) -> None:
+    for policy in FUNCTIONS[name]["Properties"].get("Policies", []):
+        assert isinstance(policy, dict), f"{name}: managed or template policies grant more than needed"
+        for statement in policy["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), (name, actions)
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            assert all(r != "*" and "*" not in json.dumps(r) for r in resources), (name, resources)
+
+
+def test_each_function_gets_only_the_actions_it_calls() -> None:
+    def actions(name: str) -> set[str]:
+        return {
+            a
+            for p in FUNCTIONS[name]["Properties"].get("Policies", [])
+            for s in p["Statement"]
+            for a in s["Action"]
+        }
+
+    assert actions("CreateSessionFunction") == {"dynamodb:PutItem"}
+    assert actions("GetSessionFunction") == {"dynamodb:GetItem"}
+    assert actions("UpdateSessionFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert actions("ListSessionsFunction") == {"dynamodb:Query"}
+    assert actions("RouteFallbackFunction") == set()
+    assert "dynamodb:Scan" not in actions("DeleteSessionFunction")
+
+
+def test_runtime_architecture_and_layer_build() -> None:
+    fn_globals = TEMPLATE["Globals"]["Function"]
+    assert fn_globals["Runtime"] == "python3.13"
+    assert fn_globals["Architectures"] == ["arm64"]
+    layer = RESOURCES["CommonLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["ContentUri"] == "layers/common/"
+    assert not (ROOT / "layers/common/python").exists(), "keep the layer flat: SAM adds python/ itself"
+
+
+def test_table_has_ttl_on_demand_billing_encryption_and_the_owner_index() -> None:
+    table = Stack.from_template().resources("AWS::DynamoDB::Table")["SessionsTable"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by_owner"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["owner_key", "activity_at"]
+
+
+def test_auth_mode_switches_the_jwt_authorizer_on_every_session_route() -> None:
+    anonymous = Stack.from_template()
+    jwt = Stack.from_template({"AuthMode": "jwt", "JwtIssuer": "https://issuer.test", "JwtAudience": "aud"})
+    assert not any(r.jwt for r in anonymous.routes())
+    guarded = {(r.method, r.path) for r in jwt.routes() if r.jwt}
+    assert guarded == {(m, p) for m, p, _ in ROUTES}
+    api = jwt.resources("AWS::Serverless::HttpApi")["ChatApi"]
+    config = api["DefinitionBody"]["components"]["securitySchemes"]["JwtAuthorizer"][
+        "x-amazon-apigateway-authorizer"
+    ]
+    assert config["jwtConfiguration"] == {"issuer": "https://issuer.test", "audience": ["aud"]}
+    assert "components" not in anonymous.resources("AWS::Serverless::HttpApi")["ChatApi"]["DefinitionBody"]
+
+
+def test_api_has_cors_throttling_and_access_logs_without_ip_addresses() -> None:
+    api = Stack.from_template().resources("AWS::Serverless::HttpApi")["ChatApi"]
+    assert api["CorsConfiguration"]["AllowOrigins"] == ["*"]
+    assert "x-session-token" in api["CorsConfiguration"]["AllowHeaders"]
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
+    access_format = api["AccessLogSettings"]["Format"]
+    json.loads(access_format.replace("\n", ""))
+    assert "sourceIp" not in access_format
+    assert "userAgent" not in access_format
+
+
+def test_sam_transform_keeps_the_authorizer_switch_on_each_route() -> None:
+    """Run SAM's own translator: the jwt switch must survive it, with the Lambda integrations merged in."""
+    if not SAM_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail("SAM CLI venv missing")
+        pytest.skip("SAM CLI venv not installed (make install)")
+    script = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+tpl = yaml_parse(open(sys.argv[1]).read())
+for r in tpl["Resources"].values():
+    for k in ("CodeUri", "ContentUri"):
+        if k in r.get("Properties", {}):
+            r["Properties"][k] = "s3://bucket/key"
+class NoManagedPolicies:
+    def load(self):
+        return {}
+out = transform(tpl, {}, NoManagedPolicies())
+print(json.dumps(out))
+"""
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-c", script, str(ROOT / "template.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    out = json.loads(result.stdout)
+    (api,) = [r for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    paths = api["Properties"]["Body"]["paths"]
+    for method, path, function in ROUTES:
+        operation = paths[path][method.lower()]
+        assert operation["security"] == {"Fn::If": ["IsJwt", [{"JwtAuthorizer": []}], []]}
+        assert function in json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
+    assert "security" not in paths["/{proxy+}"]["x-amazon-apigateway-any-method"]
+    assert api["Properties"]["Body"]["components"]["Fn::If"][0] == "IsJwt"
