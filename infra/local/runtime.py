@@ -53,6 +53,9 @@ def local_environment(fn: Function, endpoint: str, extra: dict[str, str] | None 
 
 
 def _worker(conn: Connection, fn: Function, layer_dirs: list[str], env: dict[str, str]) -> None:
+    # Function output (logs, EMF metrics) goes to stderr, as with `sam local invoke`: stdout is the result.
+    sys.stdout.flush()
+    os.dup2(2, 1)
     os.environ.update(env)
     sys.path[:0] = [str(fn.code_dir), *layer_dirs]
     module_name, handler_name = fn.handler.rsplit(".", 1)

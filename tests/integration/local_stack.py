@@ -1,0 +1,64 @@
+"""Start `make dev`'s stack (python -m infra.local.dev) on free loopback ports for a test session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    api: str
+    moto: str
+    moto_port: int
+    log: Path
+
+
+@contextmanager
+def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
+    port, moto_port = free_port(), free_port()
+    log = tmp / f"dev-{port}.log"
+    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "PARAMETER_OVERRIDES": overrides}
+    for name in ("TABLE_NAME", "UPLOADS_BUCKET", "AUTH_MODE", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local.dev"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    api = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{api}/api/v1/ready-check", timeout=2).status_code == 404:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"local stack did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield LocalStack(api, f"http://127.0.0.1:{moto_port}", moto_port, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -1,0 +1,186 @@
+"""Through HTTP, as a user would: the local stack (`make dev`) with real requests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from tests.integration.local_stack import ROOT, LocalStack
+
+pytestmark = pytest.mark.http
+
+
+def _table_items(stack: LocalStack) -> list[dict[str, Any]]:
+    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    items: list[dict[str, Any]] = []
+    for name in ddb.list_tables()["TableNames"]:
+        items += ddb.scan(TableName=name)["Items"]
+    return items
+
+
+def _error(response: requests.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()["error"]
+    assert body["code"] == code
+    assert body["message"]
+    assert body["request_id"]
+
+
+def test_session_lifecycle_over_http(stack: LocalStack) -> None:
+    base = f"{stack.api}/api/v1/sessions"
+    created = requests.post(base, json={"title": "Helpline", "metadata": {"lang": "en"}}, timeout=10)
+    assert created.status_code == 201
+    session = created.json()
+    sid, token = session["session_id"], session["session_token"]
+    url, auth = f"{base}/{sid}", {"X-Session-Token": token}
+
+    got = requests.get(url, headers=auth, timeout=10)
+    assert got.status_code == 200
+    assert got.json()["title"] == "Helpline"
+    _error(requests.get(url, timeout=10), 401, "token_required")
+    _error(requests.get(url, headers={"X-Session-Token": "wrong"}, timeout=10), 404, "session_not_found")
+
+    patched = requests.patch(url, headers=auth, json={"title": "Renamed"}, timeout=10)
+    assert patched.status_code == 200
+    assert requests.get(url, headers=auth, timeout=10).json()["title"] == "Renamed"
+
+    ended = requests.patch(url, headers=auth, json={"status": "ended"}, timeout=10)
+    assert ended.json()["status"] == "ended"
+    _error(requests.patch(url, headers=auth, json={"title": "x"}, timeout=10), 409, "session_ended")
+    assert requests.get(url, headers=auth, timeout=10).json()["status"] == "ended"
+
+    deleted = requests.delete(url, headers=auth, timeout=10)
+    assert deleted.status_code == 200
+    assert deleted.json()["session_id"] == sid
+    assert deleted.json()["erased"] == {"messages": 0, "uploads": 0}
+    _error(requests.get(url, headers=auth, timeout=10), 404, "session_not_found")
+    _error(requests.delete(url, headers=auth, timeout=10), 404, "session_not_found")
+    assert not [i for i in _table_items(stack) if sid in json.dumps(i)]
+
+
+def test_client_chosen_ids_and_bad_input_over_http(stack: LocalStack) -> None:
+    base = f"{stack.api}/api/v1/sessions"
+    sid = str(uuid.uuid4())
+    assert requests.post(base, json={"session_id": sid}, timeout=10).status_code == 201
+    _error(requests.post(base, json={"session_id": sid}, timeout=10), 409, "session_exists")
+    _error(
+        requests.get(f"{base}/not-a-uuid", headers={"X-Session-Token": "t"}, timeout=10),
+        404,
+        "session_not_found",
+    )
+
+    headers = {"Content-Type": "application/json"}
+    _error(requests.post(base, data='{"title": ', headers=headers, timeout=10), 400, "invalid_json")
+    unknown = requests.post(base, json={"title": "x", "nope": 1}, timeout=10)
+    _error(unknown, 422, "validation_failed")
+    assert unknown.json()["error"]["details"][0]["field"] == "body.nope"
+    _error(requests.post(base, json={"title": "x" * 201}, timeout=10), 422, "validation_failed")
+    _error(requests.post(base, json={"metadata": {"k": "v" * 513}}, timeout=10), 422, "validation_failed")
+    _error(
+        requests.post(base, json={"metadata": {str(i): "v" for i in range(17)}}, timeout=10),
+        422,
+        "validation_failed",
+    )
+    _error(requests.post(base, data="x" * 300_000, headers=headers, timeout=10), 413, "payload_too_large")
+
+
+def test_unknown_routes_and_methods_over_http(stack: LocalStack) -> None:
+    _error(requests.get(f"{stack.api}/api/v1/unknown", timeout=10), 404, "not_found")
+    wrong = requests.put(f"{stack.api}/api/v1/sessions/{uuid.uuid4()}", json={}, timeout=10)
+    _error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["Allow"] == "DELETE, GET, PATCH"
+    _error(requests.get(f"{stack.api}/api/v1/sessions", timeout=10), 404, "not_found")
+
+
+def test_cors_preflight_and_headers(stack: LocalStack) -> None:
+    origin = {"Origin": "https://chat.example.com"}
+    preflight = requests.options(
+        f"{stack.api}/api/v1/sessions",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-session-token",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 204
+    assert "x-session-token" in preflight.headers["Access-Control-Allow-Headers"]
+    created = requests.post(f"{stack.api}/api/v1/sessions", json={}, headers=origin, timeout=10)
+    assert created.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
+
+
+def _bearer(sub: str, **extra: Any) -> dict[str, str]:
+    claims = {"sub": sub, "iss": "https://issuer.test", "aud": "chatvault", "exp": time.time() + 300, **extra}
+    return {"Authorization": f"Bearer {_jwt(claims)}"}
+
+
+def test_jwt_mode_over_http(jwt_stack: LocalStack) -> None:
+    base = f"{jwt_stack.api}/api/v1/sessions"
+    assert requests.post(base, json={}, timeout=10).status_code == 401  # the authorizer refuses
+    assert (
+        requests.post(base, json={}, headers=_bearer("a", iss="https://evil.test"), timeout=10).status_code
+        == 401
+    )
+    assert requests.post(base, json={}, headers=_bearer("a", exp=1), timeout=10).status_code == 401
+
+    mine = requests.post(base, json={"title": "mine"}, headers=_bearer("alice"), timeout=10)
+    assert mine.status_code == 201
+    assert mine.json()["session_token"] is None
+    theirs = requests.post(base, json={"title": "theirs"}, headers=_bearer("bob"), timeout=10).json()
+
+    url = f"{base}/{mine.json()['session_id']}"
+    assert requests.get(url, headers=_bearer("alice"), timeout=10).status_code == 200
+    _error(requests.get(url, headers=_bearer("bob"), timeout=10), 404, "session_not_found")
+    listed = requests.get(base, headers=_bearer("alice"), timeout=10).json()
+    assert [s["title"] for s in listed["items"]] == ["mine"]
+    assert theirs["session_id"] not in json.dumps(listed)
+
+
+def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_path: Any) -> None:
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"CreateSessionFunction": {"RETENTION_HOURS": "1"}}))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.local.invoke",
+            "CreateSessionFunction",
+            "--event",
+            "tests/events/create_session.json",
+            "--env-vars",
+            str(env_file),
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MOTO_PORT": str(stack.moto_port)},
+    )
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 201, response
+    session = json.loads(response["body"])
+    created = datetime.fromisoformat(session["created_at"])
+    expires = datetime.fromisoformat(session["expires_at"])
+    assert timedelta(minutes=59) < expires - created <= timedelta(hours=1)  # RETENTION_HOURS=1 from env.json
+    items = _table_items(stack)
+    assert any(i["pk"]["S"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d" for i in items)

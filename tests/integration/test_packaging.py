@@ -1,0 +1,124 @@
+"""`sam build` succeeds for the template as deployed (python3.13, arm64 layer), and every handler
+imports with nothing on sys.path but its own code and the built layer, as in Lambda.
+
+The machine running the tests may not be arm64, so the import check uses a second build of the same
+template for the host's architecture; the first build proves the arm64 wheels resolve."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.local.template import ROOT, load
+
+pytestmark = pytest.mark.packaging
+
+SAM = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam"))
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
+    platform.machine().lower()
+]
+FUNCTIONS = sorted(k for k, v in load()["Resources"].items() if v["Type"] == "AWS::Serverless::Function")
+
+
+def _python313() -> str | None:
+    candidates = [
+        shutil.which("python3.13"),
+        *sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13")),
+    ]
+    for candidate in candidates:
+        if (
+            candidate
+            and subprocess.run([str(candidate), "-V"], check=False, capture_output=True).returncode == 0
+        ):
+            return str(candidate)
+    return None
+
+
+PY313 = _python313()
+
+
+def _build(template: Path, build_dir: Path) -> subprocess.Popen[str]:
+    path = os.environ.get("SAM_PATH") or (
+        f"{Path(PY313).parent}:{os.environ['PATH']}" if PY313 else os.environ["PATH"]
+    )
+    return subprocess.Popen(
+        [
+            str(SAM),
+            "build",
+            "--template-file",
+            str(template),
+            "--base-dir",
+            str(ROOT),
+            "--build-dir",
+            str(build_dir),
+            "--parallel",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PATH": path, "SAM_CLI_TELEMETRY": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if not SAM.exists() or PY313 is None:
+        if os.environ.get("CI"):
+            pytest.fail("SAM CLI venv or Python 3.13 missing")
+        pytest.skip("needs the SAM CLI venv (make install) and Python 3.13")
+    tmp = tmp_path_factory.mktemp("sam")
+    host_template = tmp / "template.host.yaml"
+    host_template.write_text((ROOT / "template.yaml").read_text().replace("arm64", HOST_ARCH))
+    jobs = {
+        "arm64": _build(ROOT / "template.yaml", tmp / "arm64"),
+        "host": _build(host_template, tmp / "host"),
+    }
+    for name, job in jobs.items():
+        output, _ = job.communicate(timeout=900)
+        assert job.returncode == 0, f"sam build ({name}) failed:\n{output[-4000:]}"
+    return {"arm64": tmp / "arm64", "host": tmp / "host"}
+
+
+def test_sam_build_produces_an_arm64_layer_and_every_function(builds: dict[str, Path]) -> None:
+    build = builds["arm64"]
+    layer = build / "CommonLayer" / "python"
+    assert (layer / "chatvault" / "__init__.py").is_file(), "layer source must be flat (SAM adds python/)"
+    assert not (layer / "python").exists()
+    native = list(layer.glob("pydantic_core/_pydantic_core*.so"))
+    assert native, "pydantic_core missing from the layer"
+    assert all("aarch64" in so.name for so in native), native
+    for name in FUNCTIONS:
+        assert (build / name / "app.py").is_file(), name
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_handler_imports_with_only_the_built_layer(builds: dict[str, Path], function: str) -> None:
+    build = builds["host"]
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import app; "
+        "assert callable(app.lambda_handler); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('moto', 'pytest', 'requests', 'yaml')]; "
+        "assert not bad, bad"
+    )
+    env = {
+        "TABLE_NAME": "t",
+        "UPLOADS_BUCKET": "b",
+        "AWS_REGION": "us-east-1",
+        "PATH": "/usr/bin:/bin",
+        "POWERTOOLS_SERVICE_NAME": "chatvault",
+    }
+    result = subprocess.run(
+        [PY313, "-I", "-S", "-c", code, str(build / function), str(build / "CommonLayer" / "python")],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
