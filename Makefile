@@ -71,7 +71,7 @@ test: $(BIN)/.installed $(SAM_VENV)/.installed ## Install everything, then every
 	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
 	$(BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
-	SAM="$(abspath $(SAM))" SAM_PATH="$(SAM_PATH)" $(BIN)/pytest tests -q
+	SAM="$(abspath $(SAM))" SAM_PATH="$(SAM_PATH)" $(BIN)/pytest tests -q -m "not e2e"
 
 clean: ## Remove build output and venvs
 	rm -rf .aws-sam $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
