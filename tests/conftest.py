@@ -31,8 +31,10 @@ import pytest
 from moto import mock_aws
 
 from chatvault.settings import get_settings
-from infra.local.emulator import provision
+from infra.local.emulator import provision, serialize_dynamodb
 from infra.local.template import Stack
+
+serialize_dynamodb()
 
 
 @pytest.fixture

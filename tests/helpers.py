@@ -22,6 +22,8 @@ _MODULES = {
     "UpdateSessionFunction": "functions.update_session.app",
     "DeleteSessionFunction": "functions.delete_session.app",
     "ListSessionsFunction": "functions.list_sessions.app",
+    "AppendMessageFunction": "functions.append_message.app",
+    "ListMessagesFunction": "functions.list_messages.app",
     "RouteFallbackFunction": "functions.route_fallback.app",
 }
 

@@ -3,6 +3,7 @@ created from the template's own resource definitions (so local and deployed cann
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -97,10 +98,34 @@ def _lifecycle(config: dict[str, Any]) -> dict[str, Any]:
     return {"Rules": rules}
 
 
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def serialize_dynamodb() -> None:
+    """Make the emulator's DynamoDB linearizable, as DynamoDB is.
+
+    moto checks a transaction's conditions and then writes without a lock, and rolls a refused one
+    back to a snapshot of the whole table: concurrent requests (the threaded server, parallel test
+    threads) could interleave and lose writes. One lock around every DynamoDB call removes that."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_serialized_by_chatvault", False):
+        return
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    DynamoHandler._serialized_by_chatvault = True  # type: ignore[attr-defined]
+
+
 def start_moto(port: int) -> Any:
     """A moto server in this process, on 127.0.0.1 only."""
     from moto.server import ThreadedMotoServer
 
+    serialize_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server

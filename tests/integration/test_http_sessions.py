@@ -92,7 +92,7 @@ def test_client_chosen_ids_and_bad_input_over_http(stack: LocalStack) -> None:
         422,
         "validation_failed",
     )
-    _error(requests.post(base, data="x" * 300_000, headers=headers, timeout=10), 413, "payload_too_large")
+    _error(requests.post(base, data="x" * 600_000, headers=headers, timeout=10), 413, "payload_too_large")
 
 
 def test_unknown_routes_and_methods_over_http(stack: LocalStack) -> None:

@@ -222,7 +222,7 @@ def test_invalid_patch_changes_nothing() -> None:
 
 
 def test_body_over_the_limit_is_413_and_creates_nothing() -> None:
-    reply = call("POST", SESSIONS, raw_body=json.dumps({"title": "x" * 300_000}))
+    reply = call("POST", SESSIONS, raw_body=json.dumps({"title": "x" * 600_000}))
     assert_error(reply, 413, "payload_too_large")
     assert boto3.client("dynamodb").scan(TableName="chatvault-local-SessionsTable")["Count"] == 0
 

@@ -77,6 +77,8 @@ def test_each_function_gets_only_the_actions_it_calls() -> None:
     assert actions("UpdateSessionFunction") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert actions("ListSessionsFunction") == {"dynamodb:Query"}
     assert actions("RouteFallbackFunction") == set()
+    assert actions("AppendMessageFunction") == {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"}
+    assert actions("ListMessagesFunction") == {"dynamodb:Query", "dynamodb:GetItem"}
     assert "dynamodb:Scan" not in actions("DeleteSessionFunction")
 
 

@@ -48,6 +48,14 @@ class MethodNotAllowedError(ChatVaultError):
         self.allowed = allowed
 
 
+class MessageTooLargeError(ChatVaultError):
+    default_message = "The message content is longer than this service accepts."
+
+
+class MessageIdConflictError(ChatVaultError):
+    default_message = "This message_id was already used for a different message."
+
+
 class PayloadTooLargeError(ChatVaultError):
     default_message = "The request body is larger than this service accepts."
 

@@ -18,14 +18,20 @@ class Settings(BaseModel):
     uploads_bucket: str = Field(default="", alias="UPLOADS_BUCKET")
     auth_mode: Literal["anonymous", "jwt"] = Field(default="anonymous", alias="AUTH_MODE")
     retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=24 * 365 * 10)
-    max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=100_000)
-    max_body_bytes: int = Field(default=262_144, alias="MAX_BODY_BYTES", ge=1024, le=6_000_000)
+    # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.
+    max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
     delete_workers: int = Field(default=8, alias="DELETE_WORKERS", ge=1, le=32)
 
     @property
     def retention_seconds(self) -> int:
         return self.retention_hours * 3600
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Room for the longest message even if every character arrives as a JSON escape pair
+        (12 bytes), plus 64 KiB for the rest of the body; anything larger is 413."""
+        return 64 * 1024 + 12 * self.max_message_chars
 
 
 @lru_cache(maxsize=1)

@@ -72,3 +72,22 @@ class GuardItem(ChatItem, discriminator="guard"):
     owner_id = UnicodeAttribute(null=True)
     expires_at = TTLAttribute()
     deleted_at = UTCDateTimeAttribute(null=True)
+
+
+class MessageItem(ChatItem, discriminator="message"):
+    """`sk = M#<position>`: a message, in the order its append was accepted."""
+
+    message_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    content = UnicodeAttribute()
+    meta = UnicodeAttribute(null=True)  # the typed metadata, as compact JSON
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
+
+
+class MessageIdItem(ChatItem, discriminator="message_id"):
+    """`sk = !I#<message_id>`: a client message id already used, its message and body hash."""
+
+    position = UnicodeAttribute()
+    body_hash = UnicodeAttribute()
+    expires_at = TTLAttribute()

@@ -23,7 +23,7 @@ from chatvault.models.domain import NewSession, Principal, SessionChanges, Sessi
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
 
-def _record(item: SessionItem) -> SessionRecord:
+def record_of(item: SessionItem) -> SessionRecord:
     return SessionRecord(
         session_id=item.pk,
         token_hash=item.token_hash,
@@ -39,6 +39,7 @@ def _record(item: SessionItem) -> SessionRecord:
         expires_at=item.expires_at,
         uploads_issued=int(item.uploads_issued or 0),
         deleted_at=item.deleted_at,
+        last_position=item.last_position,
     )
 
 
@@ -48,7 +49,7 @@ def _plain_map(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (raw or {}).items()}
 
 
-def _owns(principal: Principal) -> Condition:
+def owns(principal: Principal) -> Condition:
     if principal.owner_id is not None:
         return cast(Condition, SessionItem.owner_id == principal.owner_id)
     return cast(Condition, SessionItem.token_hash == (principal.token_hash or ""))
@@ -92,13 +93,13 @@ def create(new: NewSession) -> SessionRecord:
         if any(r is not None and r.code == _CONDITION_FAILED for r in exc.cancellation_reasons):
             raise SessionExistsError() from exc
         raise
-    return _record(session)
+    return record_of(session)
 
 
 @storage_errors
 def get(session_id: str) -> SessionRecord | None:
     try:
-        return _record(SessionItem.get(session_id, SESSION_SK, consistent_read=True))
+        return record_of(SessionItem.get(session_id, SESSION_SK, consistent_read=True))
     except DoesNotExist:
         return None
 
@@ -121,7 +122,7 @@ def update(
         actions.append(SessionItem.status.set("ended"))
     condition = (
         SessionItem.pk.exists()
-        & _owns(principal)
+        & owns(principal)
         & SessionItem.deleted_at.does_not_exist()
         & (SessionItem.expires_at > at)
         & (SessionItem.status == "active")
@@ -132,7 +133,7 @@ def update(
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return None
         raise
-    return _record(item)
+    return record_of(item)
 
 
 @storage_errors
@@ -150,7 +151,7 @@ def list_by_owner(
         last_evaluated_key=start_key,
         filter_condition=(SessionItem.expires_at > at) & SessionItem.deleted_at.does_not_exist(),
     )
-    records = [_record(item) for item in results]
+    records = [record_of(item) for item in results]
     return records, results.last_evaluated_key
 
 
@@ -179,7 +180,7 @@ def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expi
                     SessionItem.deleted_at.set(SessionItem.deleted_at | at),
                     SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
                 ],
-                condition=SessionItem.pk.exists() & _owns(principal),
+                condition=SessionItem.pk.exists() & owns(principal),
             )
             tx.update(
                 guard,

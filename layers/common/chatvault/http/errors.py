@@ -21,7 +21,9 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.MethodNotAllowedError: (405, "method_not_allowed"),
     e.SessionExistsError: (409, "session_exists"),
     e.SessionEndedError: (409, "session_ended"),
+    e.MessageIdConflictError: (409, "message_id_conflict"),
     e.PayloadTooLargeError: (413, "payload_too_large"),
+    e.MessageTooLargeError: (413, "message_too_large"),
     e.ValidationFailedError: (422, "validation_failed"),
     e.StorageUnavailableError: (503, "service_unavailable"),
 }

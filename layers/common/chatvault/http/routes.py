@@ -11,6 +11,8 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/api/v1/sessions/{session_id}", "GetSessionFunction"),
     ("PATCH", "/api/v1/sessions/{session_id}", "UpdateSessionFunction"),
     ("DELETE", "/api/v1/sessions/{session_id}", "DeleteSessionFunction"),
+    ("POST", "/api/v1/sessions/{session_id}/messages", "AppendMessageFunction"),
+    ("GET", "/api/v1/sessions/{session_id}/messages", "ListMessagesFunction"),
 )
 
 

@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from chatvault.errors import SessionNotFoundError, TokenRequiredError, UnauthenticatedError
-from chatvault.models.domain import Principal, SessionRecord
+from chatvault.models.domain import Principal
 from chatvault.settings import get_settings
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -59,7 +60,17 @@ def principal_of(caller: Caller) -> Principal:
     return Principal(token_hash=hash_token(caller.token))
 
 
-def authorize(record: SessionRecord | None, principal: Principal) -> SessionRecord:
+class _Owned(Protocol):
+    """A session or its guard: what identifies the principal allowed to use it."""
+
+    @property
+    def token_hash(self) -> str | None: ...
+
+    @property
+    def owner_id(self) -> str | None: ...
+
+
+def authorize[T: _Owned](record: T | None, principal: Principal) -> T:
     """The record if the principal may see it; otherwise 404, never telling which check failed."""
     if record is None:
         raise SessionNotFoundError()

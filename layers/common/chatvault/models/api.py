@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID
 
 from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from chatvault.clock import iso
-from chatvault.models.domain import EraseReceipt, SessionRecord, SessionStatus
+from chatvault.models.domain import EraseReceipt, MessageRecord, Role, SessionRecord, SessionStatus
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
@@ -113,3 +114,54 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+ToolName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class MessageMetadata(StrictRequest):
+    """Typed message metadata; every key optional, only the keys sent are stored and returned."""
+
+    tools_used: Annotated[list[ToolName], Field(max_length=64)] | None = None
+    processing_time_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
+    token_count: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    has_error: bool | None = None
+    error_message: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    attributes: Metadata | None = None
+
+
+class AppendMessageRequest(StrictRequest):
+    role: Role
+    content: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="1..MaxMessageChars characters (default 32768); longer is 413 message_too_large."
+    )
+    message_id: UUID | None = Field(
+        default=None, description="Client id for idempotent retries: same id and body returns 200."
+    )
+    metadata: MessageMetadata = Field(default_factory=MessageMetadata)
+
+
+class MessageOut(BaseModel):
+    message_id: str
+    session_id: str
+    role: Role
+    content: str
+    metadata: dict[str, Any]
+    created_at: str
+
+    @classmethod
+    def of(cls, record: MessageRecord) -> MessageOut:
+        return cls(
+            message_id=record.message_id,
+            session_id=record.session_id,
+            role=record.role,
+            content=record.content,
+            metadata=record.metadata,
+            created_at=iso(record.created_at),
+        )
+
+
+class MessageListOut(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,6 +29,7 @@ class SessionRecord(BaseModel):
     expires_at: datetime
     uploads_issued: int = 0
     deleted_at: datetime | None = None
+    last_position: str | None = None
 
     def is_live(self, at: datetime) -> bool:
         """Readable: not expired (TTL deletes late) and not being erased."""
@@ -83,3 +84,69 @@ class Principal(BaseModel):
 
     token_hash: str | None = None
     owner_id: str | None = None
+
+
+Role = Literal["user", "assistant", "system", "tool"]
+
+
+class MessageRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    position: str
+    message_id: str
+    role: Role
+    content: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+
+
+class NewMessage(BaseModel):
+    """A message about to be appended; `body_hash` identifies its content for idempotent retries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    message_id: str
+    client_id: bool
+    role: Role
+    content: str
+    metadata: dict[str, Any]
+    body_hash: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class SessionAccess(BaseModel):
+    """The guard: who may read the session and whether it is being erased (read with a page)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str | None
+    owner_id: str | None
+    expires_at: datetime
+    deleted_at: datetime | None = None
+
+
+class AppendOutcome(BaseModel):
+    """What one append transaction did. When not committed: the session's state if its condition
+    failed (None when the session item is missing), and the stored marker if the id was used."""
+
+    model_config = ConfigDict(frozen=True)
+
+    committed: bool
+    session_refused: bool = False
+    session: SessionRecord | None = None
+    duplicate_position: str | None = None
+    duplicate_hash: str | None = None
+    position_taken: bool = False
+    transient: bool = False
+
+
+class MessagePage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    head: SessionRecord | SessionAccess | None
+    messages: list[MessageRecord]
+    last_position: str | None

@@ -1,0 +1,28 @@
+"""POST /api/v1/sessions/{session_id}/messages: append a message (AppendMessageFunction)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.append_message import append_message
+from chatvault.models.api import AppendMessageRequest
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.post("/api/v1/sessions/<session_id>/messages")
+@tracer.capture_method
+def append(session_id: str, body: Annotated[AppendMessageRequest, Body()]) -> Response[str]:
+    message, created = append_message(session_id, body, app.caller)
+    return app.reply(message, status=201 if created else 200)
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,31 @@
+"""GET /api/v1/sessions/{session_id}/messages: a page of history (ListMessagesFunction)."""
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.list_messages import list_messages
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.get("/api/v1/sessions/<session_id>/messages")
+@tracer.capture_method
+def list_(
+    session_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    order: Annotated[Literal["asc", "desc"], Query()] = "asc",
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[str]:
+    return app.reply(list_messages(session_id, app.caller, limit, order, cursor))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

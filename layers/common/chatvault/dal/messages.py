@@ -1,0 +1,211 @@
+"""Message items: the append transaction and pages of history (key layout in keys.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chatvault.clock import iso
+from chatvault.dal.items import ChatItem, GuardItem, MessageIdItem, MessageItem, SessionItem
+from chatvault.dal.keys import GUARD_SK, MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SESSION_SK
+from chatvault.dal.retry import is_transient, storage_errors
+from chatvault.dal.sessions import owns, record_of
+from chatvault.models.domain import (
+    AppendOutcome,
+    MessagePage,
+    MessageRecord,
+    NewMessage,
+    Principal,
+    SessionAccess,
+)
+
+POSITION_DIGITS = 20
+PREVIEW_CHARS = 120
+_FAILED = "ConditionalCheckFailed"
+_LAST_MESSAGE = MESSAGE_PREFIX + "~"
+
+
+def position_of(moment: datetime) -> str:
+    """A fixed-width order key: microseconds since the epoch, zero-padded so strings sort as numbers."""
+    return f"{int(moment.timestamp() * 1_000_000):0{POSITION_DIGITS}d}"
+
+
+def next_position(position: str) -> str:
+    return f"{int(position) + 1:0{POSITION_DIGITS}d}"
+
+
+def is_position(value: object) -> bool:
+    return isinstance(value, str) and len(value) == POSITION_DIGITS and value.isdigit()
+
+
+def _record(item: MessageItem) -> MessageRecord:
+    return MessageRecord(
+        session_id=item.pk,
+        position=item.sk.removeprefix(MESSAGE_PREFIX),
+        message_id=item.message_id,
+        role=item.role,  # type: ignore[arg-type]
+        content=item.content,
+        metadata=json.loads(item.meta) if item.meta else {},
+        created_at=item.created_at,
+        expires_at=item.expires_at,
+    )
+
+
+@storage_errors
+def append(
+    message: NewMessage, principal: Principal, position: str, session_expires_at: datetime
+) -> AppendOutcome:
+    """One TransactWriteItems: the session (conditioned on the caller, its state and its last position),
+    the guard, the message and, for a client id, its marker. Never a message without its session,
+    never a count that disagrees with the stored messages."""
+    at = message.created_at
+    session = SessionItem(message.session_id, SESSION_SK)
+    actions: list[Any] = [
+        SessionItem.message_count.add(1),
+        SessionItem.last_message_at.set(at),
+        SessionItem.preview.set(message.content[:PREVIEW_CHARS]),
+        SessionItem.updated_at.set(at),
+        SessionItem.expires_at.set(session_expires_at),
+        SessionItem.last_position.set(position),
+    ]
+    if principal.owner_id is not None:
+        actions.append(SessionItem.activity_at.set(iso(at)))
+    condition = (
+        SessionItem.pk.exists()
+        & owns(principal)
+        & SessionItem.deleted_at.does_not_exist()
+        & (SessionItem.expires_at > at)
+        & (SessionItem.status == "active")
+        & (SessionItem.last_position.does_not_exist() | (SessionItem.last_position < position))
+    )
+    guard = GuardItem(message.session_id, GUARD_SK)
+    guard_actions: list[Any] = [
+        GuardItem.expires_at.set(session_expires_at),
+        GuardItem.kind.set(GuardItem),  # type: ignore[arg-type]
+        GuardItem.token_hash.set(principal.token_hash)
+        if principal.token_hash
+        else GuardItem.token_hash.remove(),
+        GuardItem.owner_id.set(principal.owner_id) if principal.owner_id else GuardItem.owner_id.remove(),
+    ]
+    item = MessageItem(
+        message.session_id,
+        MESSAGE_PREFIX + position,
+        message_id=message.message_id,
+        role=message.role,
+        content=message.content,
+        meta=json.dumps(message.metadata, separators=(",", ":")) if message.metadata else None,
+        created_at=at,
+        expires_at=message.expires_at,
+    )
+    try:
+        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+            tx.update(session, actions=actions, condition=condition, return_values="ALL_OLD")
+            tx.update(guard, actions=guard_actions)
+            tx.save(item, condition=MessageItem.pk.does_not_exist())
+            if message.client_id:
+                marker = MessageIdItem(
+                    message.session_id,
+                    MESSAGE_ID_PREFIX + message.message_id,
+                    position=position,
+                    body_hash=message.body_hash,
+                    expires_at=message.expires_at,
+                )
+                tx.save(
+                    marker,
+                    condition=MessageIdItem.pk.does_not_exist() | (MessageIdItem.expires_at < at),
+                    return_values="ALL_OLD",
+                )
+    except TransactWriteError as exc:
+        reasons = list(exc.cancellation_reasons or [])
+        if not any(r is not None and r.code == _FAILED for r in reasons):
+            if is_transient(exc):
+                return AppendOutcome(committed=False, transient=True)
+            raise
+        return _refusal(reasons, message.client_id)
+    return AppendOutcome(committed=True)
+
+
+def _refusal(reasons: list[Any], has_marker: bool) -> AppendOutcome:
+    """Read the cancellation reasons. PynamoDB sends puts before updates, each in call order:
+    [message, (marker), session, guard]."""
+
+    def failed(index: int | None) -> Any:
+        if index is not None and index < len(reasons) and reasons[index] is not None:
+            return reasons[index] if reasons[index].code == _FAILED else None
+        return None
+
+    message_reason = failed(0)
+    marker_reason = failed(1 if has_marker else None)
+    session_reason = failed(2 if has_marker else 1)
+    session = None
+    if session_reason is not None and session_reason.raw_item:
+        session = record_of(SessionItem.from_raw_data(session_reason.raw_item))
+    duplicate_position = duplicate_hash = None
+    if marker_reason is not None and marker_reason.raw_item:
+        marker = MessageIdItem.from_raw_data(marker_reason.raw_item)
+        duplicate_position, duplicate_hash = marker.position, marker.body_hash
+    return AppendOutcome(
+        committed=False,
+        session_refused=session_reason is not None,
+        session=session,
+        duplicate_position=duplicate_position,
+        duplicate_hash=duplicate_hash,
+        position_taken=message_reason is not None,
+    )
+
+
+@storage_errors
+def get(session_id: str, position: str) -> MessageRecord | None:
+    try:
+        return _record(MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True))
+    except DoesNotExist:
+        return None
+
+
+@storage_errors
+def page(session_id: str, descending: bool, limit: int, after: str | None) -> MessagePage:
+    """One Query. Without `after`, the range includes the item at the near end of the partition (the
+    session for ascending pages, the guard for descending ones) so the caller can be authorized from
+    the same request; with `after` it holds messages only."""
+    if after is None:
+        low, high = (MESSAGE_PREFIX, GUARD_SK) if descending else (SESSION_SK, _LAST_MESSAGE)
+        start = None
+        wanted = limit + 1
+    else:
+        low, high = MESSAGE_PREFIX, _LAST_MESSAGE
+        start = {"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + after}}
+        wanted = limit
+    results = ChatItem.query(
+        session_id,
+        ChatItem.sk.between(low, high),
+        scan_index_forward=not descending,
+        limit=wanted,
+        page_size=wanted,
+        last_evaluated_key=start,
+        consistent_read=True,
+    )
+    head: Any = None
+    records: list[MessageRecord] = []
+    last: str | None = None
+    for item in results:
+        if isinstance(item, MessageItem):
+            records.append(_record(item))
+            last = records[-1].position
+        elif isinstance(item, SessionItem):
+            head = record_of(item)
+        elif isinstance(item, GuardItem):
+            head = SessionAccess(
+                token_hash=item.token_hash,
+                owner_id=item.owner_id,
+                expires_at=item.expires_at,
+                deleted_at=item.deleted_at,
+            )
+    more = results.last_evaluated_key is not None
+    if len(records) > limit:  # the head item was missing (a guard removed by TTL): keep the page size
+        records, more = records[:limit], True
+        last = records[-1].position
+    return MessagePage(head=head, messages=records, last_position=last if more else None)
