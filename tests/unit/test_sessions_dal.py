@@ -126,16 +126,21 @@ def test_a_delete_that_died_half_way_is_finished_by_a_retry() -> None:
         delete_session(new.session_id, Caller(token="tok"))
 
 
-def test_a_large_history_is_erased_in_one_call() -> None:
+def test_a_ten_thousand_message_history_is_erased_in_one_call() -> None:
     new = _new(token="tok")
     sessions.create(new)
     ddb = boto3.client("dynamodb")
-    for start in range(0, 2000, 25):
+    keys = [f"M#{i:020d}" for i in range(10_000)] + [f"!I#{uuid.uuid4()}" for _ in range(10_000)]
+    for start in range(0, len(keys), 25):
         ddb.batch_write_item(
             RequestItems={
                 TABLE: [
-                    {"PutRequest": {"Item": {"pk": {"S": new.session_id}, "sk": {"S": f"M#{i:020d}"}}}}
-                    for i in range(start, start + 25)
+                    {
+                        "PutRequest": {
+                            "Item": {"pk": {"S": new.session_id}, "sk": {"S": sk}, "c": {"S": "x" * 100}}
+                        }
+                    }
+                    for sk in keys[start : start + 25]
                 ]
             }
         )

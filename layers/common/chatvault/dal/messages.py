@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -166,11 +168,21 @@ def get(session_id: str, position: str) -> MessageRecord | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def _side_reads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="session-read")
+
+
 @storage_errors
 def page(session_id: str, descending: bool, limit: int, after: str | None) -> MessagePage:
-    """One Query. Without `after`, the range includes the item at the near end of the partition (the
-    session for ascending pages, the guard for descending ones) so the caller can be authorized from
-    the same request; with `after` it holds messages only."""
+    """A page and the item that authorizes its reader, in one round trip.
+
+    Without `after`, one Query whose range includes the item at the near end of the partition (the
+    session for ascending pages, the guard for descending ones). With `after`, that item is behind the
+    cursor: the session is read (GetItem) concurrently with the Query of the page."""
+    session_read: Future[Any] | None = None
+    if after is not None:
+        session_read = _side_reads().submit(SessionItem.get, session_id, SESSION_SK, consistent_read=True)
     if after is None:
         low, high = (MESSAGE_PREFIX, GUARD_SK) if descending else (SESSION_SK, _LAST_MESSAGE)
         start = None
@@ -204,6 +216,11 @@ def page(session_id: str, descending: bool, limit: int, after: str | None) -> Me
                 expires_at=item.expires_at,
                 deleted_at=item.deleted_at,
             )
+    if session_read is not None:
+        try:
+            head = record_of(session_read.result())
+        except DoesNotExist:
+            head = None
     more = results.last_evaluated_key is not None
     if len(records) > limit:  # the head item was missing (a guard removed by TTL): keep the page size
         records, more = records[:limit], True

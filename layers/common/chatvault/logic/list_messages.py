@@ -1,7 +1,7 @@
-"""GET /sessions/{id}/messages: a page of history in either order, in one Query.
+"""GET /sessions/{id}/messages: a page of history in either order, in one round trip.
 
-The first page's Query also returns the item that authorizes the caller (the session for ascending
-pages, the guard for descending ones). A page after a cursor reads the session first, then its page."""
+Every page arrives with the item that authorizes the caller (the session, or for a first descending
+page the guard); nothing is returned before the caller is checked against it."""
 
 from __future__ import annotations
 
@@ -30,13 +30,8 @@ def list_messages(
         if set(start) != {"p"} or not messages.is_position(after):
             raise InvalidCursorError()
     at = clock.now()
-    if after is not None:
-        _live(authorize(sessions.get(session_id), principal), at)
-
     page = messages.page(session_id, descending=order == "desc", limit=limit, after=after)
-
-    if after is None:
-        _check_head(page.head, session_id, principal, at)
+    _check_head(page.head, session_id, principal, at)
     items = [MessageOut.of(m) for m in page.messages if m.expires_at > at]
     next_key = {"p": page.last_position} if page.last_position else None
     return MessageListOut(items=items, next_cursor=cursor.encode(scope, next_key))
