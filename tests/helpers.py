@@ -24,6 +24,7 @@ _MODULES = {
     "ListSessionsFunction": "functions.list_sessions.app",
     "AppendMessageFunction": "functions.append_message.app",
     "ListMessagesFunction": "functions.list_messages.app",
+    "CreateUploadFunction": "functions.create_upload.app",
     "RouteFallbackFunction": "functions.route_fallback.app",
 }
 

@@ -1,5 +1,6 @@
-"""`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, and the API
-on 127.0.0.1:$PORT invoking the real handlers. Ctrl-C stops everything."""
+"""`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, the API on
+127.0.0.1:$PORT invoking the real handlers, and the template's schedules (the orphan sweep).
+Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import sys
 import threading
 
+from infra.local import scheduler
 from infra.local.emulator import provision, start_moto
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
@@ -29,6 +31,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    scheduler.start(stack, runtime, stop)
     print(f"[dev] AWS emulator (moto) at {endpoint}: {', '.join(sorted(names.values()))}", flush=True)
     print(f"[dev] AuthMode={stack.parameters['AuthMode']}  API at http://127.0.0.1:{port}/api/v1", flush=True)
     stop.wait()

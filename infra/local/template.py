@@ -60,6 +60,49 @@ def physical_name(logical_id: str, resource_type: str) -> str:
     return f"{STACK}-{logical_id}"
 
 
+def run_custom_resource(code: str, logical_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """Invoke an inline custom-resource handler with a Create event; its PUT to ResponseURL is caught
+    by a one-shot server on loopback. Returns the response's Data (raises if it reported FAILED)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: dict[str, Any] = {}
+
+    class Catch(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            received.update(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Catch)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"<{logical_id}>", "exec"), namespace)
+    namespace["handler"](
+        {
+            "RequestType": "Create",
+            "ResponseURL": f"http://127.0.0.1:{server.server_port}/",
+            "StackId": STACK,
+            "RequestId": "local",
+            "LogicalResourceId": logical_id,
+            "ResourceType": "Custom::Local",
+            "ResourceProperties": {k: str(v) for k, v in properties.items()},
+        },
+        None,
+    )
+    thread.join(timeout=10)
+    server.server_close()
+    if received.get("Status") != "SUCCESS":
+        raise RuntimeError(f"custom resource {logical_id} failed: {received.get('Reason')}")
+    data: dict[str, Any] = received.get("Data", {})
+    return data
+
+
 class _Removed:
     """AWS::NoValue."""
 
@@ -72,6 +115,7 @@ class Stack:
     template: dict[str, Any]
     parameters: dict[str, Any]
     conditions: dict[str, bool] = field(default_factory=dict)
+    _custom: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_template(cls, overrides: dict[str, str] | None = None, path: Path = TEMPLATE) -> Stack:
@@ -105,9 +149,11 @@ class Stack:
         resource = self.template["Resources"][name]
         return physical_name(name, resource["Type"])
 
-    def get_att(self, name: str, attribute: str) -> str:
+    def get_att(self, name: str, attribute: str) -> Any:
         resource = self.template["Resources"][name]
         physical = physical_name(name, resource["Type"])
+        if resource["Type"].startswith("Custom::"):
+            return self.custom_resource(name)[attribute]
         if attribute == "Arn":
             kind = resource["Type"]
             if kind == "AWS::DynamoDB::Table":
@@ -152,6 +198,15 @@ class Stack:
                 return self.resolve(items)[int(self.resolve(index))]
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+    def custom_resource(self, name: str) -> dict[str, Any]:
+        """Run an inline (ZipFile) custom-resource handler as CloudFormation would, and return its Data."""
+        if name not in self._custom:
+            props = self.resolve(self.template["Resources"][name]["Properties"])
+            token = self.template["Resources"][name]["Properties"]["ServiceToken"]["Fn::GetAtt"]
+            code = self.template["Resources"][token[0]]["Properties"]["Code"]["ZipFile"]
+            self._custom[name] = run_custom_resource(code, name, props)
+        return self._custom[name]
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))

@@ -34,8 +34,19 @@ def test_session_events_drive_their_handlers() -> None:
     for function in ("get_session", "update_session", "delete_session", "append_message", "list_messages"):
         status, body = _invoke(function, f"{function}.json")
         assert (status, body["error"]["code"]) == (404, "session_not_found"), function
+    event = json.loads((EVENTS / "create_upload.json").read_text())
+    result = import_module("functions.create_upload.app").lambda_handler(event, context("create_upload"))
+    assert result["statusCode"] == 404
     status, body = _invoke("route_fallback", "route_fallback.json")
     assert (status, body["error"]["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_scheduled_event_drives_the_sweep() -> None:
+    event = json.loads((EVENTS / "sweep_orphans.json").read_text())
+    report = import_module("functions.sweep_orphans.app").lambda_handler(event, context("sweep_orphans"))
+    assert report["complete"] is True
+    assert report["prefixes_scanned"] == 0
 
 
 @pytest.mark.usefixtures("aws", "jwt_mode")

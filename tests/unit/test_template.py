@@ -19,6 +19,16 @@ FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless
 SAM_PYTHON = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam")).parent / "python"
 
 
+# Every resource a function may name: the table, its owner index, the bucket, and the objects of the
+# uploads folder (the only wildcard: object keys under uploads/).
+ALLOWED_RESOURCES = [
+    {"Fn::GetAtt": ["SessionsTable", "Arn"]},
+    {"Fn::Sub": "${SessionsTable.Arn}/index/by_owner"},
+    {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
+    {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"},
+]
+
+
 def _snake(logical_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id.removesuffix("Function")).lower()
 
@@ -29,6 +39,38 @@ def _events(fn: dict) -> list[tuple[str, str]]:
         for e in fn["Properties"].get("Events", {}).values()
         if e["Type"] == "HttpApi"
     ]
+
+
+def test_uploads_expire_after_the_retention_rounded_up_to_days() -> None:
+    for hours, days in (("720", 30), ("1", 1), ("24", 1), ("25", 2)):
+        bucket = Stack.from_template({"RetentionHours": hours}).resources("AWS::S3::Bucket")["UploadsBucket"]
+        (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+        assert rule["Prefix"] == "uploads/"
+        assert rule["ExpirationInDays"] == days, hours
+        assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_bucket_is_private_encrypted_and_tls_only() -> None:
+    stack = Stack.from_template()
+    bucket = stack.resources("AWS::S3::Bucket")["UploadsBucket"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert bucket["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] == ["*"]
+    (statement,) = stack.resources("AWS::S3::BucketPolicy")["UploadsBucketPolicy"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_sweep_runs_every_30_minutes_with_its_settings() -> None:
+    props = FUNCTIONS["SweepOrphansFunction"]["Properties"]
+    (event,) = props["Events"].values()
+    assert event == {
+        "Type": "Schedule",
+        "Properties": {"Schedule": "rate(30 minutes)", "Description": "chatvault orphan upload sweep"},
+    }
+    assert props["Environment"]["Variables"] == {"ORPHAN_MIN_AGE_MINUTES": "30", "DRY_RUN": "false"}
 
 
 def test_routes_in_the_template_are_the_routes_the_service_knows() -> None:
@@ -60,7 +102,7 @@ def test_policies_are_least_privilege(name: str) -> None:
             resources = (
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
-            assert all(r != "*" and "*" not in json.dumps(r) for r in resources), (name, resources)
+            assert all(r in ALLOWED_RESOURCES for r in resources), (name, resources)
 
 
 def test_each_function_gets_only_the_actions_it_calls() -> None:
@@ -79,6 +121,9 @@ def test_each_function_gets_only_the_actions_it_calls() -> None:
     assert actions("RouteFallbackFunction") == set()
     assert actions("AppendMessageFunction") == {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"}
     assert actions("ListMessagesFunction") == {"dynamodb:Query", "dynamodb:GetItem"}
+    assert actions("CreateUploadFunction") == {"dynamodb:UpdateItem", "dynamodb:GetItem", "s3:PutObject"}
+    assert actions("SweepOrphansFunction") == {"s3:ListBucket", "s3:DeleteObject", "dynamodb:BatchGetItem"}
+    assert {"s3:ListBucket", "s3:DeleteObject"} <= actions("DeleteSessionFunction")
     assert "dynamodb:Scan" not in actions("DeleteSessionFunction")
 
 

@@ -22,6 +22,9 @@ class Settings(BaseModel):
     max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
     delete_workers: int = Field(default=8, alias="DELETE_WORKERS", ge=1, le=32)
+    upload_url_seconds: int = Field(default=300, alias="UPLOAD_URL_SECONDS", ge=30, le=3600)
+    orphan_min_age_minutes: int = Field(default=30, alias="ORPHAN_MIN_AGE_MINUTES", ge=0)
+    dry_run: bool = Field(default=False, alias="DRY_RUN")
 
     @property
     def retention_seconds(self) -> int:

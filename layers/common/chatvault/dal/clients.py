@@ -13,4 +13,6 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=5)
+    if service == "s3":
+        config = config.merge(Config(signature_version="s3v4"))  # SigV4 presigned POSTs, never SigV2
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

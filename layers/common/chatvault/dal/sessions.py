@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -17,7 +18,7 @@ from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, SessionItem
 from chatvault.dal.keys import GUARD_SK, SESSION_SK
 from chatvault.dal.retry import batch_write_all, storage_errors
-from chatvault.errors import InvalidCursorError, SessionExistsError
+from chatvault.errors import InvalidCursorError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import NewSession, Principal, SessionChanges, SessionRecord
 
 _CONDITION_FAILED = "ConditionalCheckFailed"
@@ -134,6 +135,56 @@ def update(
             return None
         raise
     return record_of(item)
+
+
+@storage_errors
+def record_upload(session_id: str, principal: Principal, at: datetime) -> SessionRecord | None:
+    """Count an issued upload on a live, active session of the caller; None when refused."""
+    item = SessionItem(session_id, SESSION_SK)
+    condition = (
+        SessionItem.pk.exists()
+        & owns(principal)
+        & SessionItem.deleted_at.does_not_exist()
+        & (SessionItem.expires_at > at)
+        & (SessionItem.status == "active")
+    )
+    try:
+        item.update(actions=[SessionItem.uploads_issued.add(1)], condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return record_of(item)
+
+
+@storage_errors
+def live_ids(session_ids: list[str], at: datetime) -> set[str]:
+    """Which of these sessions exist, have not expired and are not being erased: strongly consistent
+    reads, 100 keys a BatchGetItem, unprocessed keys retried."""
+    table = ChatItem.Meta.table_name
+    live: set[str] = set()
+    for start in range(0, len(session_ids), 100):
+        pending: dict[str, Any] = {
+            table: {
+                "Keys": [
+                    {"pk": {"S": sid}, "sk": {"S": SESSION_SK}} for sid in session_ids[start : start + 100]
+                ],
+                "ProjectionExpression": "pk, expires_at, deleted_at",
+                "ConsistentRead": True,
+            }
+        }
+        for attempt in range(8):
+            response = client("dynamodb").batch_get_item(RequestItems=pending)
+            for item in response.get("Responses", {}).get(table, []):
+                if "deleted_at" not in item and int(item["expires_at"]["N"]) > at.timestamp():
+                    live.add(item["pk"]["S"])
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(min(1.0, 0.02 * 2**attempt))
+        else:
+            raise StorageUnavailableError()
+    return live
 
 
 @storage_errors

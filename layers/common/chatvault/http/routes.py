@@ -13,6 +13,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/api/v1/sessions/{session_id}", "DeleteSessionFunction"),
     ("POST", "/api/v1/sessions/{session_id}/messages", "AppendMessageFunction"),
     ("GET", "/api/v1/sessions/{session_id}/messages", "ListMessagesFunction"),
+    ("POST", "/api/v1/sessions/{session_id}/uploads", "CreateUploadFunction"),
 )
 
 

@@ -1,7 +1,8 @@
 """DELETE /sessions/{id}: the panic button. Permanent, and safe to retry.
 
 1. mark the session and its guard as being erased (unreadable at once, message count frozen);
-2. erase every message and marker of the partition (batched, parallel);
+2. erase every message and marker of the partition (batched, parallel), then every file under
+   `uploads/{session_id}/` (1,000 keys a call);
 3. remove the guard and the session item.
 A Lambda that dies between steps leaves a marked session: a retried DELETE finishes the job.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chatvault import clock
-from chatvault.dal import sessions
+from chatvault.dal import sessions, uploads
 from chatvault.errors import SessionNotFoundError
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import DeleteReceiptOut
@@ -38,10 +39,13 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
     deleted_at, message_count = marked
 
     items = sessions.erase_items(session_id, settings.delete_workers)
+    files = uploads.erase_session_files(session_id)
     sessions.remove(session_id)
 
-    logger.info("session erased", extra={"session_id": session_id, "items_erased": items})
+    logger.info(
+        "session erased", extra={"session_id": session_id, "items_erased": items, "files_erased": files}
+    )
     metrics.add_metric(name="SessionsErased", unit="Count", value=1)
     return DeleteReceiptOut.of(
-        EraseReceipt(session_id=session_id, deleted_at=deleted_at, messages=message_count, uploads=0)
+        EraseReceipt(session_id=session_id, deleted_at=deleted_at, messages=message_count, uploads=files)
     )

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from chatvault import clock
 from chatvault.dal import sessions
-from chatvault.errors import SessionEndedError, SessionNotFoundError
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.logic.session_state import raise_refusal, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
 from chatvault.models.domain import SessionChanges
 from chatvault.settings import get_settings
@@ -29,11 +29,7 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
     if updated is not None:
         return SessionOut.of(updated)
 
-    record = authorize(sessions.get(session_id), principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
-    if record.status == "ended":
-        if changes.fields == {"status"}:
-            return SessionOut.of(record)  # ending an ended session changes nothing
-        raise SessionEndedError()
-    raise SessionNotFoundError()  # changed under us (deleted or re-created): nothing was written
+    record = refused(session_id, principal, at)
+    if record.status == "ended" and changes.fields == {"status"}:
+        return SessionOut.of(record)  # ending an ended session changes nothing
+    raise_refusal(session_id, principal, at)

@@ -165,3 +165,25 @@ class MessageOut(BaseModel):
 class MessageListOut(BaseModel):
     items: list[MessageOut]
     next_cursor: str | None
+
+
+ContentType = Annotated[
+    str, StringConstraints(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
+]
+
+
+class CreateUploadRequest(StrictRequest):
+    filename: Annotated[
+        str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")
+    ] = Field(description="Checked, never stored: file names stay out of keys, metadata and logs.")
+    content_type: ContentType
+    size: int = Field(ge=1, description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
+
+
+class UploadOut(BaseModel):
+    upload_id: str
+    key: str
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+    max_bytes: int

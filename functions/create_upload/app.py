@@ -1,0 +1,27 @@
+"""POST /api/v1/sessions/{session_id}/uploads: a presigned S3 POST (CreateUploadFunction)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.create_upload import create_upload
+from chatvault.models.api import CreateUploadRequest
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.post("/api/v1/sessions/<session_id>/uploads")
+@tracer.capture_method
+def upload(session_id: str, body: Annotated[CreateUploadRequest, Body()]) -> Response[str]:
+    return app.reply(create_upload(session_id, body, app.caller), status=201)
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

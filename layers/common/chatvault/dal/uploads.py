@@ -1,0 +1,81 @@
+"""Uploaded files in S3, under `uploads/{session_id}/{upload_id}`: presigned POSTs, erasing a
+session's folder, and the listing the orphan sweep walks. The only module that knows the key layout."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chatvault.dal.clients import client
+from chatvault.dal.retry import storage_errors
+from chatvault.errors import StorageUnavailableError
+from chatvault.settings import get_settings
+
+UPLOADS_PREFIX = "uploads/"
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+_SESSION_FOLDER = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
+
+
+def key_for(session_id: str, upload_id: str) -> str:
+    return f"{UPLOADS_PREFIX}{session_id}/{upload_id}"
+
+
+def session_of(key: str) -> str | None:
+    """The session id of a key inside `uploads/<uuid>/`; None for any other key (never touched)."""
+    match = _SESSION_FOLDER.match(key)
+    return match.group(1) if match else None
+
+
+def presigned_post(key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+    """A browser-ready form: the policy fixes the key, the content type and the size range.
+    Signing is local (no AWS call)."""
+    # boto3 adds the bucket and key conditions itself
+    conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
+    post: dict[str, Any] = client("s3").generate_presigned_post(
+        Bucket=get_settings().uploads_bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=conditions,
+        ExpiresIn=expires_in,
+    )
+    return post
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    last_modified: datetime
+
+
+@storage_errors
+def objects(prefix: str = UPLOADS_PREFIX) -> Iterator[StoredObject]:
+    """Every object under a prefix, in key order (so one session's files arrive together), 1,000 a call."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=get_settings().uploads_bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            yield StoredObject(entry["Key"], entry["LastModified"])
+
+
+@storage_errors
+def delete_keys(keys: list[str]) -> set[str]:
+    """Delete keys, 1,000 a call (keys of many folders share a call); returns the keys S3 refused."""
+    bucket = get_settings().uploads_bucket
+    refused: set[str] = set()
+    for start in range(0, len(keys), DELETE_BATCH):
+        chunk = keys[start : start + DELETE_BATCH]
+        response = client("s3").delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+        )
+        refused.update(error["Key"] for error in response.get("Errors", []))
+    return refused
+
+
+def erase_session_files(session_id: str) -> int:
+    """Delete every object under the session's folder; returns how many there were."""
+    keys = [stored.key for stored in objects(f"{UPLOADS_PREFIX}{session_id}/")]
+    if keys and delete_keys(keys):
+        raise StorageUnavailableError("Some files could not be deleted yet; retry the delete.")
+    return len(keys)

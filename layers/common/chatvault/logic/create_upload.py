@@ -1,0 +1,43 @@
+"""POST /sessions/{id}/uploads: a presigned S3 POST for one file in the session's folder.
+
+The policy fixes the key `uploads/{session_id}/{upload_id}`, the content type and the size range
+(1..the declared size, itself at most MaxUploadBytes); the form is valid for UPLOAD_URL_SECONDS.
+One conditional UpdateItem counts the upload on the session; signing is local."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from chatvault import clock
+from chatvault.dal import sessions, uploads
+from chatvault.errors import ValidationFailedError
+from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.logic.session_state import raise_refusal
+from chatvault.models.api import CreateUploadRequest, UploadOut
+from chatvault.observability import metrics
+from chatvault.settings import get_settings
+
+
+def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Caller) -> UploadOut:
+    settings = get_settings()
+    session_id = session_id_from_path(raw_session_id)
+    principal = principal_of(caller)
+    if request.size > settings.max_upload_bytes:
+        raise ValidationFailedError("body.size", f"must be at most {settings.max_upload_bytes} bytes")
+    at = clock.now()
+    if sessions.record_upload(session_id, principal, at) is None:
+        raise_refusal(session_id, principal, at)
+
+    upload_id = str(uuid.uuid4())
+    key = uploads.key_for(session_id, upload_id)
+    post = uploads.presigned_post(key, request.content_type, request.size, settings.upload_url_seconds)
+    metrics.add_metric(name="UploadsIssued", unit="Count", value=1)
+    return UploadOut(
+        upload_id=upload_id,
+        key=key,
+        url=post["url"],
+        fields={k: str(v) for k, v in post["fields"].items()},
+        expires_at=clock.iso(at + timedelta(seconds=settings.upload_url_seconds)),
+        max_bytes=request.size,
+    )

@@ -1,0 +1,28 @@
+"""Why a conditional write on a session was refused, as the caller's error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NoReturn
+
+from chatvault.dal import sessions
+from chatvault.errors import SessionEndedError, SessionNotFoundError
+from chatvault.logic.identity import authorize
+from chatvault.models.domain import Principal, SessionRecord
+
+
+def refused(session_id: str, principal: Principal, at: datetime) -> SessionRecord:
+    """Read the session after a refused write: 404 unless it is the caller's and live. Returns the
+    record (for the caller to decide) only when it is live and not ended."""
+    record = authorize(sessions.get(session_id), principal)
+    if not record.is_live(at):
+        raise SessionNotFoundError()
+    return record
+
+
+def raise_refusal(session_id: str, principal: Principal, at: datetime) -> NoReturn:
+    """404 for a missing, foreign, expired or erased session; 409 for an ended one."""
+    record = refused(session_id, principal, at)
+    if record.status == "ended":
+        raise SessionEndedError()
+    raise SessionNotFoundError()  # changed under us (re-created): nothing was written

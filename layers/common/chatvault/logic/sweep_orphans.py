@@ -1,0 +1,141 @@
+"""The orphan sweep (scheduled): delete `uploads/<uuid>/` folders whose session is missing, expired
+or being erased, once the folder's newest object is older than ORPHAN_MIN_AGE_MINUTES.
+
+- One pass over the listing (1,000 keys a call, in key order so a folder's files arrive together);
+  keys outside `uploads/<uuid>/` are never touched.
+- Sessions are looked up 100 a call (strongly consistent), and the orphans looked up again just
+  before deleting, so a session created meanwhile keeps its files.
+- Deletes are packed 1,000 keys a call. DRY_RUN=true reports without deleting.
+- Before each batch the remaining Lambda time is checked: the sweep stops cleanly and leaves the rest
+  to the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from chatvault import clock
+from chatvault.dal import sessions, uploads
+from chatvault.observability import logger, metrics
+from chatvault.settings import get_settings
+
+LOOKUP_BATCH = 100
+SAFETY_MS = 15_000
+
+
+@dataclass
+class Folder:
+    session_id: str
+    keys: list[str] = field(default_factory=list)
+    newest: datetime | None = None
+
+
+class SweepReport(BaseModel):
+    prefixes_scanned: int = 0
+    prefixes_orphaned: int = 0
+    prefixes_deleted: int = 0
+    objects_deleted: int = 0
+    errors: int = 0
+    dry_run: bool = False
+    complete: bool = True
+
+
+def folders(objects: Iterable[uploads.StoredObject]) -> Iterator[Folder]:
+    """Group a key-ordered listing into session folders; keys outside `uploads/<uuid>/` are dropped."""
+    current: Folder | None = None
+    for stored in objects:
+        session_id = uploads.session_of(stored.key)
+        if session_id is None:
+            continue
+        if current is None or current.session_id != session_id:
+            if current is not None:
+                yield current
+            current = Folder(session_id)
+        current.keys.append(stored.key)
+        if current.newest is None or stored.last_modified > current.newest:
+            current.newest = stored.last_modified
+    if current is not None:
+        yield current
+
+
+def _batches(items: Iterable[Folder], size: int) -> Iterator[list[Folder]]:
+    batch: list[Folder] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
+    settings = get_settings()
+    report = SweepReport(dry_run=settings.dry_run)
+    cutoff = clock.now() - timedelta(minutes=settings.orphan_min_age_minutes)
+
+    for batch in _batches(folders(uploads.objects()), LOOKUP_BATCH):
+        if remaining_ms() < SAFETY_MS:
+            report.complete = False
+            logger.warning("sweep stopped before the deadline; the next run continues", extra=_counts(report))
+            break
+        report.prefixes_scanned += len(batch)
+        live = sessions.live_ids([f.session_id for f in batch], clock.now())
+        orphans = [
+            f for f in batch if f.session_id not in live and f.newest is not None and f.newest < cutoff
+        ]
+        report.prefixes_orphaned += len(orphans)
+        if not orphans or settings.dry_run:
+            for folder in orphans:
+                logger.info(
+                    "orphan folder found (dry run)",
+                    extra={"session_id": folder.session_id, "objects": len(folder.keys)},
+                )
+            continue
+        revived = sessions.live_ids([f.session_id for f in orphans], clock.now())
+        _delete([f for f in orphans if f.session_id not in revived], report)
+
+    for name, value in _counts(report).items():
+        metrics.add_metric(name=name, unit="Count", value=value)
+    logger.info(
+        "sweep finished", extra={**_counts(report), "complete": report.complete, "dry_run": report.dry_run}
+    )
+    return report
+
+
+def _delete(orphans: list[Folder], report: SweepReport) -> None:
+    """The orphans' keys in shared DeleteObjects calls; one log line per folder, ids and counts only."""
+    try:
+        refused = uploads.delete_keys([key for folder in orphans for key in folder.keys])
+    except Exception:
+        report.errors += len(orphans)
+        logger.exception("orphan folders not deleted", extra={"folders": len(orphans)})
+        return
+    for folder in orphans:
+        failed = sum(1 for key in folder.keys if key in refused)
+        if failed:
+            report.errors += 1
+            logger.error(
+                "orphan folder partly deleted", extra={"session_id": folder.session_id, "failed": failed}
+            )
+        else:
+            report.prefixes_deleted += 1
+        report.objects_deleted += len(folder.keys) - failed
+        logger.info(
+            "orphan folder deleted",
+            extra={"session_id": folder.session_id, "objects": len(folder.keys) - failed},
+        )
+
+
+def _counts(report: SweepReport) -> dict[str, int]:
+    return {
+        "PrefixesScanned": report.prefixes_scanned,
+        "PrefixesOrphaned": report.prefixes_orphaned,
+        "PrefixesDeleted": report.prefixes_deleted,
+        "ObjectsDeleted": report.objects_deleted,
+        "Errors": report.errors,
+    }

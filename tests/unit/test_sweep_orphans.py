@@ -1,0 +1,202 @@
+"""The orphan sweep against in-process moto."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from chatvault import clock
+from chatvault.dal import sessions
+from chatvault.logic import sweep_orphans as sweep_module
+from chatvault.logic.identity import hash_token
+from chatvault.logic.sweep_orphans import sweep_orphans
+from chatvault.models.domain import NewSession, Principal
+
+pytestmark = pytest.mark.usefixtures("aws")
+BUCKET = "chatvault-local-uploadsbucket"
+
+
+def _session(hours: int = 720) -> str:
+    at = clock.now()
+    new = NewSession(
+        session_id=str(uuid.uuid4()),
+        token_hash=hash_token("t"),
+        owner_id=None,
+        title=None,
+        metadata={},
+        created_at=at,
+        expires_at=at + timedelta(hours=hours),
+    )
+    return sessions.create(new).session_id
+
+
+def _put(*keys: str) -> None:
+    s3 = boto3.client("s3")
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"data")
+
+
+def _keys() -> set[str]:
+    paginator = boto3.client("s3").get_paginator("list_objects_v2")
+    return {o["Key"] for page in paginator.paginate(Bucket=BUCKET) for o in page.get("Contents", [])}
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, minutes: int = 60) -> None:
+    """Run the sweep as if `minutes` had passed since the files were written."""
+    moment = clock.now() + timedelta(minutes=minutes)
+    monkeypatch.setattr(clock, "now", lambda: moment)
+
+
+def _forever() -> int:
+    return 10**9
+
+
+def test_orphans_go_and_everything_else_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = _session()
+    expired = _session(hours=0)
+    marked = _session()
+    at = clock.now()
+    sessions.mark_erasing(marked, Principal(token_hash=hash_token("t")), at, at)
+    missing = str(uuid.uuid4())
+    orphan_keys = {
+        f"uploads/{missing}/a",
+        f"uploads/{missing}/b",
+        f"uploads/{expired}/a",
+        f"uploads/{marked}/a",
+    }
+    kept = {
+        f"uploads/{live}/a",
+        f"uploads/{missing.upper()}/a",
+        "uploads/not-a-uuid/a",
+        f"uploads/{missing}",
+        f"other/{missing}/a",
+        "readme.txt",
+    }
+    _put(*orphan_keys, *kept)
+    _later(monkeypatch)
+
+    report = sweep_orphans(_forever)
+
+    assert _keys() == kept
+    assert report.prefixes_scanned == 4
+    assert report.prefixes_orphaned == 3
+    assert report.prefixes_deleted == 3
+    assert report.objects_deleted == 4
+    assert report.errors == 0
+    assert report.complete
+
+
+def test_young_folders_are_spared(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = str(uuid.uuid4())
+    _put(f"uploads/{missing}/just-uploaded")
+    _later(monkeypatch, minutes=10)  # younger than ORPHAN_MIN_AGE_MINUTES (30)
+    assert sweep_orphans(_forever).prefixes_orphaned == 0
+    assert _keys() == {f"uploads/{missing}/just-uploaded"}
+
+
+def test_min_age_is_a_setting(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("ORPHAN_MIN_AGE_MINUTES", "0")
+    missing = str(uuid.uuid4())
+    _put(f"uploads/{missing}/x")
+    _later(settings_env, minutes=1)
+    assert sweep_orphans(_forever).objects_deleted == 1
+    assert _keys() == set()
+
+
+def test_dry_run_reports_without_deleting(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("DRY_RUN", "true")
+    missing = str(uuid.uuid4())
+    _put(f"uploads/{missing}/x", f"uploads/{missing}/y")
+    _later(settings_env)
+
+    report = sweep_orphans(_forever)
+
+    assert report.dry_run
+    assert report.prefixes_orphaned == 1
+    assert report.prefixes_deleted == 0
+    assert report.objects_deleted == 0
+    assert _keys() == {f"uploads/{missing}/x", f"uploads/{missing}/y"}
+
+
+def test_a_session_created_between_the_list_and_the_delete_keeps_its_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sid = str(uuid.uuid4())
+    _put(f"uploads/{sid}/x")
+    _later(monkeypatch)
+    real = sessions.live_ids
+    calls: list[int] = []
+
+    def create_after_first_lookup(ids: list[str], at: Any) -> set[str]:
+        result = real(ids, at)
+        if not calls:  # the session appears right after the sweep decided it was missing
+            now = clock.now()
+            sessions.create(
+                NewSession(
+                    session_id=sid,
+                    token_hash="h",
+                    owner_id=None,
+                    title=None,
+                    metadata={},
+                    created_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+        calls.append(1)
+        return result
+
+    monkeypatch.setattr(sessions, "live_ids", create_after_first_lookup)
+    report = sweep_orphans(_forever)
+
+    assert report.prefixes_orphaned == 1
+    assert report.prefixes_deleted == 0
+    assert _keys() == {f"uploads/{sid}/x"}
+
+
+def test_the_sweep_stops_before_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    _put(*(f"uploads/{uuid.uuid4()}/x" for _ in range(5)))
+    _later(monkeypatch)
+    report = sweep_orphans(lambda: 1_000)  # 1 s left: less than the safety margin
+    assert not report.complete
+    assert report.prefixes_scanned == 0
+    assert len(_keys()) == 5
+
+
+def test_ten_thousand_objects_in_a_thousand_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = [_session() for _ in range(10)]
+    orphans = [str(uuid.uuid4()) for _ in range(990)]
+    s3 = boto3.client("s3")
+    for sid in live + orphans:
+        for i in range(10):
+            s3.put_object(Bucket=BUCKET, Key=f"uploads/{sid}/{i}", Body=b"")
+    _later(monkeypatch)
+    calls: dict[str, int] = {}
+    real_objects, real_delete, real_live = (
+        sweep_module.uploads.objects,
+        sweep_module.uploads.delete_keys,
+        sessions.live_ids,
+    )
+
+    def count(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(sessions, "live_ids", count("lookups", real_live))
+    monkeypatch.setattr(sweep_module.uploads, "delete_keys", count("deletes", real_delete))
+    monkeypatch.setattr(sweep_module.uploads, "objects", real_objects)
+
+    report = sweep_orphans(_forever)
+
+    assert report.prefixes_scanned == 1000
+    assert report.prefixes_deleted == 990
+    assert report.objects_deleted == 9900
+    assert _keys() == {f"uploads/{sid}/{i}" for sid in live for i in range(10)}
+    assert calls["lookups"] <= 2 * 10  # 100 sessions a lookup, once to decide and once to re-check
+    assert calls["deletes"] <= 10  # one batch of folders at a time
