@@ -82,10 +82,12 @@ def test_orphans_go_and_everything_else_stays(monkeypatch: pytest.MonkeyPatch) -
     report = sweep_orphans(_forever)
 
     assert _keys() == kept
-    assert report.prefixes_scanned == 4
-    assert report.prefixes_orphaned == 3
-    assert report.prefixes_deleted == 3
-    assert report.objects_deleted == 4
+    assert report.erasures_finished == 1  # the marked session: finished, its files with it
+    assert report.prefixes_scanned == 3
+    assert report.prefixes_orphaned == 2
+    assert report.prefixes_deleted == 2
+    assert report.objects_deleted == 3
+    assert sessions.get(marked) is None
     assert report.errors == 0
     assert report.complete
 

@@ -24,6 +24,7 @@ SAM_PYTHON = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam")).parent / "
 ALLOWED_RESOURCES = [
     {"Fn::GetAtt": ["SessionsTable", "Arn"]},
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_owner"},
+    {"Fn::Sub": "${SessionsTable.Arn}/index/by_erasing"},
     {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
     {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"},
 ]
@@ -122,7 +123,14 @@ def test_each_function_gets_only_the_actions_it_calls() -> None:
     assert actions("AppendMessageFunction") == {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"}
     assert actions("ListMessagesFunction") == {"dynamodb:Query", "dynamodb:GetItem"}
     assert actions("CreateUploadFunction") == {"dynamodb:UpdateItem", "dynamodb:GetItem", "s3:PutObject"}
-    assert actions("SweepOrphansFunction") == {"s3:ListBucket", "s3:DeleteObject", "dynamodb:BatchGetItem"}
+    assert actions("SweepOrphansFunction") == {
+        "s3:ListBucket",
+        "s3:DeleteObject",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+    }
     assert {"s3:ListBucket", "s3:DeleteObject"} <= actions("DeleteSessionFunction")
     assert "dynamodb:Scan" not in actions("DeleteSessionFunction")
 
@@ -142,9 +150,11 @@ def test_table_has_ttl_on_demand_billing_encryption_and_the_owner_index() -> Non
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by_owner"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["owner_key", "activity_at"]
+    owner, erasing = table["GlobalSecondaryIndexes"]
+    assert owner["IndexName"] == "by_owner"
+    assert [k["AttributeName"] for k in owner["KeySchema"]] == ["owner_key", "activity_at"]
+    assert erasing["IndexName"] == "by_erasing"
+    assert erasing["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def test_auth_mode_switches_the_jwt_authorizer_on_every_session_route() -> None:

@@ -6,13 +6,20 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from chatvault import deadline
+
 
 @cache
 def client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=5)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=deadline.CONNECT_TIMEOUT_S,
+        read_timeout=deadline.READ_TIMEOUT_S,
+        max_pool_connections=32,
+    )
     if service == "s3":
         config = config.merge(Config(signature_version="s3v4"))  # SigV4 presigned POSTs, never SigV2
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return deadline.guard(boto3.session.Session().client(service, config=config))  # type: ignore[call-overload]

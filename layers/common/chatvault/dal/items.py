@@ -13,10 +13,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chatvault.dal.keys import OWNER_INDEX
+from chatvault import deadline
+from chatvault.dal.keys import ERASING_INDEX, OWNER_INDEX
 from chatvault.settings import get_settings
 
 
@@ -31,12 +32,26 @@ class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):
     activity_at = UnicodeAttribute(range_key=True)
 
 
+class ErasingIndex(GlobalSecondaryIndex["SessionItem"]):
+    """Sparse: only sessions whose delete has begun carry `erasing`; the sweep finishes stale ones."""
+
+    class Meta:
+        index_name = ERASING_INDEX
+        projection = KeysOnlyProjection()
+
+    erasing = UnicodeAttribute(hash_key=True)
+    deleted_at = UTCDateTimeAttribute(range_key=True)
+
+
 class ChatItem(Model):
     class Meta:
         table_name = get_settings().table_name
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         max_retry_attempts = 4
         base_backoff_ms = 25
+        connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
+        read_timeout_seconds = deadline.READ_TIMEOUT_S
+        max_pool_connections = 32
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -61,8 +76,10 @@ class SessionItem(ChatItem, discriminator="session"):
     uploads_issued = NumberAttribute(default=0)
     deleted_at = UTCDateTimeAttribute(null=True)
     erased_messages = NumberAttribute(null=True)
+    erasing = UnicodeAttribute(null=True)
 
     by_owner = OwnerIndex()
+    by_erasing = ErasingIndex()
 
 
 class GuardItem(ChatItem, discriminator="guard"):

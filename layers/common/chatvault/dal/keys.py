@@ -19,3 +19,5 @@ MESSAGE_PREFIX = "M#"
 MESSAGE_ID_PREFIX = "!I#"
 
 OWNER_INDEX = "by_owner"
+ERASING_INDEX = "by_erasing"  # sparse: session items marked for erasure, for the sweep to finish
+ERASING = "pending"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 import time
 from collections.abc import Callable
@@ -10,7 +11,9 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 
+from chatvault import deadline
 from chatvault.dal.clients import client
+from chatvault.dal.items import ChatItem
 from chatvault.errors import StorageUnavailableError
 
 TRANSIENT_CODES = frozenset(
@@ -45,19 +48,35 @@ def is_transient(exc: BaseException) -> bool:
     return any(r is not None and r.code in ("TransactionConflict", "ThrottlingError") for r in reasons)
 
 
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, StorageUnavailableError) or not is_transient(exc):
+        return exc
+    unavailable = StorageUnavailableError()
+    unavailable.__cause__ = exc
+    return unavailable
+
+
 def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a transient storage failure that survived botocore's retries into StorageUnavailableError."""
+    """Turn a transient storage failure that survived botocore's retries into StorageUnavailableError
+    (for generators too: their failures happen while iterating)."""
+    if inspect.isgeneratorfunction(func):
+
+        @wraps(func)
+        def generator(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                yield from func(*args, **kwargs)  # type: ignore[misc]
+            except Exception as exc:
+                raise _translate(exc) from exc
+
+        return generator  # type: ignore[return-value]
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        deadline.guard(ChatItem._get_connection().connection.client)
         try:
             return func(*args, **kwargs)
-        except StorageUnavailableError:
-            raise
         except Exception as exc:
-            if is_transient(exc):
-                raise StorageUnavailableError() from exc
-            raise
+            raise _translate(exc) from exc
 
     return wrapper
 

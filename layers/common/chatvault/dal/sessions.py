@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 from chatvault.clock import iso
 from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, SessionItem
-from chatvault.dal.keys import GUARD_SK, SESSION_SK
+from chatvault.dal.keys import ERASING, ERASING_INDEX, GUARD_SK, SESSION_SK
 from chatvault.dal.retry import batch_write_all, storage_errors
 from chatvault.errors import InvalidCursorError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import NewSession, Principal, SessionChanges, SessionRecord
@@ -230,6 +230,7 @@ def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expi
                 actions=[
                     SessionItem.deleted_at.set(SessionItem.deleted_at | at),
                     SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
+                    SessionItem.erasing.set(ERASING),
                 ],
                 condition=SessionItem.pk.exists() & owns(principal),
             )
@@ -246,6 +247,22 @@ def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expi
             return False
         raise
     return True
+
+
+@storage_errors
+def stale_erasures(before: datetime, limit: int = 1000) -> list[str]:
+    """Sessions whose delete began before `before` and never finished (the Lambda died)."""
+    response = client("dynamodb").query(
+        TableName=ChatItem.Meta.table_name,
+        IndexName=ERASING_INDEX,
+        KeyConditionExpression="erasing = :e AND deleted_at < :before",
+        ExpressionAttributeValues={
+            ":e": {"S": ERASING},
+            ":before": {"S": SessionItem.deleted_at.serialize(before)},  # type: ignore[no-untyped-call]
+        },
+        Limit=limit,
+    )
+    return [item["pk"]["S"] for item in response.get("Items", [])]
 
 
 def _partition_keys(session_id: str) -> Iterator[dict[str, Any]]:

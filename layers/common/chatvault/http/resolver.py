@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from chatvault import deadline
 from chatvault.errors import ChatVaultError, PayloadTooLargeError, RouteNotFoundError
 from chatvault.http import errors
 from chatvault.http.errors import PRIVATE_HEADERS
@@ -55,6 +56,7 @@ class ApiResolver(APIGatewayHttpResolver):
         )
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        deadline.start(context)
         if _body_bytes(event) > get_settings().max_body_bytes:
             request_id = str(event.get("requestContext", {}).get("requestId", "unknown"))
             return _proxy_result(errors.from_domain(PayloadTooLargeError(), request_id))

@@ -4,7 +4,8 @@
 2. erase every message and marker of the partition (batched, parallel), then every file under
    `uploads/{session_id}/` (1,000 keys a call);
 3. remove the guard and the session item.
-A Lambda that dies between steps leaves a marked session: a retried DELETE finishes the job.
+A Lambda that dies between steps leaves a marked session: a retried DELETE finishes the job, and so
+does the next sweep (logic/sweep_orphans.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chatvault import clock
-from chatvault.dal import sessions, uploads
+from chatvault.dal import sessions
 from chatvault.errors import SessionNotFoundError
+from chatvault.logic.erase import finish_erase
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import DeleteReceiptOut
 from chatvault.models.domain import EraseReceipt
@@ -38,9 +40,7 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
         raise SessionNotFoundError()
     deleted_at, message_count = marked
 
-    items = sessions.erase_items(session_id, settings.delete_workers)
-    files = uploads.erase_session_files(session_id)
-    sessions.remove(session_id)
+    items, files = finish_erase(session_id)
 
     logger.info(
         "session erased", extra={"session_id": session_id, "items_erased": items, "files_erased": files}

@@ -1,5 +1,6 @@
-"""The orphan sweep (scheduled): delete `uploads/<uuid>/` folders whose session is missing, expired
-or being erased, once the folder's newest object is older than ORPHAN_MIN_AGE_MINUTES.
+"""The orphan sweep (scheduled): finish deletes whose Lambda died, then delete `uploads/<uuid>/`
+folders whose session is missing, expired or being erased, once the folder's newest object is older
+than ORPHAN_MIN_AGE_MINUTES.
 
 - One pass over the listing (1,000 keys a call, in key order so a folder's files arrive together);
   keys outside `uploads/<uuid>/` are never touched.
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 
 from chatvault import clock
 from chatvault.dal import sessions, uploads
+from chatvault.logic.erase import finish_erase
 from chatvault.observability import logger, metrics
 from chatvault.settings import get_settings
 
@@ -35,6 +37,7 @@ class Folder:
 
 
 class SweepReport(BaseModel):
+    erasures_finished: int = 0
     prefixes_scanned: int = 0
     prefixes_orphaned: int = 0
     prefixes_deleted: int = 0
@@ -78,8 +81,21 @@ def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
     report = SweepReport(dry_run=settings.dry_run)
     cutoff = clock.now() - timedelta(minutes=settings.orphan_min_age_minutes)
 
-    for batch in _batches(folders(uploads.objects()), LOOKUP_BATCH):
+    for session_id in sessions.stale_erasures(cutoff):
         if remaining_ms() < SAFETY_MS:
+            report.complete = False
+            break
+        if settings.dry_run:
+            logger.info("interrupted delete found (dry run)", extra={"session_id": session_id})
+            continue
+        items, files = finish_erase(session_id)
+        report.erasures_finished += 1
+        logger.info(
+            "interrupted delete finished", extra={"session_id": session_id, "items": items, "files": files}
+        )
+
+    for batch in _batches(folders(uploads.objects()), LOOKUP_BATCH):
+        if not report.complete or remaining_ms() < SAFETY_MS:
             report.complete = False
             logger.warning("sweep stopped before the deadline; the next run continues", extra=_counts(report))
             break
@@ -133,6 +149,7 @@ def _delete(orphans: list[Folder], report: SweepReport) -> None:
 
 def _counts(report: SweepReport) -> dict[str, int]:
     return {
+        "ErasuresFinished": report.erasures_finished,
         "PrefixesScanned": report.prefixes_scanned,
         "PrefixesOrphaned": report.prefixes_orphaned,
         "PrefixesDeleted": report.prefixes_deleted,

@@ -1,0 +1,273 @@
+"""Injected faults: throttling and 5xx that outlast the retries, a deadline that cuts retries short,
+and a delete whose Lambda dies after any one of its AWS calls (one test per interruption point)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import botocore.client
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+from chatvault import clock
+from chatvault.logic.sweep_orphans import sweep_orphans
+from tests.helpers import assert_error, call, context, create
+
+pytestmark = pytest.mark.usefixtures("aws")
+TABLE = "chatvault-local-SessionsTable"
+BUCKET = "chatvault-local-uploadsbucket"
+REAL_CALL = botocore.client.BaseClient._make_api_call
+
+
+class LambdaDied(BaseException):
+    """The Lambda was killed (timeout, OOM, crash) right after an AWS call returned."""
+
+
+@contextmanager
+def die_after(calls: int) -> Iterator[list[str]]:
+    """Every AWS call counts; the one numbered `calls` completes, then the Lambda dies."""
+    made: list[str] = []
+    lock = threading.Lock()
+
+    def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        with lock:
+            if len(made) >= calls:
+                raise LambdaDied(f"already dead after {made[-1]}")
+        result = REAL_CALL(self, operation, params)
+        with lock:
+            made.append(operation)
+            if len(made) == calls:
+                raise LambdaDied(f"died after {operation}")
+        return result
+
+    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
+    try:
+        yield made
+    finally:
+        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
+
+
+@contextmanager
+def failing(code: str, status: int = 400) -> Iterator[None]:
+    """Every AWS call fails with `code`, as after botocore has used up its retries."""
+
+    def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        raise ClientError(
+            {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+            operation,
+        )
+
+    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
+
+
+def _session_with_history() -> tuple[str, str]:
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    for i in range(3):
+        call(
+            "POST",
+            f"/api/v1/sessions/{sid}/messages",
+            token=token,
+            body={"role": "user", "content": f"private {i}", "message_id": str(uuid.uuid4())},
+        )
+    s3 = boto3.client("s3")
+    for i in range(2):
+        s3.put_object(Bucket=BUCKET, Key=f"uploads/{sid}/{i}", Body=b"file")
+    return sid, token
+
+
+def _traces(sid: str) -> list[Any]:
+    items = [i for i in boto3.client("dynamodb").scan(TableName=TABLE)["Items"] if i["pk"]["S"] == sid]
+    objects = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sid}/").get("Contents", [])
+    return items + objects
+
+
+def _delete_calls() -> list[str]:
+    sid, token = _session_with_history()
+    with die_after(10_000) as made:
+        assert call("DELETE", f"/api/v1/sessions/{sid}", token=token).status == 200
+    return made
+
+
+def test_a_delete_makes_these_calls() -> None:
+    assert _delete_calls() == [
+        "GetItem",
+        "TransactWriteItems",
+        "GetItem",
+        "Query",
+        "BatchWriteItem",
+        "ListObjectsV2",
+        "DeleteObjects",
+        "TransactWriteItems",
+    ]
+
+
+MARK = 2  # the second call marks the session: from then on nothing of it is readable
+DELETE_CALLS = 8
+
+
+def _assert_unreadable(sid: str, token: str) -> None:
+    path = f"/api/v1/sessions/{sid}"
+    assert_error(call("GET", path, token=token), 404, "session_not_found")
+    assert_error(call("GET", f"{path}/messages", token=token), 404, "session_not_found")
+    assert_error(call("GET", f"{path}/messages", token=token, query="order=desc"), 404, "session_not_found")
+    assert_error(call("PATCH", path, token=token, body={"title": "x"}), 404, "session_not_found")
+    assert_error(
+        call("POST", f"{path}/messages", token=token, body={"role": "user", "content": "x"}),
+        404,
+        "session_not_found",
+    )
+    assert_error(
+        call(
+            "POST",
+            f"{path}/uploads",
+            token=token,
+            body={"filename": "a", "content_type": "text/plain", "size": 1},
+        ),
+        404,
+        "session_not_found",
+    )
+
+
+@pytest.mark.parametrize("died_after", range(1, DELETE_CALLS + 1))
+def test_an_interrupted_delete_is_finished_by_a_retried_delete(died_after: int) -> None:
+    sid, token = _session_with_history()
+    with pytest.raises(LambdaDied), die_after(died_after):
+        call("DELETE", f"/api/v1/sessions/{sid}", token=token)
+
+    if died_after >= MARK:
+        _assert_unreadable(sid, token)
+    retry = call("DELETE", f"/api/v1/sessions/{sid}", token=token)
+
+    if died_after == DELETE_CALLS:
+        assert_error(retry, 404, "session_not_found")  # it had finished; the Lambda died answering
+    else:
+        assert retry.status == 200
+        assert retry.body["erased"]["messages"] == 3
+    assert _traces(sid) == []
+    assert_error(call("GET", f"/api/v1/sessions/{sid}", token=token), 404, "session_not_found")
+
+
+@pytest.mark.parametrize("died_after", range(MARK, DELETE_CALLS))
+def test_an_interrupted_delete_is_finished_by_the_next_sweep(
+    died_after: int, settings_env: pytest.MonkeyPatch
+) -> None:
+    sid, token = _session_with_history()
+    with pytest.raises(LambdaDied), die_after(died_after):
+        call("DELETE", f"/api/v1/sessions/{sid}", token=token)
+    _assert_unreadable(sid, token)
+    later = clock.now() + timedelta(minutes=31)
+    settings_env.setattr(clock, "now", lambda: later)
+
+    report = sweep_orphans(lambda: 10**9)
+
+    assert report.erasures_finished == 1
+    assert _traces(sid) == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    ],
+)
+def test_storage_faults_are_503_with_retry_after_and_write_nothing(code: str) -> None:
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    before = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+
+    with failing(code, 500 if "Server" in code or "Unavailable" in code else 400):
+        created = call("POST", "/api/v1/sessions", body={"title": "x"})
+        appended = call(
+            "POST", f"/api/v1/sessions/{sid}/messages", token=token, body={"role": "user", "content": "x"}
+        )
+
+    for reply in (created, appended):
+        assert_error(reply, 503, "service_unavailable")
+        assert reply.headers["Retry-After"] == "1"
+    assert boto3.client("dynamodb").scan(TableName=TABLE)["Items"] == before
+
+
+def test_an_append_under_throttling_leaves_no_half_write() -> None:
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    with failing("ProvisionedThroughputExceededException"):
+        reply = call(
+            "POST", f"/api/v1/sessions/{sid}/messages", token=token, body={"role": "user", "content": "x"}
+        )
+    assert_error(reply, 503, "service_unavailable")
+    assert call("GET", f"/api/v1/sessions/{sid}", token=token).body["message_count"] == 0
+    assert call("GET", f"/api/v1/sessions/{sid}/messages", token=token).body["items"] == []
+
+
+def test_retries_stop_at_the_lambda_deadline() -> None:
+    """DynamoDB keeps answering 'throttled'; botocore would back off for many seconds, but an
+    attempt that cannot finish before the deadline is not started: 503, in time."""
+    attempts: list[float] = []
+
+    def throttled(request: Any, **_: Any) -> AWSResponse:
+        attempts.append(time.monotonic())
+        body = (
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
+            b'"message":"slow down"}'
+        )
+        return AWSResponse(
+            request.url, 400, {"x-amzn-ErrorType": "ProvisionedThroughputExceededException"}, _Raw(body)
+        )
+
+    from functions.get_session.app import lambda_handler
+    from tests.helpers import ROUTES, Gateway, match_route
+
+    route, params = match_route(ROUTES, "GET", f"/api/v1/sessions/{uuid.uuid4()}")  # type: ignore[misc]
+    event = Gateway.event(
+        "GET",
+        f"/api/v1/sessions/{params['session_id']}",
+        "",
+        {"x-session-token": "t"},
+        b"",
+        route,
+        params,
+        None,
+    )
+    from chatvault.dal.items import ChatItem
+
+    client = ChatItem._get_connection().connection.client
+    client.meta.events.register_first("before-send.dynamodb.*", throttled, unique_id="throttle")
+    try:
+        ctx = context("GetSessionFunction")
+        ctx.deadline = time.monotonic() + 6
+        started = time.monotonic()
+        result = lambda_handler(event, ctx)
+    finally:
+        client.meta.events.unregister("before-send.dynamodb.*", unique_id="throttle")
+
+    assert result["statusCode"] == 503
+    assert result["headers"]["Retry-After"] == "1"
+    assert time.monotonic() - started < 6
+    assert len(attempts) >= 2  # it did retry while there was time
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+    def read(self, *_: Any) -> bytes:
+        return self.body
