@@ -10,6 +10,8 @@ import os
 os.environ.update(
     {
         "TABLE_NAME": "chatvault-local-SessionsTable",
+        "AUDIT_TABLE": "chatvault-local-AuditTable",
+        "LIMITS_TABLE": "chatvault-local-LimitsTable",
         "UPLOADS_BUCKET": "chatvault-local-uploadsbucket",
         "AUTH_MODE": "anonymous",
         "RETENTION_HOURS": "720",
@@ -61,3 +63,13 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
     yield monkeypatch
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_deadline() -> Iterator[None]:
+    """Each Lambda invocation sets its own deadline; tests that call logic directly run without one."""
+    from chatvault import deadline
+
+    deadline.start(None)
+    yield
+    deadline.start(None)

@@ -56,6 +56,7 @@ def call(
     subject: str | None = None,
     query: str = "",
     headers: dict[str, str] | None = None,
+    source_ip: str = "198.51.100.23",
 ) -> Reply:
     """Route (method, path) as the gateway would and invoke the handler in this process."""
     found = match_route(ROUTES, method, path)
@@ -67,6 +68,7 @@ def call(
     data = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
     claims = {"sub": subject, "iss": "https://issuer.test", "aud": "chatvault"} if subject else None
     event = Gateway.event(method, path, query, all_headers, data.encode(), route, params, claims)
+    event["requestContext"]["http"]["sourceIp"] = source_ip
     handler = import_module(_MODULES[route.function]).lambda_handler
     result = handler(event, context(route.function))
     raw = result.get("body") or ""
@@ -86,3 +88,20 @@ def assert_error(reply: Reply, status: int, code: str) -> None:
     assert reply.body["error"]["code"] == code, reply.body
     assert reply.body["error"]["message"]
     assert reply.body["error"]["request_id"]
+
+
+def store(new: Any) -> Any:
+    """Create a session through the dal, with the charge and audit entry the logic would add."""
+    from chatvault.dal import sessions
+    from chatvault.models.domain import AuditEntry, RateCharge
+
+    charge = RateCharge(action="create_session", client="test-client", at=new.created_at, per_minute=10**6)
+    entry = AuditEntry(session_id=new.session_id, event="session_created", at=new.created_at)
+    return sessions.create(new, charge, entry)
+
+
+def deletion_entry(session_id: str) -> Any:
+    from chatvault import clock
+    from chatvault.models.domain import AuditEntry
+
+    return AuditEntry(session_id=session_id, event="session_deleted", at=clock.now())

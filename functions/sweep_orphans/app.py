@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault import deadline
 from chatvault.logic.sweep_orphans import sweep_orphans
 from chatvault.observability import logger, metrics, tracer
 
@@ -15,5 +16,6 @@ from chatvault.observability import logger, metrics, tracer
 @metrics.log_metrics
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+    deadline.start(context)
     logger.info("sweep started", extra={"schedule_event": event.id})
     return sweep_orphans(context.get_remaining_time_in_millis).model_dump()

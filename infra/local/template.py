@@ -138,6 +138,7 @@ class Stack:
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
             "AWS::StackName": STACK,
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/local",
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": NO_VALUE,

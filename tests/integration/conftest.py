@@ -6,13 +6,15 @@ import pytest
 
 from tests.integration.local_stack import LocalStack, local_stack
 
-JWT_OVERRIDES = "AuthMode=jwt JwtIssuer=https://issuer.test JwtAudience=chatvault"
+# Every test of a session talks from 127.0.0.1: lift the per-client limits, except where they are tested.
+UNLIMITED = "CreateSessionRateLimit=100000 UploadRateLimit=100000"
+JWT_OVERRIDES = f"AuthMode=jwt JwtIssuer=https://issuer.test JwtAudience=chatvault {UNLIMITED}"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """`make dev` in anonymous mode (the default)."""
-    with local_stack(tmp_path_factory.mktemp("stack")) as running:
+    with local_stack(tmp_path_factory.mktemp("stack"), UNLIMITED) as running:
         yield running
 
 
@@ -20,4 +22,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def jwt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """`make dev` with PARAMETER_OVERRIDES selecting jwt mode."""
     with local_stack(tmp_path_factory.mktemp("jwt"), JWT_OVERRIDES) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """`make dev` exactly as a newcomer runs it: default parameters, default limits."""
+    with local_stack(tmp_path_factory.mktemp("limited")) as running:
         yield running

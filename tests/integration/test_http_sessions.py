@@ -184,3 +184,12 @@ def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_pa
     assert timedelta(minutes=59) < expires - created <= timedelta(hours=1)  # RETENTION_HOURS=1 from env.json
     items = _table_items(stack)
     assert any(i["pk"]["S"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d" for i in items)
+
+
+def test_rate_limit_over_http_with_default_settings(limited_stack: LocalStack) -> None:
+    base = f"{limited_stack.api}/api/v1/sessions"
+    statuses = [requests.post(base, json={}, timeout=10).status_code for _ in range(10)]
+    assert statuses == [201] * 10
+    refused = requests.post(base, json={}, timeout=10)
+    _error(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.template import ROOT, load
+from infra.local.template import ROOT, Stack, load
 
 pytestmark = pytest.mark.packaging
 
@@ -106,12 +106,11 @@ def test_handler_imports_with_only_the_built_layer(builds: dict[str, Path], func
         "bad = [m for m in sys.modules if m.split('.')[0] in ('moto', 'pytest', 'requests', 'yaml')]; "
         "assert not bad, bad"
     )
+    # the environment template.yaml gives the function, and nothing else
     env = {
-        "TABLE_NAME": "t",
-        "UPLOADS_BUCKET": "b",
+        **Stack.from_template().functions()[function].environment,
         "AWS_REGION": "us-east-1",
         "PATH": "/usr/bin:/bin",
-        "POWERTOOLS_SERVICE_NAME": "chatvault",
     }
     result = subprocess.run(
         [PY313, "-I", "-S", "-c", code, str(build / function), str(build / "CommonLayer" / "python")],

@@ -20,11 +20,12 @@ def _domain_errors() -> list[type[errors.ChatVaultError]]:
 @pytest.mark.parametrize("cls", _domain_errors())
 def test_every_domain_error_has_one_mapping_and_a_json_body(cls: type[errors.ChatVaultError]) -> None:
     assert cls in ERROR_MAP
-    exc = (
-        cls(["GET"])
-        if cls is errors.MethodNotAllowedError
-        else (cls("body.x", "bad") if cls is errors.ValidationFailedError else cls())
-    )
+    special = {
+        errors.MethodNotAllowedError: lambda: errors.MethodNotAllowedError(["GET"]),
+        errors.ValidationFailedError: lambda: errors.ValidationFailedError("body.x", "bad"),
+        errors.RateLimitedError: lambda: errors.RateLimitedError(17),
+    }
+    exc = special.get(cls, cls)()
     response = from_domain(exc, "req-1")
     status, code = ERROR_MAP[cls]
     body = json.loads(response.body)
@@ -39,6 +40,12 @@ def test_unavailable_says_when_to_retry() -> None:
     response = from_domain(errors.StorageUnavailableError(), "r")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
+
+
+def test_rate_limited_says_when_the_window_closes() -> None:
+    response = from_domain(errors.RateLimitedError(17), "r")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "17"
 
 
 def test_method_not_allowed_lists_the_allowed_methods() -> None:

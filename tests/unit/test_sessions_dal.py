@@ -15,6 +15,7 @@ from chatvault.errors import SessionExistsError, SessionNotFoundError
 from chatvault.logic.delete_session import delete_session
 from chatvault.logic.identity import Caller, hash_token
 from chatvault.models.domain import NewSession, Principal, SessionChanges
+from tests.helpers import deletion_entry, store
 
 pytestmark = pytest.mark.usefixtures("aws")
 TABLE = "chatvault-local-SessionsTable"
@@ -46,7 +47,7 @@ def _plant(session_id: str, count: int) -> None:
 
 def test_create_writes_the_session_and_its_guard_in_one_partition() -> None:
     new = _new()
-    record = sessions.create(new)
+    record = store(new)
     assert record.session_id == new.session_id
     assert record.metadata == {"k": "v"}
     keys = sorted(i["sk"]["S"] for i in _items(new.session_id))
@@ -56,18 +57,18 @@ def test_create_writes_the_session_and_its_guard_in_one_partition() -> None:
 
 def test_create_refuses_a_live_id_and_reuses_an_expired_one() -> None:
     new = _new(hours=1)
-    sessions.create(new)
+    store(new)
     with pytest.raises(SessionExistsError):
-        sessions.create(_new(new.session_id))
+        store(_new(new.session_id))
     expired = new.model_copy(update={"expires_at": clock.now() - timedelta(seconds=1)})
     other = _new()
-    sessions.create(expired.model_copy(update={"session_id": other.session_id}))
-    assert sessions.create(_new(other.session_id)).title == "t"
+    store(expired.model_copy(update={"session_id": other.session_id}))
+    assert store(_new(other.session_id)).title == "t"
 
 
 def test_update_is_refused_for_strangers_ended_and_expired_sessions() -> None:
     new = _new(token="owner")
-    sessions.create(new)
+    store(new)
     at = clock.now()
     later = at + timedelta(hours=1)
     changes = SessionChanges(fields=frozenset({"title"}), title="x")
@@ -86,7 +87,7 @@ def test_update_is_refused_for_strangers_ended_and_expired_sessions() -> None:
 
 def test_erase_steps_remove_every_item() -> None:
     new = _new()
-    sessions.create(new)
+    store(new)
     _plant(new.session_id, 120)
     owner = Principal(token_hash=hash_token("t"))
     at = clock.now()
@@ -96,14 +97,14 @@ def test_erase_steps_remove_every_item() -> None:
     assert marked is not None
     assert not marked.is_live(at)
     assert sessions.erase_items(new.session_id, workers=4) == 120
-    sessions.remove(new.session_id)
+    sessions.remove(new.session_id, deletion_entry(new.session_id))
 
     assert _items(new.session_id) == []
 
 
 def test_mark_refuses_a_stranger() -> None:
     new = _new()
-    sessions.create(new)
+    store(new)
     at = clock.now()
     assert not sessions.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
     assert sessions.get(new.session_id).deleted_at is None  # type: ignore[union-attr]
@@ -111,7 +112,7 @@ def test_mark_refuses_a_stranger() -> None:
 
 def test_a_delete_that_died_half_way_is_finished_by_a_retry() -> None:
     new = _new(token="tok")
-    sessions.create(new)
+    store(new)
     _plant(new.session_id, 40)
     at = clock.now()
     owner = Principal(token_hash=hash_token("tok"))
@@ -128,7 +129,7 @@ def test_a_delete_that_died_half_way_is_finished_by_a_retry() -> None:
 
 def test_a_ten_thousand_message_history_is_erased_in_one_call() -> None:
     new = _new(token="tok")
-    sessions.create(new)
+    store(new)
     ddb = boto3.client("dynamodb")
     keys = [f"M#{i:020d}" for i in range(10_000)] + [f"!I#{uuid.uuid4()}" for _ in range(10_000)]
     for start in range(0, len(keys), 25):

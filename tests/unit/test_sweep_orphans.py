@@ -15,6 +15,7 @@ from chatvault.logic import sweep_orphans as sweep_module
 from chatvault.logic.identity import hash_token
 from chatvault.logic.sweep_orphans import sweep_orphans
 from chatvault.models.domain import NewSession, Principal
+from tests.helpers import store
 
 pytestmark = pytest.mark.usefixtures("aws")
 BUCKET = "chatvault-local-uploadsbucket"
@@ -31,7 +32,7 @@ def _session(hours: int = 720) -> str:
         created_at=at,
         expires_at=at + timedelta(hours=hours),
     )
-    return sessions.create(new).session_id
+    return store(new).session_id
 
 
 def _put(*keys: str) -> None:
@@ -137,7 +138,7 @@ def test_a_session_created_between_the_list_and_the_delete_keeps_its_files(
         result = real(ids, at)
         if not calls:  # the session appears right after the sweep decided it was missing
             now = clock.now()
-            sessions.create(
+            store(
                 NewSession(
                     session_id=sid,
                     token_hash="h",

@@ -78,6 +78,14 @@ class ValidationFailedError(ChatVaultError):
         self.details = [{"field": field, "problem": problem}]
 
 
+class RateLimitedError(ChatVaultError):
+    default_message = "Too many requests of this kind from this client; retry later."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StorageUnavailableError(ChatVaultError):
     """DynamoDB or S3 kept failing (throttling, 5xx) after the retries this call could afford."""
 

@@ -16,6 +16,14 @@ class Settings(BaseModel):
 
     table_name: str = Field(alias="TABLE_NAME", min_length=1)
     uploads_bucket: str = Field(default="", alias="UPLOADS_BUCKET")
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+    limits_table: str = Field(alias="LIMITS_TABLE", min_length=1)
+    audit_retention_days: int = Field(default=400, alias="AUDIT_RETENTION_DAYS", ge=1, le=3650)
+    create_limit_per_minute: int = Field(default=10, alias="CREATE_LIMIT_PER_MINUTE", ge=1)
+    upload_limit_per_minute: int = Field(default=10, alias="UPLOAD_LIMIT_PER_MINUTE", ge=1)
+    # Salt of the client fingerprints (salted hashes of IP addresses or JWT subjects). The template
+    # passes the stack id: stable per deployment, different between deployments.
+    client_hash_salt: str = Field(default="chatvault-local", alias="CLIENT_HASH_SALT", min_length=1)
     auth_mode: Literal["anonymous", "jwt"] = Field(default="anonymous", alias="AUTH_MODE")
     retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=24 * 365 * 10)
     # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.

@@ -14,12 +14,20 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chatvault.clock import iso
+from chatvault.dal import audit, limits
 from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, SessionItem
 from chatvault.dal.keys import ERASING, ERASING_INDEX, GUARD_SK, SESSION_SK
 from chatvault.dal.retry import batch_write_all, storage_errors
-from chatvault.errors import InvalidCursorError, SessionExistsError, StorageUnavailableError
-from chatvault.models.domain import NewSession, Principal, SessionChanges, SessionRecord
+from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
+from chatvault.models.domain import (
+    AuditEntry,
+    NewSession,
+    Principal,
+    RateCharge,
+    SessionChanges,
+    SessionRecord,
+)
 
 _CONDITION_FAILED = "ConditionalCheckFailed"
 
@@ -61,8 +69,17 @@ def _vacant(at: datetime) -> Condition:
     return cast(Condition, SessionItem.pk.does_not_exist() | (SessionItem.expires_at < at))
 
 
+def _failed(exc: TransactWriteError, index: int) -> bool:
+    """Did item `index` of a transaction fail its condition? PynamoDB sends condition checks, deletes,
+    puts and updates in that order, each in call order."""
+    reasons = list(exc.cancellation_reasons or [])
+    reason = reasons[index] if index < len(reasons) else None
+    return reason is not None and reason.code == _CONDITION_FAILED
+
+
 @storage_errors
-def create(new: NewSession) -> SessionRecord:
+def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord:
+    """Session, guard, audit entry and the client's rate-limit charge: one transaction."""
     session = SessionItem(
         new.session_id,
         SESSION_SK,
@@ -90,8 +107,12 @@ def create(new: NewSession) -> SessionRecord:
         with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
             tx.save(session, condition=_vacant(new.created_at))
             tx.save(guard, condition=GuardItem.pk.does_not_exist() | (GuardItem.expires_at < new.created_at))
+            tx.save(audit.item_of(entry))
+            limits.add_charge(tx, charge)  # updates come after the three puts: index 3
     except TransactWriteError as exc:
-        if any(r is not None and r.code == _CONDITION_FAILED for r in exc.cancellation_reasons):
+        if _failed(exc, 3):
+            raise RateLimitedError(charge.retry_after) from exc
+        if _failed(exc, 0) or _failed(exc, 1):
             raise SessionExistsError() from exc
         raise
     return record_of(session)
@@ -107,10 +128,17 @@ def get(session_id: str) -> SessionRecord | None:
 
 @storage_errors
 def update(
-    session_id: str, principal: Principal, changes: SessionChanges, at: datetime, expires_at: datetime
+    session_id: str,
+    principal: Principal,
+    changes: SessionChanges,
+    at: datetime,
+    expires_at: datetime,
+    *,
+    entry: AuditEntry | None = None,
 ) -> SessionRecord | None:
     """Apply a PATCH in one UpdateItem. None when the session is not live, not the caller's, or ended
-    (the caller reads it to tell which)."""
+    (the caller reads it to tell which). With an audit entry (ending a session), the update and the
+    entry are one transaction and the result is read back."""
     item = SessionItem(session_id, SESSION_SK)
     actions: list[Any] = [SessionItem.updated_at.set(at), SessionItem.expires_at.set(expires_at)]
     if principal.owner_id is not None:
@@ -128,6 +156,16 @@ def update(
         & (SessionItem.expires_at > at)
         & (SessionItem.status == "active")
     )
+    if entry is not None:
+        try:
+            with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+                tx.save(audit.item_of(entry))
+                tx.update(item, actions=actions, condition=condition)
+        except TransactWriteError as exc:
+            if _failed(exc, 1):
+                return None
+            raise
+        return get(session_id)
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
@@ -138,9 +176,11 @@ def update(
 
 
 @storage_errors
-def record_upload(session_id: str, principal: Principal, at: datetime) -> SessionRecord | None:
-    """Count an issued upload on a live, active session of the caller; None when refused."""
-    item = SessionItem(session_id, SESSION_SK)
+def record_upload(
+    session_id: str, principal: Principal, at: datetime, charge: RateCharge, entry: AuditEntry
+) -> bool:
+    """Count an issued upload on a live, active session of the caller, with its audit entry and the
+    client's rate-limit charge, in one transaction. False when the session refused it."""
     condition = (
         SessionItem.pk.exists()
         & owns(principal)
@@ -149,12 +189,21 @@ def record_upload(session_id: str, principal: Principal, at: datetime) -> Sessio
         & (SessionItem.status == "active")
     )
     try:
-        item.update(actions=[SessionItem.uploads_issued.add(1)], condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return None
+        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+            tx.save(audit.item_of(entry))
+            tx.update(
+                SessionItem(session_id, SESSION_SK),
+                actions=[SessionItem.uploads_issued.add(1)],
+                condition=condition,
+            )
+            limits.add_charge(tx, charge)
+    except TransactWriteError as exc:
+        if _failed(exc, 1):
+            return False
+        if _failed(exc, 2):
+            raise RateLimitedError(charge.retry_after) from exc
         raise
-    return record_of(item)
+    return True
 
 
 @storage_errors
@@ -303,11 +352,12 @@ def erase_items(session_id: str, workers: int) -> int:
 
 
 @storage_errors
-def remove(session_id: str) -> None:
-    """Step 3: remove the guard and the (marked) session item together."""
+def remove(session_id: str, entry: AuditEntry) -> None:
+    """Step 3: remove the guard and the (marked) session item, and record the deletion, together."""
     with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
         tx.delete(GuardItem(session_id, GUARD_SK))
         tx.delete(SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
+        tx.save(audit.item_of(entry))
 
 
 @storage_errors

@@ -25,6 +25,7 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.PayloadTooLargeError: (413, "payload_too_large"),
     e.MessageTooLargeError: (413, "message_too_large"),
     e.ValidationFailedError: (422, "validation_failed"),
+    e.RateLimitedError: (429, "rate_limited"),
     e.StorageUnavailableError: (503, "service_unavailable"),
 }
 
@@ -60,6 +61,8 @@ def from_domain(exc: e.ChatVaultError, request_id: str) -> Response[str]:
         headers["Allow"] = ", ".join(exc.allowed)
     if isinstance(exc, e.StorageUnavailableError):
         headers["Retry-After"] = RETRY_AFTER_SECONDS
+    if isinstance(exc, e.RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after)
     details = exc.details if isinstance(exc, e.ValidationFailedError) else None
     return error_response(status, code, exc.message, request_id, details=details, headers=headers)
 

@@ -42,7 +42,11 @@ class ApiResolver(APIGatewayHttpResolver):
         event = self.current_event
         claims = event.request_context.authorizer.jwt_claim if event.request_context.authorizer else {}
         subject = claims.get("sub") if isinstance(claims, dict) else None
-        return Caller(token=event.headers.get("x-session-token") or None, subject=subject or None)
+        return Caller(
+            token=event.headers.get("x-session-token") or None,
+            subject=subject or None,
+            client_ip=event.request_context.http.source_ip or None,
+        )
 
     # -- responses ---------------------------------------------------------------------------------
 

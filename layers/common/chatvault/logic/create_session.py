@@ -9,8 +9,10 @@ from chatvault import clock
 from chatvault.dal import sessions
 from chatvault.errors import UnauthenticatedError
 from chatvault.logic.identity import Caller, new_token
+from chatvault.logic.limits import refusals_audited
 from chatvault.models.api import CreatedSessionOut, CreateSessionRequest, SessionOut
-from chatvault.models.domain import NewSession
+from chatvault.models.domain import AuditEntry, NewSession, RateCharge
+from chatvault.observability import metrics
 from chatvault.settings import get_settings
 
 
@@ -28,15 +30,24 @@ def create_session(request: CreateSessionRequest | None, caller: Caller) -> Crea
         token, token_hash = new_token()
 
     at = clock.now()
-    record = sessions.create(
-        NewSession(
-            session_id=str(request.session_id or uuid.uuid4()),
-            token_hash=token_hash,
-            owner_id=owner_id,
-            title=request.title,
-            metadata=request.metadata,
-            created_at=at,
-            expires_at=at + timedelta(seconds=settings.retention_seconds),
-        )
+    session_id = str(request.session_id or uuid.uuid4())
+    charge = RateCharge(
+        action="create_session", client=caller.fingerprint, at=at, per_minute=settings.create_limit_per_minute
     )
+    entry = AuditEntry(session_id=session_id, event="session_created", at=at, actor=caller.fingerprint)
+    with refusals_audited(charge):
+        record = sessions.create(
+            NewSession(
+                session_id=session_id,
+                token_hash=token_hash,
+                owner_id=owner_id,
+                title=request.title,
+                metadata=request.metadata,
+                created_at=at,
+                expires_at=at + timedelta(seconds=settings.retention_seconds),
+            ),
+            charge,
+            entry,
+        )
+    metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
     return CreatedSessionOut(**SessionOut.of(record).model_dump(), session_token=token)

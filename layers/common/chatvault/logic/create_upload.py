@@ -13,8 +13,10 @@ from chatvault import clock
 from chatvault.dal import sessions, uploads
 from chatvault.errors import ValidationFailedError
 from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.logic.limits import refusals_audited
 from chatvault.logic.session_state import raise_refusal
 from chatvault.models.api import CreateUploadRequest, UploadOut
+from chatvault.models.domain import AuditEntry, RateCharge
 from chatvault.observability import metrics
 from chatvault.settings import get_settings
 
@@ -26,10 +28,21 @@ def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Cal
     if request.size > settings.max_upload_bytes:
         raise ValidationFailedError("body.size", f"must be at most {settings.max_upload_bytes} bytes")
     at = clock.now()
-    if sessions.record_upload(session_id, principal, at) is None:
-        raise_refusal(session_id, principal, at)
-
     upload_id = str(uuid.uuid4())
+    charge = RateCharge(
+        action="create_upload", client=caller.fingerprint, at=at, per_minute=settings.upload_limit_per_minute
+    )
+    entry = AuditEntry(
+        session_id=session_id,
+        event="upload_issued",
+        at=at,
+        actor=caller.fingerprint,
+        details={"upload_id": upload_id, "max_bytes": request.size},
+    )
+    with refusals_audited(charge):
+        if not sessions.record_upload(session_id, principal, at, charge, entry):
+            raise_refusal(session_id, principal, at)
+
     key = uploads.key_for(session_id, upload_id)
     post = uploads.presigned_post(key, request.content_type, request.size, settings.upload_url_seconds)
     metrics.add_metric(name="UploadsIssued", unit="Count", value=1)

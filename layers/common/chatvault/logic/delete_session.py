@@ -40,7 +40,7 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
         raise SessionNotFoundError()
     deleted_at, message_count = marked
 
-    items, files = finish_erase(session_id)
+    items, files = finish_erase(session_id, message_count, caller.fingerprint)
 
     logger.info(
         "session erased", extra={"session_id": session_id, "items_erased": items, "files_erased": files}

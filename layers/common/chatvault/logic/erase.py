@@ -3,13 +3,30 @@ Shared by the panic button and by the sweep, which finishes deletes whose Lambda
 
 from __future__ import annotations
 
+from typing import Literal
+
+from chatvault import clock
 from chatvault.dal import sessions, uploads
+from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
 
 
-def finish_erase(session_id: str) -> tuple[int, int]:
-    """Idempotent; returns (items erased, files erased) by this call."""
+def finish_erase(
+    session_id: str,
+    messages: int,
+    actor: str | None,
+    event: Literal["session_deleted", "interrupted_delete_finished"] = "session_deleted",
+) -> tuple[int, int]:
+    """Idempotent; returns (items erased, files erased) by this call. The session's removal and its
+    audit entry (with the counts) are one transaction."""
     items = sessions.erase_items(session_id, get_settings().delete_workers)
     files = uploads.erase_session_files(session_id)
-    sessions.remove(session_id)
+    entry = AuditEntry(
+        session_id=session_id,
+        event=event,
+        at=clock.now(),
+        actor=actor,
+        details={"messages": messages, "uploads": files},
+    )
+    sessions.remove(session_id, entry)
     return items, files

@@ -29,6 +29,15 @@ class Caller(BaseModel):
 
     token: str | None = None
     subject: str | None = None
+    client_ip: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Who the caller is for rate limits and the audit trail, without storing who they are: a
+        salted HMAC of the JWT subject, or else of the source IP address."""
+        basis = f"sub:{self.subject}" if self.subject else f"ip:{self.client_ip or 'unknown'}"
+        salt = get_settings().client_hash_salt.encode()
+        return hmac.new(salt, basis.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def new_token() -> tuple[str, str]:

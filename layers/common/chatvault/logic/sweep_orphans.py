@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from chatvault import clock
-from chatvault.dal import sessions, uploads
+from chatvault.dal import audit, sessions, uploads
 from chatvault.logic.erase import finish_erase
+from chatvault.models.domain import AuditEntry
 from chatvault.observability import logger, metrics
 from chatvault.settings import get_settings
 
@@ -88,7 +89,9 @@ def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
         if settings.dry_run:
             logger.info("interrupted delete found (dry run)", extra={"session_id": session_id})
             continue
-        items, files = finish_erase(session_id)
+        marked = sessions.erased_counts(session_id)
+        messages = marked[1] if marked else 0
+        items, files = finish_erase(session_id, messages, None, event="interrupted_delete_finished")
         report.erasures_finished += 1
         logger.info(
             "interrupted delete finished", extra={"session_id": session_id, "items": items, "files": files}
@@ -145,6 +148,18 @@ def _delete(orphans: list[Folder], report: SweepReport) -> None:
             "orphan folder deleted",
             extra={"session_id": folder.session_id, "objects": len(folder.keys) - failed},
         )
+    at = clock.now()
+    audit.record_many(
+        [
+            AuditEntry(
+                session_id=folder.session_id,
+                event="orphan_files_swept",
+                at=at,
+                details={"objects": sum(1 for key in folder.keys if key not in refused)},
+            )
+            for folder in orphans
+        ]
+    )
 
 
 def _counts(report: SweepReport) -> dict[str, int]:

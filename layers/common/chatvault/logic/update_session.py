@@ -10,7 +10,7 @@ from chatvault.dal import sessions
 from chatvault.logic.identity import Caller, principal_of, session_id_from_path
 from chatvault.logic.session_state import raise_refusal, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
-from chatvault.models.domain import SessionChanges
+from chatvault.models.domain import AuditEntry, SessionChanges
 from chatvault.settings import get_settings
 
 
@@ -25,7 +25,12 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
     )
     at = clock.now()
     expires_at = at + timedelta(seconds=get_settings().retention_seconds)
-    updated = sessions.update(session_id, principal, changes, at, expires_at)
+    entry = (
+        AuditEntry(session_id=session_id, event="session_ended", at=at, actor=caller.fingerprint)
+        if changes.end
+        else None
+    )
+    updated = sessions.update(session_id, principal, changes, at, expires_at, entry=entry)
     if updated is not None:
         return SessionOut.of(updated)
 

@@ -150,3 +150,44 @@ class MessagePage(BaseModel):
     head: SessionRecord | SessionAccess | None
     messages: list[MessageRecord]
     last_position: str | None
+
+
+class AuditEntry(BaseModel):
+    """One lifecycle event. Ids, counts and fingerprints only: never content, file names, tokens or
+    raw IP addresses."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str | None = None  # None for refusals that concern a client, not a session
+    event: Literal[
+        "session_created",
+        "session_ended",
+        "session_deleted",
+        "upload_issued",
+        "orphan_files_swept",
+        "interrupted_delete_finished",
+        "rate_limited",
+    ]
+    at: datetime
+    actor: str | None = None  # the client fingerprint
+    details: dict[str, int | str] = {}
+
+
+class RateCharge(BaseModel):
+    """One request counted against a client's per-minute limit for an action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["create_session", "create_upload"]
+    client: str  # the client fingerprint
+    at: datetime
+    per_minute: int
+
+    @property
+    def window(self) -> int:
+        return int(self.at.timestamp()) // 60
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the current window closes."""
+        return max(1, 60 - int(self.at.timestamp()) % 60)

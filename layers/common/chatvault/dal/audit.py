@@ -1,0 +1,105 @@
+"""The audit trail: one item per lifecycle event in the audit table, `sk = time#event`, so one Query
+returns a session's trail, also after the session is erased. TTL: AUDIT_RETENTION_DAYS.
+
+The partition key is pseudonymous: `s#<HMAC of the session id>` (or `c#<client fingerprint>` for a
+refusal that concerns no session). Whoever knows a session id can find its trail; the table itself
+names no session, so after the panic button no table holds the session's id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from chatvault import deadline
+from chatvault.clock import iso
+from chatvault.dal.clients import client
+from chatvault.dal.retry import batch_write_all, storage_errors
+from chatvault.models.domain import AuditEntry
+from chatvault.settings import get_settings
+
+
+class AuditItem(Model):
+    class Meta:
+        table_name = get_settings().audit_table
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        max_retry_attempts = 4
+        connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
+        read_timeout_seconds = deadline.READ_TIMEOUT_S
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    actor = UnicodeAttribute(null=True)
+    details: MapAttribute[str, Any] = MapAttribute(default=dict)
+    expires_at = TTLAttribute()
+
+
+def subject_of(session_id: str) -> str:
+    salt = get_settings().client_hash_salt.encode()
+    return "s#" + hmac.new(salt, session_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _key(entry: AuditEntry) -> str:
+    return subject_of(entry.session_id) if entry.session_id else f"c#{entry.actor or 'unknown'}"
+
+
+def item_of(entry: AuditEntry) -> AuditItem:
+    """The item for an entry (to save alone, or inside another operation's transaction)."""
+    return AuditItem(
+        _key(entry),
+        f"{iso(entry.at)}#{entry.event}#{secrets.token_hex(4)}",
+        event=entry.event,
+        at=entry.at,
+        actor=entry.actor,
+        details=dict(entry.details),
+        expires_at=entry.at + timedelta(days=get_settings().audit_retention_days),
+    )
+
+
+@storage_errors
+def record(entry: AuditEntry) -> None:
+    item_of(entry).save()
+
+
+@storage_errors
+def record_many(entries: list[AuditEntry]) -> None:
+    """25 entries a BatchWriteItem."""
+    table = get_settings().audit_table
+    requests = [{"PutRequest": {"Item": item_of(e).serialize()}} for e in entries]
+    for start in range(0, len(requests), 25):
+        batch_write_all(table, requests[start : start + 25])
+
+
+@storage_errors
+def trail(session_id: str) -> list[AuditEntry]:
+    """A session's events, oldest first, in one Query (pages followed if a trail is very long)."""
+    paginator = client("dynamodb").get_paginator("query")
+    entries = []
+    for page in paginator.paginate(
+        TableName=get_settings().audit_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": subject_of(session_id)}},
+    ):
+        for raw in page.get("Items", []):
+            item = AuditItem.from_raw_data(raw)
+            details = item.details.as_dict() if isinstance(item.details, MapAttribute) else item.details
+            entries.append(
+                AuditEntry.model_validate(
+                    {
+                        "session_id": session_id,
+                        "event": item.event,
+                        "at": item.at,
+                        "actor": item.actor,
+                        "details": details or {},
+                    }
+                )
+            )
+    return entries

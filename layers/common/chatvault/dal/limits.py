@@ -1,0 +1,43 @@
+"""Per-client rate limits, counted in the limits table: one item per (action, client, minute),
+`n` incremented under the condition `n < limit`, removed by TTL two minutes after its window.
+The charge rides in the same transaction as the write it limits: a refused request counts nothing
+and writes nothing, and a limited request costs no extra round trip."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from chatvault import deadline
+from chatvault.models.domain import RateCharge
+from chatvault.settings import get_settings
+
+
+class LimitItem(Model):
+    class Meta:
+        table_name = get_settings().limits_table
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        max_retry_attempts = 4
+        connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
+        read_timeout_seconds = deadline.READ_TIMEOUT_S
+
+    pk = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+def add_charge(tx: Any, charge: RateCharge) -> None:
+    """Add the counter update to a TransactWrite (PynamoDB sends updates after puts)."""
+    item = LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
+    tx.update(
+        item,
+        actions=[
+            LimitItem.n.add(1),
+            LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC)),
+        ],
+        condition=LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute),
+    )

@@ -1,0 +1,150 @@
+"""The audit trail and the per-client abuse limits, through the handlers under moto."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from chatvault import clock
+from chatvault.dal import audit
+from tests.helpers import assert_error, call, create
+
+pytestmark = pytest.mark.usefixtures("aws")
+SECRET = "my husband reads my phone"
+
+
+def _events(session_id: str) -> list[str]:
+    return [entry.event for entry in audit.trail(session_id)]
+
+
+def test_the_trail_records_the_lifecycle_and_survives_the_delete() -> None:
+    s = create(body={"title": "t"}).body
+    sid, token = s["session_id"], s["session_token"]
+    base = f"/api/v1/sessions/{sid}"
+    call("POST", f"{base}/messages", token=token, body={"role": "user", "content": SECRET})
+    call(
+        "POST",
+        f"{base}/uploads",
+        token=token,
+        body={"filename": "bruise.jpg", "content_type": "image/jpeg", "size": 9},
+    )
+    call("PATCH", base, token=token, body={"title": "renamed"})  # not a lifecycle event
+    call("PATCH", base, token=token, body={"status": "ended"})
+    boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/x", Body=b"x")
+    call("DELETE", base, token=token)
+
+    trail = audit.trail(sid)
+
+    assert [e.event for e in trail] == [
+        "session_created",
+        "upload_issued",
+        "session_ended",
+        "session_deleted",
+    ]
+    assert trail[-1].details == {"messages": 1, "uploads": 1}
+    assert all(e.actor for e in trail)
+
+
+def test_the_audit_table_holds_no_content_names_tokens_ips_or_session_ids() -> None:
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    call("POST", f"/api/v1/sessions/{sid}/messages", token=token, body={"role": "user", "content": SECRET})
+    call(
+        "POST",
+        f"/api/v1/sessions/{sid}/uploads",
+        token=token,
+        body={"filename": "bruise.jpg", "content_type": "image/jpeg", "size": 9},
+    )
+    call("DELETE", f"/api/v1/sessions/{sid}", token=token)
+
+    dump = json.dumps(boto3.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"])
+
+    for secret in (SECRET, "bruise", token, "198.51.100.23", sid):
+        assert secret not in dump
+    assert len(_events(sid)) == 3
+
+
+def test_creating_sessions_is_limited_per_client_with_retry_after() -> None:
+    for _ in range(10):
+        create(source_ip="203.0.113.5")
+
+    refused = call("POST", "/api/v1/sessions", body={"title": "eleventh"}, source_ip="203.0.113.5")
+
+    assert_error(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert create(source_ip="203.0.113.6").status == 201  # another client is not affected
+    titles = [
+        i.get("title", {}).get("S")
+        for i in boto3.client("dynamodb").scan(TableName="chatvault-local-SessionsTable")["Items"]
+    ]
+    assert "eleventh" not in titles
+
+
+def test_the_limit_resets_with_the_next_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    start = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: start)
+    for _ in range(10):
+        create(source_ip="203.0.113.7")
+    assert_error(call("POST", "/api/v1/sessions", source_ip="203.0.113.7"), 429, "rate_limited")
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(seconds=61))
+    assert create(source_ip="203.0.113.7").status == 201
+
+
+def test_jwt_callers_are_limited_by_subject(jwt_mode: None) -> None:
+    for i in range(10):
+        create(subject="alice", source_ip=f"203.0.113.{i}")
+    assert_error(
+        call("POST", "/api/v1/sessions", subject="alice", source_ip="203.0.113.99"), 429, "rate_limited"
+    )
+    assert create(subject="bob", source_ip="203.0.113.1").status == 201
+
+
+def test_issuing_uploads_is_limited_per_client() -> None:
+    s = create().body
+    body = {"filename": "a.png", "content_type": "image/png", "size": 1}
+    path = f"/api/v1/sessions/{s['session_id']}/uploads"
+    for _ in range(10):
+        assert call("POST", path, token=s["session_token"], body=body).status == 201
+    refused = call("POST", path, token=s["session_token"], body=body)
+    assert_error(refused, 429, "rate_limited")
+    assert "Retry-After" in refused.headers
+    item = boto3.client("dynamodb").get_item(
+        TableName="chatvault-local-SessionsTable", Key={"pk": {"S": s["session_id"]}, "sk": {"S": "#S"}}
+    )["Item"]
+    assert item["uploads_issued"] == {"N": "10"}
+    assert _events(s["session_id"]).count("upload_issued") == 10
+
+
+def test_refusals_are_audited_under_the_client_fingerprint() -> None:
+    for _ in range(11):
+        call("POST", "/api/v1/sessions", source_ip="203.0.113.50")
+    items = boto3.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"]
+    refusals = [i for i in items if i["event"]["S"] == "rate_limited"]
+    assert len(refusals) == 1
+    assert refusals[0]["pk"]["S"].startswith("c#")
+    assert "203.0.113.50" not in json.dumps(items)
+
+
+def test_limits_are_settings(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("CREATE_LIMIT_PER_MINUTE", "2")
+    create(source_ip="203.0.113.9")
+    create(source_ip="203.0.113.9")
+    assert_error(call("POST", "/api/v1/sessions", source_ip="203.0.113.9"), 429, "rate_limited")
+
+
+def test_the_sweep_leaves_a_trace_for_each_folder(settings_env: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    from chatvault.logic.sweep_orphans import sweep_orphans
+
+    gone = str(uuid.uuid4())
+    boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{gone}/x", Body=b"x")
+    later = clock.now() + timedelta(hours=1)
+    settings_env.setattr(clock, "now", lambda: later)
+    sweep_orphans(lambda: 10**9)
+    (entry,) = audit.trail(gone)
+    assert entry.event == "orphan_files_swept"
+    assert entry.details == {"objects": 1}

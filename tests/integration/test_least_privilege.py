@@ -1,0 +1,215 @@
+"""Least privilege, proven from both sides: run every function through a scenario that takes each of
+its paths, record the IAM actions its AWS calls need (and on which resource), and compare with what
+template.yaml grants it: nothing missing (it would fail in AWS), nothing unused, no wildcard action."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.client
+import pytest
+
+from chatvault import clock
+from chatvault.dal import sessions, uploads
+from chatvault.logic.identity import hash_token
+from chatvault.models.domain import Principal
+from infra.local.template import load, physical_name
+from tests.helpers import call, context
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+TEMPLATE = load()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+PHYSICAL = {physical_name(name, res["Type"]): name for name, res in RESOURCES.items()}
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+# which function is running; a plain global (not a contextvar) so the functions' worker threads see it
+_running = {"function": ""}
+REAL_CALL = botocore.client.BaseClient._make_api_call
+TRANSACT = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def _table(name: str, index: str | None = None) -> str:
+    logical = PHYSICAL[name]
+    return json.dumps(
+        {"Fn::Sub": f"${{{logical}.Arn}}/index/{index}"} if index else {"Fn::GetAtt": [logical, "Arn"]}
+    )
+
+
+def _objects(bucket: str, keys: list[str]) -> str:
+    assert all(k.startswith("uploads/") for k in keys), keys
+    return json.dumps({"Fn::Sub": f"${{{PHYSICAL[bucket]}.Arn}}/uploads/*"})
+
+
+def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str, str]]:
+    if service == "dynamodb":
+        if operation == "TransactWriteItems":
+            return {
+                (f"dynamodb:{TRANSACT[kind]}", _table(op["TableName"]))
+                for item in params["TransactItems"]
+                for kind, op in item.items()
+            }
+        if operation in ("BatchWriteItem", "BatchGetItem"):
+            return {(f"dynamodb:{operation}", _table(t)) for t in params["RequestItems"]}
+        return {(f"dynamodb:{operation}", _table(params["TableName"], params.get("IndexName")))}
+    if service == "s3":
+        bucket = params["Bucket"]
+        if operation == "ListObjectsV2":
+            assert params["Prefix"].startswith("uploads/")
+            return {("s3:ListBucket", json.dumps({"Fn::GetAtt": [PHYSICAL[bucket], "Arn"]}))}
+        if operation == "DeleteObjects":
+            return {("s3:DeleteObject", _objects(bucket, [o["Key"] for o in params["Delete"]["Objects"]]))}
+        if operation == "PresignPost":
+            return {("s3:PutObject", _objects(bucket, [params["Key"]]))}
+    raise AssertionError(f"unexpected call {service}.{operation}")
+
+
+def granted(function: str) -> set[tuple[str, str]]:
+    result = set()
+    for policy in FUNCTIONS[function]["Properties"].get("Policies", []):
+        for statement in policy["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            result |= {(a, json.dumps(r)) for a in actions for r in resources}
+    return result
+
+
+@pytest.fixture
+def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
+    record: dict[str, set[tuple[str, str]]] = defaultdict(set)
+
+    def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if _running["function"]:
+            record[_running["function"]] |= needs(self.meta.service_model.service_name, operation, params)
+        return REAL_CALL(self, operation, params)
+
+    real_presign = uploads.presigned_post
+
+    def presign(key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        from chatvault.settings import get_settings
+
+        record[_running["function"]] |= needs(
+            "s3", "PresignPost", {"Bucket": get_settings().uploads_bucket, "Key": key}
+        )
+        return real_presign(key, content_type, max_bytes, expires_in)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", api_call)
+    monkeypatch.setattr(uploads, "presigned_post", presign)
+    return record
+
+
+def as_function(name: str, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+    _running["function"] = name
+    try:
+        reply = call(method, path, **kwargs)
+    finally:
+        _running["function"] = ""
+    assert reply.status == expect, (name, reply.body)
+    return reply
+
+
+def test_every_function_is_granted_exactly_what_it_uses(
+    used: dict[str, set[tuple[str, str]]], settings_env: pytest.MonkeyPatch
+) -> None:
+    s = as_function("CreateSessionFunction", "POST", "/api/v1/sessions", expect=201, body={"title": "t"}).body
+    sid, token = s["session_id"], s["session_token"]
+    base = f"/api/v1/sessions/{sid}"
+    as_function("GetSessionFunction", "GET", base, token=token)
+    as_function("UpdateSessionFunction", "PATCH", base, token=token, body={"title": "u"})
+    mid = str(uuid.uuid4())
+    for expect in (201, 200):  # the second is an idempotent retry: it reads the stored message
+        as_function(
+            "AppendMessageFunction",
+            "POST",
+            f"{base}/messages",
+            expect=expect,
+            token=token,
+            body={"role": "user", "content": "hi", "message_id": mid},
+        )
+    as_function(
+        "AppendMessageFunction",
+        "POST",
+        f"{base}/messages",
+        expect=201,
+        token=token,
+        body={"role": "user", "content": "x"},
+    )
+    first = as_function("ListMessagesFunction", "GET", f"{base}/messages", token=token, query="limit=1").body
+    as_function(
+        "ListMessagesFunction", "GET", f"{base}/messages", token=token, query=f"cursor={first['next_cursor']}"
+    )
+    as_function("ListMessagesFunction", "GET", f"{base}/messages", token=token, query="order=desc")
+    as_function(
+        "CreateUploadFunction",
+        "POST",
+        f"{base}/uploads",
+        expect=201,
+        token=token,
+        body={"filename": "a.png", "content_type": "image/png", "size": 3},
+    )
+    boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/f", Body=b"x")
+    as_function("UpdateSessionFunction", "PATCH", base, token=token, body={"status": "ended"})
+    # refused writes read the session to say why
+    as_function("UpdateSessionFunction", "PATCH", base, expect=409, token=token, body={"title": "refused"})
+    as_function(
+        "CreateUploadFunction",
+        "POST",
+        f"{base}/uploads",
+        expect=409,
+        token=token,
+        body={"filename": "a.png", "content_type": "image/png", "size": 3},
+    )
+    as_function("DeleteSessionFunction", "DELETE", base, token=token)
+    as_function("RouteFallbackFunction", "GET", "/api/v1/nothing", expect=404)
+
+    # the sweep: an orphan folder, and a delete whose Lambda died after marking the session
+    other = as_function("CreateSessionFunction", "POST", "/api/v1/sessions", expect=201, body={}).body
+    call(
+        "POST",
+        f"/api/v1/sessions/{other['session_id']}/messages",
+        token=other["session_token"],
+        body={"role": "user", "content": "left behind"},
+    )
+    at = clock.now()
+    sessions.mark_erasing(
+        other["session_id"], Principal(token_hash=hash_token(other["session_token"])), at, at
+    )
+    boto3.client("s3").put_object(
+        Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{uuid.uuid4()}/x", Body=b"x"
+    )
+    later = clock.now() + timedelta(hours=1)
+    settings_env.setattr(clock, "now", lambda: later)
+    from functions.sweep_orphans.app import lambda_handler as sweep
+
+    _running["function"] = "SweepOrphansFunction"
+    sweep_context = context("SweepOrphansFunction")
+    sweep_context.deadline += 290  # the sweep's timeout is 300 s
+    try:
+        report = sweep(json.loads(EVENTS.joinpath("sweep_orphans.json").read_text()), sweep_context)
+    finally:
+        _running["function"] = ""
+    assert report["erasures_finished"] == 1
+    assert report["prefixes_deleted"] >= 1
+
+    settings_env.setenv("AUTH_MODE", "jwt")
+    from chatvault.settings import get_settings
+
+    get_settings.cache_clear()
+    as_function("ListSessionsFunction", "GET", "/api/v1/sessions", subject="alice")
+
+    for function in FUNCTIONS:
+        assert used[function] - granted(function) == set(), f"{function} lacks permissions"
+        assert granted(function) - used[function] == set(), f"{function} is granted more than it uses"
