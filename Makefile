@@ -12,6 +12,8 @@ BIN := $(VENV)/bin
 SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
+CHECKOV_VENV := .tools/checkov
+CHECKOV_VERSION := 3.3.30
 # sam build for python3.13 needs a python3.13 on PATH.
 SAM_PATH := $(if $(PY313),$(dir $(PY313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -29,12 +31,17 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
-.PHONY: help install dev invoke test lint typecheck cfn-lint validate unit integration http packaging build clean
+$(CHECKOV_VENV)/.installed:
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+.PHONY: help install dev invoke test lint typecheck cfn-lint checkov validate unit integration build clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(BIN)/.installed $(SAM_VENV)/.installed ## Create the dev venv (.venv) and the SAM CLI venv (.tools/sam)
+install: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the dev venv (.venv) and the tool venvs (.tools/)
 
 dev: $(BIN)/.installed ## Serve the API on 127.0.0.1:$PORT against moto on 127.0.0.1:$MOTO_PORT
 	$(BIN)/python -m infra.local.dev
@@ -53,6 +60,9 @@ typecheck: $(BIN)/.installed ## mypy (strict, pydantic plugin) over the layer an
 cfn-lint: $(BIN)/.installed ## cfn-lint over template.yaml
 	$(BIN)/cfn-lint template.yaml
 
+checkov: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (offline); remaining findings are justified in the template
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 
@@ -65,12 +75,13 @@ integration: $(BIN)/.installed ## Handler tests under moto, and HTTP tests again
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
 	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
 
-test: $(BIN)/.installed $(SAM_VENV)/.installed ## Install everything, then every test and check
+test: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Install everything, then every test and check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
 	$(BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 	SAM="$(abspath $(SAM))" SAM_PATH="$(SAM_PATH)" $(BIN)/pytest tests -q -m "not e2e"
 
 clean: ## Remove build output and venvs
