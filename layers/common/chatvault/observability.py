@@ -3,8 +3,16 @@ POWERTOOLS_* variables that template.yaml sets in Globals)."""
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
+
+# The AWS SDKs log whole requests and responses at DEBUG, and Powertools' event handler logs each
+# route's arguments (message content, titles, file names). Whatever level a deployment chooses for
+# our own logs, these stay at WARNING.
+for _sdk in ("botocore", "boto3", "urllib3", "s3transfer", "pynamodb", "aws_lambda_powertools"):
+    logging.getLogger(_sdk).setLevel(logging.WARNING)
 
 logger = Logger()
 tracer = Tracer()
