@@ -36,7 +36,7 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-.PHONY: help install dev invoke test lint typecheck cfn-lint checkov validate unit integration build clean
+.PHONY: help install dev invoke test lint typecheck openapi cfn-lint checkov validate unit integration build clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ dev: $(BIN)/.installed ## Serve the API on 127.0.0.1:$PORT against moto on 127.0
 invoke: $(BIN)/.installed ## Invoke one function: make invoke FN=GetSessionFunction EVENT=tests/events/get_session.json [ENV=env.json]
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file> [ENV=<env.json>]"; exit 2; }
 	$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),)
+
+openapi: $(BIN)/.installed ## Regenerate the OpenAPI document (layers/common/chatvault/openapi.json) from the code
+	PYTHONPATH=layers/common:. TABLE_NAME=t AUDIT_TABLE=t LIMITS_TABLE=t $(BIN)/python -m infra.openapi
 
 lint: $(BIN)/.installed ## ruff
 	$(BIN)/ruff check .

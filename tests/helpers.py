@@ -25,6 +25,7 @@ _MODULES = {
     "AppendMessageFunction": "functions.append_message.app",
     "ListMessagesFunction": "functions.list_messages.app",
     "CreateUploadFunction": "functions.create_upload.app",
+    "GetApiDocumentFunction": "functions.get_api_document.app",
     "RouteFallbackFunction": "functions.route_fallback.app",
 }
 

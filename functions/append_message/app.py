@@ -6,15 +6,28 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.append_message import append_message
-from chatvault.models.api import AppendMessageRequest
+from chatvault.models.api import AppendMessageRequest, MessageOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.post("/api/v1/sessions/<session_id>/messages")
+@app.post(
+    "/api/v1/sessions/<session_id>/messages",
+    summary="Append a message (idempotent with a client message_id)",
+    tags=["messages"],
+    security=docs.SESSION_AUTH,
+    responses={
+        **docs.responses(201, MessageOut, "The stored message.", 400, 401, 404, 409, 422),
+        200: {
+            "description": "A retry with the same message_id and body: the stored message, stored once.",
+            "content": {"application/json": {"model": MessageOut}},
+        },
+    },
+)
 @tracer.capture_method
 def append(session_id: str, body: Annotated[AppendMessageRequest, Body()]) -> Response[str]:
     message, created = append_message(session_id, body, app.caller)

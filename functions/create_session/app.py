@@ -6,17 +6,33 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.create_session import create_session
-from chatvault.models.api import CreateSessionRequest
+from chatvault.models.api import CreatedSessionOut, CreateSessionRequest
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.post("/api/v1/sessions")
+@app.post(
+    "/api/v1/sessions",
+    summary="Create a session",
+    tags=["sessions"],
+    security=[{}, {"BearerJWT": []}],
+    responses=docs.responses(
+        201,
+        CreatedSessionOut,
+        "The new session; `session_token` (anonymous mode) only now.",
+        400,
+        401,
+        409,
+        422,
+        429,
+    ),
+)
 @tracer.capture_method
-def create(body: Annotated[CreateSessionRequest | None, Body()] = None) -> Response[str]:
+def create(body: Annotated[CreateSessionRequest, Body()] = CreateSessionRequest()) -> Response[str]:  # noqa: B008
     return app.reply(create_session(body, app.caller), status=201)
 
 

@@ -5,14 +5,22 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.delete_session import delete_session
+from chatvault.models.api import DeleteReceiptOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.delete("/api/v1/sessions/<session_id>")
+@app.delete(
+    "/api/v1/sessions/<session_id>",
+    summary="The panic button: erase the session, its messages and its files, permanently",
+    tags=["sessions"],
+    security=docs.SESSION_AUTH,
+    responses=docs.responses(200, DeleteReceiptOut, "What was erased.", 401, 404),
+)
 @tracer.capture_method
 def delete(session_id: str) -> Response[str]:
     return app.reply(delete_session(session_id, app.caller))

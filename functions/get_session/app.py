@@ -5,14 +5,22 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.get_session import get_session
+from chatvault.models.api import SessionOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.get("/api/v1/sessions/<session_id>")
+@app.get(
+    "/api/v1/sessions/<session_id>",
+    summary="Read a session",
+    tags=["sessions"],
+    security=docs.SESSION_AUTH,
+    responses=docs.responses(200, SessionOut, "The session.", 401, 404),
+)
 @tracer.capture_method
 def get(session_id: str) -> Response[str]:
     return app.reply(get_session(session_id, app.caller))

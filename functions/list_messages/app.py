@@ -6,14 +6,22 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.list_messages import list_messages
+from chatvault.models.api import MessageListOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.get("/api/v1/sessions/<session_id>/messages")
+@app.get(
+    "/api/v1/sessions/<session_id>/messages",
+    summary="A page of the history, in the order appends were accepted",
+    tags=["messages"],
+    security=docs.SESSION_AUTH,
+    responses=docs.responses(200, MessageListOut, "A page of messages.", 400, 401, 404, 422),
+)
 @tracer.capture_method
 def list_(
     session_id: str,

@@ -6,14 +6,22 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.list_sessions import list_sessions
+from chatvault.models.api import SessionListOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.get("/api/v1/sessions")
+@app.get(
+    "/api/v1/sessions",
+    summary="List your sessions, newest activity first (jwt mode; 404 in anonymous mode)",
+    tags=["sessions"],
+    security=docs.OWNER_AUTH,
+    responses=docs.responses(200, SessionListOut, "A page of sessions.", 400, 401, 404, 422),
+)
 @tracer.capture_method
 def list_(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,

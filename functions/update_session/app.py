@@ -6,15 +6,22 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.update_session import update_session
-from chatvault.models.api import UpdateSessionRequest
+from chatvault.models.api import SessionOut, UpdateSessionRequest
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 
 
-@app.patch("/api/v1/sessions/<session_id>")
+@app.patch(
+    "/api/v1/sessions/<session_id>",
+    summary="Change title or metadata, or end the session (one way)",
+    tags=["sessions"],
+    security=docs.SESSION_AUTH,
+    responses=docs.responses(200, SessionOut, "The changed session.", 400, 401, 404, 409, 422),
+)
 @tracer.capture_method
 def update(session_id: str, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:
     return app.reply(update_session(session_id, body, app.caller))

@@ -37,6 +37,9 @@ def test_session_events_drive_their_handlers() -> None:
     event = json.loads((EVENTS / "create_upload.json").read_text())
     result = import_module("functions.create_upload.app").lambda_handler(event, context("create_upload"))
     assert result["statusCode"] == 404
+    status, document = _invoke("get_api_document", "get_api_document.json")
+    assert status == 200
+    assert document["openapi"].startswith("3.1")
     status, body = _invoke("route_fallback", "route_fallback.json")
     assert (status, body["error"]["code"]) == (405, "method_not_allowed")
 

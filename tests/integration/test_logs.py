@@ -32,24 +32,58 @@ def test_a_full_scenario_logs_nothing_sensitive(
     base = f"/api/v1/sessions/{sid}"
     call("GET", base, token=token, source_ip=IP)
     call("PATCH", base, token=token, body={"title": TITLE + " (2)"}, source_ip=IP)
-    call("POST", f"{base}/messages", token=token, source_ip=IP,
-         body={"role": "user", "content": CONTENT, "message_id": str(uuid.uuid4()),
-               "metadata": {"attributes": {"case": METADATA_VALUE}, "error_message": CONTENT}})
-    call("POST", f"{base}/messages", token=token, source_ip=IP, body={"role": "user", "content": CONTENT * 2000})
+    call(
+        "POST",
+        f"{base}/messages",
+        token=token,
+        source_ip=IP,
+        body={
+            "role": "user",
+            "content": CONTENT,
+            "message_id": str(uuid.uuid4()),
+            "metadata": {"attributes": {"case": METADATA_VALUE}, "error_message": CONTENT},
+        },
+    )
+    call(
+        "POST",
+        f"{base}/messages",
+        token=token,
+        source_ip=IP,
+        body={"role": "user", "content": CONTENT * 2000},
+    )
     call("GET", f"{base}/messages", token=token, query="order=desc", source_ip=IP)
-    call("POST", f"{base}/uploads", token=token, source_ip=IP,
-         body={"filename": FILENAME, "content_type": "application/pdf", "size": 100})
-    call("POST", f"{base}/uploads", token=token, source_ip=IP,
-         body={"filename": FILENAME, "content_type": "not a type", "size": 100})  # 422 echoes no input
-    call("POST", f"{base}/messages", token="wrong-" + token, source_ip=IP, body={"role": "user", "content": CONTENT})
+    call(
+        "POST",
+        f"{base}/uploads",
+        token=token,
+        source_ip=IP,
+        body={"filename": FILENAME, "content_type": "application/pdf", "size": 100},
+    )
+    call(
+        "POST",
+        f"{base}/uploads",
+        token=token,
+        source_ip=IP,
+        body={"filename": FILENAME, "content_type": "not a type", "size": 100},
+    )  # 422 echoes no input
+    call(
+        "POST",
+        f"{base}/messages",
+        token="wrong-" + token,
+        source_ip=IP,
+        body={"role": "user", "content": CONTENT},
+    )
     call("POST", "/api/v1/sessions", raw_body='{"title": "' + TITLE, source_ip=IP)
     for _ in range(12):
         call("POST", "/api/v1/sessions", body={"title": TITLE}, source_ip=IP)  # ends in 429s
-    boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/{FILENAME}", Body=b"x")
+    boto3.client("s3").put_object(
+        Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/{FILENAME}", Body=b"x"
+    )
     call("DELETE", base, token=token, source_ip=IP)
     orphan = str(uuid.uuid4())
-    boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{orphan}/{FILENAME}",
-                                  Body=b"x")
+    boto3.client("s3").put_object(
+        Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{orphan}/{FILENAME}", Body=b"x"
+    )
     later = clock.now() + timedelta(hours=1)
     settings_env.setattr(clock, "now", lambda: later)
     sweep_orphans(lambda: 10**9)
@@ -57,6 +91,7 @@ def test_a_full_scenario_logs_nothing_sensitive(
     out, err = capfd.readouterr()
     logged = out + err + "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
 
-    assert "session erased" in logged and "orphan folder deleted" in logged  # the logs were captured
+    assert "session erased" in logged
+    assert "orphan folder deleted" in logged
     for secret in (CONTENT, TITLE, FILENAME, "restraining-order", token, IP, METADATA_VALUE):
         assert secret not in logged, secret

@@ -166,6 +166,8 @@ def test_message_ids_are_per_session() -> None:
         ({"role": "user", "content": "x", "message_id": "nope"}, "body.message_id"),
         ({"role": "user", "content": "x", "metadata": {"colour": "red"}}, "body.metadata.colour"),
         ({"role": "user", "content": "x", "metadata": {"token_count": -1}}, "body.metadata.token_count"),
+        ({"role": "user", "content": "x", "metadata": {"token_count": "5"}}, "body.metadata.token_count"),
+        ({"role": "user", "content": "x", "metadata": {"has_error": "yes"}}, "body.metadata.has_error"),
         (
             {"role": "user", "content": "x", "metadata": {"attributes": {f"k{i}": "v" for i in range(17)}}},
             "body.metadata.attributes",
@@ -257,7 +259,7 @@ def test_a_tampered_or_foreign_cursor_is_400() -> None:
     assert_error(_list(sid, token, f"order=desc&cursor={cursor}"), 400, "invalid_cursor")
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "order=sideways"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "order=sideways", "limt=5"])
 def test_list_parameters_are_validated(query: str) -> None:
     sid, token = _session()
     assert_error(_list(sid, token, query), 422, "validation_failed")

@@ -272,3 +272,18 @@ def test_unknown_route_is_404_and_wrong_method_405() -> None:
     assert_error(reply, 405, "method_not_allowed")
     assert reply.headers["Allow"] == "DELETE, GET, PATCH"
     assert_error(call("DELETE", SESSIONS), 405, "method_not_allowed")
+
+
+def test_a_null_or_non_utf8_body_is_refused() -> None:
+    assert_error(call("POST", SESSIONS, raw_body="null"), 422, "validation_failed")
+    from functions.create_session.app import lambda_handler
+    from tests.helpers import ROUTES, Gateway, context, match_route
+
+    route, params = match_route(ROUTES, "POST", SESSIONS)  # type: ignore[misc]
+    event = Gateway.event(
+        "POST", SESSIONS, "", {"content-type": "application/json"}, b"\xff\xfe{", route, params, None
+    )
+    assert event["isBase64Encoded"] is True
+    result = lambda_handler(event, context())
+    assert result["statusCode"] == 400
+    assert '"invalid_json"' in result["body"]

@@ -8,13 +8,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from chatvault import deadline
-from chatvault.errors import ChatVaultError, PayloadTooLargeError, RouteNotFoundError
-from chatvault.http import errors
+from chatvault.errors import (
+    ChatVaultError,
+    InvalidJsonError,
+    PayloadTooLargeError,
+    RouteNotFoundError,
+    ValidationFailedError,
+)
+from chatvault.http import docs, errors
 from chatvault.http.errors import PRIVATE_HEADERS
 from chatvault.logic.identity import Caller
 from chatvault.observability import logger
@@ -26,6 +33,10 @@ class ApiResolver(APIGatewayHttpResolver):
 
     def __init__(self) -> None:
         super().__init__(enable_validation=True)
+        self.configure_openapi(
+            title="chatvault sessions API", version="1.0.0", security_schemes=docs.SECURITY_SCHEMES
+        )
+        self.use(middlewares=[_refuse_unknown_query_parameters])
         self.exception_handler(ChatVaultError)(self._on_domain_error)
         self.exception_handler(RequestValidationError)(self._on_validation_error)
         self.exception_handler(Exception)(self._on_unexpected_error)
@@ -61,15 +72,25 @@ class ApiResolver(APIGatewayHttpResolver):
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         deadline.start(context)
+        request_id = str(event.get("requestContext", {}).get("requestId", "unknown"))
         if _body_bytes(event) > get_settings().max_body_bytes:
-            request_id = str(event.get("requestContext", {}).get("requestId", "unknown"))
             return _proxy_result(errors.from_domain(PayloadTooLargeError(), request_id))
-        return super().resolve(_as_json(event), context)
+        as_json = _as_json(event)
+        if as_json is None:
+            return _proxy_result(errors.from_domain(InvalidJsonError(), request_id))
+        if str(as_json.get("body") or "").strip() == "null":  # every request body is a JSON object
+            return _proxy_result(
+                errors.from_domain(ValidationFailedError("body", "must be a JSON object"), request_id)
+            )
+        return super().resolve(as_json, context)
 
     # -- error handlers (all mapping lives in http/errors.py) --------------------------------------
 
-    def _on_domain_error(self, exc: ChatVaultError) -> Response[str]:
+    def error_response(self, exc: ChatVaultError) -> Response[str]:
         return errors.from_domain(exc, self.request_id)
+
+    def _on_domain_error(self, exc: ChatVaultError) -> Response[str]:
+        return self.error_response(exc)
 
     def _on_validation_error(self, exc: RequestValidationError) -> Response[str]:
         return errors.from_validation(list(exc.errors()), self.request_id)
@@ -82,6 +103,21 @@ class ApiResolver(APIGatewayHttpResolver):
         return errors.internal(self.request_id)
 
 
+def _refuse_unknown_query_parameters(
+    app: APIGatewayHttpResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    """Unknown query parameters are refused (422), as unknown body fields are: a misspelt `limt=5`
+    should not silently return 50 items."""
+    route = app.context.get("_route")
+    if route is None or route.func.__name__ == "not_found_handler":
+        return next_middleware(app)  # no route: 404/405 answers first
+    known = {field.alias for field in route.dependant.query_params}
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - known)
+    if unknown:
+        raise ValidationFailedError(f"query.{unknown[0]}", "is not a parameter of this route")
+    return next_middleware(app)
+
+
 def _body_bytes(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -89,12 +125,19 @@ def _body_bytes(event: Mapping[str, Any]) -> int:
     return len(body.encode("utf-8")) if isinstance(body, str) else 0
 
 
-def _as_json(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The API speaks JSON only: a body is parsed as JSON whatever Content-Type the client sent."""
-    headers = event.get("headers") or {}
-    if not event.get("body") or str(headers.get("content-type", "")).startswith("application/json"):
+def _as_json(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The API speaks JSON only: a body is parsed as JSON, as UTF-8 text, whatever Content-Type the
+    client sent (API Gateway passes bodies it deems binary base64-encoded). None: not UTF-8 text."""
+    body = event.get("body")
+    if not body:
         return event
-    return {**event, "headers": {**headers, "content-type": "application/json"}}
+    headers = {**(event.get("headers") or {}), "content-type": "application/json"}
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return {**event, "headers": headers, "body": body, "isBase64Encoded": False}
 
 
 def _proxy_result(response: Response[str]) -> dict[str, Any]:

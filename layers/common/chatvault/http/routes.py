@@ -14,11 +14,12 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/v1/sessions/{session_id}/messages", "AppendMessageFunction"),
     ("GET", "/api/v1/sessions/{session_id}/messages", "ListMessagesFunction"),
     ("POST", "/api/v1/sessions/{session_id}/uploads", "CreateUploadFunction"),
+    ("GET", "/api/v1/openapi.json", "GetApiDocumentFunction"),
 )
 
 
 def _pattern(path: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "/?$")
+    return re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$")
 
 
 _PATTERNS = tuple((method, _pattern(path)) for method, path, _ in ROUTES)

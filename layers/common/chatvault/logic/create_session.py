@@ -16,9 +16,8 @@ from chatvault.observability import metrics
 from chatvault.settings import get_settings
 
 
-def create_session(request: CreateSessionRequest | None, caller: Caller) -> CreatedSessionOut:
+def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSessionOut:
     settings = get_settings()
-    request = request or CreateSessionRequest()
     token: str | None = None
     token_hash: str | None = None
     owner_id: str | None = None

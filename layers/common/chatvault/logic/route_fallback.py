@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
-
-from chatvault.errors import MethodNotAllowedError, RouteNotFoundError
+from chatvault.errors import ChatVaultError, MethodNotAllowedError, RouteNotFoundError
 from chatvault.http.routes import allowed_methods
 
 
-def route_fallback(path: str) -> NoReturn:
+def route_refusal(path: str) -> ChatVaultError:
     methods = allowed_methods(path)
-    if methods:
-        raise MethodNotAllowedError(methods)
-    raise RouteNotFoundError()
+    return MethodNotAllowedError(methods) if methods else RouteNotFoundError()

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    UUID4,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from chatvault.clock import iso
 from chatvault.models.domain import EraseReceipt, MessageRecord, Role, SessionRecord, SessionStatus
@@ -123,10 +132,10 @@ class MessageMetadata(StrictRequest):
     """Typed message metadata; every key optional, only the keys sent are stored and returned."""
 
     tools_used: Annotated[list[ToolName], Field(max_length=64)] | None = None
-    processing_time_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None = None
-    token_count: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    processing_time_ms: Annotated[StrictInt, Field(ge=0, le=86_400_000)] | None = None
+    token_count: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
     model: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    has_error: bool | None = None
+    has_error: StrictBool | None = None
     error_message: Annotated[str, StringConstraints(max_length=2048)] | None = None
     attributes: Metadata | None = None
 
@@ -177,7 +186,7 @@ class CreateUploadRequest(StrictRequest):
         str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")
     ] = Field(description="Checked, never stored: file names stay out of keys, metadata and logs.")
     content_type: ContentType
-    size: int = Field(ge=1, description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
+    size: StrictInt = Field(ge=1, description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
 
 
 class UploadOut(BaseModel):

@@ -1,0 +1,35 @@
+"""GET /api/v1/openapi.json: the API's OpenAPI document (GetApiDocumentFunction)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.get_api_document import api_document
+from chatvault.observability import CORRELATION_PATH, logger
+
+app = ApiResolver()
+
+
+@app.get(
+    "/api/v1/openapi.json",
+    summary="This document",
+    tags=["meta"],
+    responses={
+        200: {
+            "description": "The OpenAPI 3.1 document of this deployment.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    enable_validation=False,  # no input to validate, so no 422 to document
+)
+def document() -> Response[str]:
+    return Response(
+        200, content_types.APPLICATION_JSON, api_document(), headers={"Cache-Control": "max-age=300"}
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

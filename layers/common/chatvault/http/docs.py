@@ -1,0 +1,60 @@
+"""What each route documents in the OpenAPI document (GET /api/v1/openapi.json): its success body and
+every error status it can really answer, all with the one error body of http/errors.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from pydantic import BaseModel
+
+from chatvault.models.api import ErrorOut
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "SessionToken": APIKey(
+        name="X-Session-Token",
+        in_=APIKeyIn.header,
+        description="AuthMode=anonymous: the session_token returned once by POST /api/v1/sessions.",
+    ),
+    "BearerJWT": HTTPBearer(
+        bearerFormat="JWT",
+        description="AuthMode=jwt: verified by API Gateway's JWT authorizer; the principal is `sub`.",
+    ),
+}
+# Either scheme, depending on the deployment's AuthMode.
+SESSION_AUTH: list[dict[str, list[str]]] = [{"SessionToken": []}, {"BearerJWT": []}]
+OWNER_AUTH: list[dict[str, list[str]]] = [{"BearerJWT": []}]
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+}
+_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: ("Malformed JSON (`invalid_json`) or a cursor this service did not issue (`invalid_cursor`).", {}),
+    401: ("No credentials: `token_required` (anonymous mode) or `unauthenticated` (jwt mode).", {}),
+    404: (
+        "`session_not_found`: no such session, not yours, expired, being erased, or a non-UUID id; "
+        "`not_found`: no such route.",
+        {},
+    ),
+    409: ("`session_exists`, `session_ended` or `message_id_conflict`.", {}),
+    413: ("`payload_too_large` (request body) or `message_too_large` (content over MaxMessageChars).", {}),
+    422: ("`validation_failed`, with `details: [{field, problem}]`.", {}),
+    429: ("`rate_limited`: this client's per-minute limit; see Retry-After.", _RETRY_AFTER),
+    503: (
+        "`service_unavailable`: storage throttled or failing after retries; nothing was written.",
+        _RETRY_AFTER,
+    ),
+}
+
+
+def responses(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, Any]:
+    """The success response and the listed error responses (503 and 413 apply to every route)."""
+    documented: dict[int, Any] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for code in sorted({*errors, 413, 503}):
+        text, headers = _ERRORS[code]
+        documented[code] = {"description": text, "content": {"application/json": {"model": ErrorOut}}}
+        if headers:
+            documented[code]["headers"] = headers
+    return documented
