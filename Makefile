@@ -36,7 +36,7 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-.PHONY: help install dev invoke test lint typecheck openapi cfn-lint checkov validate unit integration build clean
+.PHONY: help install dev invoke test lint typecheck openapi cfn-lint checkov validate unit integration load build clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ unit: $(BIN)/.installed ## Unit tests (in-process moto)
 
 integration: $(BIN)/.installed ## Handler tests under moto, and HTTP tests against the local stack
 	$(BIN)/pytest tests/integration -q
+
+load: $(BIN)/.installed ## Bounded load test on the local stack (loopback): throughput, errors, lost messages
+	$(BIN)/pytest tests/integration/test_load.py -q -s -p no:randomly
 
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
 	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
