@@ -14,6 +14,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
 CHECKOV_VENV := .tools/checkov
 CHECKOV_VERSION := 3.3.30
+BENCH_VENV := .tools/bench
 # sam build for python3.13 needs a python3.13 on PATH.
 SAM_PATH := $(if $(PY313),$(dir $(PY313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -36,7 +37,13 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-.PHONY: help install dev invoke test lint typecheck openapi cfn-lint checkov validate unit integration load build clean
+# LangChain, for the side-by-side benchmark only (its own venv: it is not a dependency of the service)
+$(BENCH_VENV)/.installed:
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet langchain-community==0.4.2 langchain-core==1.7.2 boto3==1.44.5
+	touch $@
+
+.PHONY: help install dev invoke test lint typecheck openapi cfn-lint checkov validate unit integration load bench build clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -77,6 +84,9 @@ integration: $(BIN)/.installed ## Handler tests under moto, and HTTP tests again
 
 load: $(BIN)/.installed ## Bounded load test on the local stack (loopback): throughput, errors, lost messages
 	$(BIN)/pytest tests/integration/test_load.py -q -s -p no:randomly
+
+bench: $(BIN)/.installed $(BENCH_VENV)/.installed ## Benchmarks: writes tests/benchmarks/report.md and report.json
+	$(BIN)/python -m tests.benchmarks.run
 
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
 	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from pynamodb.attributes import UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chatvault.clock import iso
+from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, MessageIdItem, MessageItem, SessionItem
 from chatvault.dal.keys import GUARD_SK, MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SESSION_SK
 from chatvault.dal.retry import is_transient, storage_errors
@@ -23,6 +25,7 @@ from chatvault.models.domain import (
     NewMessage,
     Principal,
     SessionAccess,
+    SessionRecord,
 )
 
 POSITION_DIGITS = 20
@@ -173,6 +176,39 @@ def _side_reads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="session-read")
 
 
+_DATETIME = UTCDateTimeAttribute()
+
+
+def _message_of_raw(raw: dict[str, Any]) -> MessageRecord:
+    """A stored message straight from DynamoDB JSON. History pages are the hot read path: PynamoDB's
+    generic deserializer costs several times the rest of the request for a page of 50."""
+    return MessageRecord.model_construct(
+        session_id=raw["pk"]["S"],
+        position=raw["sk"]["S"].removeprefix(MESSAGE_PREFIX),
+        message_id=raw["message_id"]["S"],
+        role=raw["role"]["S"],
+        content=raw["content"]["S"],
+        metadata=json.loads(raw["meta"]["S"]) if "meta" in raw else {},
+        created_at=_DATETIME.deserialize(raw["created_at"]["S"]),  # type: ignore[no-untyped-call]
+        expires_at=datetime.fromtimestamp(int(raw["expires_at"]["N"]), tz=UTC),
+    )
+
+
+def _head_of_raw(raw: dict[str, Any]) -> SessionRecord | SessionAccess | None:
+    kind = raw.get("kind", {}).get("S")
+    if kind == "session":
+        return record_of(SessionItem.from_raw_data(raw))
+    if kind == "guard":
+        guard = GuardItem.from_raw_data(raw)
+        return SessionAccess(
+            token_hash=guard.token_hash,
+            owner_id=guard.owner_id,
+            expires_at=guard.expires_at,
+            deleted_at=guard.deleted_at,
+        )
+    return None
+
+
 @storage_errors
 def page(session_id: str, descending: bool, limit: int, after: str | None) -> MessagePage:
     """A page and the item that authorizes its reader, in one round trip.
@@ -185,44 +221,35 @@ def page(session_id: str, descending: bool, limit: int, after: str | None) -> Me
         session_read = _side_reads().submit(SessionItem.get, session_id, SESSION_SK, consistent_read=True)
     if after is None:
         low, high = (MESSAGE_PREFIX, GUARD_SK) if descending else (SESSION_SK, _LAST_MESSAGE)
-        start = None
         wanted = limit + 1
     else:
         low, high = MESSAGE_PREFIX, _LAST_MESSAGE
-        start = {"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + after}}
         wanted = limit
-    results = ChatItem.query(
-        session_id,
-        ChatItem.sk.between(low, high),
-        scan_index_forward=not descending,
-        limit=wanted,
-        page_size=wanted,
-        last_evaluated_key=start,
-        consistent_read=True,
-    )
-    head: Any = None
+    request: dict[str, Any] = {
+        "TableName": ChatItem.Meta.table_name,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {":pk": {"S": session_id}, ":low": {"S": low}, ":high": {"S": high}},
+        "ScanIndexForward": not descending,
+        "Limit": wanted,
+        "ConsistentRead": True,
+    }
+    if after is not None:
+        request["ExclusiveStartKey"] = {"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + after}}
+    response = client("dynamodb").query(**request)
+    head: SessionRecord | SessionAccess | None = None
     records: list[MessageRecord] = []
-    last: str | None = None
-    for item in results:
-        if isinstance(item, MessageItem):
-            records.append(_record(item))
-            last = records[-1].position
-        elif isinstance(item, SessionItem):
-            head = record_of(item)
-        elif isinstance(item, GuardItem):
-            head = SessionAccess(
-                token_hash=item.token_hash,
-                owner_id=item.owner_id,
-                expires_at=item.expires_at,
-                deleted_at=item.deleted_at,
-            )
+    for raw in response.get("Items", []):
+        if raw["sk"]["S"].startswith(MESSAGE_PREFIX):
+            records.append(_message_of_raw(raw))
+        else:
+            head = _head_of_raw(raw)
     if session_read is not None:
         try:
             head = record_of(session_read.result())
         except DoesNotExist:
             head = None
-    more = results.last_evaluated_key is not None
+    more = "LastEvaluatedKey" in response
     if len(records) > limit:  # the head item was missing (a guard removed by TTL): keep the page size
         records, more = records[:limit], True
-        last = records[-1].position
-    return MessagePage(head=head, messages=records, last_position=last if more else None)
+    last = records[-1].position if records else None
+    return MessagePage.model_construct(head=head, messages=records, last_position=last if more else None)

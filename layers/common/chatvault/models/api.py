@@ -25,8 +25,14 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
 Title = Annotated[str, StringConstraints(max_length=200)]
 
 
-class StrictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ApiModel(BaseModel):
+    """Validators are built on first use: a function pays only for the models it uses."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class StrictRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CreateSessionRequest(StrictRequest):
@@ -51,7 +57,7 @@ class UpdateSessionRequest(StrictRequest):
         return self
 
 
-class SessionOut(BaseModel):
+class SessionOut(ApiModel):
     session_id: str
     title: str | None
     metadata: dict[str, str]
@@ -85,12 +91,12 @@ class CreatedSessionOut(SessionOut):
     )
 
 
-class ErasedCounts(BaseModel):
+class ErasedCounts(ApiModel):
     messages: int
     uploads: int
 
 
-class DeleteReceiptOut(BaseModel):
+class DeleteReceiptOut(ApiModel):
     session_id: str
     deleted_at: str
     erased: ErasedCounts
@@ -104,24 +110,24 @@ class DeleteReceiptOut(BaseModel):
         )
 
 
-class SessionListOut(BaseModel):
+class SessionListOut(ApiModel):
     items: list[SessionOut]
     next_cursor: str | None
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(ApiModel):
     field: str
     problem: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     code: str
     message: str
     request_id: str
     details: list[ErrorDetail] | None = None
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(ApiModel):
     error: ErrorBody
 
 
@@ -151,7 +157,7 @@ class AppendMessageRequest(StrictRequest):
     metadata: MessageMetadata = Field(default_factory=MessageMetadata)
 
 
-class MessageOut(BaseModel):
+class MessageOut(ApiModel):
     message_id: str
     session_id: str
     role: Role
@@ -161,7 +167,8 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of(cls, record: MessageRecord) -> MessageOut:
-        return cls(
+        """From a stored record (already valid: no second validation on the hot read path)."""
+        return cls.model_construct(
             message_id=record.message_id,
             session_id=record.session_id,
             role=record.role,
@@ -171,7 +178,7 @@ class MessageOut(BaseModel):
         )
 
 
-class MessageListOut(BaseModel):
+class MessageListOut(ApiModel):
     items: list[MessageOut]
     next_cursor: str | None
 
@@ -189,7 +196,7 @@ class CreateUploadRequest(StrictRequest):
     size: StrictInt = Field(ge=1, description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
 
 
-class UploadOut(BaseModel):
+class UploadOut(ApiModel):
     upload_id: str
     key: str
     url: str

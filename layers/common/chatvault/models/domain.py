@@ -10,10 +10,14 @@ from pydantic import BaseModel, ConfigDict
 SessionStatus = Literal["active", "ended"]
 
 
-class SessionRecord(BaseModel):
-    """A stored session, with the secrets the API never returns (token hash, owner)."""
+class Record(BaseModel):
+    """Immutable; its validator is built on first use, so a function pays only for the models it uses."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+
+class SessionRecord(Record):
+    """A stored session, with the secrets the API never returns (token hash, owner)."""
 
     session_id: str
     token_hash: str | None
@@ -36,10 +40,8 @@ class SessionRecord(BaseModel):
         return self.deleted_at is None and self.expires_at > at
 
 
-class NewSession(BaseModel):
+class NewSession(Record):
     """A session about to be created."""
-
-    model_config = ConfigDict(frozen=True)
 
     session_id: str
     token_hash: str | None
@@ -50,10 +52,8 @@ class NewSession(BaseModel):
     expires_at: datetime
 
 
-class SessionChanges(BaseModel):
+class SessionChanges(Record):
     """A PATCH: only the fields the client sent are applied (`fields`)."""
-
-    model_config = ConfigDict(frozen=True)
 
     fields: frozenset[str]
     title: str | None = None
@@ -61,26 +61,15 @@ class SessionChanges(BaseModel):
     end: bool = False
 
 
-class EraseReceipt(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EraseReceipt(Record):
     session_id: str
     deleted_at: datetime
     messages: int
     uploads: int
 
 
-class Page[T](BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    items: list[T]
-    next_cursor: str | None
-
-
-class Principal(BaseModel):
+class Principal(Record):
     """Who may act on a session: the holder of a token (anonymous) or a JWT subject (jwt)."""
-
-    model_config = ConfigDict(frozen=True)
 
     token_hash: str | None = None
     owner_id: str | None = None
@@ -89,9 +78,7 @@ class Principal(BaseModel):
 Role = Literal["user", "assistant", "system", "tool"]
 
 
-class MessageRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class MessageRecord(Record):
     session_id: str
     position: str
     message_id: str
@@ -102,10 +89,8 @@ class MessageRecord(BaseModel):
     expires_at: datetime
 
 
-class NewMessage(BaseModel):
+class NewMessage(Record):
     """A message about to be appended; `body_hash` identifies its content for idempotent retries."""
-
-    model_config = ConfigDict(frozen=True)
 
     session_id: str
     message_id: str
@@ -118,10 +103,8 @@ class NewMessage(BaseModel):
     expires_at: datetime
 
 
-class SessionAccess(BaseModel):
+class SessionAccess(Record):
     """The guard: who may read the session and whether it is being erased (read with a page)."""
-
-    model_config = ConfigDict(frozen=True)
 
     token_hash: str | None
     owner_id: str | None
@@ -129,11 +112,9 @@ class SessionAccess(BaseModel):
     deleted_at: datetime | None = None
 
 
-class AppendOutcome(BaseModel):
+class AppendOutcome(Record):
     """What one append transaction did. When not committed: the session's state if its condition
     failed (None when the session item is missing), and the stored marker if the id was used."""
-
-    model_config = ConfigDict(frozen=True)
 
     committed: bool
     session_refused: bool = False
@@ -144,19 +125,15 @@ class AppendOutcome(BaseModel):
     transient: bool = False
 
 
-class MessagePage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class MessagePage(Record):
     head: SessionRecord | SessionAccess | None
     messages: list[MessageRecord]
     last_position: str | None
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Record):
     """One lifecycle event. Ids, counts and fingerprints only: never content, file names, tokens or
     raw IP addresses."""
-
-    model_config = ConfigDict(frozen=True)
 
     session_id: str | None = None  # None for refusals that concern a client, not a session
     event: Literal[
@@ -173,10 +150,8 @@ class AuditEntry(BaseModel):
     details: dict[str, int | str] = {}
 
 
-class RateCharge(BaseModel):
+class RateCharge(Record):
     """One request counted against a client's per-minute limit for an action."""
-
-    model_config = ConfigDict(frozen=True)
 
     action: Literal["create_session", "create_upload"]
     client: str  # the client fingerprint
