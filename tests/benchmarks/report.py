@@ -44,11 +44,14 @@ def render(report: dict[str, Any]) -> str:
         "append",
         "list first page (asc)",
         "list first page (desc)",
-        "list next page",
     ):
         trips = ops[name]["round_trips"]["median"]
-        target = 1
-        lines.append(f"| {name}: {target} round trip | {trips} | {_mark(trips <= target)} |")
+        lines.append(f"| {name}: 1 round trip | {trips} | {_mark(trips <= 1)} |")
+    trips = ops["list next page"]["round_trips"]["median"]
+    lines.append(
+        f"| list next page: 1 round trip | {trips} requests, sent concurrently: 1 round trip of latency, "
+        f"{trips} of cost | {_mark(trips <= 1)} in requests |"
+    )
     history = report["append_vs_history"]
     sizes = list(history["chatvault"])
     ratio = history["bytes_ratio_largest_to_smallest"]
@@ -76,6 +79,25 @@ def render(report: dict[str, Any]) -> str:
         f"{worst_warm[1]['cpu_ms']['median']} ms | {_mark(worst_warm[1]['cpu_ms']['median'] <= WARM_CPU_TARGET_MS)} |"
     )
 
+    lines += [
+        "",
+        "Where a target is missed, why:",
+        "",
+        "- **Handler import.** Bare `import boto3` is mostly botocore, which every handler needs too "
+        "(PynamoDB). On top, every HTTP handler imports Powertools' event handler (whose package imports "
+        "all its resolvers, asyncio included: ~0.2 s) and pydantic (~0.05 s): the resolver with pydantic "
+        "validation that the design prescribes. What could go has gone: the X-Ray SDK (loaded by "
+        "Powertools' Tracer even when disabled; now only with EnableTracing=true), the OpenAPI models "
+        "(plain dictionaries at runtime) and the building of unused pydantic models (deferred). The two "
+        "functions that skip the data layer meet the target.",
+        "- **List next page.** A page after a cursor cannot reach the session item in the same Query "
+        "(it lies before the cursor), so the session is read with a GetItem sent concurrently: one round "
+        "trip of latency, two requests of cost. First pages, the common read, are one Query.",
+        "- **Sweep calls.** Beyond the target's terms it re-reads the orphans' sessions just before "
+        "deleting (strongly consistent, 100 a call: another prefixes/100) and writes one audit entry per "
+        "deleted folder (25 a BatchWriteItem: deleted prefixes/25), both required elsewhere (the re-check "
+        "by the sweep's own contract, the entries by the audit trail).",
+    ]
     lines += [
         "",
         "## 1. Cold start",

@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +111,32 @@ class Calls:
         window.extend(self.seen[start:])
 
 
+@lru_cache(maxsize=1)
+def _timeouts() -> dict[str, int]:
+    from infra.local.template import Stack
+
+    return {fn.code_dir.name: fn.timeout for fn in Stack.from_template().functions().values()}
+
+
 def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """One invocation, with the remaining time the function's template Timeout gives it."""
     from importlib import import_module
 
-    from tests.helpers import context
+    from chatvault import deadline
+    from infra.local.runtime import LambdaContext
 
+    context = LambdaContext(
+        function,
+        512,
+        f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+        str(uuid.uuid4()),
+        time.monotonic() + _timeouts()[function],
+    )
     module = import_module(f"functions.{function}.app")
-    result: dict[str, Any] = module.lambda_handler(event, context(function))
+    try:
+        result: dict[str, Any] = module.lambda_handler(event, context)
+    finally:
+        deadline.start(None)  # the invocation is over; direct calls below run without its deadline
     return result
 
 

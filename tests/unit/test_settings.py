@@ -22,3 +22,17 @@ def test_settings_come_from_the_environment(settings_env: pytest.MonkeyPatch) ->
 def test_bad_settings_fail_at_cold_start(env: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({"TABLE_NAME": "t", **env})
+
+
+def test_the_tracer_is_real_only_when_tracing_is_on(settings_env: pytest.MonkeyPatch) -> None:
+    from aws_lambda_powertools import Tracer
+
+    from chatvault import observability
+
+    settings_env.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    off = observability._tracer()
+    assert not isinstance(off, Tracer)
+    handler = object()
+    assert off.capture_lambda_handler(handler) is handler  # type: ignore[arg-type]
+    settings_env.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    assert isinstance(observability._tracer(), Tracer)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -17,21 +16,17 @@ from typing import Any
 from pynamodb.attributes import MapAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
-from chatvault import deadline
 from chatvault.clock import iso
 from chatvault.dal.clients import client
+from chatvault.dal.items import TableMeta
 from chatvault.dal.retry import batch_write_all, storage_errors
 from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
 
 
 class AuditItem(Model):
-    class Meta:
+    class Meta(TableMeta):
         table_name = get_settings().audit_table
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        max_retry_attempts = 4
-        connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
-        read_timeout_seconds = deadline.READ_TIMEOUT_S
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

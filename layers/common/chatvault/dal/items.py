@@ -43,15 +43,20 @@ class ErasingIndex(GlobalSecondaryIndex["SessionItem"]):
     deleted_at = UTCDateTimeAttribute(range_key=True)
 
 
+class TableMeta:
+    """What every PynamoDB model of the service shares; each adds its `table_name`."""
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    max_retry_attempts = 4
+    base_backoff_ms = 25
+    connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
+    read_timeout_seconds = deadline.READ_TIMEOUT_S
+    max_pool_connections = 32
+
+
 class ChatItem(Model):
-    class Meta:
+    class Meta(TableMeta):
         table_name = get_settings().table_name
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        max_retry_attempts = 4
-        base_backoff_ms = 25
-        connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
-        read_timeout_seconds = deadline.READ_TIMEOUT_S
-        max_pool_connections = 32
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

@@ -5,25 +5,20 @@ and writes nothing, and a limited request costs no extra round trip."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chatvault import deadline
+from chatvault.dal.items import TableMeta
 from chatvault.models.domain import RateCharge
 from chatvault.settings import get_settings
 
 
 class LimitItem(Model):
-    class Meta:
+    class Meta(TableMeta):
         table_name = get_settings().limits_table
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        max_retry_attempts = 4
-        connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
-        read_timeout_seconds = deadline.READ_TIMEOUT_S
 
     pk = UnicodeAttribute(hash_key=True)
     n = NumberAttribute(default=0)

@@ -17,7 +17,7 @@ from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, MessageIdItem, MessageItem, SessionItem
 from chatvault.dal.keys import GUARD_SK, MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SESSION_SK
 from chatvault.dal.retry import is_transient, storage_errors
-from chatvault.dal.sessions import owns, record_of
+from chatvault.dal.sessions import record_of, writable
 from chatvault.models.domain import (
     AppendOutcome,
     MessagePage,
@@ -79,13 +79,8 @@ def append(
     ]
     if principal.owner_id is not None:
         actions.append(SessionItem.activity_at.set(iso(at)))
-    condition = (
-        SessionItem.pk.exists()
-        & owns(principal)
-        & SessionItem.deleted_at.does_not_exist()
-        & (SessionItem.expires_at > at)
-        & (SessionItem.status == "active")
-        & (SessionItem.last_position.does_not_exist() | (SessionItem.last_position < position))
+    condition = writable(principal, at) & (
+        SessionItem.last_position.does_not_exist() | (SessionItem.last_position < position)
     )
     guard = GuardItem(message.session_id, GUARD_SK)
     guard_actions: list[Any] = [

@@ -64,6 +64,19 @@ def owns(principal: Principal) -> Condition:
     return cast(Condition, SessionItem.token_hash == (principal.token_hash or ""))
 
 
+def writable(principal: Principal, at: datetime) -> Condition:
+    """What every write to a session needs: it is the caller's, live (not expired, not being erased)
+    and active."""
+    return cast(
+        Condition,
+        SessionItem.pk.exists()
+        & owns(principal)
+        & SessionItem.deleted_at.does_not_exist()
+        & (SessionItem.expires_at > at)
+        & (SessionItem.status == "active"),
+    )
+
+
 def _vacant(at: datetime) -> Condition:
     """No item, or one whose TTL has passed but that DynamoDB has not removed yet."""
     return cast(Condition, SessionItem.pk.does_not_exist() | (SessionItem.expires_at < at))
@@ -149,13 +162,7 @@ def update(
         actions.append(SessionItem.metadata.set(dict(changes.metadata or {})))
     if changes.end:
         actions.append(SessionItem.status.set("ended"))
-    condition = (
-        SessionItem.pk.exists()
-        & owns(principal)
-        & SessionItem.deleted_at.does_not_exist()
-        & (SessionItem.expires_at > at)
-        & (SessionItem.status == "active")
-    )
+    condition = writable(principal, at)
     if entry is not None:
         try:
             with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
@@ -181,13 +188,7 @@ def record_upload(
 ) -> bool:
     """Count an issued upload on a live, active session of the caller, with its audit entry and the
     client's rate-limit charge, in one transaction. False when the session refused it."""
-    condition = (
-        SessionItem.pk.exists()
-        & owns(principal)
-        & SessionItem.deleted_at.does_not_exist()
-        & (SessionItem.expires_at > at)
-        & (SessionItem.status == "active")
-    )
+    condition = writable(principal, at)
     try:
         with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
             tx.save(audit.item_of(entry))

@@ -1,0 +1,63 @@
+"""A smoke run of `make bench` (small sizes, no LangChain unless its venv exists): the benchmark code
+keeps working, and the cost properties it reports hold. No timing is asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.bench
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "report.md").read_text().startswith("# Benchmark report")
+    return json.loads((out / "report.json").read_text())
+
+
+def test_every_single_item_operation_is_one_round_trip(report: dict) -> None:
+    ops = report["per_operation"]
+    for name in (
+        "create",
+        "get",
+        "patch",
+        "append",
+        "list first page (asc)",
+        "list first page (desc)",
+        "upload",
+    ):
+        assert ops[name]["round_trips"]["max"] == 1, name
+
+
+def test_append_bytes_do_not_grow_with_the_history(report: dict) -> None:
+    assert report["append_vs_history"]["bytes_ratio_largest_to_smallest"] <= 1.1
+
+
+def test_delete_and_sweep_batch_their_calls(report: dict) -> None:
+    (delete,) = report["panic_delete"].values()
+    assert delete["calls"]["max"] <= 15  # 100 messages and 10 files: batched, not one call each
+    sweep = report["sweep"]
+    assert sweep["report"]["objects_deleted"] == sweep["objects"]
+    assert sweep["calls"] <= sweep["target_without_constant"] + 10
+
+
+def test_every_handler_is_measured(report: dict) -> None:
+    cold = report["cold_start"]
+    assert cold["import_boto3_ms"]["median"] > 0
+    assert len(cold["handlers"]) == len(cold["peak_rss_mb_after_one_invocation"]) >= 11
