@@ -16,6 +16,7 @@ from typing import Any
 from pynamodb.attributes import MapAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
+from chatvault import deadline
 from chatvault.clock import iso
 from chatvault.dal.clients import client
 from chatvault.dal.items import TableMeta
@@ -61,6 +62,7 @@ def item_of(entry: AuditEntry) -> AuditItem:
 
 @storage_errors
 def record(entry: AuditEntry) -> None:
+    deadline.guard(AuditItem._get_connection().connection.client)  # its own PynamoDB connection
     item_of(entry).save()
 
 
