@@ -1,4 +1,4 @@
-"""Time in one place: the contract's ISO-8601 form (milliseconds, `Z`), epoch seconds for TTL."""
+"""Time in one place: the contract's ISO-8601 form (milliseconds, `Z`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,3 @@ def now() -> datetime:
 def iso(moment: datetime) -> str:
     """`2026-11-22T10:04:05.123Z`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def epoch_seconds(moment: datetime) -> int:
-    return int(moment.timestamp())

@@ -28,10 +28,6 @@ def start(context: _Context | None) -> None:
     _deadline = time.monotonic() + remaining() / 1000 if callable(remaining) else None
 
 
-def remaining_ms() -> int | None:
-    return None if _deadline is None else int((_deadline - time.monotonic()) * 1000)
-
-
 def check(**_: Any) -> None:
     """botocore `before-send` hook: refuse an attempt that could not finish before the deadline."""
     if _deadline is not None and _deadline - time.monotonic() < CONNECT_TIMEOUT_S + READ_TIMEOUT_S + MARGIN_S:

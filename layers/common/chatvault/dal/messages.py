@@ -16,7 +16,7 @@ from chatvault.clock import iso
 from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, MessageIdItem, MessageItem, SessionItem
 from chatvault.dal.keys import GUARD_SK, MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SESSION_SK
-from chatvault.dal.retry import is_transient, storage_errors
+from chatvault.dal.retry import any_condition_failure, condition_failure, is_transient, storage_errors
 from chatvault.dal.sessions import record_of, writable
 from chatvault.models.domain import (
     AppendOutcome,
@@ -30,7 +30,6 @@ from chatvault.models.domain import (
 
 POSITION_DIGITS = 20
 PREVIEW_CHARS = 120
-_FAILED = "ConditionalCheckFailed"
 _LAST_MESSAGE = MESSAGE_PREFIX + "~"
 
 
@@ -45,19 +44,6 @@ def next_position(position: str) -> str:
 
 def is_position(value: object) -> bool:
     return isinstance(value, str) and len(value) == POSITION_DIGITS and value.isdigit()
-
-
-def _record(item: MessageItem) -> MessageRecord:
-    return MessageRecord(
-        session_id=item.pk,
-        position=item.sk.removeprefix(MESSAGE_PREFIX),
-        message_id=item.message_id,
-        role=item.role,  # type: ignore[arg-type]
-        content=item.content,
-        metadata=json.loads(item.meta) if item.meta else {},
-        created_at=item.created_at,
-        expires_at=item.expires_at,
-    )
 
 
 @storage_errors
@@ -120,27 +106,19 @@ def append(
                     return_values="ALL_OLD",
                 )
     except TransactWriteError as exc:
-        reasons = list(exc.cancellation_reasons or [])
-        if not any(r is not None and r.code == _FAILED for r in reasons):
+        if not any_condition_failure(exc):
             if is_transient(exc):
                 return AppendOutcome(committed=False, transient=True)
             raise
-        return _refusal(reasons, message.client_id)
+        return _refusal(exc, message.client_id)
     return AppendOutcome(committed=True)
 
 
-def _refusal(reasons: list[Any], has_marker: bool) -> AppendOutcome:
-    """Read the cancellation reasons. PynamoDB sends puts before updates, each in call order:
-    [message, (marker), session, guard]."""
-
-    def failed(index: int | None) -> Any:
-        if index is not None and index < len(reasons) and reasons[index] is not None:
-            return reasons[index] if reasons[index].code == _FAILED else None
-        return None
-
-    message_reason = failed(0)
-    marker_reason = failed(1 if has_marker else None)
-    session_reason = failed(2 if has_marker else 1)
+def _refusal(exc: TransactWriteError, has_marker: bool) -> AppendOutcome:
+    """Read the cancellation reasons; the append sends [message, (marker), session, guard]."""
+    message_reason = condition_failure(exc, 0)
+    marker_reason = condition_failure(exc, 1 if has_marker else None)
+    session_reason = condition_failure(exc, 2 if has_marker else 1)
     session = None
     if session_reason is not None and session_reason.raw_item:
         session = record_of(SessionItem.from_raw_data(session_reason.raw_item))
@@ -160,10 +138,12 @@ def _refusal(reasons: list[Any], has_marker: bool) -> AppendOutcome:
 
 @storage_errors
 def get(session_id: str, position: str) -> MessageRecord | None:
-    try:
-        return _record(MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True))
-    except DoesNotExist:
-        return None
+    response = client("dynamodb").get_item(
+        TableName=ChatItem.Meta.table_name,
+        Key={"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + position}},
+        ConsistentRead=True,
+    )
+    return _message_of_raw(response["Item"]) if "Item" in response else None
 
 
 @lru_cache(maxsize=1)
@@ -175,8 +155,9 @@ _DATETIME = UTCDateTimeAttribute()
 
 
 def _message_of_raw(raw: dict[str, Any]) -> MessageRecord:
-    """A stored message straight from DynamoDB JSON. History pages are the hot read path: PynamoDB's
-    generic deserializer costs several times the rest of the request for a page of 50."""
+    """A stored message straight from DynamoDB JSON (the layout MessageItem writes). History pages are
+    the hot read path: PynamoDB's generic deserializer costs several times the rest of the request for
+    a page of 50."""
     return MessageRecord.model_construct(
         session_id=raw["pk"]["S"],
         position=raw["sk"]["S"].removeprefix(MESSAGE_PREFIX),

@@ -56,6 +56,24 @@ def _translate(exc: Exception) -> Exception:
     return unavailable
 
 
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def any_condition_failure(exc: Exception) -> bool:
+    """Was a transaction refused because some item failed its condition (not for a fault)?"""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(reason is not None and reason.code == CONDITION_FAILED for reason in reasons)
+
+
+def condition_failure(exc: Exception, index: int | None) -> Any:
+    """The cancellation reason of item `index` of a refused transaction when it failed its condition,
+    else None. PynamoDB sends condition checks, deletes, puts and updates in that order, each in call
+    order."""
+    reasons = list(getattr(exc, "cancellation_reasons", None) or [])
+    reason = reasons[index] if index is not None and index < len(reasons) else None
+    return reason if reason is not None and reason.code == CONDITION_FAILED else None
+
+
 def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
     """Turn a transient storage failure that survived botocore's retries into StorageUnavailableError
     (for generators too: their failures happen while iterating)."""

@@ -18,7 +18,7 @@ from chatvault.dal import audit, limits
 from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, SessionItem
 from chatvault.dal.keys import ERASING, ERASING_INDEX, GUARD_SK, SESSION_SK
-from chatvault.dal.retry import batch_write_all, storage_errors
+from chatvault.dal.retry import any_condition_failure, batch_write_all, condition_failure, storage_errors
 from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import (
     AuditEntry,
@@ -28,8 +28,6 @@ from chatvault.models.domain import (
     SessionChanges,
     SessionRecord,
 )
-
-_CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 def record_of(item: SessionItem) -> SessionRecord:
@@ -82,14 +80,6 @@ def _vacant(at: datetime) -> Condition:
     return cast(Condition, SessionItem.pk.does_not_exist() | (SessionItem.expires_at < at))
 
 
-def _failed(exc: TransactWriteError, index: int) -> bool:
-    """Did item `index` of a transaction fail its condition? PynamoDB sends condition checks, deletes,
-    puts and updates in that order, each in call order."""
-    reasons = list(exc.cancellation_reasons or [])
-    reason = reasons[index] if index < len(reasons) else None
-    return reason is not None and reason.code == _CONDITION_FAILED
-
-
 @storage_errors
 def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord:
     """Session, guard, audit entry and the client's rate-limit charge: one transaction."""
@@ -123,9 +113,9 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
             tx.save(audit.item_of(entry))
             limits.add_charge(tx, charge)  # updates come after the three puts: index 3
     except TransactWriteError as exc:
-        if _failed(exc, 3):
+        if condition_failure(exc, 3):
             raise RateLimitedError(charge.retry_after) from exc
-        if _failed(exc, 0) or _failed(exc, 1):
+        if condition_failure(exc, 0) or condition_failure(exc, 1):
             raise SessionExistsError() from exc
         raise
     return record_of(session)
@@ -169,7 +159,7 @@ def update(
                 tx.save(audit.item_of(entry))
                 tx.update(item, actions=actions, condition=condition)
         except TransactWriteError as exc:
-            if _failed(exc, 1):
+            if condition_failure(exc, 1):
                 return None
             raise
         return get(session_id)
@@ -199,9 +189,9 @@ def record_upload(
             )
             limits.add_charge(tx, charge)
     except TransactWriteError as exc:
-        if _failed(exc, 1):
+        if condition_failure(exc, 1):
             return False
-        if _failed(exc, 2):
+        if condition_failure(exc, 2):
             raise RateLimitedError(charge.retry_after) from exc
         raise
     return True
@@ -293,7 +283,7 @@ def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expi
                 ],
             )
     except TransactWriteError as exc:
-        if any(r is not None and r.code == _CONDITION_FAILED for r in exc.cancellation_reasons):
+        if any_condition_failure(exc):
             return False
         raise
     return True
