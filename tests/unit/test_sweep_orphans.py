@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 
 from chatvault import clock
 from chatvault.dal import sessions
-from chatvault.logic import sweep_orphans as sweep_module
+from chatvault.dal.clients import client
 from chatvault.logic.identity import hash_token
 from chatvault.logic.sweep_orphans import sweep_orphans
 from chatvault.models.domain import NewSession, Principal
@@ -169,37 +172,59 @@ def test_the_sweep_stops_before_the_deadline(monkeypatch: pytest.MonkeyPatch) ->
     assert len(_keys()) == 5
 
 
+@contextmanager
+def _aws_calls() -> Iterator[Counter[str]]:
+    """The AWS operations the sweep sends, counted where botocore sends them."""
+    seen: Counter[str] = Counter()
+
+    def record(event_name: str, **_: Any) -> None:
+        seen[event_name.rsplit(".", 1)[-1]] += 1
+
+    hooked = [client("s3"), client("dynamodb")]
+    for each in hooked:
+        each.meta.events.register("before-send", record, unique_id="sweep-calls")
+    try:
+        yield seen
+    finally:
+        for each in hooked:
+            each.meta.events.unregister("before-send", unique_id="sweep-calls")
+
+
+def _fill(folders: list[str], files: int) -> None:
+    s3 = boto3.client("s3")
+    for sid in folders:
+        for i in range(files):
+            s3.put_object(Bucket=BUCKET, Key=f"uploads/{sid}/{i}", Body=b"")
+
+
 def test_ten_thousand_objects_in_a_thousand_folders(monkeypatch: pytest.MonkeyPatch) -> None:
     live = [_session() for _ in range(10)]
     orphans = [str(uuid.uuid4()) for _ in range(990)]
-    s3 = boto3.client("s3")
-    for sid in live + orphans:
-        for i in range(10):
-            s3.put_object(Bucket=BUCKET, Key=f"uploads/{sid}/{i}", Body=b"")
+    _fill(live + orphans, 10)
     _later(monkeypatch)
-    calls: dict[str, int] = {}
-    real_objects, real_delete, real_live = (
-        sweep_module.uploads.objects,
-        sweep_module.uploads.delete_keys,
-        sessions.live_ids,
-    )
 
-    def count(name: str, fn: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            calls[name] = calls.get(name, 0) + 1
-            return fn(*args, **kwargs)
-
-        return wrapper
-
-    monkeypatch.setattr(sessions, "live_ids", count("lookups", real_live))
-    monkeypatch.setattr(sweep_module.uploads, "delete_keys", count("deletes", real_delete))
-    monkeypatch.setattr(sweep_module.uploads, "objects", real_objects)
-
-    report = sweep_orphans(_forever)
+    with _aws_calls() as calls:
+        report = sweep_orphans(_forever)
 
     assert report.prefixes_scanned == 1000
     assert report.prefixes_deleted == 990
     assert report.objects_deleted == 9900
     assert _keys() == {f"uploads/{sid}/{i}" for sid in live for i in range(10)}
-    assert calls["lookups"] <= 2 * 10  # 100 sessions a lookup, once to decide and once to re-check
-    assert calls["deletes"] <= 10  # one batch of folders at a time
+    assert calls["ListObjectsV2"] == 10  # 1,000 keys a page
+    assert calls["BatchGetItem"] == 10 + 10  # 100 sessions a lookup: to decide, then to re-check
+    assert calls["DeleteObjects"] == 10  # 1,000 keys a call
+    assert calls["BatchWriteItem"] == 40  # 990 audit entries, 25 a call
+
+
+def test_small_folders_share_full_delete_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    orphans = [str(uuid.uuid4()) for _ in range(1200)]
+    _fill(orphans, 1)
+    _later(monkeypatch)
+
+    with _aws_calls() as calls:
+        report = sweep_orphans(_forever)
+
+    assert report.prefixes_deleted == report.objects_deleted == 1200
+    assert _keys() == set()
+    assert calls["DeleteObjects"] == 2  # 1,000 keys, then the last 200: not one call per 100 folders
+    assert calls["BatchGetItem"] == 12 + 12

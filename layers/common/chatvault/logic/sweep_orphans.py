@@ -4,9 +4,10 @@ than ORPHAN_MIN_AGE_MINUTES.
 
 - One pass over the listing (1,000 keys a call, in key order so a folder's files arrive together);
   keys outside `uploads/<uuid>/` are never touched.
-- Sessions are looked up 100 a call (strongly consistent), and the orphans looked up again just
-  before deleting, so a session created meanwhile keeps its files.
-- Deletes are packed 1,000 keys a call. DRY_RUN=true reports without deleting.
+- Sessions are looked up 100 a call (strongly consistent). Orphans wait until their keys fill a
+  DeleteObjects call (1,000 keys, whatever the folder sizes), are looked up again just before it, so
+  a session created meanwhile keeps its files, and are audited after it. DRY_RUN=true reports
+  without deleting.
 - Before each batch the remaining Lambda time is checked: the sweep stops cleanly and leaves the rest
   to the next run.
 """
@@ -97,6 +98,7 @@ def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
             "interrupted delete finished", extra={"session_id": session_id, "items": items, "files": files}
         )
 
+    pending: list[Folder] = []  # orphans waiting for a full DeleteObjects call
     for batch in _batches(folders(uploads.objects()), LOOKUP_BATCH):
         if not report.complete or remaining_ms() < SAFETY_MS:
             report.complete = False
@@ -108,15 +110,19 @@ def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
             f for f in batch if f.session_id not in live and f.newest is not None and f.newest < cutoff
         ]
         report.prefixes_orphaned += len(orphans)
-        if not orphans or settings.dry_run:
+        if settings.dry_run:
             for folder in orphans:
                 logger.info(
                     "orphan folder found (dry run)",
                     extra={"session_id": folder.session_id, "objects": len(folder.keys)},
                 )
             continue
-        revived = sessions.live_ids([f.session_id for f in orphans], clock.now())
-        _delete([f for f in orphans if f.session_id not in revived], report)
+        pending.extend(orphans)
+        if sum(len(f.keys) for f in pending) >= uploads.DELETE_BATCH:
+            _delete(pending, report)
+            pending = []
+    if pending:  # fewer than 1,000 keys: well inside the safety margin, also when stopping early
+        _delete(pending, report)
 
     for name, value in _counts(report).items():
         metrics.add_metric(name=name, unit="Count", value=value)
@@ -126,8 +132,13 @@ def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
     return report
 
 
-def _delete(orphans: list[Folder], report: SweepReport) -> None:
-    """The orphans' keys in shared DeleteObjects calls; one log line per folder, ids and counts only."""
+def _delete(candidates: list[Folder], report: SweepReport) -> None:
+    """Look the candidates' sessions up again, then delete the orphans' keys in shared DeleteObjects
+    calls and audit each folder; one log line per folder, ids and counts only."""
+    revived = sessions.live_ids([f.session_id for f in candidates], clock.now())
+    orphans = [f for f in candidates if f.session_id not in revived]
+    if not orphans:
+        return
     try:
         refused = uploads.delete_keys([key for folder in orphans for key in folder.keys])
     except Exception:
