@@ -199,15 +199,56 @@ def seed_history(session_id: str, count: int) -> None:
 # 1. cold start
 
 
+# The libraries every HTTP handler stands on, imported as the handlers import them: the floor under
+# any handler import built on the prescribed stack.
+STACK_IMPORTS = {
+    "botocore + PynamoDB": "import pynamodb.models, pynamodb.transactions",
+    "+ pydantic": "import pynamodb.models, pynamodb.transactions; from pydantic import BaseModel, Field",
+    "+ Powertools logger, metrics, event handler": (
+        "import pynamodb.models, pynamodb.transactions; from pydantic import BaseModel, Field; "
+        "from aws_lambda_powertools import Logger, Metrics; "
+        "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver"
+    ),
+}
+
+_COLD_SCRIPT = """\
+import json, time
+started = time.perf_counter()
+import app
+imported = time.perf_counter()
+class Context:
+    function_name = {name!r}; memory_limit_in_mb = 512; aws_request_id = 'bench'
+    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:{name}'
+    deadline = time.monotonic() + 300
+    def get_remaining_time_in_millis(self):
+        return int((self.deadline - time.monotonic()) * 1000)
+event = json.load(open({event!r}))
+invoked = time.perf_counter()
+app.lambda_handler(event, Context())
+done = time.perf_counter()
+# VmHWM: this process's peak RSS (ru_maxrss would include the parent's, inherited at fork)
+rss_kb = int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))
+print(json.dumps({{"import": imported - started, "first": done - invoked, "rss_kb": rss_kb}}))
+"""
+
+
+def _fresh_process(script: str, cwd: Path, env: dict[str, str]) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"a cold process failed in {cwd}:\n{out.stderr[-2000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
 def _import_seconds(code: str, cwd: Path, env: dict[str, str]) -> float:
     script = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(_fresh_process(script, cwd, env))
 
 
 def cold_start(runs: int, endpoint: str) -> dict[str, Any]:
+    """Each run starts one fresh process per handler (import, then one invocation against moto) and
+    one for `import boto3` and each stack layer, interleaved so that machine noise hits all alike."""
     from infra.local.template import Stack
 
     functions = Stack.from_template().functions()
@@ -218,67 +259,52 @@ def cold_start(runs: int, endpoint: str) -> dict[str, Any]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "PYTHONDONTWRITEBYTECODE": "0",
     }
-    boto3_times = [_import_seconds("import boto3", ROOT, base_env) for _ in range(runs)]
-    result: dict[str, Any] = {"import_boto3_ms": spread([t * 1000 for t in boto3_times]), "handlers": {}}
-    boto3_median = statistics.median(boto3_times)
-    for name, fn in sorted(functions.items()):
-        env = {**base_env, **fn.environment}
-        times = [_import_seconds("import app", fn.code_dir, env) for _ in range(runs)]
-        result["handlers"][name] = {
-            "import_ms": spread([t * 1000 for t in times]),
-            "ratio_to_boto3": round(statistics.median(times) / boto3_median, 2),
-        }
-    traced_env = {
-        **base_env,
-        **functions["GetSessionFunction"].environment,
-        "POWERTOOLS_TRACE_DISABLED": "false",
+    aws_env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    traced = [
-        _import_seconds("import app", functions["GetSessionFunction"].code_dir, traced_env)
-        for _ in range(runs)
-    ]
-    result["get_session_with_tracing_ms"] = spread([t * 1000 for t in traced])
+    boto3_s: list[float] = []
+    stack_s: dict[str, list[float]] = {name: [] for name in STACK_IMPORTS}
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in functions}
+    traced_s: list[float] = []
+    for _ in range(runs):
+        boto3_s.append(_import_seconds("import boto3", ROOT, base_env))
+        for layer, code in STACK_IMPORTS.items():
+            stack_s[layer].append(_import_seconds(code, ROOT, base_env))
+        for name, fn in sorted(functions.items()):
+            script = _COLD_SCRIPT.format(name=name, event=str(EVENTS / f"{fn.code_dir.name}.json"))
+            env = {**base_env, **fn.environment, **aws_env}
+            samples[name].append(json.loads(_fresh_process(script, fn.code_dir, env)))
+        get_session = functions["GetSessionFunction"]
+        traced_env = {**base_env, **get_session.environment, "POWERTOOLS_TRACE_DISABLED": "false"}
+        traced_s.append(_import_seconds("import app", get_session.code_dir, traced_env))
 
-    memory: dict[str, float] = {}
-    for name, fn in sorted(functions.items()):
-        event_file = EVENTS / f"{fn.code_dir.name}.json"
-        if not event_file.exists():
-            continue
-        env = {
-            **base_env,
-            **fn.environment,
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'layers/common'}",
-        }
-        script = (
-            "import json, time\n"
-            "class Context:\n"
-            f"    function_name = {name!r}; memory_limit_in_mb = 512; aws_request_id = 'bench'\n"
-            f"    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:{name}'\n"
-            "    deadline = time.monotonic() + 300\n"
-            "    def get_remaining_time_in_millis(self):\n"
-            "        return int((self.deadline - time.monotonic()) * 1000)\n"
-            "import app\n"
-            f"app.lambda_handler(json.load(open({str(event_file)!r})), Context())\n"
-            # VmHWM: this process's peak RSS (ru_maxrss would include the parent's, inherited at fork)
-            "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
-        )
-        env["PYTHONPATH"] = str(ROOT / "layers/common")
-        out = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=fn.code_dir,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(f"{name} failed its cold invocation:\n{out.stderr[-2000:]}")
-        memory[name] = round(int(out.stdout.strip().splitlines()[-1]) / 1024, 1)
-    result["peak_rss_mb_after_one_invocation"] = memory
-    return result
+    boto3_median = statistics.median(boto3_s)
+
+    def ms(values: list[float]) -> dict[str, float]:
+        return spread([v * 1000 for v in values])
+
+    return {
+        "import_boto3_ms": ms(boto3_s),
+        "stack": {
+            layer: {
+                "import_ms": ms(values),
+                "ratio_to_boto3": round(statistics.median(values) / boto3_median, 2),
+            }
+            for layer, values in stack_s.items()
+        },
+        "handlers": {
+            name: {
+                "import_ms": ms([r["import"] for r in rows]),
+                "ratio_to_boto3": round(statistics.median(r["import"] for r in rows) / boto3_median, 2),
+                "first_invocation_ms": ms([r["first"] for r in rows]),
+                "peak_rss_mb": spread([r["rss_kb"] / 1024 for r in rows]),
+            }
+            for name, rows in samples.items()
+        },
+        "get_session_with_tracing_ms": ms(traced_s),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -351,7 +377,9 @@ def per_operation(calls: Calls, runs: int) -> dict[str, Any]:
 # 3. append cost against history length, beside LangChain
 
 
-def append_vs_history(calls: Calls, sizes: list[int], appends: int, endpoint: str) -> dict[str, Any]:
+def append_vs_history(
+    calls: Calls, sizes: list[int], appends: int, runs: int, endpoint: str
+) -> dict[str, Any]:
     ours: dict[str, Any] = {}
     for size in sizes:
         sid, token = new_session()
@@ -379,24 +407,47 @@ def append_vs_history(calls: Calls, sizes: list[int], appends: int, endpoint: st
     }
     bench_python = ROOT / ".tools/bench/bin/python"
     if bench_python.exists():
-        lc_sizes = [*sorted({s for s in (10, 100, 300) if s <= max(sizes)} | {min(sizes)}), 100_000]
+        lc_sizes = sorted({s for s in (10, 100, 300) if s <= max(sizes)} | {min(sizes)})
+        if max(sizes) > 1000:  # the full run also appends until LangChain's history no longer fits
+            lc_sizes.append(100_000)
+        result["langchain"] = langchain(bench_python, endpoint, lc_sizes, runs)
+    else:
+        result["langchain"] = {"skipped": "the .tools/bench venv is not installed (make bench installs it)"}
+    return result
+
+
+def langchain(python: Path, endpoint: str, sizes: list[int], runs: int) -> dict[str, Any]:
+    """LangChain's history in its own venv, `runs` times (a fresh table each): per size, round trips
+    and bytes of one append; and how many messages a history held before an append failed."""
+    outcomes = []
+    for _ in range(runs):
         out = subprocess.run(
             [
-                str(bench_python),
+                str(python),
                 str(OUT / "langchain_history.py"),
                 endpoint,
                 str(CONTENT_CHARS),
-                ",".join(str(s) for s in lc_sizes),
+                ",".join(str(s) for s in sizes),
             ],
             capture_output=True,
             text=True,
             check=True,
             timeout=1800,
         )
-        result["langchain"] = json.loads(out.stdout.strip().splitlines()[-1])
-    else:
-        result["langchain"] = {"skipped": "the .tools/bench venv is not installed (make bench installs it)"}
-    return result
+        outcomes.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    measured = set.intersection(*(set(o["per_size"]) for o in outcomes))
+    longest = [o["longest_history"] for o in outcomes]
+    return {
+        "per_size": {
+            size: {
+                figure: spread([float(o["per_size"][size][figure]) for o in outcomes])
+                for figure in ("round_trips", "request_bytes")
+            }
+            for size in sorted(measured, key=int)
+        },
+        "longest_history": None if None in longest else spread([float(n) for n in longest]),
+        "failure": outcomes[0]["failure"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -409,7 +460,7 @@ def panic_delete(calls: Calls, sizes: list[int], uploads: int, runs: int) -> dic
     result: dict[str, Any] = {}
     for size in sizes:
         trips, seconds, per_op = [], [], Counter[str]()
-        for _ in range(runs if size <= 1000 else 1):
+        for _ in range(runs):
             sid, token = new_session()
             seed_history(sid, size)
             for i in range(uploads):
@@ -432,38 +483,45 @@ def panic_delete(calls: Calls, sizes: list[int], uploads: int, runs: int) -> dic
     return result
 
 
-def sweep(calls: Calls, objects: int, prefixes: int) -> dict[str, Any]:
+def sweep(calls: Calls, scenarios: list[tuple[int, int]], runs: int) -> dict[str, Any]:
+    """The sweep over `objects` files spread evenly over `prefixes` orphaned folders, `runs` times
+    (the bucket filled afresh each time), a year after the files were written."""
     from chatvault import clock
     from chatvault.dal.clients import client
     from chatvault.logic.sweep_orphans import sweep_orphans
 
     s3 = client("s3")
-    for _ in range(prefixes):
-        folder = uuid.uuid4()
-        for i in range(objects // prefixes):
-            s3.put_object(Bucket=os.environ["UPLOADS_BUCKET"], Key=f"uploads/{folder}/{i}", Body=b"x")
-    real_now = clock.now
-    later = real_now().replace(year=real_now().year + 1)
-    clock.now = lambda: later  # type: ignore[assignment]
-    try:
-        started = time.perf_counter()
-        with calls.measure() as window:
-            report = sweep_orphans(lambda: 10**9)
-        seconds = time.perf_counter() - started
-    finally:
-        clock.now = real_now  # type: ignore[assignment]
-    assert report.objects_deleted == objects, report
-    bound = objects / 1000 + prefixes / 100 + report.objects_deleted / 1000
-    by_op = Counter(op for op, _ in window)
-    return {
-        "objects": objects,
-        "prefixes": prefixes,
-        "calls": len(window),
-        "seconds": round(seconds, 2),
-        "by_operation": by_op.most_common(),
-        "target_without_constant": round(bound, 1),
-        "report": report.model_dump(),
-    }
+    result: dict[str, Any] = {}
+    for objects, prefixes in scenarios:
+        trips, seconds, by_op = [], [], Counter[str]()
+        for _ in range(runs):
+            for _ in range(prefixes):
+                folder = uuid.uuid4()
+                for i in range(objects // prefixes):
+                    s3.put_object(Bucket=os.environ["UPLOADS_BUCKET"], Key=f"uploads/{folder}/{i}", Body=b"x")
+            real_now = clock.now
+            later = real_now().replace(year=real_now().year + 1)
+            clock.now = lambda at=later: at  # type: ignore[assignment]
+            try:
+                started = time.perf_counter()
+                with calls.measure() as window:
+                    report = sweep_orphans(lambda: 10**9)
+                seconds.append(time.perf_counter() - started)
+            finally:
+                clock.now = real_now  # type: ignore[assignment]
+            assert report.objects_deleted == objects, report
+            assert report.errors == 0, report
+            trips.append(float(len(window)))
+            by_op = Counter(op for op, _ in window)
+        result[f"{objects} objects in {prefixes} prefixes"] = {
+            "objects": objects,
+            "prefixes": prefixes,
+            "calls": spread(trips),
+            "seconds": spread(seconds),
+            "by_operation": by_op.most_common(),
+            "target_without_constant": round(objects / 1000 + prefixes / 100 + objects / 1000, 1),
+        }
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -571,23 +629,25 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "machine": os.uname().machine,
     }
+    runs = 2 if quick else 3  # repeats of the long-running sections
     try:
         sections: list[tuple[str, Callable[[], Any]]] = [
-            ("cold_start", lambda: cold_start(3 if quick else 7, endpoint)),
+            ("cold_start", lambda: cold_start(2 if quick else 7, endpoint)),
             ("per_operation", lambda: per_operation(calls, 2 if quick else 5)),
             (
                 "append_vs_history",
                 lambda: append_vs_history(
-                    calls, [10, 100] if quick else [10, 1000, 10000], 2 if quick else 5, endpoint
+                    calls, [10, 100] if quick else [10, 1000, 10000], 2 if quick else 5, runs, endpoint
                 ),
             ),
             (
                 "panic_delete",
-                lambda: panic_delete(
-                    calls, [100] if quick else [100, 10000], 10 if quick else 100, 2 if quick else 3
-                ),
+                lambda: panic_delete(calls, [100] if quick else [100, 10000], 10 if quick else 100, runs),
             ),
-            ("sweep", lambda: sweep(calls, 200 if quick else 10000, 20 if quick else 1000)),
+            (
+                "sweep",
+                lambda: sweep(calls, [(200, 20), (40, 40)] if quick else [(10000, 1000), (1000, 1000)], runs),
+            ),
             ("warm_overhead", lambda: warm_overhead(30 if quick else 300)),
         ]
         for name, section in sections:
