@@ -17,6 +17,11 @@ app = ApiResolver()
 @app.delete(
     "/api/v1/sessions/<session_id>",
     summary="The panic button: erase the session, its messages and its files, permanently",
+    description=(
+        "Safe to retry. Afterwards every call on the session is 404, a second DELETE included. A session "
+        "that has expired (404 to every read) but that DynamoDB's TTL has not removed yet is erased at "
+        "once too: 200 with the receipt."
+    ),
     tags=["sessions"],
     security=docs.SESSION_AUTH,
     responses=docs.responses(200, DeleteReceiptOut, "What was erased.", 401, 404),

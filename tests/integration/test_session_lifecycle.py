@@ -236,6 +236,25 @@ def test_expired_session_reads_as_absent(monkeypatch: pytest.MonkeyPatch) -> Non
     # DynamoDB's TTL has not removed the item (moto never does); reads must not show it anyway
     assert_error(call("GET", path, token=token), 404, "session_not_found")
     assert_error(call("PATCH", path, token=token, body={"title": "x"}), 404, "session_not_found")
+
+
+def test_delete_of_an_expired_session_erases_what_ttl_has_not_removed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    path = f"{SESSIONS}/{sid}"
+    assert call("POST", f"{path}/messages", token=token, body={"role": "user", "content": "hi"}).status == 201
+    later = clock.now() + timedelta(hours=721)
+    monkeypatch.setattr(clock, "now", lambda: later)
+
+    assert_error(call("DELETE", path, token="wrong"), 404, "session_not_found")  # still owner-only
+    reply = call("DELETE", path, token=token)
+
+    assert reply.status == 200
+    assert reply.body["erased"] == {"messages": 1, "uploads": 0}
+    items = boto3.client("dynamodb").scan(TableName="chatvault-local-SessionsTable")["Items"]
+    assert not [item for item in items if item["pk"]["S"] == sid]  # not left to TTL
     assert_error(call("DELETE", path, token=token), 404, "session_not_found")
 
 

@@ -4,6 +4,8 @@
 2. erase every message and marker of the partition (batched, parallel), then every file under
    `uploads/{session_id}/` (1,000 keys a call);
 3. remove the guard and the session item.
+An expired session (invisible to every read, but on disk until DynamoDB's TTL gets to it, often days
+later) is erased the same way: the owner asked for the data to be gone, and it still exists.
 A Lambda that dies between steps leaves a marked session: a retried DELETE finishes the job, and so
 does the next sweep (logic/sweep_orphans.py).
 """
@@ -27,11 +29,9 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
     settings = get_settings()
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
-    record = authorize(sessions.get(session_id), principal)
+    # An expired session the owner can still prove is erased now too, rather than left to TTL (days)
+    authorize(sessions.get(session_id), principal)
     at = clock.now()
-    if record.deleted_at is None and record.expires_at <= at:
-        raise SessionNotFoundError()  # expired: already gone for every reader; TTL removes the items
-
     guard_expiry = at + timedelta(seconds=settings.retention_seconds)
     if not sessions.mark_erasing(session_id, principal, at, guard_expiry):
         raise SessionNotFoundError()  # removed by a concurrent delete
