@@ -232,9 +232,14 @@ print(json.dumps({{"import": imported - started, "first": done - invoked, "rss_k
 """
 
 
-def _fresh_process(script: str, cwd: Path, env: dict[str, str]) -> str:
+def _fresh_process(script: str, cwd: Path, env: dict[str, str], flags: list[str] | None = None) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        [sys.executable, *(flags or []), "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"a cold process failed in {cwd}:\n{out.stderr[-2000:]}")
@@ -304,7 +309,42 @@ def cold_start(runs: int, endpoint: str) -> dict[str, Any]:
             for name, rows in samples.items()
         },
         "get_session_with_tracing_ms": ms(traced_s),
+        "layer_bytecode": layer_bytecode(runs, functions["GetSessionFunction"], base_env),
     }
+
+
+def layer_bytecode(runs: int, function: Any, base_env: dict[str, str]) -> dict[str, Any]:
+    """GetSessionFunction's imports from a layer laid out as Lambda's /opt/python, built twice:
+    as SAM's python3.13 build method builds it (wheels unzipped, no bytecode: Lambda cannot write
+    any to /opt, so each cold start compiles), then compiled as layers/common/Makefile does."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        layer = Path(tmp) / "python"
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        requirements = ROOT / "layers/common/requirements.txt"
+        subprocess.run([*pip, "--no-compile", "--target", str(layer), "-r", str(requirements)], check=True)
+        shutil.copytree(ROOT / "layers/common/chatvault", layer / "chatvault")
+        code = (
+            f"import sys; sys.path[:0] = [{str(function.code_dir)!r}, {str(layer)!r}]; "
+            "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
+        )
+        env = {**base_env, **function.environment}
+
+        def imports() -> list[float]:  # isolated, as in Lambda: only the function and the layer
+            return [
+                float(_fresh_process(code, function.code_dir, env, ["-I", "-S", "-B"])) * 1000
+                for _ in range(runs)
+            ]
+
+        without = imports()
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(layer)],
+            check=True,
+        )
+        with_bytecode = imports()
+    return {"without_bytecode_ms": spread(without), "with_bytecode_ms": spread(with_bytecode)}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def test_every_handler_is_measured(report: dict) -> None:
     for name, figures in cold["handlers"].items():
         assert figures["first_invocation_ms"]["runs"] == figures["import_ms"]["runs"] >= 2, name
         assert figures["peak_rss_mb"]["median"] > 20, name
+    assert set(cold["layer_bytecode"]) == {"without_bytecode_ms", "with_bytecode_ms"}
     assert list(cold["stack"]) == [
         "botocore + PynamoDB",
         "+ pydantic",

@@ -113,7 +113,11 @@ def test_runtime_architecture_and_layer_build() -> None:
     assert fn_globals["Runtime"] == "python3.13"
     assert fn_globals["Architectures"] == ["arm64"]
     layer = RESOURCES["CommonLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    # layers/common/Makefile builds for the template's architecture unless a test asks otherwise
+    makefile = (ROOT / "layers/common/Makefile").read_text()
+    assert "LAYER_ARCH ?= arm64\n" in makefile
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     assert layer["Properties"]["ContentUri"] == "layers/common/"
     assert not (ROOT / "layers/common/python").exists(), "keep the layer flat: SAM adds python/ itself"
 
