@@ -3,7 +3,9 @@ created from the template's own resource definitions (so local and deployed cann
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -99,14 +101,23 @@ def _lifecycle(config: dict[str, Any]) -> dict[str, Any]:
 
 
 _DYNAMODB_LOCK = threading.RLock()
+TOKEN_SECONDS = 600  # how long DynamoDB honours a ClientRequestToken
+_TOKENS: dict[str, tuple[float, str, Any]] = {}  # token -> (when, request body, response)
 
 
 def serialize_dynamodb() -> None:
-    """Make the emulator's DynamoDB linearizable, as DynamoDB is.
+    """Make the emulator's DynamoDB linearizable, as DynamoDB is, and make TransactWriteItems
+    idempotent under its ClientRequestToken, as DynamoDB does.
 
     moto checks a transaction's conditions and then writes without a lock, and rolls a refused one
     back to a snapshot of the whole table: concurrent requests (the threaded server, parallel test
-    threads) could interleave and lose writes. One lock around every DynamoDB call removes that."""
+    threads) could interleave and lose writes. One lock around every DynamoDB call removes that.
+
+    botocore puts one ClientRequestToken on each TransactWriteItems and resends it when it retries
+    (after a read timeout, say); DynamoDB answers such a repeat with the first call's success instead
+    of running it again. moto ignores the token: a slow emulator call that outlived the client's
+    timeout came back as a failed condition (a create answered 409 for its own write). The first
+    success is replayed here for an identical repeat within the token's 10 minutes."""
     from moto.dynamodb.responses import DynamoHandler
 
     if getattr(DynamoHandler, "_serialized_by_chatvault", False):
@@ -115,10 +126,31 @@ def serialize_dynamodb() -> None:
 
     def call_action(self: Any) -> Any:
         with _DYNAMODB_LOCK:
-            return original(self)
+            token = _transaction_token(self)
+            body = str(self.body)  # before the call: moto replaces it with the parsed request
+            now = time.monotonic()
+            seen = _TOKENS.get(token) if token else None
+            if seen is not None and now - seen[0] < TOKEN_SECONDS and seen[1] == body:
+                return seen[2]
+            response = original(self)
+            if token and str(response[0]) == "200":
+                for old in [t for t, (at, _, _) in _TOKENS.items() if now - at >= TOKEN_SECONDS]:
+                    del _TOKENS[old]
+                _TOKENS[token] = (now, body, response)
+            return response
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     DynamoHandler._serialized_by_chatvault = True  # type: ignore[attr-defined]
+
+
+def _transaction_token(handler: Any) -> str | None:
+    if handler._get_action() != "TransactWriteItems":
+        return None
+    try:
+        token = json.loads(handler.body or "{}").get("ClientRequestToken")
+    except ValueError:
+        return None
+    return str(token) if token else None
 
 
 def start_moto(port: int) -> Any:

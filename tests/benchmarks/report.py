@@ -97,7 +97,9 @@ def render(report: dict[str, Any]) -> str:
         "(deferred). The two functions that skip the data layer come closest.",
         "- **List next page.** A page after a cursor cannot reach the session item in the same Query "
         "(it lies before the cursor), so the session is read with a GetItem sent concurrently: one round "
-        "trip of latency, two requests of cost. First pages, the common read, are one Query.",
+        "trip of latency, two requests of cost. First pages, the common read, are one Query. A cursor "
+        "that carried the authorization itself would save the GetItem but keep answering after the "
+        "panic button (or while an interrupted delete waits for the sweep), which the contract forbids.",
         "- **Sweep calls.** Beyond the target's terms it looks the orphans' sessions up a second time just "
         "before deleting (strongly consistent, 100 a call: up to another prefixes/100), as the sweep's "
         "contract requires, and writes one audit entry per deleted folder (25 a BatchWriteItem: deleted "
