@@ -3,6 +3,7 @@ created from the template's own resource definitions (so local and deployed cann
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -117,7 +118,9 @@ def serialize_dynamodb() -> None:
     (after a read timeout, say); DynamoDB answers such a repeat with the first call's success instead
     of running it again. moto ignores the token: a slow emulator call that outlived the client's
     timeout came back as a failed condition (a create answered 409 for its own write). The first
-    success is replayed here for an identical repeat within the token's 10 minutes."""
+    success is replayed here for an identical repeat within the token's 10 minutes.
+
+    And a transaction costs what it touches, not the size of its tables (see below)."""
     from moto.dynamodb.responses import DynamoHandler
 
     if getattr(DynamoHandler, "_serialized_by_chatvault", False):
@@ -141,6 +144,54 @@ def serialize_dynamodb() -> None:
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     DynamoHandler._serialized_by_chatvault = True  # type: ignore[attr-defined]
+    _targeted_transaction_rollback()
+
+
+def _targeted_transaction_rollback() -> None:
+    """moto snapshots each table a transaction names (a deep copy of the whole table) to roll a
+    refused one back: seconds per transaction once a table holds a long history, longer than a
+    client's read timeout. The snapshot here is of the items the transaction names, and a refused
+    transaction puts exactly those back: the same outcome, at the cost of the transaction's size."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    class _TablesKeptInPlace:  # stands in for the `copy` module inside moto's DynamoDB backend
+        @staticmethod
+        def deepcopy(value: Any) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value)
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        for entry in transact_items:
+            for op in entry.values():
+                name = op.get("TableName")
+                if name not in self.tables:
+                    continue  # moto refuses the transaction before writing anything
+                table = self.tables[name]
+                key = op.get("Key") or {
+                    a: op["Item"][a]
+                    for a in (table.hash_key_attr, table.range_key_attr)
+                    if a and a in op.get("Item", {})
+                }
+                try:
+                    current = self.get_item(name, key)
+                except Exception:  # a malformed key: moto refuses the transaction before writing
+                    continue
+                saved.append((name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, key, attributes in reversed(saved):
+                if attributes is not None:
+                    self.put_item(name, attributes)
+                elif self.get_item(name, key) is not None:
+                    self.delete_item(name, key)
+            raise
+
+    models.copy = _TablesKeptInPlace  # type: ignore[attr-defined,assignment]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _transaction_token(handler: Any) -> str | None:
