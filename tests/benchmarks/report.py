@@ -19,6 +19,14 @@ def _m(value: dict[str, Any], unit: str = "") -> str:
     return f"{value['median']}{unit} ({value['min']}..{value['max']}, n={value['runs']})"
 
 
+def _calls_table(subject: str, rows: dict[str, Any]) -> list[str]:
+    lines = [f"| {subject} | calls | seconds | by operation |", "|---|---|---|---|"]
+    for name, figures in rows.items():
+        by_op = ", ".join(f"{op} × {n}" for op, n in figures["by_operation"])
+        lines.append(f"| {name} | {_m(figures['calls'])} | {_m(figures['seconds'])} | {by_op} |")
+    return lines
+
+
 def render(report: dict[str, Any]) -> str:
     lines = ["# Benchmark report", ""]
     lines.append(
@@ -193,12 +201,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## 4. Panic delete",
         "",
-        "| session | calls | seconds | by operation |",
-        "|---|---|---|---|",
     ]
-    for name, figures in report["panic_delete"].items():
-        by_op = ", ".join(f"{op} × {n}" for op, n in figures["by_operation"])
-        lines.append(f"| {name} | {_m(figures['calls'])} | {_m(figures['seconds'])} | {by_op} |")
+    lines += _calls_table("session", report["panic_delete"])
 
     lines += [
         "",
@@ -206,12 +210,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         "Every folder orphaned (its session missing), the files a year old.",
         "",
-        "| bucket | calls | seconds | by operation |",
-        "|---|---|---|---|",
     ]
-    for name, figures in sweeps.items():
-        by_op = ", ".join(f"{op} × {n}" for op, n in figures["by_operation"])
-        lines.append(f"| {name} | {_m(figures['calls'])} | {_m(figures['seconds'])} | {by_op} |")
+    lines += _calls_table("bucket", sweeps)
 
     lines += ["", "## 6. Warm overhead (AWS calls stubbed)", "", "| request | CPU per request |", "|---|---|"]
     for name, figures in warm.items():
