@@ -130,13 +130,15 @@ def serialize_dynamodb() -> None:
     def call_action(self: Any) -> Any:
         with _DYNAMODB_LOCK:
             token = _transaction_token(self)
+            if token is None:
+                return original(self)
             body = str(self.body)  # before the call: moto replaces it with the parsed request
             now = time.monotonic()
-            seen = _TOKENS.get(token) if token else None
+            seen = _TOKENS.get(token)
             if seen is not None and now - seen[0] < TOKEN_SECONDS and seen[1] == body:
                 return seen[2]
             response = original(self)
-            if token and str(response[0]) == "200":
+            if str(response[0]) == "200":
                 for old in [t for t, (at, _, _) in _TOKENS.items() if now - at >= TOKEN_SECONDS]:
                     del _TOKENS[old]
                 _TOKENS[token] = (now, body, response)
