@@ -27,7 +27,7 @@ def list_(
     session_id: str,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Response[str]:
     return app.reply(list_messages(session_id, app.caller, limit, order, cursor))
 

@@ -25,7 +25,7 @@ app = ApiResolver()
 @tracer.capture_method
 def list_(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Response[str]:
     return app.reply(list_sessions(app.caller, limit, cursor))
 

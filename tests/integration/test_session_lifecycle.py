@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from chatvault import clock
+from chatvault.settings import get_settings
 from tests.helpers import assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -222,7 +223,7 @@ def test_invalid_patch_changes_nothing() -> None:
 
 
 def test_body_over_the_limit_is_413_and_creates_nothing() -> None:
-    reply = call("POST", SESSIONS, raw_body=json.dumps({"title": "x" * 600_000}))
+    reply = call("POST", SESSIONS, raw_body=json.dumps({"title": "x" * get_settings().max_body_bytes}))
     assert_error(reply, 413, "payload_too_large")
     assert boto3.client("dynamodb").scan(TableName="chatvault-local-SessionsTable")["Count"] == 0
 

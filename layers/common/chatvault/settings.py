@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatvault import bounds
+
 
 class Settings(BaseModel):
     """Every environment variable the functions read, validated at cold start."""
@@ -28,7 +30,7 @@ class Settings(BaseModel):
     retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=24 * 365 * 10)
     # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.
     max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1, le=5 * 1024**3)
     delete_workers: int = Field(default=8, alias="DELETE_WORKERS", ge=1, le=32)
     upload_url_seconds: int = Field(default=300, alias="UPLOAD_URL_SECONDS", ge=30, le=3600)
     orphan_min_age_minutes: int = Field(default=30, alias="ORPHAN_MIN_AGE_MINUTES", ge=0)
@@ -40,9 +42,10 @@ class Settings(BaseModel):
 
     @property
     def max_body_bytes(self) -> int:
-        """Room for the longest message even if every character arrives as a JSON escape pair
-        (12 bytes), plus 64 KiB for the rest of the body; anything larger is 413."""
-        return 64 * 1024 + 12 * self.max_message_chars
+        """Room for the largest valid body (the longest message with its metadata at every limit) even
+        if every character arrives as a JSON escape pair; anything larger is 413."""
+        text = self.max_message_chars + bounds.MESSAGE_METADATA_CHARS
+        return bounds.JSON_STRUCTURE_BYTES + bounds.JSON_BYTES_PER_CHAR * text
 
 
 @lru_cache(maxsize=1)

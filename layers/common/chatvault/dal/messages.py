@@ -33,6 +33,11 @@ PREVIEW_CHARS = 120
 _LAST_MESSAGE = MESSAGE_PREFIX + "~"
 
 
+def compact_json(value: object) -> str:
+    """UTF-8 JSON, not ASCII escapes: an astral character costs 4 bytes of the item, not 12."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def position_of(moment: datetime) -> str:
     """A fixed-width order key: microseconds since the epoch, zero-padded so strings sort as numbers."""
     return f"{int(moment.timestamp() * 1_000_000):0{POSITION_DIGITS}d}"
@@ -83,7 +88,10 @@ def append(
         message_id=message.message_id,
         role=message.role,
         content=message.content,
-        meta=json.dumps(message.metadata, separators=(",", ":")) if message.metadata else None,
+        # UTF-8 JSON, not ASCII escapes: an astral character costs 4 bytes, not 12 (the item limit)
+        meta=json.dumps(message.metadata, separators=(",", ":"), ensure_ascii=False)
+        if message.metadata
+        else None,
         created_at=at,
         expires_at=message.expires_at,
     )

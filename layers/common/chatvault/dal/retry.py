@@ -9,7 +9,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chatvault import deadline
 from chatvault.dal.clients import client
@@ -97,6 +98,29 @@ def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
             raise _translate(exc) from exc
 
     return wrapper
+
+
+TRANSACTION_ATTEMPTS = 6
+
+
+def _conflict(exc: TransactWriteError) -> bool:
+    """Refused only because another request was writing the same items (never for a condition)."""
+    return is_transient(exc) and not any_condition_failure(exc)
+
+
+def transact(build: Callable[[TransactWrite], None]) -> None:
+    """Run one TransactWriteItems, built by `build`, again when DynamoDB cancels it for a conflict with
+    a concurrent transaction on the same items (a double-tapped panic button, an append racing a PATCH):
+    botocore does not retry those. Each attempt is a fresh request; the deadline check still applies."""
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            with TransactWrite(connection=ChatItem._get_connection().connection) as tx:
+                build(tx)
+            return
+        except TransactWriteError as exc:
+            if attempt == TRANSACTION_ATTEMPTS - 1 or not _conflict(exc):
+                raise
+        time.sleep(min(0.2, 0.01 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
 
 
 def batch_write_all(table: str, requests: list[dict[str, Any]], attempts: int = 8) -> int:

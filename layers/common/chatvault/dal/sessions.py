@@ -18,7 +18,13 @@ from chatvault.dal import audit, limits
 from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, GuardItem, SessionItem
 from chatvault.dal.keys import ERASING, ERASING_INDEX, GUARD_SK, SESSION_SK
-from chatvault.dal.retry import any_condition_failure, batch_write_all, condition_failure, storage_errors
+from chatvault.dal.retry import (
+    any_condition_failure,
+    batch_write_all,
+    condition_failure,
+    storage_errors,
+    transact,
+)
 from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import (
     AuditEntry,
@@ -106,12 +112,15 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
         owner_id=new.owner_id,
         expires_at=new.expires_at,
     )
+
+    def build(tx: TransactWrite) -> None:
+        tx.save(session, condition=_vacant(new.created_at))
+        tx.save(guard, condition=GuardItem.pk.does_not_exist() | (GuardItem.expires_at < new.created_at))
+        tx.save(audit.item_of(entry))
+        limits.add_charge(tx, charge)  # updates come after the three puts: index 3
+
     try:
-        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
-            tx.save(session, condition=_vacant(new.created_at))
-            tx.save(guard, condition=GuardItem.pk.does_not_exist() | (GuardItem.expires_at < new.created_at))
-            tx.save(audit.item_of(entry))
-            limits.add_charge(tx, charge)  # updates come after the three puts: index 3
+        transact(build)
     except TransactWriteError as exc:
         if condition_failure(exc, 3):
             raise RateLimitedError(charge.retry_after) from exc
@@ -154,10 +163,13 @@ def update(
         actions.append(SessionItem.status.set("ended"))
     condition = writable(principal, at)
     if entry is not None:
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(audit.item_of(entry))
+            tx.update(item, actions=actions, condition=condition)
+
         try:
-            with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
-                tx.save(audit.item_of(entry))
-                tx.update(item, actions=actions, condition=condition)
+            transact(build)
         except TransactWriteError as exc:
             if condition_failure(exc, 1):
                 return None
@@ -179,15 +191,18 @@ def record_upload(
     """Count an issued upload on a live, active session of the caller, with its audit entry and the
     client's rate-limit charge, in one transaction. False when the session refused it."""
     condition = writable(principal, at)
+
+    def build(tx: TransactWrite) -> None:
+        tx.save(audit.item_of(entry))
+        tx.update(
+            SessionItem(session_id, SESSION_SK),
+            actions=[SessionItem.uploads_issued.add(1)],
+            condition=condition,
+        )
+        limits.add_charge(tx, charge)
+
     try:
-        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
-            tx.save(audit.item_of(entry))
-            tx.update(
-                SessionItem(session_id, SESSION_SK),
-                actions=[SessionItem.uploads_issued.add(1)],
-                condition=condition,
-            )
-            limits.add_charge(tx, charge)
+        transact(build)
     except TransactWriteError as exc:
         if condition_failure(exc, 1):
             return False
@@ -263,25 +278,28 @@ def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expi
     Idempotent: a retried delete keeps the first mark. False if the session is gone or not the caller's."""
     session = SessionItem(session_id, SESSION_SK)
     guard = GuardItem(session_id, GUARD_SK)
+
+    def build(tx: TransactWrite) -> None:
+        tx.update(
+            session,
+            actions=[
+                SessionItem.deleted_at.set(SessionItem.deleted_at | at),
+                SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
+                SessionItem.erasing.set(ERASING),
+            ],
+            condition=SessionItem.pk.exists() & owns(principal),
+        )
+        tx.update(
+            guard,
+            actions=[
+                GuardItem.deleted_at.set(GuardItem.deleted_at | at),
+                GuardItem.expires_at.set(GuardItem.expires_at | guard_expires_at),
+                GuardItem.kind.set(GuardItem),  # type: ignore[arg-type]
+            ],
+        )
+
     try:
-        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
-            tx.update(
-                session,
-                actions=[
-                    SessionItem.deleted_at.set(SessionItem.deleted_at | at),
-                    SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
-                    SessionItem.erasing.set(ERASING),
-                ],
-                condition=SessionItem.pk.exists() & owns(principal),
-            )
-            tx.update(
-                guard,
-                actions=[
-                    GuardItem.deleted_at.set(GuardItem.deleted_at | at),
-                    GuardItem.expires_at.set(GuardItem.expires_at | guard_expires_at),
-                    GuardItem.kind.set(GuardItem),  # type: ignore[arg-type]
-                ],
-            )
+        transact(build)
     except TransactWriteError as exc:
         if any_condition_failure(exc):
             return False
@@ -343,12 +361,23 @@ def erase_items(session_id: str, workers: int) -> int:
 
 
 @storage_errors
-def remove(session_id: str, entry: AuditEntry) -> None:
-    """Step 3: remove the guard and the (marked) session item, and record the deletion, together."""
-    with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
+def remove(session_id: str, entry: AuditEntry) -> bool:
+    """Step 3: remove the guard and the (marked) session item, and record the deletion, together.
+    False when a concurrent erase of the same session (a second tap of the panic button, the sweep)
+    removed it first: that one recorded the deletion, this one writes nothing."""
+
+    def build(tx: TransactWrite) -> None:
         tx.delete(GuardItem(session_id, GUARD_SK))
         tx.delete(SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
         tx.save(audit.item_of(entry))
+
+    try:
+        transact(build)
+    except TransactWriteError as exc:
+        if any_condition_failure(exc):
+            return False
+        raise
+    return True
 
 
 @storage_errors

@@ -21,7 +21,7 @@ from chatvault.errors import (
     RouteNotFoundError,
     ValidationFailedError,
 )
-from chatvault.http import docs, errors
+from chatvault.http import body, docs, errors
 from chatvault.http.errors import PRIVATE_HEADERS
 from chatvault.logic.identity import Caller
 from chatvault.observability import logger
@@ -32,7 +32,7 @@ class ApiResolver(APIGatewayHttpResolver):
     """APIGatewayHttpResolver with the service's conventions. One route per function."""
 
     def __init__(self) -> None:
-        super().__init__(enable_validation=True)
+        super().__init__(enable_validation=True, json_body_deserializer=body.parse)
         self.configure_openapi(
             title="chatvault sessions API", version="1.0.0", security_schemes=docs.SECURITY_SCHEMES
         )

@@ -14,6 +14,9 @@ from chatvault.errors import InvalidCursorError
 
 _SEAL_KEY = b"chatvault-cursor-v1"
 _SEAL_BYTES = 12
+# The longest cursor this service writes is a few hundred characters; anything longer is not one of
+# ours (400 invalid_cursor, as the contract says, rather than a 422 for the query parameter's length).
+MAX_CURSOR_CHARS = 2048
 
 
 def _seal(payload: bytes) -> bytes:
@@ -30,6 +33,8 @@ def encode(scope: str, key: dict[str, Any] | None) -> str | None:
 def decode(scope: str, cursor: str | None) -> dict[str, Any] | None:
     if cursor is None:
         return None
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursorError()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:

@@ -6,23 +6,60 @@ from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
-    UUID4,
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
+from chatvault import bounds
 from chatvault.clock import iso
 from chatvault.models.domain import EraseReceipt, MessageRecord, Role, SessionRecord, SessionStatus
 
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-MetadataValue = Annotated[str, StringConstraints(max_length=512)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
-Title = Annotated[str, StringConstraints(max_length=200)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=bounds.METADATA_KEY_CHARS)]
+MetadataValue = Annotated[str, StringConstraints(max_length=bounds.METADATA_VALUE_CHARS)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=bounds.METADATA_PAIRS)]
+Title = Annotated[str, StringConstraints(max_length=bounds.TITLE_CHARS)]
+
+# Ids in the canonical hyphenated form only (any case; stored lowercase): the document declares exactly
+# this pattern, so what it calls valid is what the service accepts. A client-chosen session id is a v4.
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID4_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+
+
+def _uuid_text(value: object) -> object:
+    """Python callers may pass uuid.UUID objects; JSON clients send strings."""
+    return str(value) if isinstance(value, UUID) else value
+
+
+Uuid = Annotated[
+    str, StringConstraints(pattern=UUID_PATTERN), AfterValidator(str.lower), BeforeValidator(_uuid_text)
+]
+Uuid4 = Annotated[
+    str, StringConstraints(pattern=UUID4_PATTERN), AfterValidator(str.lower), BeforeValidator(_uuid_text)
+]
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer: any number with a zero fraction (`1098.0` too), never a string or bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")  # a ValueError is what pydantic reports as a 422
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+# Integer fields: the bounds come before the validator (after it, pydantic writes them into the JSON
+# schema as `ge`/`le`, which JSON Schema does not know).
+Milliseconds = Annotated[int, Field(ge=0, le=86_400_000), BeforeValidator(_integral)]
+TokenCount = Annotated[int, Field(ge=0, le=10_000_000), BeforeValidator(_integral)]
 
 
 class ApiModel(BaseModel):
@@ -36,15 +73,29 @@ class StrictRequest(ApiModel):
 
 
 class CreateSessionRequest(StrictRequest):
-    session_id: UUID4 | None = Field(default=None, description="Client-chosen UUIDv4; 409 if taken.")
+    session_id: Uuid4 | None = Field(default=None, description="Client-chosen UUIDv4; 409 if taken.")
     title: Title | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """A field whose Python default (None) is not a value the document allows."""
+    schema.pop("default", None)
+
+
 class UpdateSessionRequest(StrictRequest):
+    """At least one field. `title: null` clears the title; `metadata` and `status` cannot be null (the
+    document does not declare null for them: SkipJsonSchema keeps the Python default out of it)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     title: Title | None = None
-    metadata: Metadata | None = Field(default=None, description="Replaces the whole map.")
-    status: Literal["ended"] | None = Field(default=None, description="One way: ended is read-only.")
+    metadata: Metadata | SkipJsonSchema[None] = Field(
+        default=None, description="Replaces the whole map.", json_schema_extra=_no_default
+    )
+    status: Literal["ended"] | SkipJsonSchema[None] = Field(
+        default=None, description="One way: ended is read-only.", json_schema_extra=_no_default
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -131,18 +182,18 @@ class ErrorOut(ApiModel):
     error: ErrorBody
 
 
-ToolName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ToolName = Annotated[str, StringConstraints(min_length=1, max_length=bounds.TOOL_NAME_CHARS)]
 
 
 class MessageMetadata(StrictRequest):
     """Typed message metadata; every key optional, only the keys sent are stored and returned."""
 
-    tools_used: Annotated[list[ToolName], Field(max_length=64)] | None = None
-    processing_time_ms: Annotated[StrictInt, Field(ge=0, le=86_400_000)] | None = None
-    token_count: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
-    model: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    tools_used: Annotated[list[ToolName], Field(max_length=bounds.TOOL_NAMES)] | None = None
+    processing_time_ms: Milliseconds | None = None
+    token_count: TokenCount | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=bounds.MODEL_CHARS)] | None = None
     has_error: StrictBool | None = None
-    error_message: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    error_message: Annotated[str, StringConstraints(max_length=bounds.ERROR_MESSAGE_CHARS)] | None = None
     attributes: Metadata | None = None
 
 
@@ -151,7 +202,7 @@ class AppendMessageRequest(StrictRequest):
     content: Annotated[str, StringConstraints(min_length=1)] = Field(
         description="1..MaxMessageChars characters (default 32768); longer is 413 message_too_large."
     )
-    message_id: UUID | None = Field(
+    message_id: Uuid | None = Field(
         default=None, description="Client id for idempotent retries: same id and body returns 200."
     )
     metadata: MessageMetadata = Field(default_factory=MessageMetadata)
@@ -183,6 +234,8 @@ class MessageListOut(ApiModel):
     next_cursor: str | None
 
 
+MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's largest single PUT/POST; MaxUploadBytes may not exceed it
+UploadSize = Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES), BeforeValidator(_integral)]
 ContentType = Annotated[
     str, StringConstraints(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
 ]
@@ -193,7 +246,7 @@ class CreateUploadRequest(StrictRequest):
         str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")
     ] = Field(description="Checked, never stored: file names stay out of keys, metadata and logs.")
     content_type: ContentType
-    size: StrictInt = Field(ge=1, description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
+    size: UploadSize = Field(description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
 
 
 class UploadOut(ApiModel):

@@ -1,0 +1,28 @@
+"""The contract's field bounds, in one place: the request models declare them, and the settings derive
+from them the body-size limit that lets the largest valid request through (http/body.py refuses the
+rest cheaply). Storage is sized from them too: tests/integration/test_worst_case.py stores the largest
+message every allowed setting admits."""
+
+from __future__ import annotations
+
+TITLE_CHARS = 200
+METADATA_PAIRS = 16
+METADATA_KEY_CHARS = 64
+METADATA_VALUE_CHARS = 512
+TOOL_NAMES = 64
+TOOL_NAME_CHARS = 128
+MODEL_CHARS = 128
+ERROR_MESSAGE_CHARS = 2048
+
+# Characters of text a message's metadata can hold at most (tools, model, error, attributes).
+MESSAGE_METADATA_CHARS = (
+    TOOL_NAMES * TOOL_NAME_CHARS
+    + MODEL_CHARS
+    + ERROR_MESSAGE_CHARS
+    + METADATA_PAIRS * (METADATA_KEY_CHARS + METADATA_VALUE_CHARS)
+)
+# The longest JSON spelling of one character: an astral character as two `\uXXXX` escapes.
+JSON_BYTES_PER_CHAR = 12
+# Field names, punctuation, ids and numbers of the largest body, with room to spare (not whitespace
+# padding: a body padded past the limit is 413).
+JSON_STRUCTURE_BYTES = 64 * 1024
