@@ -15,6 +15,7 @@ import boto3
 import pytest
 import requests
 
+from chatvault.settings import get_settings
 from tests.integration.local_stack import ROOT, LocalStack
 
 pytestmark = pytest.mark.http
@@ -92,7 +93,9 @@ def test_client_chosen_ids_and_bad_input_over_http(stack: LocalStack) -> None:
         422,
         "validation_failed",
     )
-    _error(requests.post(base, data="x" * 600_000, headers=headers, timeout=10), 413, "payload_too_large")
+    # one byte over the largest body the default settings accept (the stack runs with the defaults)
+    too_large = "x" * (get_settings().max_body_bytes + 1)
+    _error(requests.post(base, data=too_large, headers=headers, timeout=10), 413, "payload_too_large")
 
 
 def test_unknown_routes_and_methods_over_http(stack: LocalStack) -> None:
