@@ -13,6 +13,7 @@ os.environ.update(
         "AUDIT_TABLE": "chatvault-local-AuditTable",
         "LIMITS_TABLE": "chatvault-local-LimitsTable",
         "UPLOADS_BUCKET": "chatvault-local-uploadsbucket",
+        "FINGERPRINT_SECRET": "chatvault-local-FingerprintSecret",
         "AUTH_MODE": "anonymous",
         "RETENTION_HOURS": "720",
         "AWS_REGION": "us-east-1",
@@ -42,8 +43,11 @@ serialize_dynamodb()
 @pytest.fixture
 def aws() -> Iterator[None]:
     """A fresh in-process AWS holding the template's tables and bucket."""
+    from chatvault.dal import secret
+
     with mock_aws():
         provision(Stack.from_template())
+        secret.forget()  # this emulator's fingerprint secret, not a previous test's
         yield
 
 

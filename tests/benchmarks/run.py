@@ -65,6 +65,7 @@ def start_backend() -> tuple[Any, str]:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "CREATE_LIMIT_PER_MINUTE": "1000000",
             "UPLOAD_LIMIT_PER_MINUTE": "1000000",
+            "APPEND_LIMIT_PER_MINUTE": "60000",
         }
     )
     return server, endpoint

@@ -7,7 +7,7 @@ import pytest
 from tests.integration.local_stack import LocalStack, local_stack
 
 # Every test of a session talks from 127.0.0.1: lift the per-client limits, except where they are tested.
-UNLIMITED = "CreateSessionRateLimit=100000 UploadRateLimit=100000"
+UNLIMITED = "CreateSessionRateLimit=100000 UploadRateLimit=100000 AppendRateLimit=60000"
 JWT_OVERRIDES = f"AuthMode=jwt JwtIssuer=https://issuer.test JwtAudience=chatvault {UNLIMITED}"
 
 

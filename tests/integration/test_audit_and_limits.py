@@ -148,3 +148,69 @@ def test_the_sweep_leaves_a_trace_for_each_folder(settings_env: pytest.MonkeyPat
     (entry,) = audit.trail(gone)
     assert entry.event == "orphan_files_swept"
     assert entry.details == {"objects": 1}
+
+
+def _message_count(sid: str, token: str) -> int:
+    return int(call("GET", f"/api/v1/sessions/{sid}", token=token).body["message_count"])
+
+
+def test_appends_are_limited_per_session_and_a_refusal_writes_nothing(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """AppendRateLimit: a burst of N from an idle session, then one every 60/N s; 429 with Retry-After."""
+    from chatvault.logic import pace
+
+    settings_env.setenv("APPEND_LIMIT_PER_MINUTE", "3")
+    moment = clock.now()
+    settings_env.setattr(clock, "now", lambda: moment)
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    path = f"/api/v1/sessions/{sid}/messages"
+    accepted = "0b6f7d1e-9a39-4c8e-9c5a-7f1f3d0f4a11"
+    for n in range(3):
+        body = {"role": "user", "content": f"m{n}", **({"message_id": accepted} if n == 0 else {})}
+        assert call("POST", path, token=token, body=body).status == 201
+    for remembered in (True, False):  # whether or not this process remembers the session's pace
+        if not remembered:
+            pace._recent.clear()
+        refused = call("POST", path, token=token, body={"role": "user", "content": "one too many"})
+        assert_error(refused, 429, "rate_limited")
+        assert refused.headers["Retry-After"] == "20"
+    assert _message_count(sid, token) == 3
+    # an idempotent retry of an accepted message is still answered from storage
+    replay = call("POST", path, token=token, body={"role": "user", "content": "m0", "message_id": accepted})
+    assert replay.status == 200
+    # another session is not limited by this one
+    other = create().body
+    assert (
+        call(
+            "POST",
+            f"/api/v1/sessions/{other['session_id']}/messages",
+            token=other["session_token"],
+            body={"role": "user", "content": "fine"},
+        ).status
+        == 201
+    )
+    # 20 s later, one more fits (60 s / 3)
+    later = moment + timedelta(seconds=20)
+    settings_env.setattr(clock, "now", lambda: later)
+    assert call("POST", path, token=token, body={"role": "user", "content": "m3"}).status == 201
+    assert_error(call("POST", path, token=token, body={"role": "user", "content": "m4"}), 429, "rate_limited")
+    assert _message_count(sid, token) == 4
+
+
+def test_the_append_limit_can_be_turned_off(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("APPEND_LIMIT_PER_MINUTE", "0")
+    s = create().body
+    for n in range(5):
+        reply = call(
+            "POST",
+            f"/api/v1/sessions/{s['session_id']}/messages",
+            token=s["session_token"],
+            body={"role": "user", "content": f"m{n}"},
+        )
+        assert reply.status == 201
+    item = boto3.client("dynamodb").get_item(
+        TableName="chatvault-local-SessionsTable", Key={"pk": {"S": s["session_id"]}, "sk": {"S": "#S"}}
+    )["Item"]
+    assert "append_tat" not in item

@@ -60,6 +60,11 @@ def test_upload_through_the_form_then_the_panic_button(stack: LocalStack) -> Non
 
     assert receipt["erased"]["uploads"] == 2
     assert not [k for k in _keys(stack) if created["session_id"] in k]
+    # no noncurrent version and no delete marker names the session either: deleted means gone
+    versions = _s3(stack).list_object_versions(Bucket=BUCKET, Prefix=f"uploads/{created['session_id']}/")
+    assert not versions.get("Versions")
+    assert not versions.get("DeleteMarkers")
+    assert _s3(stack).get_bucket_versioning(Bucket=BUCKET).get("Status") is None
 
 
 def test_sweep_by_make_invoke_removes_only_orphans(stack: LocalStack) -> None:

@@ -16,7 +16,7 @@ import botocore.client
 import pytest
 
 from chatvault import clock
-from chatvault.dal import sessions, uploads
+from chatvault.dal import secret, sessions, uploads
 from chatvault.logic.identity import hash_token
 from chatvault.models.domain import Principal
 from infra.local.template import load, physical_name
@@ -72,6 +72,9 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str
             return {("s3:DeleteObject", _objects(bucket, [o["Key"] for o in params["Delete"]["Objects"]]))}
         if operation == "PresignPost":
             return {("s3:PutObject", _objects(bucket, [params["Key"]]))}
+    if service == "secretsmanager" and operation == "GetSecretValue":
+        assert PHYSICAL[params["SecretId"]] == "FingerprintSecret"
+        return {("secretsmanager:GetSecretValue", json.dumps({"Ref": "FingerprintSecret"}))}
     raise AssertionError(f"unexpected call {service}.{operation}")
 
 
@@ -111,7 +114,13 @@ def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
     return record
 
 
+def cold_start() -> None:
+    """What a process reads once (the fingerprint secret) is read again, as by a new function."""
+    secret.forget()
+
+
 def as_function(name: str, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+    cold_start()
     _running["function"] = name
     try:
         reply = call(method, path, **kwargs)
@@ -194,6 +203,7 @@ def test_every_function_is_granted_exactly_what_it_uses(
     settings_env.setattr(clock, "now", lambda: later)
     from functions.sweep_orphans.app import lambda_handler as sweep
 
+    cold_start()
     _running["function"] = "SweepOrphansFunction"
     sweep_context = context("SweepOrphansFunction")
     sweep_context.deadline += 290  # the sweep's timeout is 300 s

@@ -29,6 +29,7 @@ ALLOWED_RESOURCES = [
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_erasing"},
     {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
     {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"},
+    {"Ref": "FingerprintSecret"},
 ]
 
 
@@ -47,10 +48,27 @@ def _events(fn: dict) -> list[tuple[str, str]]:
 def test_uploads_expire_after_the_retention_rounded_up_to_days() -> None:
     for hours, days in (("720", 30), ("1", 1), ("24", 1), ("25", 2)):
         bucket = Stack.from_template({"RetentionHours": hours}).resources("AWS::S3::Bucket")["UploadsBucket"]
-        (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+        rule = _rule(bucket, "expire-uploads")
         assert rule["Prefix"] == "uploads/"
         assert rule["ExpirationInDays"] == days, hours
         assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def _rule(bucket: dict, rule_id: str) -> dict:
+    return next(r for r in bucket["LifecycleConfiguration"]["Rules"] if r["Id"] == rule_id)
+
+
+def test_the_bucket_keeps_no_versions_of_erased_files() -> None:
+    """No versioning configuration at all (a "Suspended" bucket still leaves a delete marker named
+    uploads/<session_id>/... for every delete), and lifecycle rules that expire noncurrent versions
+    and delete markers, for a bucket that was ever versioned."""
+    bucket = Stack.from_template().resources("AWS::S3::Bucket")["UploadsBucket"]
+    assert "VersioningConfiguration" not in bucket
+    backstop = _rule(bucket, "no-versions-left-behind")
+    assert backstop["Status"] == "Enabled"
+    assert "Prefix" not in backstop  # the whole bucket
+    assert backstop["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert backstop["ExpiredObjectDeleteMarker"] is True
 
 
 def test_bucket_is_private_encrypted_and_tls_only() -> None:

@@ -2,13 +2,12 @@
 returns a session's trail, also after the session is erased. TTL: AUDIT_RETENTION_DAYS.
 
 The partition key is pseudonymous: `s#<HMAC of the session id>` (or `c#<client fingerprint>` for a
-refusal that concerns no session). Whoever knows a session id can find its trail; the table itself
-names no session, so after the panic button no table holds the session's id."""
+refusal that concerns no session), keyed by the deployment's secret (dal/secret.py). Whoever holds the
+secret and a session id can find its trail; the table itself names no session, so after the panic
+button no table holds the session's id."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from pynamodb.models import Model
 
 from chatvault import deadline
 from chatvault.clock import iso
+from chatvault.dal import secret
 from chatvault.dal.clients import client
 from chatvault.dal.items import TableMeta
 from chatvault.dal.retry import batch_write_all, storage_errors
@@ -39,8 +39,7 @@ class AuditItem(Model):
 
 
 def subject_of(session_id: str) -> str:
-    salt = get_settings().client_hash_salt.encode()
-    return "s#" + hmac.new(salt, session_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return "s#" + secret.session_subject(session_id)
 
 
 def _key(entry: AuditEntry) -> str:

@@ -82,6 +82,8 @@ class SessionItem(ChatItem, discriminator="session"):
     deleted_at = UTCDateTimeAttribute(null=True)
     erased_messages = NumberAttribute(null=True)
     erasing = UnicodeAttribute(null=True)
+    # AppendRateLimit: the theoretical arrival time of the next append, in microseconds (logic/pace.py)
+    append_tat = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
     by_erasing = ErasingIndex()

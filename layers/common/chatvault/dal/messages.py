@@ -23,6 +23,7 @@ from chatvault.models.domain import (
     MessagePage,
     MessageRecord,
     NewMessage,
+    Pace,
     Principal,
     SessionAccess,
     SessionRecord,
@@ -53,7 +54,11 @@ def is_position(value: object) -> bool:
 
 @storage_errors
 def append(
-    message: NewMessage, principal: Principal, position: str, session_expires_at: datetime
+    message: NewMessage,
+    principal: Principal,
+    position: str,
+    session_expires_at: datetime,
+    pace: Pace | None = None,
 ) -> AppendOutcome:
     """One TransactWriteItems: the session (conditioned on the caller, its state and its last position),
     the guard, the message and, for a client id, its marker. Never a message without its session,
@@ -73,6 +78,13 @@ def append(
     condition = writable(principal, at) & (
         SessionItem.last_position.does_not_exist() | (SessionItem.last_position < position)
     )
+    if pace is not None:  # the rate limit rides on the same conditional write: no extra round trip
+        if pace.busy:
+            actions.append(SessionItem.append_tat.set(SessionItem.append_tat + pace.interval))
+            condition &= SessionItem.append_tat.between(pace.now, pace.ceiling)
+        else:
+            actions.append(SessionItem.append_tat.set(pace.now + pace.interval))
+            condition &= SessionItem.append_tat.does_not_exist() | (SessionItem.append_tat < pace.now)
     guard = GuardItem(message.session_id, GUARD_SK)
     guard_actions: list[Any] = [
         GuardItem.expires_at.set(session_expires_at),

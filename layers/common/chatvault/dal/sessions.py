@@ -53,6 +53,7 @@ def record_of(item: SessionItem) -> SessionRecord:
         uploads_issued=int(item.uploads_issued or 0),
         deleted_at=item.deleted_at,
         last_position=item.last_position,
+        append_tat=int(item.append_tat) if item.append_tat is not None else None,
     )
 
 

@@ -28,6 +28,7 @@ from chatvault.errors import (
     SessionNotFoundError,
     StorageUnavailableError,
 )
+from chatvault.logic import pace
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import AppendMessageRequest, MessageOut
 from chatvault.models.domain import AppendOutcome, NewMessage, Principal
@@ -64,6 +65,7 @@ def append_message(
     retention = timedelta(seconds=settings.retention_seconds)
 
     floor = ""
+    known_tat: int | None = None
     for attempt in range(MAX_ATTEMPTS):
         at = clock.now()
         position = max(messages.position_of(at), floor)
@@ -78,13 +80,17 @@ def append_message(
             created_at=at,
             expires_at=at + retention,
         )
-        outcome = messages.append(message, principal, position, at + retention)
+        rate = pace.step(session_id, settings.append_limit_per_minute, at, known_tat, first=attempt == 0)
+        outcome = messages.append(message, principal, position, at + retention, rate)
         if outcome.committed:
+            pace.accepted(session_id, rate)
             metrics.add_metric(name="MessagesAppended", unit="Count", value=1)
             return _out(message), True
         replay = _settle(outcome, session_id, principal, digest)
         if replay is not None:
             return replay, False
+        if outcome.session is not None:
+            known_tat = outcome.session.append_tat
         if outcome.transient:
             time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())  # noqa: S311 - jitter
         floor = _next_floor(outcome, position, floor)

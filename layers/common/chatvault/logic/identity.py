@@ -15,6 +15,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from chatvault import clock
 from chatvault.errors import SessionNotFoundError, TokenRequiredError, UnauthenticatedError
 from chatvault.models.domain import Principal
 from chatvault.settings import get_settings
@@ -33,11 +34,12 @@ class Caller(BaseModel):
 
     @property
     def fingerprint(self) -> str:
-        """Who the caller is for rate limits and the audit trail, without storing who they are: a
-        salted HMAC of the JWT subject, or else of the source IP address."""
+        """Who the caller is for rate limits and the audit trail, without storing who they are: an
+        HMAC of the JWT subject, or else of the source IP address, under today's key (dal/secret.py)."""
+        from chatvault.dal import secret  # not at import: the resolver of every function imports Caller
+
         basis = f"sub:{self.subject}" if self.subject else f"ip:{self.client_ip or 'unknown'}"
-        salt = get_settings().client_hash_salt.encode()
-        return hmac.new(salt, basis.encode(), hashlib.sha256).hexdigest()[:32]
+        return secret.client_fingerprint(basis, clock.now().date())
 
 
 def new_token() -> tuple[str, str]:

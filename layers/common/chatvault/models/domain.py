@@ -34,6 +34,7 @@ class SessionRecord(Record):
     uploads_issued: int = 0
     deleted_at: datetime | None = None
     last_position: str | None = None
+    append_tat: int | None = None
 
     def is_live(self, at: datetime) -> bool:
         """Readable: not expired (TTL deletes late) and not being erased."""
@@ -87,6 +88,23 @@ class MessageRecord(Record):
     metadata: dict[str, Any]
     created_at: datetime
     expires_at: datetime
+
+
+class Pace(Record):
+    """The append rate limit's step for one append attempt (logic/pace.py), in microseconds: whether
+    the session is expected busy (its tat in [now, now + window - interval]: tat += interval) or idle
+    (no tat, or tat < now: tat = now + interval), and the tat the guess was based on."""
+
+    busy: bool
+    now: int
+    interval: int
+    window: int
+    seen: int | None = None
+
+    @property
+    def ceiling(self) -> int:
+        """The highest tat a busy session may have for this append to fit in the window."""
+        return self.now + self.window - self.interval
 
 
 class NewMessage(Record):
