@@ -67,6 +67,26 @@ def test_upload_through_the_form_then_the_panic_button(stack: LocalStack) -> Non
     assert _s3(stack).get_bucket_versioning(Bucket=BUCKET).get("Status") is None
 
 
+def test_only_the_allowed_content_types_get_a_form(stack: LocalStack) -> None:
+    created = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()
+    url, auth = (
+        f"{stack.api}/api/v1/sessions/{created['session_id']}/uploads",
+        {"X-Session-Token": created["session_token"]},
+    )
+    for refused in ("text/html", "application/x-msdownload", "image/svg+xml"):
+        reply = requests.post(
+            url, headers=auth, timeout=10, json={"filename": "a", "content_type": refused, "size": 5}
+        )
+        assert reply.status_code == 422, reply.text
+        assert reply.json()["error"]["details"][0]["field"] == "body.content_type"
+    for allowed in ("image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain"):
+        reply = requests.post(
+            url, headers=auth, timeout=10, json={"filename": "a", "content_type": allowed, "size": 5}
+        )
+        assert reply.status_code == 201, reply.text
+        assert reply.json()["fields"]["Content-Type"] == allowed
+
+
 def test_sweep_by_make_invoke_removes_only_orphans(stack: LocalStack) -> None:
     live = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()["session_id"]
     orphan = str(uuid.uuid4())

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from chatvault import clock
+from chatvault.settings import get_settings
 from tests.helpers import assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -100,6 +101,9 @@ def test_uploads_are_refused_for_missing_foreign_ended_or_expired_sessions(
         ({"size": 0}, "body.size"),
         ({"size": 10 * 1024 * 1024 + 1}, "body.size"),
         ({"content_type": "png"}, "body.content_type"),
+        ({"content_type": "text/html"}, "body.content_type"),
+        ({"content_type": "application/x-msdownload"}, "body.content_type"),
+        ({"content_type": "image/svg+xml"}, "body.content_type"),
         ({"filename": ""}, "body.filename"),
         ({"filename": "x" * 256}, "body.filename"),
         ({"filename": "../etc/passwd"}, "body.filename"),
@@ -111,6 +115,27 @@ def test_invalid_upload_requests_are_422(body: dict[str, Any], field: str) -> No
     reply = _upload(sid, token, **body)
     assert_error(reply, 422, "validation_failed")
     assert any(d["field"].startswith(field) for d in reply.body["error"]["details"]), reply.body
+
+
+def test_allowed_types_are_a_setting_and_the_form_pins_the_type_in_lowercase(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    sid, token = _session()
+    upload = _upload(sid, token, content_type="Image/PNG")
+    assert upload.status == 201
+    assert upload.body["fields"]["Content-Type"] == "image/png"
+    assert {"Content-Type": "image/png"} in _policy(upload.body["fields"])["conditions"]
+
+    settings_env.setenv("ALLOWED_UPLOAD_TYPES", "text/csv")
+    get_settings.cache_clear()  # as a new deployment's cold start reads it
+    assert _upload(sid, token, content_type="text/csv").status == 201
+    refused = _upload(sid, token, content_type="image/png")
+    assert_error(refused, 422, "validation_failed")
+    assert refused.body["error"]["details"] == [
+        {"field": "body.content_type", "problem": "must be one of text/csv"}
+    ]
+    issued = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": sid}, "sk": {"S": "#S"}})
+    assert issued["Item"]["uploads_issued"] == {"N": "2"}  # the refusal counted nothing
 
 
 def test_the_largest_allowed_size_is_accepted() -> None:

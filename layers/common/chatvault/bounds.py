@@ -13,6 +13,8 @@ TOOL_NAMES = 64
 TOOL_NAME_CHARS = 128
 MODEL_CHARS = 128
 ERROR_MESSAGE_CHARS = 2048
+# type/subtype, no parameters (the presigned POST pins it exactly)
+CONTENT_TYPE_PATTERN = r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$"
 
 # Characters of text a message's metadata can hold at most (tools, model, error, attributes).
 MESSAGE_METADATA_CHARS = (

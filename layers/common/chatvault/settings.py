@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from chatvault import bounds
+
+DEFAULT_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain")
+ContentTypeName = Annotated[
+    str, StringConstraints(pattern=bounds.CONTENT_TYPE_PATTERN, max_length=255), AfterValidator(str.lower)
+]
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
 
 
 class Settings(BaseModel):
@@ -33,6 +44,10 @@ class Settings(BaseModel):
     # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.
     max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1, le=5 * 1024**3)
+    # AllowedUploadTypes: the content types an upload may declare, lowercase (a comma-separated list)
+    allowed_upload_types: Annotated[tuple[ContentTypeName, ...], BeforeValidator(_comma_list)] = Field(
+        default=DEFAULT_UPLOAD_TYPES, alias="ALLOWED_UPLOAD_TYPES", min_length=1
+    )
     delete_workers: int = Field(default=8, alias="DELETE_WORKERS", ge=1, le=32)
     upload_url_seconds: int = Field(default=300, alias="UPLOAD_URL_SECONDS", ge=30, le=3600)
     orphan_min_age_minutes: int = Field(default=30, alias="ORPHAN_MIN_AGE_MINUTES", ge=0)

@@ -237,7 +237,7 @@ class MessageListOut(ApiModel):
 MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's largest single PUT/POST; MaxUploadBytes may not exceed it
 UploadSize = Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES), BeforeValidator(_integral)]
 ContentType = Annotated[
-    str, StringConstraints(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$")
+    str, StringConstraints(min_length=3, max_length=255, pattern=bounds.CONTENT_TYPE_PATTERN)
 ]
 
 
@@ -245,7 +245,10 @@ class CreateUploadRequest(StrictRequest):
     filename: Annotated[
         str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")
     ] = Field(description="Checked, never stored: file names stay out of keys, metadata and logs.")
-    content_type: ContentType
+    content_type: ContentType = Field(
+        description="One of the deployment's AllowedUploadTypes (case-insensitive; default image/png, "
+        "image/jpeg, image/webp, application/pdf, text/plain); another is 422. The form pins it."
+    )
     size: UploadSize = Field(description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
 
 
