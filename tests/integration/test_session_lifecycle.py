@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import boto3
@@ -149,6 +150,35 @@ def test_delete_erases_every_item_of_the_session() -> None:
     remaining = ddb.scan(TableName=table)["Items"]
     assert not [item for item in remaining if item["pk"]["S"] == sid]
     assert {item["pk"]["S"] for item in remaining} == {other["session_id"]}
+
+
+def test_concurrent_deletes_answer_a_receipt_or_404_and_erase_everything(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """The panic button tapped four times at once (it once answered [500, 200, 500, 500])."""
+    settings_env.setenv("APPEND_LIMIT_PER_MINUTE", "0")
+    s = create().body
+    sid = s["session_id"]
+    for i in range(150):
+        reply = call(
+            "POST",
+            f"{SESSIONS}/{sid}/messages",
+            token=s["session_token"],
+            body={"role": "user", "content": f"m{i}"},
+        )
+        assert reply.status == 201
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(
+            pool.map(lambda _: call("DELETE", f"{SESSIONS}/{sid}", token=s["session_token"]), range(4))
+        )
+    assert sorted({r.status for r in replies}) in ([200], [200, 404]), [r.body for r in replies]
+    for reply in replies:
+        if reply.status == 200:
+            assert reply.body["erased"]["messages"] == 150
+        else:
+            assert_error(reply, 404, "session_not_found")
+    remaining = boto3.client("dynamodb").scan(TableName="chatvault-local-SessionsTable")["Items"]
+    assert not [item for item in remaining if item["pk"]["S"] == sid]
 
 
 def test_client_chosen_id_is_201_then_409() -> None:

@@ -42,3 +42,9 @@ def test_a_cursor_only_works_for_its_own_list() -> None:
     token = cursor.encode("owner:alice", KEY)
     with pytest.raises(InvalidCursorError):
         cursor.decode("owner:bob", token)
+
+
+def test_a_cursor_longer_than_any_this_service_writes_is_invalid() -> None:
+    """400 invalid_cursor, as the contract says, not a 422 for the parameter's length."""
+    with pytest.raises(InvalidCursorError):
+        cursor.decode("owner:alice", "A" * (cursor.MAX_CURSOR_CHARS + 1))
