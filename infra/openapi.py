@@ -39,7 +39,48 @@ def generate() -> dict[str, Any]:
         if http_routes and "{proxy+}" not in http_routes[0]["Properties"]["Path"]:
             merge.add_file(fn.code_dir / "app.py")
     document: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
-    return _without_unused_schemas(_without_default_422(document))
+    document = _without_unused_schemas(_without_default_422(document))
+    return _with_links_from_create(_with_session_token(document))
+
+
+SESSION_ROUTE = "/api/v1/sessions/{session_id}"
+
+
+def _session_operations(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        operation
+        for path, item in sorted(document.get("paths", {}).items())
+        if path.startswith(SESSION_ROUTE)
+        for _, operation in sorted(item.items())
+    ]
+
+
+def _with_session_token(document: dict[str, Any]) -> dict[str, Any]:
+    """Every route of one session takes its token as a header parameter (http/docs.py says why)."""
+    from chatvault.http.docs import SESSION_TOKEN_PARAMETER
+
+    for operation in _session_operations(document):
+        operation.setdefault("parameters", []).append(dict(SESSION_TOKEN_PARAMETER))
+    return document
+
+
+def _with_links_from_create(document: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI links from a created session to every route of it, with its id and token, so that tools
+    (schemathesis' stateful phase, client generators) can follow create -> use -> delete."""
+    from chatvault.http.docs import SESSION_TOKEN_HEADER
+
+    created = document["paths"]["/api/v1/sessions"]["post"]["responses"]["201"]
+    created["links"] = {
+        operation["operationId"]: {
+            "operationId": operation["operationId"],
+            "parameters": {
+                "path.session_id": "$response.body#/session_id",
+                f"header.{SESSION_TOKEN_HEADER}": "$response.body#/session_token",
+            },
+        }
+        for operation in _session_operations(document)
+    }
+    return document
 
 
 def _without_default_422(document: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,9 @@ app = ApiResolver()
     "/api/v1/sessions/<session_id>/messages",
     summary="Append a message (idempotent with a client message_id)",
     tags=["messages"],
-    security=docs.SESSION_AUTH,
+    security=docs.JWT_AUTH,
     responses={
-        **docs.responses(201, MessageOut, "The stored message.", 400, 401, 404, 409, 422),
+        **docs.responses(201, MessageOut, "The stored message.", 400, 401, 404, 409, 422, 429),
         200: {
             "description": "A retry with the same message_id and body: the stored message, stored once.",
             "content": {"application/json": {"model": MessageOut}},

@@ -19,7 +19,7 @@ app = ApiResolver()
     "/api/v1/sessions",
     summary="Create a session",
     tags=["sessions"],
-    security=[{}, {"BearerJWT": []}],
+    security=docs.JWT_AUTH,
     responses=docs.responses(
         201,
         CreatedSessionOut,

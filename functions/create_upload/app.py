@@ -19,7 +19,7 @@ app = ApiResolver()
     "/api/v1/sessions/<session_id>/uploads",
     summary="A presigned S3 POST for one file in the session's folder",
     tags=["uploads"],
-    security=docs.SESSION_AUTH,
+    security=docs.JWT_AUTH,
     responses=docs.responses(
         201, UploadOut, "The form to POST the file to S3 with.", 400, 401, 404, 409, 422, 429
     ),

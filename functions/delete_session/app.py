@@ -23,7 +23,7 @@ app = ApiResolver()
         "once too: 200 with the receipt."
     ),
     tags=["sessions"],
-    security=docs.SESSION_AUTH,
+    security=docs.JWT_AUTH,
     responses=docs.responses(200, DeleteReceiptOut, "What was erased.", 401, 404),
 )
 @tracer.capture_method

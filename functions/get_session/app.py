@@ -18,7 +18,7 @@ app = ApiResolver()
     "/api/v1/sessions/<session_id>",
     summary="Read a session",
     tags=["sessions"],
-    security=docs.SESSION_AUTH,
+    security=docs.JWT_AUTH,
     responses=docs.responses(200, SessionOut, "The session.", 401, 404),
 )
 @tracer.capture_method

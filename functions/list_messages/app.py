@@ -19,7 +19,7 @@ app = ApiResolver()
     "/api/v1/sessions/<session_id>/messages",
     summary="A page of the history, in the order appends were accepted",
     tags=["messages"],
-    security=docs.SESSION_AUTH,
+    security=docs.JWT_AUTH,
     responses=docs.responses(200, MessageListOut, "A page of messages.", 400, 401, 404, 422),
 )
 @tracer.capture_method
@@ -27,7 +27,9 @@ def list_(
     session_id: str,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     order: Annotated[Literal["asc", "desc"], Query()] = "asc",
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> Response[str]:
     return app.reply(list_messages(session_id, app.caller, limit, order, cursor))
 

@@ -19,13 +19,15 @@ app = ApiResolver()
     "/api/v1/sessions",
     summary="List your sessions, newest activity first (jwt mode; 404 in anonymous mode)",
     tags=["sessions"],
-    security=docs.OWNER_AUTH,
+    security=docs.JWT_AUTH,
     responses=docs.responses(200, SessionListOut, "A page of sessions.", 400, 401, 404, 422),
 )
 @tracer.capture_method
 def list_(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> Response[str]:
     return app.reply(list_sessions(app.caller, limit, cursor))
 

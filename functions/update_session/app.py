@@ -19,7 +19,7 @@ app = ApiResolver()
     "/api/v1/sessions/<session_id>",
     summary="Change title or metadata, or end the session (one way)",
     tags=["sessions"],
-    security=docs.SESSION_AUTH,
+    security=docs.JWT_AUTH,
     responses=docs.responses(200, SessionOut, "The changed session.", 400, 401, 404, 409, 422),
 )
 @tracer.capture_method

@@ -60,13 +60,65 @@ def test_request_models_refuse_unknown_fields(document: dict) -> None:
         assert document["components"]["schemas"][name]["additionalProperties"] is False
 
 
-@pytest.mark.parametrize(
-    ("mode", "scheme", "other"),
-    [("anonymous", "SessionToken", "BearerJWT"), ("jwt", "BearerJWT", "SessionToken")],
-)
-def test_the_served_document_names_only_this_deployments_scheme(mode: str, scheme: str, other: str) -> None:
+def _token_parameters(operation: dict) -> list[dict]:
+    return [p for p in operation.get("parameters", []) if p["name"] == "X-Session-Token"]
+
+
+def test_the_anonymous_document_asks_for_the_token_as_a_header_not_a_security_scheme() -> None:
+    """A security scheme promises 401/403 for a bad credential; a wrong token is 404 by contract."""
+    served = json.loads(api_document("anonymous"))
+    assert "securitySchemes" not in served["components"]
+    for path, item in served["paths"].items():
+        for operation in item.values():
+            assert "security" not in operation
+            tokens = _token_parameters(operation)
+            if path.startswith("/api/v1/sessions/{session_id}"):
+                assert tokens == [
+                    {
+                        **tokens[0],
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ]
+            else:
+                assert tokens == []
+
+
+def test_the_jwt_document_asks_for_a_bearer_token_on_every_session_route() -> None:
+    served = json.loads(api_document("jwt"))
+    assert set(served["components"]["securitySchemes"]) == {"BearerJWT"}
+    assert "X-Session-Token" not in json.dumps(served["paths"])
+    for path, item in served["paths"].items():
+        for operation in item.values():
+            if path != "/api/v1/openapi.json":
+                assert operation["security"] == [{"BearerJWT": []}]
+
+
+@pytest.mark.parametrize("mode", ["anonymous", "jwt"])
+def test_a_created_session_links_to_every_route_of_it(mode: str) -> None:
     served = json.loads(api_document(mode))
-    assert set(served["components"]["securitySchemes"]) == {scheme}
-    assert other not in json.dumps(served["paths"])
-    get = served["paths"]["/api/v1/sessions/{session_id}"]["get"]
-    assert get["security"] == [{scheme: []}]
+    links = served["paths"]["/api/v1/sessions"]["post"]["responses"]["201"]["links"]
+    session_operations = {
+        operation["operationId"]
+        for path, item in served["paths"].items()
+        if path.startswith("/api/v1/sessions/{session_id}")
+        for operation in item.values()
+    }
+    assert set(links) == session_operations
+    expected = {"path.session_id": "$response.body#/session_id"}
+    if mode == "anonymous":
+        expected["header.X-Session-Token"] = "$response.body#/session_token"
+    assert all(link["parameters"] == expected for link in links.values())
+
+
+def test_the_served_document_states_this_deployments_upload_limits(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("MAX_UPLOAD_BYTES", "2048")
+    settings_env.setenv("ALLOWED_UPLOAD_TYPES", "image/png,text/csv")
+    api_document.cache_clear()
+    try:
+        upload = json.loads(api_document("anonymous"))["components"]["schemas"]["CreateUploadRequest"]
+    finally:
+        api_document.cache_clear()
+    assert upload["properties"]["size"]["maximum"] == 2048
+    assert upload["properties"]["content_type"]["enum"] == ["image/png", "text/csv"]

@@ -44,7 +44,7 @@ class Settings(BaseModel):
     # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.
     max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1, le=5 * 1024**3)
-    # AllowedUploadTypes: the content types an upload may declare, lowercase (a comma-separated list)
+    # AllowedUploadTypes: the content types an upload may declare (a comma-separated list, lowercased)
     allowed_upload_types: Annotated[tuple[ContentTypeName, ...], BeforeValidator(_comma_list)] = Field(
         default=DEFAULT_UPLOAD_TYPES, alias="ALLOWED_UPLOAD_TYPES", min_length=1
     )

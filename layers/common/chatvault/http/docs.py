@@ -12,12 +12,6 @@ from chatvault.models.api import ErrorOut
 # Plain OpenAPI objects (Powertools validates them only when a document is generated): importing its
 # OpenAPI models here would cost every cold start a third of a second.
 SECURITY_SCHEMES: dict[str, Any] = {
-    "SessionToken": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "X-Session-Token",
-        "description": "AuthMode=anonymous: the session_token returned once by POST /api/v1/sessions.",
-    },
     "BearerJWT": {
         "type": "http",
         "scheme": "bearer",
@@ -25,9 +19,25 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "AuthMode=jwt: verified by API Gateway's JWT authorizer; the principal is `sub`.",
     },
 }
-# Either scheme, depending on the deployment's AuthMode.
-SESSION_AUTH: list[dict[str, list[str]]] = [{"SessionToken": []}, {"BearerJWT": []}]
-OWNER_AUTH: list[dict[str, list[str]]] = [{"BearerJWT": []}]
+# The session token is a header parameter of every route under /sessions/{session_id} (infra/openapi.py
+# adds it), not a security scheme: a security scheme promises 401/403 for bad credentials, while a
+# wrong token is 404 here, the same answer as for a session that does not exist, so that nobody learns
+# which ids exist. The served document makes it required in anonymous mode and drops it in jwt mode.
+SESSION_TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name, not a secret
+SESSION_TOKEN_PARAMETER: dict[str, Any] = {
+    "name": SESSION_TOKEN_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1},
+    "description": (
+        "AuthMode=anonymous (required there): the session_token returned once by POST /api/v1/sessions. "
+        "Missing: 401 `token_required`. Wrong: 404 `session_not_found`, as for a session that does not "
+        "exist."
+    ),
+}
+# Every route but the document's needs the bearer token in jwt mode; in anonymous mode the gateway asks
+# for nothing (the served document drops it: logic/get_api_document.py).
+JWT_AUTH: list[dict[str, list[str]]] = [{"BearerJWT": []}]
 
 _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
@@ -43,7 +53,7 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     409: ("`session_exists`, `session_ended` or `message_id_conflict`.", {}),
     413: ("`payload_too_large` (request body) or `message_too_large` (content over MaxMessageChars).", {}),
     422: ("`validation_failed`, with `details: [{field, problem}]`.", {}),
-    429: ("`rate_limited`: this client's per-minute limit; see Retry-After.", _RETRY_AFTER),
+    429: ("`rate_limited`: a per-minute limit of this client or session; see Retry-After.", _RETRY_AFTER),
     503: (
         "`service_unavailable`: storage throttled or failing after retries; nothing was written.",
         _RETRY_AFTER,

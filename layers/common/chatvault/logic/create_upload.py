@@ -2,7 +2,8 @@
 
 The policy fixes the key `uploads/{session_id}/{upload_id}`, the content type and the size range
 (1..the declared size, itself at most MaxUploadBytes); the form is valid for UPLOAD_URL_SECONDS.
-The declared type must be one of AllowedUploadTypes; the form pins it in lowercase.
+The declared type must be one of AllowedUploadTypes, exactly as listed (the document declares them
+as an enum, and browsers report types in lowercase).
 One conditional UpdateItem counts the upload on the session; signing is local."""
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Cal
     principal = principal_of(caller)
     if request.size > settings.max_upload_bytes:
         raise ValidationFailedError("body.size", f"must be at most {settings.max_upload_bytes} bytes")
-    content_type = request.content_type.lower()
-    if content_type not in settings.allowed_upload_types:
+    if request.content_type not in settings.allowed_upload_types:
         raise ValidationFailedError(
             "body.content_type", "must be one of " + ", ".join(settings.allowed_upload_types)
         )
@@ -50,7 +50,7 @@ def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Cal
             raise_refusal(session_id, principal, at)
 
     key = uploads.key_for(session_id, upload_id)
-    post = uploads.presigned_post(key, content_type, request.size, settings.upload_url_seconds)
+    post = uploads.presigned_post(key, request.content_type, request.size, settings.upload_url_seconds)
     metrics.add_metric(name="UploadsIssued", unit="Count", value=1)
     return UploadOut(
         upload_id=upload_id,

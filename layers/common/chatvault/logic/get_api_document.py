@@ -1,29 +1,64 @@
 """GET /api/v1/openapi.json: the OpenAPI document generated from the code at build time (see
-infra/openapi.py), narrowed to this deployment's identity mode."""
+infra/openapi.py), narrowed to this deployment: its identity mode, and the limits it was deployed with
+(MaxUploadBytes, AllowedUploadTypes), so that what the document calls valid is what it accepts.
+
+MaxMessageChars is not written as a `maxLength`: longer content is 413 `message_too_large` by contract,
+not the 422 a schema violation would be; the field's description and the 413 response say so."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from chatvault.settings import get_settings
-
-_SCHEME_OF_MODE = {"anonymous": "SessionToken", "jwt": "BearerJWT"}
+from chatvault.http.docs import SESSION_TOKEN_HEADER
+from chatvault.settings import Settings, get_settings
 
 
 @lru_cache(maxsize=2)
 def api_document(auth_mode: str | None = None) -> str:
-    mode = auth_mode or get_settings().auth_mode
+    settings = get_settings()
     document: dict[str, Any] = json.loads(resources.files("chatvault").joinpath("openapi.json").read_text())
-    keep = _SCHEME_OF_MODE[mode]
-    schemes = document.get("components", {}).get("securitySchemes", {})
-    for name in list(schemes):
-        if name != keep:
-            del schemes[name]
-    for path_item in document.get("paths", {}).values():
-        for operation in path_item.values():
-            if "security" in operation:
-                operation["security"] = [req for req in operation["security"] if not req or keep in req]
+    if (auth_mode or settings.auth_mode) == "jwt":
+        _for_jwt(document)
+    else:
+        _for_anonymous(document)
+    _for_limits(document, settings)
     return json.dumps(document, separators=(",", ":"))
+
+
+def _operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for path_item in document.get("paths", {}).values():
+        yield from path_item.values()
+
+
+def _is_token(parameter: dict[str, Any]) -> bool:
+    return parameter.get("in") == "header" and parameter.get("name") == SESSION_TOKEN_HEADER
+
+
+def _for_anonymous(document: dict[str, Any]) -> None:
+    """No bearer tokens: no security scheme, and the session token header is required."""
+    document.get("components", {}).pop("securitySchemes", None)
+    for operation in _operations(document):
+        operation.pop("security", None)
+        for parameter in operation.get("parameters", []):
+            if _is_token(parameter):
+                parameter["required"] = True
+
+
+def _for_jwt(document: dict[str, Any]) -> None:
+    """No session tokens: the header parameter goes, and so does the token the links would pass."""
+    for operation in _operations(document):
+        if "parameters" in operation:
+            operation["parameters"] = [p for p in operation["parameters"] if not _is_token(p)]
+        for response in operation.get("responses", {}).values():
+            for link in response.get("links", {}).values():
+                link["parameters"].pop(f"header.{SESSION_TOKEN_HEADER}", None)
+
+
+def _for_limits(document: dict[str, Any], settings: Settings) -> None:
+    upload = document["components"]["schemas"]["CreateUploadRequest"]["properties"]
+    upload["size"]["maximum"] = settings.max_upload_bytes
+    upload["content_type"]["enum"] = list(settings.allowed_upload_types)

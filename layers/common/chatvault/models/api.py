@@ -73,6 +73,10 @@ class StrictRequest(ApiModel):
 
 
 class CreateSessionRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Onboarding", "metadata": {"channel": "web"}}]}
+    )
+
     session_id: Uuid4 | None = Field(default=None, description="Client-chosen UUIDv4; 409 if taken.")
     title: Title | None = None
     metadata: Metadata = Field(default_factory=dict)
@@ -87,7 +91,7 @@ class UpdateSessionRequest(StrictRequest):
     """At least one field. `title: null` clears the title; `metadata` and `status` cannot be null (the
     document does not declare null for them: SkipJsonSchema keeps the Python default out of it)."""
 
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "examples": [{"title": "Renamed"}]})
 
     title: Title | None = None
     metadata: Metadata | SkipJsonSchema[None] = Field(
@@ -198,6 +202,14 @@ class MessageMetadata(StrictRequest):
 
 
 class AppendMessageRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"role": "user", "content": "Hello", "message_id": "9b2d4c1e-3f5a-4e6b-8c7d-0a1b2c3d4e5f"}
+            ]
+        }
+    )
+
     role: Role
     content: Annotated[str, StringConstraints(min_length=1)] = Field(
         description="1..MaxMessageChars characters (default 32768); longer is 413 message_too_large."
@@ -242,12 +254,16 @@ ContentType = Annotated[
 
 
 class CreateUploadRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"filename": "id.png", "content_type": "image/png", "size": 2048}]}
+    )
+
     filename: Annotated[
         str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")
     ] = Field(description="Checked, never stored: file names stay out of keys, metadata and logs.")
     content_type: ContentType = Field(
-        description="One of the deployment's AllowedUploadTypes (case-insensitive; default image/png, "
-        "image/jpeg, image/webp, application/pdf, text/plain); another is 422. The form pins it."
+        description="One of the deployment's AllowedUploadTypes (default image/png, image/jpeg, "
+        "image/webp, application/pdf, text/plain); another is 422. The form pins it."
     )
     size: UploadSize = Field(description="Bytes; 1..MaxUploadBytes (default 10 MiB).")
 
