@@ -30,3 +30,10 @@ def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
     """`make dev` exactly as a newcomer runs it: default parameters, default limits."""
     with local_stack(tmp_path_factory.mktemp("limited")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def max_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """`make dev` with every size parameter at its largest allowed value."""
+    with local_stack(tmp_path_factory.mktemp("max"), f"MaxMessageChars=65536 {UNLIMITED}") as running:
+        yield running

@@ -321,3 +321,23 @@ def test_the_panic_button_pressed_many_times_at_once(stack: LocalStack) -> None:
         assert requests.get(url, headers=headers, timeout=10).status_code == 404
         assert requests.delete(url, headers=headers, timeout=10).status_code == 404
         assert _partition_items(stack, sid) == []
+
+
+def test_the_largest_valid_message_at_the_largest_setting_is_stored(max_stack: LocalStack) -> None:
+    """MaxMessageChars=65536, four-byte characters, every metadata field at its limit, sent with ASCII
+    escapes (the longest spelling): 201, and read back exactly."""
+    from tests.integration.test_worst_case import ASTRAL, MAX_SETTING, worst_metadata
+
+    created = requests.post(f"{max_stack.api}/api/v1/sessions", json={}, timeout=10).json()
+    url = f"{max_stack.api}/api/v1/sessions/{created['session_id']}/messages"
+    headers = {"X-Session-Token": created["session_token"], "Content-Type": "application/json"}
+    body = {"role": "user", "content": ASTRAL * MAX_SETTING, "metadata": worst_metadata()}
+    stored = requests.post(url, data=json.dumps(body), headers=headers, timeout=60)
+    assert stored.status_code == 201, stored.text[:300]
+    (item,) = requests.get(url, headers=headers, timeout=60).json()["items"]
+    assert item["content"] == body["content"]
+    assert item["metadata"] == body["metadata"]
+    one_more = {**body, "content": ASTRAL * (MAX_SETTING + 1)}
+    refused = requests.post(url, data=json.dumps(one_more), headers=headers, timeout=60)
+    _assert_error_body(refused, "one more")
+    assert refused.status_code == 413

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,10 +194,71 @@ def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_pa
     assert any(i["pk"]["S"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d" for i in items)
 
 
-def test_rate_limit_over_http_with_default_settings(limited_stack: LocalStack) -> None:
+def test_rate_limits_over_http_with_default_settings(limited_stack: LocalStack) -> None:
     base = f"{limited_stack.api}/api/v1/sessions"
-    statuses = [requests.post(base, json={}, timeout=10).status_code for _ in range(10)]
-    assert statuses == [201] * 10
+    created = [requests.post(base, json={}, timeout=10) for _ in range(10)]
+    assert [r.status_code for r in created] == [201] * 10
     refused = requests.post(base, json={}, timeout=10)
     _error(refused, 429, "rate_limited")
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+    # AppendRateLimit (120 a minute per session): a burst of 120 from an idle session passes, then one
+    # every half second; the refusal writes nothing, and another session is not held back by this one
+    session, other = created[0].json(), created[1].json()
+    url, headers = f"{base}/{session['session_id']}", {"X-Session-Token": session["session_token"]}
+
+    def send(i: int) -> requests.Response:
+        return requests.post(
+            f"{url}/messages", json={"role": "user", "content": f"m{i}"}, headers=headers, timeout=30
+        )
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert [r.status_code for r in pool.map(send, range(120))] == [201] * 120
+    accepted = 120
+    while (over := send(accepted)).status_code == 201 and accepted < 400:
+        accepted += 1
+    elapsed = time.monotonic() - started
+    _error(over, 429, "rate_limited")
+    assert 1 <= int(over.headers["Retry-After"]) <= 60
+    assert accepted <= 120 + 2 * elapsed + 1  # the sustained rate: 120 a minute
+    assert requests.get(url, headers=headers, timeout=10).json()["message_count"] == accepted
+    fine = requests.post(
+        f"{base}/{other['session_id']}/messages",
+        json={"role": "user", "content": "fine"},
+        headers={"X-Session-Token": other["session_token"]},
+        timeout=10,
+    )
+    assert fine.status_code == 201
+
+
+def test_fingerprints_are_keyed_by_a_secret_that_is_never_logged(stack: LocalStack) -> None:
+    """No table holds the source address, and no public salt turns it into a stored fingerprint."""
+    created = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()
+    headers = {"X-Session-Token": created["session_token"]}
+    requests.patch(
+        f"{stack.api}/api/v1/sessions/{created['session_id']}",
+        json={"status": "ended"},
+        headers=headers,
+        timeout=10,
+    )
+    audit = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1").scan(
+        TableName="chatvault-local-AuditTable"
+    )["Items"]
+    actors = {item["actor"]["S"] for item in audit if "actor" in item}
+    assert actors
+    public_salts = (
+        "chatvault-local",
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/chatvault-local/local",
+        "",
+    )
+    guesses = {
+        hmac.new(salt.encode(), b"ip:127.0.0.1", hashlib.sha256).hexdigest()[:32] for salt in public_salts
+    }
+    assert not actors & guesses
+    assert "127.0.0.1" not in json.dumps(_table_items(stack))
+    value = boto3.client("secretsmanager", endpoint_url=stack.moto, region_name="us-east-1").get_secret_value(
+        SecretId="chatvault-local-FingerprintSecret"
+    )["SecretString"]
+    assert len(value) >= 32
+    assert value not in stack.log.read_text()
