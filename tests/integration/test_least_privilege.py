@@ -218,7 +218,11 @@ def test_every_function_is_granted_exactly_what_it_uses(
     from chatvault.settings import get_settings
 
     get_settings.cache_clear()
-    as_function("ListSessionsFunction", "GET", "/api/v1/sessions", subject="alice")
+    as_function(
+        "CreateSessionFunction", "POST", "/api/v1/sessions", 201, body={"title": "mine"}, subject="alice"
+    )
+    listed = as_function("ListSessionsFunction", "GET", "/api/v1/sessions", subject="alice")
+    assert [s["title"] for s in listed.body["items"]] == ["mine"]  # the profiles are read with the page
 
     for function in FUNCTIONS:
         assert used[function] - granted(function) == set(), f"{function} lacks permissions"

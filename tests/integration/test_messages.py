@@ -371,3 +371,59 @@ def test_append_writes_constant_bytes_whatever_the_history(monkeypatch: pytest.M
     for i in range(60):
         _append(sid, token, "x" * 500, message_id=str(uuid.uuid4()), metadata={"token_count": i % 10})
     assert max(sizes) - min(sizes) < 40  # timestamps and counters only
+
+
+def _stored(sid: str, sk: str) -> dict[str, Any]:
+    return boto3.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": sid}, "sk": {"S": sk}})["Item"]
+
+
+def test_an_append_does_not_rewrite_the_title_and_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The title and metadata live in the profile (`!P`): an append to a session holding them at their
+    limits sends what an append to an empty session sends, and leaves the profile as it was."""
+    wide = "\U0001f600"
+    heavy = {
+        "title": wide * 200,
+        "metadata": {chr(0x1F300 + i) + wide * 63: wide * 512 for i in range(16)},
+    }
+    sizes: dict[str, list[int]] = {}
+    original = message_dal.TransactWrite._commit  # type: ignore[attr-defined]
+    label = ""
+
+    def measure(self: Any) -> Any:
+        import json
+
+        sizes.setdefault(label, []).append(len(json.dumps([self._put_items, self._update_items])))
+        return original(self)
+
+    monkeypatch.setattr(message_dal.TransactWrite, "_commit", measure)
+    for label, body in (("empty", {}), ("heavy", heavy)):  # noqa: B007 - read by measure()
+        sid, token = _session(**body)
+        profile = _stored(sid, "!P")
+        assert _append(sid, token, "x" * 500).status == 201
+        assert _stored(sid, "!P") == profile
+        session = _stored(sid, "#S")
+        assert "title" not in session
+        assert "metadata" not in session
+    appends = {name: sent[-1] for name, sent in sizes.items()}  # the first one is the create
+    assert abs(appends["heavy"] - appends["empty"]) < 40
+    assert appends["heavy"] < 4000  # the session item, the message: no 37 KB profile
+
+
+def test_the_profile_outlives_the_session_and_appends_refresh_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB's TTL must never remove the title and metadata of a live session: an append that would
+    let the session outlive its profile refreshes the profile's TTL in the same transaction."""
+    sid, token = _session(title="kept")
+    start = clock.now()
+    created_profile_ttl = int(_stored(sid, "!P")["expires_at"]["N"])
+    assert created_profile_ttl > int(_stored(sid, "#S")["expires_at"]["N"])
+    for days in (0.5, 2, 5):  # within the slack: untouched; beyond it: refreshed
+        later = start + timedelta(days=days)
+        monkeypatch.setattr(clock, "now", lambda later=later: later)
+        assert _append(sid, token, f"after {days} days").status == 201
+        session_ttl = int(_stored(sid, "#S")["expires_at"]["N"])
+        profile_ttl = int(_stored(sid, "!P")["expires_at"]["N"])
+        assert profile_ttl > session_ttl, days
+        assert int(_stored(sid, "#S")["profile_expires_at"]["N"]) == profile_ttl
+        if days == 0.5:
+            assert profile_ttl == created_profile_ttl
+    assert call("GET", f"/api/v1/sessions/{sid}", token=token).body["title"] == "kept"

@@ -10,7 +10,7 @@ import pytest
 
 from chatvault import clock
 from chatvault.dal import sessions
-from chatvault.dal.keys import GUARD_SK, SESSION_SK
+from chatvault.dal.keys import PROFILE_SK, SESSION_SK
 from chatvault.errors import SessionExistsError, SessionNotFoundError
 from chatvault.logic.delete_session import delete_session
 from chatvault.logic.identity import Caller, hash_token
@@ -45,13 +45,13 @@ def _plant(session_id: str, count: int) -> None:
         ddb.put_item(TableName=TABLE, Item={"pk": {"S": session_id}, "sk": {"S": f"M#{i:020d}"}})
 
 
-def test_create_writes_the_session_and_its_guard_in_one_partition() -> None:
+def test_create_writes_the_session_and_its_profile_in_one_partition() -> None:
     new = _new()
     record = store(new)
     assert record.session_id == new.session_id
     assert record.metadata == {"k": "v"}
     keys = sorted(i["sk"]["S"] for i in _items(new.session_id))
-    assert keys == [SESSION_SK, GUARD_SK]
+    assert keys == [PROFILE_SK, SESSION_SK]
     assert sessions.get(new.session_id) == record
 
 

@@ -64,12 +64,14 @@ class ChatItem(Model):
 
 
 class SessionItem(ChatItem, discriminator="session"):
+    """`sk = #S`: the session's small, often written part: who owns it, its state, its counters. Each
+    append rewrites it, so it stays well under 1 KB (one write unit, two in a transaction); the
+    title and metadata live in the profile."""
+
     token_hash = UnicodeAttribute(null=True)
     owner_id = UnicodeAttribute(null=True)
     owner_key = UnicodeAttribute(null=True)
     activity_at = UnicodeAttribute(null=True)
-    title = UnicodeAttribute(null=True)
-    metadata: MapAttribute[str, Any] = MapAttribute(default=dict)
     status = UnicodeAttribute(default="active")
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -84,18 +86,21 @@ class SessionItem(ChatItem, discriminator="session"):
     erasing = UnicodeAttribute(null=True)
     # AppendRateLimit: the theoretical arrival time of the next append, in microseconds (logic/pace.py)
     append_tat = NumberAttribute(null=True)
+    # When the profile's TTL falls (epoch seconds): an append that would let the session outlive its
+    # profile refreshes the profile too (dal/messages.py)
+    profile_expires_at = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
     by_erasing = ErasingIndex()
 
 
-class GuardItem(ChatItem, discriminator="guard"):
-    """The session's identity and deletion state, replicated at the high end of the partition."""
+class ProfileItem(ChatItem, discriminator="profile"):
+    """`sk = !P`: the session's title and metadata (up to ~37 KB), written by create and PATCH only.
+    Its TTL runs a little past the session's (dal/sessions.py, profile_expiry)."""
 
-    token_hash = UnicodeAttribute(null=True)
-    owner_id = UnicodeAttribute(null=True)
+    title = UnicodeAttribute(null=True)
+    metadata: MapAttribute[str, Any] = MapAttribute(default=dict)
     expires_at = TTLAttribute()
-    deleted_at = UTCDateTimeAttribute(null=True)
 
 
 class MessageItem(ChatItem, discriminator="message"):

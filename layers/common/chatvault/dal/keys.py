@@ -2,19 +2,20 @@
 
 One partition per session, `pk = <session_id>`, items ordered by `sk`:
 
-    !I#<message_id>     idempotency marker of a client message id   (outside both list ranges)
-    #S                  the session item                             (low end: first in ascending pages)
+    !I#<message_id>     idempotency marker of a client message id   (outside the list range)
+    !P                  the profile: title and metadata              (outside the list range)
+    #S                  the session: owner, state, counters (small)  (low end: first in ascending pages)
     M#<position>        a message, position = fixed-width order key  (the history)
-    ~G                  the guard: auth + deletion state             (high end: first in descending pages)
 
-so one Query reads "the session and a page of its messages" in either order, and one
-Query on `pk` finds everything a delete must erase.
+so one Query reads "the session and the first ascending page", other pages read the session
+concurrently, one append writes the small session item and the message, and one Query on `pk`
+finds everything a delete must erase.
 """
 
 from __future__ import annotations
 
 SESSION_SK = "#S"
-GUARD_SK = "~G"
+PROFILE_SK = "!P"
 MESSAGE_PREFIX = "M#"
 MESSAGE_ID_PREFIX = "!I#"
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chatvault.clock import iso
+from chatvault.dal import sessions
 from chatvault.dal.clients import client
-from chatvault.dal.items import ChatItem, GuardItem, MessageIdItem, MessageItem, SessionItem
-from chatvault.dal.keys import GUARD_SK, MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SESSION_SK
+from chatvault.dal.items import ChatItem, MessageIdItem, MessageItem, ProfileItem, SessionItem
+from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
 from chatvault.dal.retry import any_condition_failure, condition_failure, is_transient, storage_errors
-from chatvault.dal.sessions import record_of, writable
+from chatvault.dal.sessions import epoch, profile_expiry, record_of, writable
 from chatvault.models.domain import (
     AppendOutcome,
     MessagePage,
@@ -25,7 +24,6 @@ from chatvault.models.domain import (
     NewMessage,
     Pace,
     Principal,
-    SessionAccess,
     SessionRecord,
 )
 
@@ -59,10 +57,14 @@ def append(
     position: str,
     session_expires_at: datetime,
     pace: Pace | None = None,
+    *,
+    refresh_profile: bool = False,
 ) -> AppendOutcome:
-    """One TransactWriteItems: the session (conditioned on the caller, its state and its last position),
-    the guard, the message and, for a client id, its marker. Never a message without its session,
-    never a count that disagrees with the stored messages."""
+    """One TransactWriteItems: the session item (conditioned on the caller, its state, its last
+    position and its pace), the message and, for a client id, its marker. Never a message without its
+    session, never a count that disagrees with the stored messages. The title and metadata are not
+    rewritten: their profile is touched only when its TTL would fall before the session's new expiry
+    (`refresh_profile`, after a refusal that said so; about once a day of activity)."""
     at = message.created_at
     session = SessionItem(message.session_id, SESSION_SK)
     actions: list[Any] = [
@@ -78,6 +80,11 @@ def append(
     condition = writable(principal, at) & (
         SessionItem.last_position.does_not_exist() | (SessionItem.last_position < position)
     )
+    if refresh_profile:
+        profile_expires_at = profile_expiry(session_expires_at)
+        actions.append(SessionItem.profile_expires_at.set(epoch(profile_expires_at)))
+    else:  # the profile must outlive the session: if it would not, this attempt is refused
+        condition &= SessionItem.profile_expires_at >= epoch(session_expires_at)
     if pace is not None:  # the rate limit rides on the same conditional write: no extra round trip
         if pace.busy:
             actions.append(SessionItem.append_tat.set(SessionItem.append_tat + pace.interval))
@@ -85,32 +92,24 @@ def append(
         else:
             actions.append(SessionItem.append_tat.set(pace.now + pace.interval))
             condition &= SessionItem.append_tat.does_not_exist() | (SessionItem.append_tat < pace.now)
-    guard = GuardItem(message.session_id, GUARD_SK)
-    guard_actions: list[Any] = [
-        GuardItem.expires_at.set(session_expires_at),
-        GuardItem.kind.set(GuardItem),  # type: ignore[arg-type]
-        GuardItem.token_hash.set(principal.token_hash)
-        if principal.token_hash
-        else GuardItem.token_hash.remove(),
-        GuardItem.owner_id.set(principal.owner_id) if principal.owner_id else GuardItem.owner_id.remove(),
-    ]
     item = MessageItem(
         message.session_id,
         MESSAGE_PREFIX + position,
         message_id=message.message_id,
         role=message.role,
         content=message.content,
-        # UTF-8 JSON, not ASCII escapes: an astral character costs 4 bytes, not 12 (the item limit)
-        meta=json.dumps(message.metadata, separators=(",", ":"), ensure_ascii=False)
-        if message.metadata
-        else None,
+        meta=compact_json(message.metadata) if message.metadata else None,
         created_at=at,
         expires_at=message.expires_at,
     )
     try:
         with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
             tx.update(session, actions=actions, condition=condition, return_values="ALL_OLD")
-            tx.update(guard, actions=guard_actions)
+            if refresh_profile:
+                tx.update(
+                    ProfileItem(message.session_id, PROFILE_SK),
+                    actions=[ProfileItem.expires_at.set(profile_expires_at)],
+                )
             tx.save(item, condition=MessageItem.pk.does_not_exist())
             if message.client_id:
                 marker = MessageIdItem(
@@ -166,11 +165,6 @@ def get(session_id: str, position: str) -> MessageRecord | None:
     return _message_of_raw(response["Item"]) if "Item" in response else None
 
 
-@lru_cache(maxsize=1)
-def _side_reads() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="session-read")
-
-
 _DATETIME = UTCDateTimeAttribute()
 
 
@@ -190,62 +184,41 @@ def _message_of_raw(raw: dict[str, Any]) -> MessageRecord:
     )
 
 
-def _head_of_raw(raw: dict[str, Any]) -> SessionRecord | SessionAccess | None:
-    kind = raw.get("kind", {}).get("S")
-    if kind == "session":
-        return record_of(SessionItem.from_raw_data(raw))
-    if kind == "guard":
-        guard = GuardItem.from_raw_data(raw)
-        return SessionAccess(
-            token_hash=guard.token_hash,
-            owner_id=guard.owner_id,
-            expires_at=guard.expires_at,
-            deleted_at=guard.deleted_at,
-        )
-    return None
-
-
 @storage_errors
 def page(session_id: str, descending: bool, limit: int, after: str | None) -> MessagePage:
-    """A page and the item that authorizes its reader, in one round trip.
+    """A page and the session item that authorizes its reader, in one round trip.
 
-    Without `after`, one Query whose range includes the item at the near end of the partition (the
-    session for ascending pages, the guard for descending ones). With `after`, that item is behind the
-    cursor: the session is read (GetItem) concurrently with the Query of the page."""
-    session_read: Future[Any] | None = None
-    if after is not None:
-        session_read = _side_reads().submit(SessionItem.get, session_id, SESSION_SK, consistent_read=True)
-    if after is None:
-        low, high = (MESSAGE_PREFIX, GUARD_SK) if descending else (SESSION_SK, _LAST_MESSAGE)
-        wanted = limit + 1
-    else:
-        low, high = MESSAGE_PREFIX, _LAST_MESSAGE
-        wanted = limit
+    A first ascending page is one Query whose range starts at the session item (`#S` sorts just below
+    the messages). Any other page cannot reach it in the same Query, so the session item is read
+    (GetItem) concurrently with the Query: two requests, one round trip of latency."""
+    first_ascending = after is None and not descending
+    session_read = None if first_ascending else sessions.concurrently(sessions.state, session_id)
     request: dict[str, Any] = {
         "TableName": ChatItem.Meta.table_name,
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-        "ExpressionAttributeValues": {":pk": {"S": session_id}, ":low": {"S": low}, ":high": {"S": high}},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": session_id},
+            ":low": {"S": SESSION_SK if first_ascending else MESSAGE_PREFIX},
+            ":high": {"S": _LAST_MESSAGE},
+        },
         "ScanIndexForward": not descending,
-        "Limit": wanted,
+        "Limit": limit + 1 if first_ascending else limit,
         "ConsistentRead": True,
     }
     if after is not None:
         request["ExclusiveStartKey"] = {"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + after}}
     response = client("dynamodb").query(**request)
-    head: SessionRecord | SessionAccess | None = None
+    head: SessionRecord | None = None
     records: list[MessageRecord] = []
     for raw in response.get("Items", []):
         if raw["sk"]["S"].startswith(MESSAGE_PREFIX):
             records.append(_message_of_raw(raw))
-        else:
-            head = _head_of_raw(raw)
+        elif raw["sk"]["S"] == SESSION_SK:
+            head = record_of(SessionItem.from_raw_data(raw))
     if session_read is not None:
-        try:
-            head = record_of(session_read.result())
-        except DoesNotExist:
-            head = None
+        head = session_read.result()
     more = "LastEvaluatedKey" in response
-    if len(records) > limit:  # the head item was missing (a guard removed by TTL): keep the page size
+    if len(records) > limit:  # the session item was missing: keep the page size
         records, more = records[:limit], True
     last = records[-1].position if records else None
     return MessagePage.model_construct(head=head, messages=records, last_position=last if more else None)

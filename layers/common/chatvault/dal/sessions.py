@@ -1,11 +1,16 @@
-"""Session items: create, read, update, list by owner, and the erase steps of the panic button."""
+"""Sessions: create, read, update, list by owner, and the erase steps of the panic button.
+
+A session is two items: the session item (`#S`: owner, state, counters; small, rewritten by every
+append) and its profile (`!P`: title and metadata, up to ~37 KB; written by create and PATCH only), so
+an append's cost does not grow with the title and metadata. Reads fetch both in one BatchGetItem."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from pynamodb.attributes import MapAttribute
@@ -16,8 +21,8 @@ from pynamodb.transactions import TransactWrite
 from chatvault.clock import iso
 from chatvault.dal import audit, limits
 from chatvault.dal.clients import client
-from chatvault.dal.items import ChatItem, GuardItem, SessionItem
-from chatvault.dal.keys import ERASING, ERASING_INDEX, GUARD_SK, SESSION_SK
+from chatvault.dal.items import ChatItem, ProfileItem, SessionItem
+from chatvault.dal.keys import ERASING, ERASING_INDEX, PROFILE_SK, SESSION_SK
 from chatvault.dal.retry import (
     any_condition_failure,
     batch_write_all,
@@ -34,15 +39,29 @@ from chatvault.models.domain import (
     SessionChanges,
     SessionRecord,
 )
+from chatvault.settings import get_settings
 
 
-def record_of(item: SessionItem) -> SessionRecord:
+def profile_expiry(session_expires_at: datetime) -> datetime:
+    """The profile outlives the session item by a little (a day, or the retention if shorter), so
+    that appends, which slide the session's expiry, need to refresh it only once in that time."""
+    slack = timedelta(seconds=min(86_400, get_settings().retention_seconds))
+    return session_expires_at + slack
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def record_of(item: SessionItem, profile: ProfileItem | None = None) -> SessionRecord:
+    """The session as the logic sees it; without its profile (`title` None, `metadata` empty) when
+    the read did not fetch it (appends, pages: they only need who owns it and its state)."""
     return SessionRecord(
         session_id=item.pk,
         token_hash=item.token_hash,
         owner_id=item.owner_id,
-        title=item.title,
-        metadata=_plain_map(item.metadata),
+        title=profile.title if profile is not None else None,
+        metadata=_plain_map(profile.metadata) if profile is not None else {},
         status=item.status,  # type: ignore[arg-type]
         created_at=item.created_at,
         updated_at=item.updated_at,
@@ -54,6 +73,7 @@ def record_of(item: SessionItem) -> SessionRecord:
         deleted_at=item.deleted_at,
         last_position=item.last_position,
         append_tat=int(item.append_tat) if item.append_tat is not None else None,
+        profile_expires_at=int(item.profile_expires_at) if item.profile_expires_at is not None else None,
     )
 
 
@@ -89,7 +109,8 @@ def _vacant(at: datetime) -> Condition:
 
 @storage_errors
 def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord:
-    """Session, guard, audit entry and the client's rate-limit charge: one transaction."""
+    """Session, profile, audit entry and the client's rate-limit charge: one transaction."""
+    profile_expires_at = profile_expiry(new.expires_at)
     session = SessionItem(
         new.session_id,
         SESSION_SK,
@@ -97,26 +118,26 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
         owner_id=new.owner_id,
         owner_key=new.owner_id,
         activity_at=iso(new.created_at) if new.owner_id else None,
-        title=new.title,
-        metadata=dict(new.metadata),
         status="active",
         created_at=new.created_at,
         updated_at=new.created_at,
         message_count=0,
         expires_at=new.expires_at,
         uploads_issued=0,
+        profile_expires_at=epoch(profile_expires_at),
     )
-    guard = GuardItem(
+    profile = ProfileItem(
         new.session_id,
-        GUARD_SK,
-        token_hash=new.token_hash,
-        owner_id=new.owner_id,
-        expires_at=new.expires_at,
+        PROFILE_SK,
+        title=new.title,
+        metadata=dict(new.metadata),
+        expires_at=profile_expires_at,
     )
 
     def build(tx: TransactWrite) -> None:
         tx.save(session, condition=_vacant(new.created_at))
-        tx.save(guard, condition=GuardItem.pk.does_not_exist() | (GuardItem.expires_at < new.created_at))
+        # a profile left by an expired session (its TTL runs a little longer) is replaced
+        tx.save(profile)
         tx.save(audit.item_of(entry))
         limits.add_charge(tx, charge)  # updates come after the three puts: index 3
 
@@ -125,18 +146,47 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
     except TransactWriteError as exc:
         if condition_failure(exc, 3):
             raise RateLimitedError(charge.retry_after) from exc
-        if condition_failure(exc, 0) or condition_failure(exc, 1):
+        if condition_failure(exc, 0):
             raise SessionExistsError() from exc
         raise
-    return record_of(session)
+    return record_of(session, profile)
 
 
 @storage_errors
 def get(session_id: str) -> SessionRecord | None:
+    """The session with its profile: one strongly consistent BatchGetItem of both items."""
+    session: SessionItem | None = None
+    profile: ProfileItem | None = None
+    for item in ChatItem.batch_get(
+        [(session_id, SESSION_SK), (session_id, PROFILE_SK)], consistent_read=True
+    ):
+        if isinstance(item, SessionItem):
+            session = item
+        elif isinstance(item, ProfileItem):
+            profile = item
+    return record_of(session, profile) if session is not None else None
+
+
+@storage_errors
+def state(session_id: str) -> SessionRecord | None:
+    """The session item alone (who owns it, its state; no profile): one strongly consistent GetItem."""
     try:
         return record_of(SessionItem.get(session_id, SESSION_SK, consistent_read=True))
     except DoesNotExist:
         return None
+
+
+@lru_cache(maxsize=1)
+def _side_reads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="session-read")
+
+
+def concurrently(
+    read: Callable[[str], SessionRecord | None], session_id: str
+) -> Future[SessionRecord | None]:
+    """Send a read of the session now, alongside a write or a query (one round trip of latency for
+    both); the caller takes its result when it needs it."""
+    return _side_reads().submit(read, session_id)
 
 
 @storage_errors
@@ -149,40 +199,56 @@ def update(
     *,
     entry: AuditEntry | None = None,
 ) -> SessionRecord | None:
-    """Apply a PATCH in one UpdateItem. None when the session is not live, not the caller's, or ended
-    (the caller reads it to tell which). With an audit entry (ending a session), the update and the
-    entry are one transaction and the result is read back."""
-    item = SessionItem(session_id, SESSION_SK)
-    actions: list[Any] = [SessionItem.updated_at.set(at), SessionItem.expires_at.set(expires_at)]
+    """Apply a PATCH in one transaction: the session item (conditioned on the caller and its state),
+    the profile (its fields, and its TTL, which must outlive the session's new expiry) and, when
+    ending the session, the audit entry. None when the session is not live, not the caller's, or
+    ended (the caller reads it to tell which).
+
+    The answer is the session as this write left it: the session is read concurrently with the write
+    and the fields the write set are laid over what was read (fields it did not set are the same
+    before and after it), so the PATCH costs one round trip of latency."""
+    before = concurrently(get, session_id)
+    profile_expires_at = profile_expiry(expires_at)
+    actions: list[Any] = [
+        SessionItem.updated_at.set(at),
+        SessionItem.expires_at.set(expires_at),
+        SessionItem.profile_expires_at.set(epoch(profile_expires_at)),
+    ]
     if principal.owner_id is not None:
         actions.append(SessionItem.activity_at.set(iso(at)))
-    if "title" in changes.fields:
-        actions.append(SessionItem.title.set(changes.title) if changes.title else SessionItem.title.remove())
-    if "metadata" in changes.fields:
-        actions.append(SessionItem.metadata.set(dict(changes.metadata or {})))
     if changes.end:
         actions.append(SessionItem.status.set("ended"))
-    condition = writable(principal, at)
-    if entry is not None:
+    profile_actions: list[Any] = [ProfileItem.expires_at.set(profile_expires_at)]
+    if "title" in changes.fields:
+        profile_actions.append(
+            ProfileItem.title.set(changes.title) if changes.title else ProfileItem.title.remove()
+        )
+    if "metadata" in changes.fields:
+        profile_actions.append(ProfileItem.metadata.set(dict(changes.metadata or {})))
 
-        def build(tx: TransactWrite) -> None:
+    def build(tx: TransactWrite) -> None:
+        if entry is not None:
             tx.save(audit.item_of(entry))
-            tx.update(item, actions=actions, condition=condition)
+        tx.update(SessionItem(session_id, SESSION_SK), actions=actions, condition=writable(principal, at))
+        tx.update(ProfileItem(session_id, PROFILE_SK), actions=profile_actions)
 
-        try:
-            transact(build)
-        except TransactWriteError as exc:
-            if condition_failure(exc, 1):
-                return None
-            raise
-        return get(session_id)
     try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        transact(build)
+    except TransactWriteError as exc:
+        if condition_failure(exc, 1 if entry is not None else 0):
             return None
         raise
-    return record_of(item)
+    read: SessionRecord | None = before.result()
+    if read is None:  # created while this PATCH was on its way: read what the write left
+        return get(session_id)
+    written: dict[str, Any] = {"updated_at": at, "expires_at": expires_at}
+    if changes.end:
+        written["status"] = "ended"
+    if "title" in changes.fields:
+        written["title"] = changes.title or None
+    if "metadata" in changes.fields:
+        written["metadata"] = dict(changes.metadata or {})
+    return read.model_copy(update=written)
 
 
 @storage_errors
@@ -258,8 +324,12 @@ def list_by_owner(
         last_evaluated_key=start_key,
         filter_condition=(SessionItem.expires_at > at) & SessionItem.deleted_at.does_not_exist(),
     )
-    records = [record_of(item) for item in results]
-    return records, results.last_evaluated_key
+    heads = list(results)
+    profiles = {
+        item.pk: item
+        for item in ProfileItem.batch_get([(h.pk, PROFILE_SK) for h in heads], consistent_read=True)
+    }
+    return [record_of(h, profiles.get(h.pk)) for h in heads], results.last_evaluated_key
 
 
 def _owner_key_of(key: dict[str, Any], owner_id: str) -> bool:
@@ -274,38 +344,29 @@ def _owner_key_of(key: dict[str, Any], owner_id: str) -> bool:
 
 
 @storage_errors
-def mark_erasing(session_id: str, principal: Principal, at: datetime, guard_expires_at: datetime) -> bool:
-    """Step 1: make the session unreadable at once (session and guard) and freeze its message count.
-    Idempotent: a retried delete keeps the first mark. False if the session is gone or not the caller's."""
-    session = SessionItem(session_id, SESSION_SK)
-    guard = GuardItem(session_id, GUARD_SK)
-
-    def build(tx: TransactWrite) -> None:
-        tx.update(
-            session,
+def mark_erasing(
+    session_id: str, principal: Principal, at: datetime, keep_until: datetime
+) -> tuple[datetime, int] | None:
+    """Step 1: make the session unreadable at once and freeze its message count, in one UpdateItem
+    that answers with the mark: (when the delete began, how many messages the session held). Its TTL
+    moves to `keep_until`, so the mark outlives the erase. Idempotent: a retried delete keeps the
+    first mark. None if the session is gone or not the caller's."""
+    item = SessionItem(session_id, SESSION_SK)
+    try:
+        item.update(
             actions=[
                 SessionItem.deleted_at.set(SessionItem.deleted_at | at),
                 SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
                 SessionItem.erasing.set(ERASING),
+                SessionItem.expires_at.set(keep_until),
             ],
             condition=SessionItem.pk.exists() & owns(principal),
         )
-        tx.update(
-            guard,
-            actions=[
-                GuardItem.deleted_at.set(GuardItem.deleted_at | at),
-                GuardItem.expires_at.set(GuardItem.expires_at | guard_expires_at),
-                GuardItem.kind.set(GuardItem),  # type: ignore[arg-type]
-            ],
-        )
-
-    try:
-        transact(build)
-    except TransactWriteError as exc:
-        if any_condition_failure(exc):
-            return False
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
         raise
-    return True
+    return item.deleted_at or at, int(item.erased_messages or 0)
 
 
 @storage_errors
@@ -325,7 +386,8 @@ def stale_erasures(before: datetime, limit: int = 1000) -> list[str]:
 
 
 def _partition_keys(session_id: str) -> Iterator[dict[str, Any]]:
-    """Every key in the session's partition but the session item and guard, strongly consistent."""
+    """Every key in the session's partition but the session item and its profile, strongly
+    consistent."""
     paginator = client("dynamodb").get_paginator("query")
     pages = paginator.paginate(
         TableName=ChatItem.Meta.table_name,
@@ -336,7 +398,7 @@ def _partition_keys(session_id: str) -> Iterator[dict[str, Any]]:
     )
     for page in pages:
         for key in page.get("Items", []):
-            if key["sk"]["S"] not in (SESSION_SK, GUARD_SK):
+            if key["sk"]["S"] not in (SESSION_SK, PROFILE_SK):
                 yield key
 
 
@@ -363,12 +425,12 @@ def erase_items(session_id: str, workers: int) -> int:
 
 @storage_errors
 def remove(session_id: str, entry: AuditEntry) -> bool:
-    """Step 3: remove the guard and the (marked) session item, and record the deletion, together.
+    """Step 3: remove the (marked) session item and its profile, and record the deletion, together.
     False when a concurrent erase of the same session (a second tap of the panic button, the sweep)
     removed it first: that one recorded the deletion, this one writes nothing."""
 
     def build(tx: TransactWrite) -> None:
-        tx.delete(GuardItem(session_id, GUARD_SK))
+        tx.delete(ProfileItem(session_id, PROFILE_SK))
         tx.delete(SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
         tx.save(audit.item_of(entry))
 

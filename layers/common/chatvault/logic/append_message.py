@@ -8,6 +8,10 @@ retries just above it: one round trip in the common case, no read before the wri
 
 Idempotency: a client `message_id` writes a marker item in the same transaction; a retry finds it,
 and the same body returns the stored message (200) while another body is 409.
+
+Cost: the transaction writes the small session item and the message (and the marker): 4 write units
+for a 500-character message (6 with a `message_id`), whatever the session's title and metadata. The
+profile holding those is touched only when the session would outlive its TTL (dal/sessions.py).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ def append_message(
 
     floor = ""
     known_tat: int | None = None
+    refresh_profile = False
     for attempt in range(MAX_ATTEMPTS):
         at = clock.now()
         position = max(messages.position_of(at), floor)
@@ -81,7 +86,9 @@ def append_message(
             expires_at=at + retention,
         )
         rate = pace.step(session_id, settings.append_limit_per_minute, at, known_tat, first=attempt == 0)
-        outcome = messages.append(message, principal, position, at + retention, rate)
+        outcome = messages.append(
+            message, principal, position, at + retention, rate, refresh_profile=refresh_profile
+        )
         if outcome.committed:
             pace.accepted(session_id, rate)
             metrics.add_metric(name="MessagesAppended", unit="Count", value=1)
@@ -91,6 +98,8 @@ def append_message(
             return replay, False
         if outcome.session is not None:
             known_tat = outcome.session.append_tat
+            profile_until = outcome.session.profile_expires_at
+            refresh_profile = profile_until is None or profile_until < int((at + retention).timestamp())
         if outcome.transient:
             time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())  # noqa: S311 - jitter
         floor = _next_floor(outcome, position, floor)

@@ -1,9 +1,9 @@
 """DELETE /sessions/{id}: the panic button. Permanent, and safe to retry.
 
-1. mark the session and its guard as being erased (unreadable at once, message count frozen);
+1. mark the session as being erased (unreadable at once, message count frozen);
 2. erase every message and marker of the partition (batched, parallel), then every file under
    `uploads/{session_id}/` (1,000 keys a call);
-3. remove the guard and the session item.
+3. remove the session item and its profile.
 An expired session (invisible to every read, but on disk until DynamoDB's TTL gets to it, often days
 later) is erased the same way: the owner asked for the data to be gone, and it still exists.
 A Lambda that dies between steps leaves a marked session: a retried DELETE finishes the job, and so
@@ -30,14 +30,13 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
     # An expired session the owner can still prove is erased now too, rather than left to TTL (days)
-    authorize(sessions.get(session_id), principal)
+    authorize(sessions.state(session_id), principal)
     at = clock.now()
-    guard_expiry = at + timedelta(seconds=settings.retention_seconds)
-    if not sessions.mark_erasing(session_id, principal, at, guard_expiry):
-        raise SessionNotFoundError()  # removed by a concurrent delete
-    marked = sessions.erased_counts(session_id)
+    marked = sessions.mark_erasing(
+        session_id, principal, at, at + timedelta(seconds=settings.retention_seconds)
+    )
     if marked is None:
-        raise SessionNotFoundError()
+        raise SessionNotFoundError()  # removed by a concurrent delete
     deleted_at, message_count = marked
 
     items, files = finish_erase(session_id, message_count, caller.fingerprint)

@@ -17,13 +17,15 @@ class Record(BaseModel):
 
 
 class SessionRecord(Record):
-    """A stored session, with the secrets the API never returns (token hash, owner)."""
+    """A stored session, with the secrets the API never returns (token hash, owner). Reads that need
+    only who owns it and its state (appends, pages) do not fetch its profile: `title` is then None
+    and `metadata` empty."""
 
     session_id: str
     token_hash: str | None
     owner_id: str | None
-    title: str | None
-    metadata: dict[str, str]
+    title: str | None = None
+    metadata: dict[str, str] = {}
     status: SessionStatus
     created_at: datetime
     updated_at: datetime
@@ -35,6 +37,7 @@ class SessionRecord(Record):
     deleted_at: datetime | None = None
     last_position: str | None = None
     append_tat: int | None = None
+    profile_expires_at: int | None = None  # epoch seconds
 
     def is_live(self, at: datetime) -> bool:
         """Readable: not expired (TTL deletes late) and not being erased."""
@@ -121,15 +124,6 @@ class NewMessage(Record):
     expires_at: datetime
 
 
-class SessionAccess(Record):
-    """The guard: who may read the session and whether it is being erased (read with a page)."""
-
-    token_hash: str | None
-    owner_id: str | None
-    expires_at: datetime
-    deleted_at: datetime | None = None
-
-
 class AppendOutcome(Record):
     """What one append transaction did. When not committed: the session's state if its condition
     failed (None when the session item is missing), and the stored marker if the id was used."""
@@ -144,7 +138,7 @@ class AppendOutcome(Record):
 
 
 class MessagePage(Record):
-    head: SessionRecord | SessionAccess | None
+    head: SessionRecord | None  # the session item, read with the page: it authorizes the reader
     messages: list[MessageRecord]
     last_position: str | None
 
