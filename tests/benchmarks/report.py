@@ -9,8 +9,24 @@ WARM_CPU_TARGET_MS = 2.0
 BYTES_RATIO_TARGET = 1.1
 DELETE_TIMEOUT_S = 60
 SWEEP_CONSTANT = 10
-# the operations the issue's target holds to one round trip (a page after a cursor is reported apart)
-ONE_ROUND_TRIP = ("create", "get", "patch", "append", "list first page (asc)", "list first page (desc)")
+# the operations held to one round trip (requests sent concurrently share one)
+ONE_ROUND_TRIP = (
+    "create",
+    "get",
+    "patch",
+    "append",
+    "list first page (asc)",
+    "list first page (desc)",
+    "list next page",
+)
+# write units of one append of a 500-character message, whatever the session's title and metadata
+APPEND_UNITS_TARGET = {"without message_id": 4, "with message_id": 6}
+# DynamoDB on-demand, Standard table class, us-east-1 (USD per million request units)
+PRICE_WRITE_PER_MILLION = 0.625
+PRICE_READ_PER_MILLION = 0.125
+# the reference workload of the cost estimate
+CONVERSATIONS = 1_000_000
+MESSAGES_PER_CONVERSATION = 20
 
 
 def _mark(ok: bool) -> str:
@@ -26,6 +42,88 @@ def _calls_table(subject: str, rows: dict[str, Any]) -> list[str]:
     for name, figures in rows.items():
         by_op = ", ".join(f"{op} × {n}" for op, n in figures["by_operation"])
         lines.append(f"| {name} | {_m(figures['calls'])} | {_m(figures['seconds'])} | {by_op} |")
+    return lines
+
+
+def _append_units(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"### Write units of one append ({report['content_chars']}-character message)",
+        "",
+        "The append's transaction writes the small session item (counters, position, preview, pace) "
+        "and the message, and the marker of a client `message_id`; the title and metadata live in the "
+        "profile, which an append does not rewrite (its TTL is refreshed about once a day of activity).",
+        "",
+        "| session | write units | round trips |",
+        "|---|---|---|",
+    ]
+    for name, figures in report["append_units"].items():
+        lines.append(f"| {name} | {_m(figures['write_units'])} | {_m(figures['round_trips'])} |")
+    per_size = report["append_vs_history"].get("langchain", {}).get("per_size", {})
+    if per_size:
+        cells = ", ".join(
+            f"{size} messages: ≈ {-(-figures['request_bytes']['median'] // 1024):.0f}"
+            for size, figures in per_size.items()
+        )
+        lines += [
+            "",
+            f"LangChain's `DynamoDBChatMessageHistory`, same messages, in the same run: one PutItem of the "
+            f"whole history per append, ≈ one write unit per KB of it ({cells}), plus a read of it.",
+        ]
+    return lines
+
+
+def _langchain_bytes_per_message(report: dict[str, Any]) -> float | None:
+    per_size = report["append_vs_history"].get("langchain", {}).get("per_size", {})
+    sizes = sorted(int(s) for s in per_size)
+    if len(sizes) < 2:
+        return None
+    low, high = per_size[str(sizes[0])], per_size[str(sizes[-1])]
+    return float(high["request_bytes"]["median"] - low["request_bytes"]["median"]) / (sizes[-1] - sizes[0])
+
+
+def _monthly_cost(report: dict[str, Any]) -> list[str]:
+    """A reference workload priced at on-demand rates, from the measured units."""
+    ops, units = report["per_operation"], report["append_units"]
+    n = MESSAGES_PER_CONVERSATION
+    append = units["small session, with message_id"]["write_units"]["median"]
+    reads = ops["create"]["read_units"]["median"] + n * ops["list first page (desc)"]["read_units"]["median"]
+    writes = (
+        ops["create"]["write_units"]["median"]
+        + n * append
+        + ops["delete (3 messages)"]["write_units"]["median"]
+    )
+    # the delete measured erases 3 messages; each further message and marker is one more unit
+    writes += 2 * (n - 3)
+    ours = CONVERSATIONS * (writes * PRICE_WRITE_PER_MILLION + reads * PRICE_READ_PER_MILLION) / 1e6
+    lines = [
+        "",
+        "### Monthly cost of a reference workload",
+        "",
+        f"{CONVERSATIONS:,} conversations a month, each: a create, {n} appends of "
+        f"{report['content_chars']}-character messages with a `message_id`, after each append a read of "
+        f"the newest page, and the panic button at the end. DynamoDB on-demand, us-east-1: "
+        f"${PRICE_WRITE_PER_MILLION} per million write units, ${PRICE_READ_PER_MILLION} per million read "
+        "units (storage, Lambda and API Gateway not included).",
+        "",
+        "| | write units per conversation | read units per conversation | per month |",
+        "|---|---|---|---|",
+        f"| chatvault | {writes:.0f} | {reads:.0f} | ${ours:,.0f} |",
+    ]
+    per_message = _langchain_bytes_per_message(report)
+    if per_message is not None:
+        lc_writes = sum(max(1, -(-k * per_message // 1024)) for k in range(1, n + 1))
+        lc_reads = sum(max(1, -(-(k - 1) * per_message // 4096)) for k in range(1, n + 1)) + n * max(
+            1, -(-n * per_message // 4096)
+        )
+        theirs = (
+            CONVERSATIONS * (lc_writes * PRICE_WRITE_PER_MILLION + lc_reads * PRICE_READ_PER_MILLION) / 1e6
+        )
+        lines.append(
+            f"| LangChain's history (≈ {per_message:.0f} bytes a message; each append reads and rewrites "
+            f"the whole history, each page read reads it; no delete of files or audit) | {lc_writes:.0f} | "
+            f"{lc_reads:.0f} | ${theirs:,.0f} |"
+        )
     return lines
 
 
@@ -50,13 +148,15 @@ def render(report: dict[str, Any]) -> str:
     )
     ops = report["per_operation"]
     for name in ONE_ROUND_TRIP:
-        trips = ops[name]["round_trips"]["median"]
-        lines.append(f"| {name}: 1 round trip | {trips} | {_mark(trips <= 1)} |")
-    trips = ops["list next page"]["round_trips"]["median"]
-    lines.append(
-        f"| list next page: 1 round trip | {trips} requests, sent concurrently: 1 round trip of latency, "
-        f"{trips} of cost | {_mark(trips <= 1)} in requests |"
-    )
+        trips, requests = ops[name]["round_trips"]["median"], ops[name]["requests"]["median"]
+        concurrent = f" ({requests:.0f} requests, sent concurrently)" if requests > trips else ""
+        lines.append(f"| {name}: 1 round trip | {trips}{concurrent} | {_mark(trips <= 1)} |")
+    for name, figures in report["append_units"].items():
+        limit = next(v for k, v in APPEND_UNITS_TARGET.items() if name.endswith(k))
+        units = figures["write_units"]["max"]
+        lines.append(
+            f"| append write units ≤ {limit} ({name}) | {units} | {_mark(units <= limit and figures['round_trips']['max'] == 1)} |"
+        )
     history = report["append_vs_history"]
     sizes = list(history["chatvault"])
     ratio = history["bytes_ratio_largest_to_smallest"]
@@ -98,11 +198,11 @@ def render(report: dict[str, Any]) -> str:
         "X-Ray SDK (loaded by Powertools' Tracer even when disabled; now only with EnableTracing=true), the "
         "OpenAPI models (plain dictionaries at runtime) and the building of unused pydantic models "
         "(deferred). The two functions that skip the data layer come closest.",
-        "- **List next page.** A page after a cursor cannot reach the session item in the same Query "
-        "(it lies before the cursor), so the session is read with a GetItem sent concurrently: one round "
-        "trip of latency, two requests of cost. First pages, the common read, are one Query. A cursor "
-        "that carried the authorization itself would save the GetItem but keep answering after the "
-        "panic button (or while an interrupted delete waits for the sweep), which the contract forbids.",
+        "- **Two requests, one round trip.** A page other than the first ascending one cannot reach the "
+        "session item in its Query, so the session item is read with a GetItem sent concurrently; a PATCH "
+        "reads the session concurrently with its transaction and lays what it wrote over what it read. "
+        "A cursor that carried the authorization itself would save the GetItem but keep answering after "
+        "the panic button, which the contract forbids.",
         "- **Sweep calls.** Beyond the target's terms it looks the orphans' sessions up a second time just "
         "before deleting (strongly consistent, 100 a call: up to another prefixes/100), as the sweep's "
         "contract requires, and writes one audit entry per deleted folder (25 a BatchWriteItem: deleted "
@@ -151,12 +251,24 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## 2. Per operation",
         "",
-        "| operation | round trips | request bytes | calls |",
-        "|---|---|---|---|",
+        "Capacity units are computed from the items each request names, as DynamoDB bills on-demand "
+        "request units (tests/benchmarks/capacity.py): a write unit per KB of the item (an update counts "
+        "the item it leaves), two inside a transaction; a read unit per 4 KB, strongly consistent. The "
+        "session here has a short title and no metadata; the audit entry and rate-limit counter a "
+        "create or upload writes are included.",
+        "",
+        "| operation | round trips | requests | request bytes | read units | write units | calls |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, figures in ops.items():
         calls = ", ".join(f"{op} × {n}" for op, n in figures["calls"])
-        lines.append(f"| {name} | {_m(figures['round_trips'])} | {_m(figures['request_bytes'])} | {calls} |")
+        lines.append(
+            f"| {name} | {_m(figures['round_trips'])} | {figures['requests']['median']:.0f} | "
+            f"{_m(figures['request_bytes'])} | {figures['read_units']['median']} | "
+            f"{figures['write_units']['median']} | {calls} |"
+        )
+    lines += _append_units(report)
+    lines += _monthly_cost(report)
 
     lines += [
         "",

@@ -16,11 +16,13 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -71,26 +73,49 @@ def start_backend() -> tuple[Any, str]:
     return server, endpoint
 
 
+@dataclass
+class Seen:
+    """One AWS request: its operation, request bytes and body, when it was sent and answered, and the
+    parsed answer (for the capacity units it consumed)."""
+
+    operation: str
+    sent_bytes: int
+    body: bytes
+    started: float
+    ended: float = 0.0
+    answer: dict[str, Any] | None = None
+
+
 class Calls:
-    """AWS requests seen by botocore `before-send` hooks: (operation, request bytes)."""
+    """AWS requests seen by botocore hooks (`before-send` when sent, `needs-retry` when answered)."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[str, int]] = []
+        self.seen: list[Seen] = []
         self._hooked: set[int] = set()
+        self._current = threading.local()
 
     def hook(self, client: Any) -> None:
         if id(client) in self._hooked:
             return
         self._hooked.add(id(client))
-        client.meta.events.register("before-send", self._record)
+        client.meta.events.register("before-send", self._sent)
+        client.meta.events.register("needs-retry", self._answered)
 
-    def _record(self, request: Any, event_name: str, **_: Any) -> None:
+    def _sent(self, request: Any, event_name: str, **_: Any) -> None:
         body = request.body or b""
         if not isinstance(body, bytes | str):  # a stream (S3 uploads): its declared length
             body = b"\0" * int(request.headers.get("Content-Length", 0))
-        self.seen.append(
-            (event_name.rsplit(".", 1)[-1], len(body if isinstance(body, bytes) else body.encode()))
-        )
+        raw = body if isinstance(body, bytes) else body.encode()
+        self._current.seen = Seen(event_name.rsplit(".", 1)[-1], len(raw), raw, time.perf_counter())
+
+    def _answered(self, response: Any = None, **_: Any) -> None:
+        seen: Seen | None = getattr(self._current, "seen", None)
+        if seen is None:
+            return
+        seen.ended = time.perf_counter()
+        seen.answer = response[1] if isinstance(response, tuple) and isinstance(response[1], dict) else None
+        self._current.seen = None
+        self.seen.append(seen)
 
     def hook_all(self) -> None:
         from chatvault.dal.audit import AuditItem
@@ -104,12 +129,60 @@ class Calls:
             self.hook(client(service))
 
     @contextmanager
-    def measure(self) -> Iterator[list[tuple[str, int]]]:
+    def measure(self) -> Iterator[list[Seen]]:
         self.hook_all()
         start = len(self.seen)
-        window: list[tuple[str, int]] = []
+        window: list[Seen] = []
         yield window
         window.extend(self.seen[start:])
+
+
+def round_trips(window: list[Seen]) -> int:
+    """Waves of requests: a request sent while another was still unanswered shares its round trip."""
+    waves, busy_until = 0, float("-inf")
+    for seen in sorted(window, key=lambda s: s.started):
+        if seen.started >= busy_until:
+            waves += 1
+            busy_until = seen.ended
+        else:
+            busy_until = max(busy_until, seen.ended)
+    return waves
+
+
+def sent_bytes(window: list[Seen]) -> int:
+    return sum(s.sent_bytes for s in window)
+
+
+def operations(window: list[Seen]) -> list[str]:
+    return [s.operation for s in window]
+
+
+@lru_cache(maxsize=1)
+def _reader() -> Any:
+    """A client the Calls hooks do not see, to size stored items."""
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
+def _stored(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = (
+        _reader().get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    )
+    return item
+
+
+def capacity(window: list[Seen]) -> tuple[float, float]:
+    """(read units, write units) the window's DynamoDB requests consume (tests/benchmarks/capacity.py)."""
+    from tests.benchmarks.capacity import units
+
+    reads = writes = 0.0
+    for seen in window:
+        read, write = (
+            units(seen.operation, seen.body, seen.answer, _stored) if seen.body[:1] == b"{" else (0, 0)
+        )
+        reads, writes = reads + read, writes + write
+    return reads, writes
 
 
 @lru_cache(maxsize=1)
@@ -359,9 +432,8 @@ def per_operation(calls: Calls, runs: int) -> dict[str, Any]:
         with calls.measure() as window:
             status, body = call(function, method, path, **kwargs)
         assert status == expect, (name, status, body)
-        samples.setdefault(name, []).append(
-            (len(window), sum(b for _, b in window), ",".join(op for op, _ in window))
-        )
+        # units right away: an update is sized by the item it left, before a later request changes it
+        samples.setdefault(name, []).append((window, capacity(window)))
         return body
 
     for _ in range(runs):
@@ -406,12 +478,54 @@ def per_operation(calls: Calls, runs: int) -> dict[str, Any]:
         record("delete (3 messages)", "delete_session", "DELETE", base, 200, token=token)
     return {
         name: {
-            "round_trips": spread([float(n) for n, _, _ in values]),
-            "request_bytes": spread([float(b) for _, b, _ in values]),
-            "calls": Counter(values[0][2].split(",")).most_common(),
+            "round_trips": spread([float(round_trips(window)) for window, _ in values]),
+            "requests": spread([float(len(window)) for window, _ in values]),
+            "request_bytes": spread([float(sent_bytes(window)) for window, _ in values]),
+            "read_units": spread([read for _, (read, _) in values]),
+            "write_units": spread([write for _, (_, write) in values]),
+            "calls": Counter(operations(values[0][0])).most_common(),
         }
         for name, values in samples.items()
     }
+
+
+def append_units(calls: Calls, runs: int) -> dict[str, Any]:
+    """Write units of one append of a 500-character message, with and without a client message_id, on
+    a session without title or metadata and on one whose title and metadata are at their limits
+    (four-byte characters): the append must not pay for them."""
+    from chatvault import bounds
+
+    wide = "\U0001f600"
+    heavy = {
+        "title": wide * bounds.TITLE_CHARS,
+        "metadata": {
+            chr(0x1F300 + i) + wide * (bounds.METADATA_KEY_CHARS - 1): wide * bounds.METADATA_VALUE_CHARS
+            for i in range(bounds.METADATA_PAIRS)
+        },
+    }
+    result: dict[str, Any] = {}
+    for label, body in (("small session", {}), ("title and metadata at their limits", heavy)):
+        status, created = call("create_session", "POST", "/api/v1/sessions", body=body)
+        assert status == 201, created
+        path = f"/api/v1/sessions/{created['session_id']}/messages"
+        for with_id in (False, True):
+            writes, trips = [], []
+            for _ in range(runs):
+                message = {"role": "user", "content": "x" * CONTENT_CHARS}
+                if with_id:
+                    message["message_id"] = str(uuid.uuid4())
+                with calls.measure() as window:
+                    status, reply = call(
+                        "append_message", "POST", path, token=created["session_token"], body=message
+                    )
+                assert status == 201, reply
+                writes.append(capacity(window)[1])
+                trips.append(float(round_trips(window)))
+            result[f"{label}, {'with' if with_id else 'without'} message_id"] = {
+                "write_units": spread(writes),
+                "round_trips": spread(trips),
+            }
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -436,8 +550,8 @@ def append_vs_history(
                     body={"role": "user", "content": "x" * CONTENT_CHARS, "message_id": str(uuid.uuid4())},
                 )
             assert status == 201, body
-            trips.append(float(len(window)))
-            sent.append(float(sum(b for _, b in window)))
+            trips.append(float(round_trips(window)))
+            sent.append(float(sent_bytes(window)))
         ours[str(size)] = {"round_trips": spread(trips), "request_bytes": spread(sent)}
         # moto copies a whole table for each transaction: a table left large slows every later section
         status, body = call("delete_session", "DELETE", f"/api/v1/sessions/{sid}", token=token)
@@ -518,7 +632,7 @@ def panic_delete(calls: Calls, sizes: list[int], uploads: int, runs: int) -> dic
             assert status == 200, body
             assert body["erased"] == {"messages": size, "uploads": uploads}, body
             trips.append(float(len(window)))
-            per_op = Counter(op for op, _ in window)
+            per_op = Counter(operations(window))
         result[f"{size} messages, {uploads} uploads"] = {
             "calls": spread(trips),
             "seconds": spread(seconds),
@@ -556,7 +670,7 @@ def sweep(calls: Calls, scenarios: list[tuple[int, int]], runs: int) -> dict[str
             assert report.objects_deleted == objects, report
             assert report.errors == 0, report
             trips.append(float(len(window)))
-            by_op = Counter(op for op, _ in window)
+            by_op = Counter(operations(window))
         result[f"{objects} objects in {prefixes} prefixes"] = {
             "objects": objects,
             "prefixes": prefixes,
@@ -586,13 +700,20 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
         "sk": {"S": "#S"},
         "kind": {"S": "session"},
         "token_hash": {"S": hash_token(token)},
-        "title": {"S": "t"},
-        "metadata": {"M": {}},
         "status": {"S": "active"},
         "created_at": {"S": at.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
         "updated_at": {"S": at.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
         "message_count": {"N": "50"},
         "expires_at": {"N": str(int(at.timestamp()) + 3600)},
+        "profile_expires_at": {"N": str(int(at.timestamp()) + 7200)},
+    }
+    profile_item = {
+        "pk": {"S": sid},
+        "sk": {"S": "!P"},
+        "kind": {"S": "profile"},
+        "title": {"S": "t"},
+        "metadata": {"M": {}},
+        "expires_at": {"N": str(int(at.timestamp()) + 7200)},
     }
     message_items = [
         {
@@ -609,6 +730,10 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
     ]
     canned = {
         "GetItem": {"Item": session_item},
+        "BatchGetItem": {
+            "Responses": {os.environ["TABLE_NAME"]: [session_item, profile_item]},
+            "UnprocessedKeys": {},
+        },
         "UpdateItem": {"Attributes": session_item},
         "TransactWriteItems": {},
         "Query": {"Items": [session_item, *message_items], "Count": 51, "ScannedCount": 51},
@@ -678,6 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         sections: list[tuple[str, Callable[[], Any]]] = [
             ("cold_start", lambda: cold_start(2 if quick else 7, endpoint)),
             ("per_operation", lambda: per_operation(calls, 2 if quick else 5)),
+            ("append_units", lambda: append_units(calls, 2 if quick else 5)),
             # before the large sections: a warm Lambda's heap is small, and the collector's passes over
             # the 10,000-item sections' leftovers in this process would be charged to each request
             ("warm_overhead", lambda: warm_overhead(30 if quick else 300)),

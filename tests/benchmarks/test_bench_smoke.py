@@ -39,6 +39,16 @@ def test_every_single_item_operation_is_one_round_trip(report: dict) -> None:
         assert ops[name]["round_trips"]["max"] == 1, name
 
 
+def test_an_append_costs_the_same_write_units_whatever_the_session_holds(report: dict) -> None:
+    """4 write units for a 500-character message, 6 with a message_id, with or without a title and
+    metadata at their limits: the session item the append rewrites stays small."""
+    units = report["append_units"]
+    assert len(units) == 4
+    for name, figures in units.items():
+        assert figures["write_units"]["max"] <= (6 if name.endswith("with message_id") else 4), name
+        assert figures["round_trips"]["max"] == 1, name
+
+
 def test_append_bytes_do_not_grow_with_the_history(report: dict) -> None:
     assert report["append_vs_history"]["bytes_ratio_largest_to_smallest"] <= 1.1
 

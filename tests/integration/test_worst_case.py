@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from chatvault import bounds
+from tests.benchmarks.capacity import item_bytes
 from tests.helpers import call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -22,24 +23,6 @@ ITEM_LIMIT = 400 * 1024
 MAX_SETTING = 65_536
 ASTRAL = "\U0001f600"
 CONTROL = "\x01"
-
-
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~1 byte per two
-    digits plus one), which is what the 400 KB limit counts."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        ((kind, raw),) = value.items()
-        if kind == "S":
-            size += len(raw.encode())
-        elif kind == "N":
-            size += len(raw.strip("-").replace(".", "")) // 2 + 2
-        elif kind == "M":
-            size += 3 + item_bytes(raw) + len(raw)
-        else:
-            raise AssertionError(f"unexpected attribute type {kind}")
-    return size
 
 
 def _distinct(i: int, length: int, filler: str) -> str:
@@ -99,7 +82,7 @@ def test_the_largest_message_at_the_largest_setting_is_stored_and_read_back(
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": sid}},
     )["Items"]
-    sizes = {item["sk"]["S"][:2]: item_bytes(item) for item in items}
+    sizes = {item["sk"]["S"][:2]: item_bytes(item) for item in items}  # DynamoDB's own item size
     assert max(sizes.values()) < ITEM_LIMIT, sizes
     # the message item is the large one, and it still leaves room: no field could push it over
     assert sizes["M#"] < ITEM_LIMIT - 8 * 1024, sizes
