@@ -270,3 +270,30 @@ class _Raw:
 
     def read(self, *_: Any) -> bytes:
         return self.body
+
+
+def test_a_patch_whose_side_read_fails_still_answers_what_it_wrote() -> None:
+    """PATCH reads the session concurrently with its write; when that read is throttled out, the
+    write stands and the answer comes from a read after it, not a 503 for a PATCH that happened."""
+    s = create(body={"title": "before"}).body
+    failed: list[str] = []
+
+    def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "BatchGetItem" and not failed:
+            failed.append(operation)
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                operation,
+            )
+        return REAL_CALL(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
+    try:
+        reply = call(
+            "PATCH", f"/api/v1/sessions/{s['session_id']}", token=s["session_token"], body={"title": "after"}
+        )
+    finally:
+        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
+    assert failed == ["BatchGetItem"]
+    assert reply.status == 200, reply.body
+    assert reply.body["title"] == "after"

@@ -238,8 +238,11 @@ def update(
         if condition_failure(exc, 1 if entry is not None else 0):
             return None
         raise
-    read: SessionRecord | None = before.result()
-    if read is None:  # created while this PATCH was on its way: read what the write left
+    try:
+        read: SessionRecord | None = before.result()
+    except StorageUnavailableError:
+        read = None  # the write stands: read what it left rather than answer 503 for a done PATCH
+    if read is None:  # (or created while this PATCH was on its way)
         return get(session_id)
     written: dict[str, Any] = {"updated_at": at, "expires_at": expires_at}
     if changes.end:
