@@ -84,6 +84,18 @@ def create(**kwargs: Any) -> Reply:
     return reply
 
 
+def append_messages(session: dict[str, Any], count: int) -> None:
+    """`count` user messages, m0..m{count-1}, appended to a session created by `create()`."""
+    for n in range(count):
+        reply = call(
+            "POST",
+            f"/api/v1/sessions/{session['session_id']}/messages",
+            token=session["session_token"],
+            body={"role": "user", "content": f"m{n}"},
+        )
+        assert reply.status == 201, reply.body
+
+
 def assert_error(reply: Reply, status: int, code: str) -> None:
     assert reply.status == status, reply.body
     assert reply.body["error"]["code"] == code, reply.body

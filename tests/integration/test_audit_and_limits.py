@@ -10,7 +10,7 @@ import pytest
 
 from chatvault import clock
 from chatvault.dal import audit
-from tests.helpers import assert_error, call, create
+from tests.helpers import append_messages, assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
 SECRET = "my husband reads my phone"
@@ -202,14 +202,7 @@ def test_appends_are_limited_per_session_and_a_refusal_writes_nothing(
 def test_the_append_limit_can_be_turned_off(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("APPEND_LIMIT_PER_MINUTE", "0")
     s = create().body
-    for n in range(5):
-        reply = call(
-            "POST",
-            f"/api/v1/sessions/{s['session_id']}/messages",
-            token=s["session_token"],
-            body={"role": "user", "content": f"m{n}"},
-        )
-        assert reply.status == 201
+    append_messages(s, 5)
     item = boto3.client("dynamodb").get_item(
         TableName="chatvault-local-SessionsTable", Key={"pk": {"S": s["session_id"]}, "sk": {"S": "#S"}}
     )["Item"]

@@ -12,7 +12,7 @@ import pytest
 
 from chatvault import clock
 from chatvault.settings import get_settings
-from tests.helpers import assert_error, call, create
+from tests.helpers import append_messages, assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -159,14 +159,7 @@ def test_concurrent_deletes_answer_a_receipt_or_404_and_erase_everything(
     settings_env.setenv("APPEND_LIMIT_PER_MINUTE", "0")
     s = create().body
     sid = s["session_id"]
-    for i in range(150):
-        reply = call(
-            "POST",
-            f"{SESSIONS}/{sid}/messages",
-            token=s["session_token"],
-            body={"role": "user", "content": f"m{i}"},
-        )
-        assert reply.status == 201
+    append_messages(s, 150)
     with ThreadPoolExecutor(max_workers=4) as pool:
         replies = list(
             pool.map(lambda _: call("DELETE", f"{SESSIONS}/{sid}", token=s["session_token"]), range(4))
