@@ -58,7 +58,7 @@ invoke: $(BIN)/.installed ## Invoke one function: make invoke FN=GetSessionFunct
 	$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),)
 
 openapi: $(BIN)/.installed ## Regenerate the OpenAPI document (layers/common/chatvault/openapi.json) from the code
-	PYTHONPATH=layers/common:. TABLE_NAME=t AUDIT_TABLE=t LIMITS_TABLE=t $(BIN)/python -m infra.openapi
+	PYTHONPATH=layers/common:. $(BIN)/python -m infra.openapi
 
 lint: $(BIN)/.installed ## ruff
 	$(BIN)/ruff check .

@@ -122,3 +122,30 @@ def test_the_served_document_states_this_deployments_upload_limits(settings_env:
         api_document.cache_clear()
     assert upload["properties"]["size"]["maximum"] == 2048
     assert upload["properties"]["content_type"]["enum"] == ["image/png", "text/csv"]
+
+
+def test_the_generator_needs_no_environment() -> None:
+    """Table names are read when PynamoDB first asks for them, not when a handler is imported."""
+    import os
+    import subprocess
+    import sys
+
+    from infra.openapi import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TABLE_NAME", "AUDIT_TABLE", "LIMITS_TABLE")}
+    env["PYTHONPATH"] = f"{ROOT / 'layers/common'}:{ROOT}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from infra.openapi import generate, render; print(render(generate()), end='')",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == DOCUMENT.read_text()

@@ -19,7 +19,7 @@ from chatvault import deadline
 from chatvault.clock import iso
 from chatvault.dal import secret
 from chatvault.dal.clients import client
-from chatvault.dal.items import TableMeta
+from chatvault.dal.items import TableMeta, TableName
 from chatvault.dal.retry import batch_write_all, storage_errors
 from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
@@ -27,7 +27,7 @@ from chatvault.settings import get_settings
 
 class AuditItem(Model):
     class Meta(TableMeta):
-        table_name = get_settings().audit_table
+        table_name = TableName("audit_table")
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

@@ -43,6 +43,17 @@ class ErasingIndex(GlobalSecondaryIndex["SessionItem"]):
     deleted_at = UTCDateTimeAttribute(range_key=True)
 
 
+class TableName:
+    """A model's table name, read from the settings when PynamoDB first asks for it rather than at
+    import: tools that import the handlers (the OpenAPI generator) need no environment."""
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        return str(getattr(get_settings(), self.setting))
+
+
 class TableMeta:
     """What every PynamoDB model of the service shares; each adds its `table_name`."""
 
@@ -56,7 +67,7 @@ class TableMeta:
 
 class ChatItem(Model):
     class Meta(TableMeta):
-        table_name = get_settings().table_name
+        table_name = TableName("table_name")
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

@@ -11,14 +11,13 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from chatvault.dal.items import TableMeta
+from chatvault.dal.items import TableMeta, TableName
 from chatvault.models.domain import RateCharge
-from chatvault.settings import get_settings
 
 
 class LimitItem(Model):
     class Meta(TableMeta):
-        table_name = get_settings().limits_table
+        table_name = TableName("limits_table")
 
     pk = UnicodeAttribute(hash_key=True)
     n = NumberAttribute(default=0)
