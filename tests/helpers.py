@@ -16,17 +16,9 @@ from infra.local.runtime import LambdaContext
 from infra.local.template import Stack
 
 ROUTES = sorted(Stack.from_template().routes(), key=lambda r: r.priority)
+# LogicalId -> handler module, from each function's CodeUri (functions/<name>/)
 _MODULES = {
-    "CreateSessionFunction": "functions.create_session.app",
-    "GetSessionFunction": "functions.get_session.app",
-    "UpdateSessionFunction": "functions.update_session.app",
-    "DeleteSessionFunction": "functions.delete_session.app",
-    "ListSessionsFunction": "functions.list_sessions.app",
-    "AppendMessageFunction": "functions.append_message.app",
-    "ListMessagesFunction": "functions.list_messages.app",
-    "CreateUploadFunction": "functions.create_upload.app",
-    "GetApiDocumentFunction": "functions.get_api_document.app",
-    "RouteFallbackFunction": "functions.route_fallback.app",
+    name: f"functions.{fn.code_dir.name}.app" for name, fn in Stack.from_template().functions().items()
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chatvault.http.routes import ROUTES
+from chatvault.http.routes import routes
 from infra.local.template import ROOT, Stack, load
 
 TEMPLATE = load()
@@ -94,9 +94,31 @@ def test_the_sweep_runs_every_30_minutes_with_its_settings() -> None:
     assert props["Environment"]["Variables"] == {"ORPHAN_MIN_AGE_MINUTES": "30", "DRY_RUN": "false"}
 
 
-def test_routes_in_the_template_are_the_routes_the_service_knows() -> None:
-    declared = {(m, p, name) for name, fn in FUNCTIONS.items() for m, p in _events(fn)}
-    assert declared == {*ROUTES, ("ANY", "/{proxy+}", "RouteFallbackFunction")}
+def _declared_by_handlers() -> set[tuple[str, str, str]]:
+    """(method, path, function) as each function's handler decorator declares it (one document per
+    handler, generated as infra/openapi.py does for all of them)."""
+    from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+
+    declared = set()
+    for name, fn in Stack.from_template().functions().items():
+        if any(
+            e.get("Type") == "HttpApi" and "{proxy+}" not in e["Properties"]["Path"]
+            for e in fn.events.values()
+        ):
+            merge = OpenAPIMerge(title="one handler", version="1")
+            merge.add_file(fn.code_dir / "app.py")
+            paths = json.loads(merge.get_openapi_json_schema())["paths"]
+            declared |= {(m.upper(), p, name) for p, item in paths.items() for m in item}
+    return declared
+
+
+def test_the_template_routes_each_route_to_the_function_whose_handler_declares_it() -> None:
+    """A route is declared once, in its handler's decorator; the template, the fallback's table (the
+    generated document) and the test helpers follow from it."""
+    in_template = {(m, p, name) for name, fn in FUNCTIONS.items() for m, p in _events(fn)}
+    declared = _declared_by_handlers()
+    assert in_template == {*declared, ("ANY", "/{proxy+}", "RouteFallbackFunction")}
+    assert {(m, p) for m, p, _ in declared} == set(routes())
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -157,7 +179,7 @@ def test_auth_mode_switches_the_jwt_authorizer_on_every_session_route() -> None:
     jwt = Stack.from_template({"AuthMode": "jwt", "JwtIssuer": "https://issuer.test", "JwtAudience": "aud"})
     assert not any(r.jwt for r in anonymous.routes())
     guarded = {(r.method, r.path) for r in jwt.routes() if r.jwt}
-    assert guarded == {(m, p) for m, p, _ in ROUTES} - {("GET", "/api/v1/openapi.json")}
+    assert guarded == set(routes()) - {("GET", "/api/v1/openapi.json")}
     api = jwt.resources("AWS::Serverless::HttpApi")["ChatApi"]
     config = api["DefinitionBody"]["components"]["securitySchemes"]["JwtAuthorizer"][
         "x-amazon-apigateway-authorizer"
@@ -208,7 +230,7 @@ print(json.dumps(out))
     out = json.loads(result.stdout)
     (api,) = [r for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
     paths = api["Properties"]["Body"]["paths"]
-    for method, path, function in ROUTES:
+    for method, path, function in sorted(_declared_by_handlers()):
         operation = paths[path][method.lower()]
         if path == "/api/v1/openapi.json":
             assert "security" not in operation  # the document is public

@@ -1,30 +1,33 @@
-"""The public routes (method, path) and which function serves each. template.yaml's HttpApi events
-must say the same (tests/unit/test_template.py checks); the fallback function answers the rest."""
+"""The public routes (method, path), as the handlers' decorators declare them: read from the OpenAPI
+document generated from those decorators (infra/openapi.py), so no table of routes is written by
+hand. The fallback function answers the rest with 404 or 405; tests/unit/test_template.py checks that
+template.yaml routes each one to the function whose handler declares it."""
 
 from __future__ import annotations
 
+import json
 import re
+from functools import lru_cache
+from importlib import resources
 
-ROUTES: tuple[tuple[str, str, str], ...] = (
-    ("POST", "/api/v1/sessions", "CreateSessionFunction"),
-    ("GET", "/api/v1/sessions", "ListSessionsFunction"),
-    ("GET", "/api/v1/sessions/{session_id}", "GetSessionFunction"),
-    ("PATCH", "/api/v1/sessions/{session_id}", "UpdateSessionFunction"),
-    ("DELETE", "/api/v1/sessions/{session_id}", "DeleteSessionFunction"),
-    ("POST", "/api/v1/sessions/{session_id}/messages", "AppendMessageFunction"),
-    ("GET", "/api/v1/sessions/{session_id}/messages", "ListMessagesFunction"),
-    ("POST", "/api/v1/sessions/{session_id}/uploads", "CreateUploadFunction"),
-    ("GET", "/api/v1/openapi.json", "GetApiDocumentFunction"),
-)
+
+@lru_cache(maxsize=1)
+def routes() -> tuple[tuple[str, str], ...]:
+    document = json.loads(resources.files("chatvault").joinpath("openapi.json").read_text())
+    return tuple(
+        sorted((method.upper(), path) for path, item in document["paths"].items() for method in item)
+    )
 
 
 def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{[^/}]+\}", "[^/]+", path) + "$")
 
 
-_PATTERNS = tuple((method, _pattern(path)) for method, path, _ in ROUTES)
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((method, _pattern(path)) for method, path in routes())
 
 
 def allowed_methods(path: str) -> list[str]:
     """The methods some route accepts on this path; empty when no route has this path."""
-    return sorted({method for method, pattern in _PATTERNS if pattern.match(path)})
+    return sorted({method for method, pattern in _patterns() if pattern.match(path)})
