@@ -8,6 +8,10 @@ from typing import Any
 
 from chatvault import deadline
 
+# Attempts of every AWS request, botocore's standard retry mode (throttling, 5xx, timeouts), for these
+# clients and PynamoDB's (dal/items.py); the retry policy as a whole is described in dal/retry.py.
+SDK_ATTEMPTS = 5
+
 
 @cache
 def client(service: str) -> Any:
@@ -15,7 +19,7 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": SDK_ATTEMPTS},
         connect_timeout=deadline.CONNECT_TIMEOUT_S,
         read_timeout=deadline.READ_TIMEOUT_S,
         max_pool_connections=32,

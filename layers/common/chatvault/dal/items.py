@@ -17,6 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from chatvault import deadline
+from chatvault.dal.clients import SDK_ATTEMPTS
 from chatvault.dal.keys import ERASING_INDEX, OWNER_INDEX
 from chatvault.settings import get_settings
 
@@ -58,8 +59,7 @@ class TableMeta:
     """What every PynamoDB model of the service shares; each adds its `table_name`."""
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    max_retry_attempts = 4
-    base_backoff_ms = 25
+    max_retry_attempts = SDK_ATTEMPTS - 1  # PynamoDB counts the retries after the first attempt
     connect_timeout_seconds = deadline.CONNECT_TIMEOUT_S
     read_timeout_seconds = deadline.READ_TIMEOUT_S
     max_pool_connections = 32

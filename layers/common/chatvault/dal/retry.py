@@ -1,4 +1,15 @@
-"""Storage faults in one place: what is worth retrying, and what a caller sees when retries run out."""
+"""Storage faults in one place: what is worth retrying, how often, and what a caller sees when retries
+run out.
+
+The retry policy:
+- every AWS request: botocore's standard mode, SDK_ATTEMPTS attempts (dal/clients.py; PynamoDB's
+  models through dal/items.py's TableMeta), each attempt and each backoff sleep only while the
+  invocation's deadline leaves time for it (deadline.py);
+- what botocore does not retry, our loops retry, sleeping `pause(attempt)` (full jitter) between
+  attempts: unprocessed batch items (BATCH_ATTEMPTS), transactions cancelled only for a conflict with
+  another transaction (TRANSACTION_ATTEMPTS), and an append that lost the race for its position
+  (APPEND_ATTEMPTS, logic/append_message.py);
+- when they run out, StorageUnavailableError: 503 with Retry-After, and nothing half written."""
 
 from __future__ import annotations
 
@@ -100,7 +111,14 @@ def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+BATCH_ATTEMPTS = 8
 TRANSACTION_ATTEMPTS = 6
+APPEND_ATTEMPTS = 12
+
+
+def pause(attempt: int, *, base: float = 0.01, cap: float = 0.2) -> None:
+    """Sleep before the next attempt of one of our loops: exponential, capped, full jitter."""
+    time.sleep(min(cap, base * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
 
 
 def _conflict(exc: TransactWriteError) -> bool:
@@ -120,10 +138,10 @@ def transact(build: Callable[[TransactWrite], None]) -> None:
         except TransactWriteError as exc:
             if attempt == TRANSACTION_ATTEMPTS - 1 or not _conflict(exc):
                 raise
-        time.sleep(min(0.2, 0.01 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
+        pause(attempt)
 
 
-def batch_write_all(table: str, requests: list[dict[str, Any]], attempts: int = 8) -> int:
+def batch_write_all(table: str, requests: list[dict[str, Any]], attempts: int = BATCH_ATTEMPTS) -> int:
     """BatchWriteItem (≤25 requests) until DynamoDB has processed every request; returns the count."""
     pending = requests
     for attempt in range(attempts):
@@ -131,5 +149,5 @@ def batch_write_all(table: str, requests: list[dict[str, Any]], attempts: int = 
         pending = response.get("UnprocessedItems", {}).get(table, [])
         if not pending:
             return len(requests)
-        time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
+        pause(attempt, base=0.02, cap=1.0)
     raise StorageUnavailableError()

@@ -6,7 +6,6 @@ an append's cost does not grow with the title and metadata. Reads fetch both in 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -24,9 +23,11 @@ from chatvault.dal.clients import client
 from chatvault.dal.items import ChatItem, ProfileItem, SessionItem
 from chatvault.dal.keys import ERASING, ERASING_INDEX, PROFILE_SK, SESSION_SK
 from chatvault.dal.retry import (
+    BATCH_ATTEMPTS,
     any_condition_failure,
     batch_write_all,
     condition_failure,
+    pause,
     storage_errors,
     transact,
 )
@@ -298,7 +299,7 @@ def live_ids(session_ids: list[str], at: datetime) -> set[str]:
                 "ConsistentRead": True,
             }
         }
-        for attempt in range(8):
+        for attempt in range(BATCH_ATTEMPTS):
             response = client("dynamodb").batch_get_item(RequestItems=pending)
             for item in response.get("Responses", {}).get(table, []):
                 if "deleted_at" not in item and int(item["expires_at"]["N"]) > at.timestamp():
@@ -306,7 +307,7 @@ def live_ids(session_ids: list[str], at: datetime) -> set[str]:
             pending = response.get("UnprocessedKeys") or {}
             if not pending:
                 break
-            time.sleep(min(1.0, 0.02 * 2**attempt))
+            pause(attempt, base=0.02, cap=1.0)
         else:
             raise StorageUnavailableError()
     return live

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 import uuid
 from datetime import timedelta
 
 from chatvault import clock
-from chatvault.dal import messages
+from chatvault.dal import messages, retry
 from chatvault.errors import (
     MessageIdConflictError,
     MessageTooLargeError,
@@ -38,8 +36,6 @@ from chatvault.models.api import AppendMessageRequest, MessageOut
 from chatvault.models.domain import AppendOutcome, NewMessage, Principal
 from chatvault.observability import metrics
 from chatvault.settings import get_settings
-
-MAX_ATTEMPTS = 12
 
 
 def body_hash(request: AppendMessageRequest, metadata: dict[str, object]) -> str:
@@ -71,7 +67,7 @@ def append_message(
     floor = ""
     known_tat: int | None = None
     refresh_profile = False
-    for attempt in range(MAX_ATTEMPTS):
+    for attempt in range(retry.APPEND_ATTEMPTS):
         at = clock.now()
         position = max(messages.position_of(at), floor)
         message = NewMessage(
@@ -101,7 +97,7 @@ def append_message(
             profile_until = outcome.session.profile_expires_at
             refresh_profile = profile_until is None or profile_until < int((at + retention).timestamp())
         if outcome.transient:
-            time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())  # noqa: S311 - jitter
+            retry.pause(attempt, base=0.005)
         floor = _next_floor(outcome, position, floor)
     raise StorageUnavailableError("Too many concurrent writers on this session; retry shortly.")
 
