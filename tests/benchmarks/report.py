@@ -24,9 +24,9 @@ APPEND_UNITS_TARGET = {"without message_id": 4, "with message_id": 6}
 # DynamoDB on-demand, Standard table class, us-east-1 (USD per million request units)
 PRICE_WRITE_PER_MILLION = 0.625
 PRICE_READ_PER_MILLION = 0.125
-# the reference workload of the cost estimate
+# the reference workloads of the cost estimate: conversations a month, of these many messages
 CONVERSATIONS = 1_000_000
-MESSAGES_PER_CONVERSATION = 20
+MESSAGES_PER_CONVERSATION = (20, 200)
 
 
 def _mark(ok: bool) -> str:
@@ -82,10 +82,9 @@ def _langchain_bytes_per_message(report: dict[str, Any]) -> float | None:
     return float(high["request_bytes"]["median"] - low["request_bytes"]["median"]) / (sizes[-1] - sizes[0])
 
 
-def _monthly_cost(report: dict[str, Any]) -> list[str]:
-    """A reference workload priced at on-demand rates, from the measured units."""
+def _conversation_units(report: dict[str, Any], n: int) -> tuple[float, float]:
+    """(write units, read units) of one conversation of n messages, from the measured units."""
     ops, units = report["per_operation"], report["append_units"]
-    n = MESSAGES_PER_CONVERSATION
     append = units["small session, with message_id"]["write_units"]["median"]
     reads = ops["create"]["read_units"]["median"] + n * ops["list first page (desc)"]["read_units"]["median"]
     writes = (
@@ -93,37 +92,51 @@ def _monthly_cost(report: dict[str, Any]) -> list[str]:
         + n * append
         + ops["delete (3 messages)"]["write_units"]["median"]
     )
-    # the delete measured erases 3 messages; each further message and marker is one more unit
-    writes += 2 * (n - 3)
-    ours = CONVERSATIONS * (writes * PRICE_WRITE_PER_MILLION + reads * PRICE_READ_PER_MILLION) / 1e6
+    # the delete measured erases 3 messages and their markers; each further one is a unit more
+    return writes + 2 * (n - 3), reads
+
+
+def _langchain_units(per_message: float, n: int) -> tuple[float, float]:
+    """Each append reads the whole history and writes it back; each page read reads it."""
+    writes = sum(max(1, -(-k * per_message // 1024)) for k in range(1, n + 1))
+    reads = sum(
+        max(1, -(-(k - 1) * per_message // 4096)) + max(1, -(-k * per_message // 4096))
+        for k in range(1, n + 1)
+    )
+    return writes, reads
+
+
+def _dollars(writes: float, reads: float) -> float:
+    return CONVERSATIONS * (writes * PRICE_WRITE_PER_MILLION + reads * PRICE_READ_PER_MILLION) / 1e6
+
+
+def _monthly_cost(report: dict[str, Any]) -> list[str]:
+    """Reference workloads priced at on-demand rates, from the measured units."""
     lines = [
         "",
         "### Monthly cost of a reference workload",
         "",
-        f"{CONVERSATIONS:,} conversations a month, each: a create, {n} appends of "
+        f"{CONVERSATIONS:,} conversations a month, each: a create, n appends of "
         f"{report['content_chars']}-character messages with a `message_id`, after each append a read of "
         f"the newest page, and the panic button at the end. DynamoDB on-demand, us-east-1: "
         f"${PRICE_WRITE_PER_MILLION} per million write units, ${PRICE_READ_PER_MILLION} per million read "
-        "units (storage, Lambda and API Gateway not included).",
+        "units (storage, Lambda and API Gateway not included). LangChain's history reads and rewrites "
+        "the whole history on each append and reads it for each page; it has no delete of files, no "
+        "audit and no idempotency.",
         "",
-        "| | write units per conversation | read units per conversation | per month |",
-        "|---|---|---|---|",
-        f"| chatvault | {writes:.0f} | {reads:.0f} | ${ours:,.0f} |",
+        "| messages per conversation | | write units per conversation | read units per conversation | per month |",
+        "|---|---|---|---|---|",
     ]
     per_message = _langchain_bytes_per_message(report)
-    if per_message is not None:
-        lc_writes = sum(max(1, -(-k * per_message // 1024)) for k in range(1, n + 1))
-        lc_reads = sum(max(1, -(-(k - 1) * per_message // 4096)) for k in range(1, n + 1)) + n * max(
-            1, -(-n * per_message // 4096)
-        )
-        theirs = (
-            CONVERSATIONS * (lc_writes * PRICE_WRITE_PER_MILLION + lc_reads * PRICE_READ_PER_MILLION) / 1e6
-        )
-        lines.append(
-            f"| LangChain's history (≈ {per_message:.0f} bytes a message; each append reads and rewrites "
-            f"the whole history, each page read reads it; no delete of files or audit) | {lc_writes:.0f} | "
-            f"{lc_reads:.0f} | ${theirs:,.0f} |"
-        )
+    for n in MESSAGES_PER_CONVERSATION:
+        writes, reads = _conversation_units(report, n)
+        lines.append(f"| {n} | chatvault | {writes:.0f} | {reads:.0f} | ${_dollars(writes, reads):,.0f} |")
+        if per_message is not None:
+            lc_writes, lc_reads = _langchain_units(per_message, n)
+            lines.append(
+                f"| {n} | LangChain (≈ {per_message:.0f} bytes a message) | {lc_writes:.0f} | {lc_reads:.0f} | "
+                f"${_dollars(lc_writes, lc_reads):,.0f} |"
+            )
     return lines
 
 
