@@ -300,6 +300,8 @@ def test_patch_slides_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     patched = call("PATCH", path, token=token, body={"title": "still here"}).body
     assert patched["expires_at"] > s["expires_at"]
 
+    assert call("GET", path, token=token).body == patched  # the PATCH answered what a read returns
+
     even_later = later + timedelta(hours=100)  # past the original expiry, within the slid one
     monkeypatch.setattr(clock, "now", lambda: even_later)
     assert call("GET", path, token=token).status == 200

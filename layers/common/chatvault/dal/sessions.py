@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
@@ -245,7 +245,9 @@ def update(
         read = None  # the write stands: read what it left rather than answer 503 for a done PATCH
     if read is None:  # (or created while this PATCH was on its way)
         return get(session_id)
-    written: dict[str, Any] = {"updated_at": at, "expires_at": expires_at}
+    # expires_at as the TTL attribute stores it (whole seconds), as every read returns it
+    stored_expiry = datetime.fromtimestamp(epoch(expires_at), tz=UTC)
+    written: dict[str, Any] = {"updated_at": at, "expires_at": stored_expiry}
     if changes.end:
         written["status"] = "ended"
     if "title" in changes.fields:
