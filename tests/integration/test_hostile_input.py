@@ -341,3 +341,23 @@ def test_the_largest_valid_message_at_the_largest_setting_is_stored(max_stack: L
     refused = requests.post(url, data=json.dumps(one_more), headers=headers, timeout=60)
     _assert_error_body(refused, "one more")
     assert refused.status_code == 413
+
+
+@pytest.mark.parametrize(("method", "path"), ALL_ROUTES)
+def test_repeated_and_excessive_query_parameters_on_every_route(
+    stack: LocalStack, session: dict[str, Any], method: str, path: str
+) -> None:
+    url = stack.api + path.format(sid=session["session_id"])
+    headers = {"X-Session-Token": session["session_token"]}
+    body = VALID_BODY.get(method) or VALID_BODY.get(f"{method} /{path.rsplit('/', 1)[-1]}")
+    before = _snapshot(stack, session)
+    for query in (
+        "&".join(f"p{i}={'x' * 50}" for i in range(500)),
+        "limit=5&limit=6&limit=7",
+        "x=" + "9" * 5000,
+        "%FF%FE=%00",
+    ):
+        response = requests.request(method, f"{url}?{query}", headers=headers, json=body, timeout=30)
+        _assert_error_body(response, f"{method} {path} ?{query[:30]}")
+        assert 400 <= response.status_code < 500, (method, path, query[:30], response.status_code)
+    assert _snapshot(stack, session) == before  # a refused DELETE too: nothing erased

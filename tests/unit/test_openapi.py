@@ -150,3 +150,44 @@ def test_the_generator_needs_no_environment() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == DOCUMENT.read_text()
+
+
+def test_integers_are_json_schema_integers(document: dict) -> None:
+    """`1098.0` is a valid JSON Schema integer, so the models take it; a fraction, a string or a bool
+    is not one."""
+    from pydantic import ValidationError
+
+    from chatvault.models.api import CreateUploadRequest, MessageMetadata
+
+    upload = {"filename": "a.png", "content_type": "image/png"}
+    assert CreateUploadRequest.model_validate({**upload, "size": 1098.0}).size == 1098
+    assert MessageMetadata.model_validate({"token_count": 7.0, "processing_time_ms": 0.0}).token_count == 7
+    for bad in (1098.5, "1098", True, float("inf")):
+        with pytest.raises(ValidationError):
+            CreateUploadRequest.model_validate({**upload, "size": bad})
+    size = document["components"]["schemas"]["CreateUploadRequest"]["properties"]["size"]
+    assert size["type"] == "integer"
+
+
+def test_what_the_document_calls_valid_the_models_accept(document: dict) -> None:
+    """No non-standard formats (`uuid4` made tools send any string); PATCH declares null only where
+    it is accepted (title), and the models agree."""
+    from pydantic import ValidationError
+
+    from chatvault.models.api import UUID4_PATTERN, CreateSessionRequest, UpdateSessionRequest
+
+    text = json.dumps(document)
+    assert '"format": "uuid4"' not in text
+    session_id = document["components"]["schemas"]["CreateSessionRequest"]["properties"]["session_id"]
+    assert UUID4_PATTERN in json.dumps(session_id)
+    assert CreateSessionRequest.model_validate(
+        {"session_id": "0B6F7D1E-9A39-4C8E-9C5A-7F1F3D0F4A11"}
+    ).session_id
+    patch = document["components"]["schemas"]["UpdateSessionRequest"]["properties"]
+    assert "null" in json.dumps(patch["title"])
+    assert "null" not in json.dumps(patch["status"])
+    assert "null" not in json.dumps(patch["metadata"])
+    assert UpdateSessionRequest.model_validate({"title": None}).title is None
+    for refused in ({"status": None}, {"metadata": None}, {}):
+        with pytest.raises(ValidationError):
+            UpdateSessionRequest.model_validate(refused)
