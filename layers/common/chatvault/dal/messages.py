@@ -134,7 +134,8 @@ def append(
 
 
 def _refusal(exc: TransactWriteError, has_marker: bool) -> AppendOutcome:
-    """Read the cancellation reasons; the append sends [message, (marker), session, guard]."""
+    """Read the cancellation reasons; the append sends [message, (marker), session, (profile)]:
+    PynamoDB sends puts before updates, each in call order."""
     message_reason = condition_failure(exc, 0)
     marker_reason = condition_failure(exc, 1 if has_marker else None)
     session_reason = condition_failure(exc, 2 if has_marker else 1)
