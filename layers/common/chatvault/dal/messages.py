@@ -129,13 +129,14 @@ def append(
             if is_transient(exc):
                 return AppendOutcome(committed=False, transient=True)
             raise
-        return _refusal(exc, message.client_id)
+        return _refusal(exc, message.client_id, session_expires_at)
     return AppendOutcome(committed=True)
 
 
-def _refusal(exc: TransactWriteError, has_marker: bool) -> AppendOutcome:
+def _refusal(exc: TransactWriteError, has_marker: bool, session_expires_at: datetime) -> AppendOutcome:
     """Read the cancellation reasons; the append sends [message, (marker), session, (profile)]:
-    PynamoDB sends puts before updates, each in call order."""
+    PynamoDB sends puts before updates, each in call order. The refused session item also says
+    whether its profile would expire before the session's new expiry (the next attempt refreshes it)."""
     message_reason = condition_failure(exc, 0)
     marker_reason = condition_failure(exc, 1 if has_marker else None)
     session_reason = condition_failure(exc, 2 if has_marker else 1)
@@ -153,6 +154,8 @@ def _refusal(exc: TransactWriteError, has_marker: bool) -> AppendOutcome:
         duplicate_position=duplicate_position,
         duplicate_hash=duplicate_hash,
         position_taken=message_reason is not None,
+        profile_stale=session is not None
+        and (session.profile_expires_at is None or session.profile_expires_at < epoch(session_expires_at)),
     )
 
 

@@ -94,8 +94,7 @@ def append_message(
             return replay, False
         if outcome.session is not None:
             known_tat = outcome.session.append_tat
-            profile_until = outcome.session.profile_expires_at
-            refresh_profile = profile_until is None or profile_until < int((at + retention).timestamp())
+        refresh_profile = refresh_profile or outcome.profile_stale
         if outcome.transient:
             retry.pause(attempt, base=0.005)
         floor = _next_floor(outcome, position, floor)

@@ -135,6 +135,7 @@ class AppendOutcome(Record):
     duplicate_hash: str | None = None
     position_taken: bool = False
     transient: bool = False
+    profile_stale: bool = False  # the profile's TTL would fall before the session's new expiry
 
 
 class MessagePage(Record):
