@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,3 +64,12 @@ def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def table_items(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every item of every table of the emulator (a scan per table)."""
+    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    items: list[dict[str, Any]] = []
+    for name in ddb.list_tables()["TableNames"]:
+        items += ddb.scan(TableName=name)["Items"]
+    return items

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from chatvault.settings import get_settings
-from tests.integration.local_stack import LocalStack
+from tests.integration.local_stack import LocalStack, table_items
 
 pytestmark = pytest.mark.http
 
@@ -270,16 +269,6 @@ def test_odd_headers(stack: LocalStack, session: dict[str, Any]) -> None:
     assert response.status_code == 401
 
 
-def _partition_items(stack: LocalStack, session_id: str) -> list[dict[str, Any]]:
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
-    found = []
-    for name in ddb.list_tables()["TableNames"]:
-        for item in ddb.scan(TableName=name)["Items"]:
-            if session_id in json.dumps(item):
-                found.append(item)
-    return found
-
-
 def _press_all_at_once(stack: LocalStack, sid: str, token: str) -> list[tuple[str, requests.Response]]:
     """Four DELETEs, four appends and four PATCHes on one session, all at once."""
     headers = {"X-Session-Token": token}
@@ -320,7 +309,7 @@ def test_the_panic_button_pressed_many_times_at_once(stack: LocalStack) -> None:
         assert all(r["session_id"] == sid and r["erased"]["messages"] >= 150 for r in receipts)
         assert requests.get(url, headers=headers, timeout=10).status_code == 404
         assert requests.delete(url, headers=headers, timeout=10).status_code == 404
-        assert _partition_items(stack, sid) == []
+        assert [item for item in table_items(stack) if sid in json.dumps(item)] == []
 
 
 def test_the_largest_valid_message_at_the_largest_setting_is_stored(max_stack: LocalStack) -> None:

@@ -19,17 +19,9 @@ import pytest
 import requests
 
 from chatvault.settings import get_settings
-from tests.integration.local_stack import ROOT, LocalStack
+from tests.integration.local_stack import ROOT, LocalStack, table_items
 
 pytestmark = pytest.mark.http
-
-
-def _table_items(stack: LocalStack) -> list[dict[str, Any]]:
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
-    items: list[dict[str, Any]] = []
-    for name in ddb.list_tables()["TableNames"]:
-        items += ddb.scan(TableName=name)["Items"]
-    return items
 
 
 def _error(response: requests.Response, status: int, code: str) -> None:
@@ -70,7 +62,7 @@ def test_session_lifecycle_over_http(stack: LocalStack) -> None:
     assert deleted.json()["erased"] == {"messages": 0, "uploads": 0}
     _error(requests.get(url, headers=auth, timeout=10), 404, "session_not_found")
     _error(requests.delete(url, headers=auth, timeout=10), 404, "session_not_found")
-    assert not [i for i in _table_items(stack) if sid in json.dumps(i)]
+    assert not [i for i in table_items(stack) if sid in json.dumps(i)]
 
 
 def test_client_chosen_ids_and_bad_input_over_http(stack: LocalStack) -> None:
@@ -190,7 +182,7 @@ def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_pa
     created = datetime.fromisoformat(session["created_at"])
     expires = datetime.fromisoformat(session["expires_at"])
     assert timedelta(minutes=59) < expires - created <= timedelta(hours=1)  # RETENTION_HOURS=1 from env.json
-    items = _table_items(stack)
+    items = table_items(stack)
     assert any(i["pk"]["S"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d" for i in items)
 
 
@@ -256,7 +248,7 @@ def test_fingerprints_are_keyed_by_a_secret_that_is_never_logged(stack: LocalSta
         hmac.new(salt.encode(), b"ip:127.0.0.1", hashlib.sha256).hexdigest()[:32] for salt in public_salts
     }
     assert not actors & guesses
-    assert "127.0.0.1" not in json.dumps(_table_items(stack))
+    assert "127.0.0.1" not in json.dumps(table_items(stack))
     value = boto3.client("secretsmanager", endpoint_url=stack.moto, region_name="us-east-1").get_secret_value(
         SecretId="chatvault-local-FingerprintSecret"
     )["SecretString"]
