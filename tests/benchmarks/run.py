@@ -493,16 +493,9 @@ def append_units(calls: Calls, runs: int) -> dict[str, Any]:
     """Write units of one append of a 500-character message, with and without a client message_id, on
     a session without title or metadata and on one whose title and metadata are at their limits
     (four-byte characters): the append must not pay for them."""
-    from chatvault import bounds
+    from tests.integration.test_worst_case import heaviest_session
 
-    wide = "\U0001f600"
-    heavy = {
-        "title": wide * bounds.TITLE_CHARS,
-        "metadata": {
-            chr(0x1F300 + i) + wide * (bounds.METADATA_KEY_CHARS - 1): wide * bounds.METADATA_VALUE_CHARS
-            for i in range(bounds.METADATA_PAIRS)
-        },
-    }
+    heavy = heaviest_session()
     result: dict[str, Any] = {}
     for label, body in (("small session", {}), ("title and metadata at their limits", heavy)):
         status, created = call("create_session", "POST", "/api/v1/sessions", body=body)

@@ -380,11 +380,9 @@ def _stored(sid: str, sk: str) -> dict[str, Any]:
 def test_an_append_does_not_rewrite_the_title_and_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
     """The title and metadata live in the profile (`!P`): an append to a session holding them at their
     limits sends what an append to an empty session sends, and leaves the profile as it was."""
-    wide = "\U0001f600"
-    heavy = {
-        "title": wide * 200,
-        "metadata": {chr(0x1F300 + i) + wide * 63: wide * 512 for i in range(16)},
-    }
+    from tests.integration.test_worst_case import heaviest_session
+
+    heavy = heaviest_session()
     sizes: dict[str, list[int]] = {}
     original = message_dal.TransactWrite._commit  # type: ignore[attr-defined]
     label = ""

@@ -30,6 +30,17 @@ def _distinct(i: int, length: int, filler: str) -> str:
     return chr(0x1F300 + i) + filler * (length - 1)
 
 
+def heaviest_session() -> dict[str, Any]:
+    """A create body with the title and metadata at their limits, in four-byte characters."""
+    return {
+        "title": ASTRAL * bounds.TITLE_CHARS,
+        "metadata": {
+            _distinct(i, bounds.METADATA_KEY_CHARS, ASTRAL): ASTRAL * bounds.METADATA_VALUE_CHARS
+            for i in range(bounds.METADATA_PAIRS)
+        },
+    }
+
+
 def worst_metadata() -> dict[str, Any]:
     return {
         "tools_used": [_distinct(i, bounds.TOOL_NAME_CHARS, CONTROL) for i in range(bounds.TOOL_NAMES)],
@@ -49,15 +60,7 @@ def test_the_largest_message_at_the_largest_setting_is_stored_and_read_back(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
     settings_env.setenv("MAX_MESSAGE_CHARS", str(MAX_SETTING))
-    session = create(
-        body={
-            "title": ASTRAL * bounds.TITLE_CHARS,
-            "metadata": {
-                _distinct(i, bounds.METADATA_KEY_CHARS, ASTRAL): ASTRAL * bounds.METADATA_VALUE_CHARS
-                for i in range(bounds.METADATA_PAIRS)
-            },
-        }
-    ).body
+    session = create(body=heaviest_session()).body
     sid, token = session["session_id"], session["session_token"]
     body = {
         "role": "assistant",
