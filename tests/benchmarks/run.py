@@ -118,13 +118,14 @@ class Calls:
         self.seen.append(seen)
 
     def hook_all(self) -> None:
+        from chatvault.dal import connection
         from chatvault.dal.audit import AuditItem
         from chatvault.dal.clients import client
-        from chatvault.dal.items import ChatItem
+        from chatvault.dal.items import ChatItem, ErasingMark, StoredKey
         from chatvault.dal.limits import LimitItem
 
-        for model in (ChatItem, AuditItem, LimitItem):
-            self.hook(model._get_connection().connection.client)
+        for model in (ChatItem, StoredKey, ErasingMark, AuditItem, LimitItem):
+            self.hook(connection.of(model).client)
         for service in ("dynamodb", "s3"):
             self.hook(client(service))
 
@@ -290,6 +291,11 @@ import json, time
 started = time.perf_counter()
 import app
 imported = time.perf_counter()
+if {snapshot}:  # as under SnapStart: the hooks Lambda runs before it takes the snapshot
+    from snapshot_restore_py import get_before_snapshot
+    for hook, args, kwargs in reversed(get_before_snapshot()):
+        hook(*args, **kwargs)
+hooked = time.perf_counter()
 class Context:
     function_name = {name!r}; memory_limit_in_mb = 512; aws_request_id = 'bench'
     invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:{name}'
@@ -302,7 +308,8 @@ app.lambda_handler(event, Context())
 done = time.perf_counter()
 # VmHWM: this process's peak RSS (ru_maxrss would include the parent's, inherited at fork)
 rss_kb = int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))
-print(json.dumps({{"import": imported - started, "first": done - invoked, "rss_kb": rss_kb}}))
+print(json.dumps({{"import": imported - started, "hooks": hooked - imported, "first": done - invoked,
+                  "rss_kb": rss_kb}}))
 """
 
 
@@ -346,15 +353,18 @@ def cold_start(runs: int, endpoint: str) -> dict[str, Any]:
     boto3_s: list[float] = []
     stack_s: dict[str, list[float]] = {name: [] for name in STACK_IMPORTS}
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in functions}
+    snapshotted: dict[str, list[dict[str, float]]] = {name: [] for name in functions}
     traced_s: list[float] = []
     for _ in range(runs):
         boto3_s.append(_import_seconds("import boto3", ROOT, base_env))
         for layer, code in STACK_IMPORTS.items():
             stack_s[layer].append(_import_seconds(code, ROOT, base_env))
         for name, fn in sorted(functions.items()):
-            script = _COLD_SCRIPT.format(name=name, event=str(EVENTS / f"{fn.code_dir.name}.json"))
             env = {**base_env, **fn.environment, **aws_env}
-            samples[name].append(json.loads(_fresh_process(script, fn.code_dir, env)))
+            for snapshot, rows in ((False, samples), (True, snapshotted)):
+                event = str(EVENTS / f"{fn.code_dir.name}.json")
+                script = _COLD_SCRIPT.format(name=name, event=event, snapshot=snapshot)
+                rows[name].append(json.loads(_fresh_process(script, fn.code_dir, env)))
         get_session = functions["GetSessionFunction"]
         traced_env = {**base_env, **get_session.environment, "POWERTOOLS_TRACE_DISABLED": "false"}
         traced_s.append(_import_seconds("import app", get_session.code_dir, traced_env))
@@ -381,6 +391,14 @@ def cold_start(runs: int, endpoint: str) -> dict[str, Any]:
                 "peak_rss_mb": spread([r["rss_kb"] / 1024 for r in rows]),
             }
             for name, rows in samples.items()
+        },
+        "snapstart": {
+            name: {
+                "memory_mb": functions[name].memory,
+                "init_in_snapshot_ms": ms([r["import"] + r["hooks"] for r in rows]),
+                "first_invocation_after_restore_ms": ms([r["first"] for r in rows]),
+            }
+            for name, rows in snapshotted.items()
         },
         "get_session_with_tracing_ms": ms(traced_s),
         "layer_bytecode": layer_bytecode(runs, functions["GetSessionFunction"], base_env),

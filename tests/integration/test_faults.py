@@ -243,9 +243,10 @@ def test_retries_stop_at_the_lambda_deadline() -> None:
         params,
         None,
     )
+    from chatvault.dal import connection
     from chatvault.dal.items import ChatItem
 
-    client = ChatItem._get_connection().connection.client
+    client = connection.of(ChatItem).client
     client.meta.events.register_first("before-send.dynamodb.*", throttled, unique_id="throttle")
     try:
         ctx = context("GetSessionFunction")
@@ -297,3 +298,42 @@ def test_a_patch_whose_side_read_fails_still_answers_what_it_wrote() -> None:
     assert failed == ["BatchGetItem"]
     assert reply.status == 200, reply.body
     assert reply.body["title"] == "after"
+
+
+def test_every_request_the_service_sends_carries_the_deadline_checks(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """Whichever client sends it (PynamoDB's connection of any model, the boto3 clients), every AWS
+    request of every route, of the sweep and of the audit trail is checked against the deadline."""
+    from chatvault.dal import audit
+
+    sid, token = _session_with_history()
+    sent: list[tuple[str, bool]] = []
+
+    def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        sent.append((operation, bool(getattr(self, "_deadline_guarded", False))))
+        return REAL_CALL(self, operation, params)
+
+    path = f"/api/v1/sessions/{sid}"
+    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
+    try:
+        assert call("POST", "/api/v1/sessions", body={"title": "x"}).status == 201
+        assert call("GET", path, token=token).status == 200
+        assert call("PATCH", path, token=token, body={"title": "y"}).status == 200
+        message = {"role": "user", "content": "x", "message_id": str(uuid.uuid4())}
+        assert call("POST", f"{path}/messages", token=token, body=message).status == 201
+        assert call("POST", f"{path}/messages", token=token, body=message).status == 200
+        assert call("GET", f"{path}/messages", token=token, query="limit=1&order=desc").status == 200
+        upload = {"filename": "a", "content_type": "text/plain", "size": 1}
+        assert call("POST", f"{path}/uploads", token=token, body=upload).status == 201
+        audit.trail(sid)
+        assert call("DELETE", path, token=token).status == 200
+        later = clock.now() + timedelta(minutes=31)
+        settings_env.setattr(clock, "now", lambda: later)
+        sweep_orphans(lambda: 10**9)
+    finally:
+        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
+
+    operations = {operation for operation, _ in sent}
+    assert {"TransactWriteItems", "BatchGetItem", "Query", "BatchWriteItem", "ListObjectsV2"} <= operations
+    assert [operation for operation, guarded in sent if not guarded] == []

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chatvault import clock
-from chatvault.dal import messages as message_dal
+from chatvault.dal import transaction as transaction_dal
 from chatvault.logic.append_message import append_message
 from chatvault.logic.identity import Caller
 from chatvault.models.api import AppendMessageRequest
@@ -359,7 +359,7 @@ def test_append_writes_constant_bytes_whatever_the_history(monkeypatch: pytest.M
     """The append request does not grow with the history (no rewrite of earlier messages)."""
     sid, token = _session()
     sizes: list[int] = []
-    original = message_dal.TransactWrite._commit  # type: ignore[attr-defined]
+    original = transaction_dal.TransactWrite._commit  # type: ignore[attr-defined]
 
     def measure(self: Any) -> Any:
         import json
@@ -367,7 +367,7 @@ def test_append_writes_constant_bytes_whatever_the_history(monkeypatch: pytest.M
         sizes.append(len(json.dumps([self._put_items, self._update_items])))
         return original(self)
 
-    monkeypatch.setattr(message_dal.TransactWrite, "_commit", measure)
+    monkeypatch.setattr(transaction_dal.TransactWrite, "_commit", measure)
     for i in range(60):
         _append(sid, token, "x" * 500, message_id=str(uuid.uuid4()), metadata={"token_count": i % 10})
     assert max(sizes) - min(sizes) < 40  # timestamps and counters only
@@ -384,7 +384,7 @@ def test_an_append_does_not_rewrite_the_title_and_metadata(monkeypatch: pytest.M
 
     heavy = heaviest_session()
     sizes: dict[str, list[int]] = {}
-    original = message_dal.TransactWrite._commit  # type: ignore[attr-defined]
+    original = transaction_dal.TransactWrite._commit  # type: ignore[attr-defined]
     label = ""
 
     def measure(self: Any) -> Any:
@@ -393,7 +393,7 @@ def test_an_append_does_not_rewrite_the_title_and_metadata(monkeypatch: pytest.M
         sizes.setdefault(label, []).append(len(json.dumps([self._put_items, self._update_items])))
         return original(self)
 
-    monkeypatch.setattr(message_dal.TransactWrite, "_commit", measure)
+    monkeypatch.setattr(transaction_dal.TransactWrite, "_commit", measure)
     for label, body in (("empty", {}), ("heavy", heavy)):  # noqa: B007 - read by measure()
         sid, token = _session(**body)
         profile = _stored(sid, "!P")

@@ -180,7 +180,12 @@ def _aws_calls() -> Iterator[Counter[str]]:
     def record(event_name: str, **_: Any) -> None:
         seen[event_name.rsplit(".", 1)[-1]] += 1
 
-    hooked = [client("s3"), client("dynamodb")]
+    from chatvault.dal import connection
+    from chatvault.dal.audit import AuditItem
+    from chatvault.dal.items import ChatItem, ErasingMark, StoredKey
+
+    models = (ChatItem, StoredKey, ErasingMark, AuditItem)
+    hooked = [client("s3"), *(connection.of(model).client for model in models)]
     for each in hooked:
         each.meta.events.register("before-send", record, unique_id="sweep-calls")
     try:

@@ -15,12 +15,10 @@ from typing import Any
 from pynamodb.attributes import MapAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
-from chatvault import deadline
 from chatvault.clock import iso
-from chatvault.dal import secret
-from chatvault.dal.clients import client
+from chatvault.dal import connection, secret
 from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import batch_write_all, storage_errors
+from chatvault.dal.retry import storage_errors, write_batch
 from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
 
@@ -61,41 +59,36 @@ def item_of(entry: AuditEntry) -> AuditItem:
 
 @storage_errors
 def record(entry: AuditEntry) -> None:
-    deadline.guard(AuditItem._get_connection().connection.client)  # its own PynamoDB connection
+    connection.of(AuditItem)
     item_of(entry).save()
 
 
 @storage_errors
 def record_many(entries: list[AuditEntry]) -> None:
     """25 entries a BatchWriteItem."""
-    table = get_settings().audit_table
-    requests = [{"PutRequest": {"Item": item_of(e).serialize()}} for e in entries]
-    for start in range(0, len(requests), 25):
-        batch_write_all(table, requests[start : start + 25])
+    connection.of(AuditItem)
+    write_batch(AuditItem, puts=[item_of(e) for e in entries])
 
 
 @storage_errors
 def trail(session_id: str) -> list[AuditEntry]:
     """A session's events, oldest first, in one Query (pages followed if a trail is very long)."""
-    paginator = client("dynamodb").get_paginator("query")
-    entries = []
-    for page in paginator.paginate(
-        TableName=get_settings().audit_table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": subject_of(session_id)}},
-    ):
-        for raw in page.get("Items", []):
-            item = AuditItem.from_raw_data(raw)
-            details = item.details.as_dict() if isinstance(item.details, MapAttribute) else item.details
-            entries.append(
-                AuditEntry.model_validate(
-                    {
-                        "session_id": session_id,
-                        "event": item.event,
-                        "at": item.at,
-                        "actor": item.actor,
-                        "details": details or {},
-                    }
-                )
-            )
-    return entries
+    connection.of(AuditItem)
+    return [
+        AuditEntry.model_validate(
+            {
+                "session_id": session_id,
+                "event": item.event,
+                "at": item.at,
+                "actor": item.actor,
+                "details": _plain(item.details),
+            }
+        )
+        for item in AuditItem.query(subject_of(session_id))
+    ]
+
+
+def _plain(details: Any) -> dict[str, Any]:
+    """A raw MapAttribute reads back as a MapAttribute; a freshly assigned one is still a dict."""
+    raw = details.as_dict() if isinstance(details, MapAttribute) else details  # type: ignore[no-untyped-call]
+    return dict(raw or {})

@@ -33,7 +33,7 @@ class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):
     activity_at = UnicodeAttribute(range_key=True)
 
 
-class ErasingIndex(GlobalSecondaryIndex["SessionItem"]):
+class ErasingIndex(GlobalSecondaryIndex["ErasingMark"]):
     """Sparse: only sessions whose delete has begun carry `erasing`; the sweep finishes stale ones."""
 
     class Meta:
@@ -95,13 +95,40 @@ class SessionItem(ChatItem, discriminator="session"):
     deleted_at = UTCDateTimeAttribute(null=True)
     erased_messages = NumberAttribute(null=True)
     erasing = UnicodeAttribute(null=True)
-    # AppendRateLimit: the theoretical arrival time of the next append, in microseconds (logic/pace.py)
+    # AppendRateLimit: the theoretical arrival time of the next append, in microseconds (dal/pace.py)
     append_tat = NumberAttribute(null=True)
     # When the profile's TTL falls (epoch seconds): an append that would let the session outlive its
     # profile refreshes the profile too (dal/messages.py)
     profile_expires_at = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
+
+
+class StoredKey(Model):
+    """Any item of the sessions table, by its keys alone: what an erase deletes. Not discriminated,
+    so its queries see every item of a partition whatever it is (PynamoDB filters a discriminated
+    model's queries to the kinds it knows)."""
+
+    class Meta(TableMeta):
+        table_name = TableName("table_name")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ErasingMark(Model):
+    """A session item whose delete has begun, as the keys-only `by_erasing` index projects it. Its own
+    model, without the discriminator: PynamoDB filters a discriminated model's queries on `kind`,
+    which a keys-only projection does not carry."""
+
+    class Meta(TableMeta):
+        table_name = TableName("table_name")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    erasing = UnicodeAttribute()
+    deleted_at = UTCDateTimeAttribute()
+
     by_erasing = ErasingIndex()
 
 

@@ -6,13 +6,15 @@ and writes nothing, and a limited request costs no extra round trip."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chatvault.dal.items import TableMeta, TableName
+from chatvault.dal.transaction import Transaction
 from chatvault.models.domain import RateCharge
+
+CHARGE = "charge"  # the charge's name in the transaction it rides in
 
 
 class LimitItem(Model):
@@ -24,12 +26,13 @@ class LimitItem(Model):
     expires_at = TTLAttribute()
 
 
-def add_charge(tx: Any, charge: RateCharge) -> None:
-    """Add the counter update to a TransactWrite (PynamoDB sends updates after puts)."""
+def add_charge(tx: Transaction, charge: RateCharge) -> None:
+    """Add the counter update to a transaction, as item CHARGE: refused when the client is over."""
     item = LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
     tx.update(
+        CHARGE,
         item,
-        actions=[
+        [
             LimitItem.n.add(1),
             LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC)),
         ],

@@ -1,24 +1,38 @@
-"""Message items: the append transaction and pages of history (key layout in keys.py)."""
+"""Message items: appending one (strictly ordered, idempotent, at constant cost) and pages of history
+(key layout in keys.py).
+
+Order: each message gets a position (microseconds since the epoch, fixed width) and the append's
+transaction conditions on the session's `last_position < position`. DynamoDB serializes writes to the
+session item, so positions grow in the order appends are accepted. A writer whose clock is behind, or
+that lost a race, learns the current last position from the refused transaction (ALL_OLD) and
+retries just above it: one round trip in the common case, no read before the write.
+
+Idempotency: a client `message_id` writes a marker item in the same transaction; a retry finds it,
+and the same body is answered with the stored message while another body is a conflict.
+
+Cost: the transaction writes the small session item and the message (and the marker): 4 write units
+for a 500-character message (6 with a `message_id`), whatever the session's title and metadata. The
+profile holding those is touched only when the session would outlive its TTL (dal/sessions.py)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.attributes import UTCDateTimeAttribute
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
+from chatvault import clock
 from chatvault.clock import iso
-from chatvault.dal import sessions
-from chatvault.dal.clients import client
-from chatvault.dal.items import ChatItem, MessageIdItem, MessageItem, ProfileItem, SessionItem
+from chatvault.dal import history, pace, sessions
+from chatvault.dal.items import MessageIdItem, MessageItem, ProfileItem, SessionItem
 from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
-from chatvault.dal.retry import any_condition_failure, condition_failure, is_transient, storage_errors
+from chatvault.dal.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
 from chatvault.dal.sessions import epoch, profile_expiry, record_of, writable
+from chatvault.dal.transaction import Refused, Transaction
+from chatvault.errors import StorageUnavailableError
 from chatvault.models.domain import (
-    AppendOutcome,
+    Appended,
     MessagePage,
     MessageRecord,
     NewMessage,
@@ -51,177 +65,198 @@ def is_position(value: object) -> bool:
 
 
 @storage_errors
-def append(
-    message: NewMessage,
-    principal: Principal,
-    position: str,
-    session_expires_at: datetime,
-    pace: Pace | None = None,
-    *,
-    refresh_profile: bool = False,
-) -> AppendOutcome:
-    """One TransactWriteItems: the session item (conditioned on the caller, its state, its last
-    position and its pace), the message and, for a client id, its marker. Never a message without its
-    session, never a count that disagrees with the stored messages. The title and metadata are not
-    rewritten: their profile is touched only when its TTL would fall before the session's new expiry
-    (`refresh_profile`, after a refusal that said so; about once a day of activity)."""
-    at = message.created_at
-    session = SessionItem(message.session_id, SESSION_SK)
+def append(message: NewMessage, principal: Principal, retention: timedelta, per_minute: int) -> Appended:
+    """Append the message to the caller's live, active session, or say why not. Each attempt is one
+    TransactWriteItems; a refused attempt tells from the items as they were (ALL_OLD) whether the
+    message can still be written (at a higher position, with the rate limit's real state, with the
+    profile's TTL refreshed) and the next attempt does that. 429 (RateLimitedError) when the session
+    is over AppendRateLimit; 503 (StorageUnavailableError) when the attempts run out."""
+    floor = ""  # the lowest position the next attempt may take
+    known_tat: int | None = None
+    refresh_profile = False
+    for attempt in range(APPEND_ATTEMPTS):
+        at = clock.now()
+        position = max(position_of(at), floor)
+        step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
+        stored = _record(message, position, at, retention)
+        try:
+            _transaction(message, principal, stored, step, refresh_profile).send()
+        except TransactWriteError as exc:  # not refused: a conflict with another writer, a fault
+            if not is_transient(exc):
+                raise
+            pause(attempt, base=0.005)
+            continue
+        except Refused as refused:
+            session_item = refused.old("session", SessionItem)
+            session = record_of(session_item) if session_item is not None else None
+            marker = refused.old("marker", MessageIdItem)
+            if refused.failed("session") and (
+                session is None or not principal.may_use(session) or not session.is_live(clock.now())
+            ):
+                return Appended(outcome="missing")
+            if marker is not None:
+                if marker.body_hash != message.body_hash:
+                    return Appended(outcome="conflict")
+                earlier = get(message.session_id, marker.position)
+                return (
+                    Appended(outcome="replayed", message=earlier) if earlier else Appended(outcome="missing")
+                )
+            if session is not None:
+                if session.status == "ended":
+                    return Appended(outcome="ended")
+                known_tat = session.append_tat
+                refresh_profile = refresh_profile or _profile_stale(session, at + retention)
+                if session.last_position:
+                    floor = max(floor, next_position(session.last_position))
+            if refused.failed("message"):  # another append took this very position
+                floor = max(floor, next_position(position))
+            continue
+        pace.accepted(message.session_id, step)
+        return Appended(outcome="created", message=stored)
+    raise StorageUnavailableError("Too many concurrent writers on this session; retry shortly.")
+
+
+def _record(message: NewMessage, position: str, at: datetime, retention: timedelta) -> MessageRecord:
+    """The message as the attempt stores it (`expires_at` in whole seconds, as its TTL keeps it)."""
+    return MessageRecord(
+        session_id=message.session_id,
+        position=position,
+        message_id=message.message_id,
+        role=message.role,
+        content=message.content,
+        metadata=message.metadata,
+        created_at=at,
+        expires_at=datetime.fromtimestamp(epoch(at + retention), tz=UTC),
+    )
+
+
+def _profile_stale(session: SessionRecord, session_expires_at: datetime) -> bool:
+    """Would the profile's TTL fall before the session's new expiry? (The next attempt refreshes it.)"""
+    return session.profile_expires_at is None or session.profile_expires_at < epoch(session_expires_at)
+
+
+def _transaction(
+    message: NewMessage, principal: Principal, stored: MessageRecord, step: Pace | None, refresh_profile: bool
+) -> Transaction:
+    """One attempt's items: "session" (conditioned on the caller, its state, its last position, its
+    pace and its profile's TTL), "message", and for a client id its "marker"; "profile" only to
+    refresh its TTL (about once a day of activity). Never a message without its session, never a
+    count that disagrees with the stored messages."""
+    at, session_expires_at = stored.created_at, stored.expires_at
     actions: list[Any] = [
         SessionItem.message_count.add(1),
         SessionItem.last_message_at.set(at),
         SessionItem.preview.set(message.content[:PREVIEW_CHARS]),
         SessionItem.updated_at.set(at),
         SessionItem.expires_at.set(session_expires_at),
-        SessionItem.last_position.set(position),
+        SessionItem.last_position.set(stored.position),
     ]
     if principal.owner_id is not None:
         actions.append(SessionItem.activity_at.set(iso(at)))
     condition = writable(principal, at) & (
-        SessionItem.last_position.does_not_exist() | (SessionItem.last_position < position)
+        SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position)
     )
+    tx = Transaction()
     if refresh_profile:
         profile_expires_at = profile_expiry(session_expires_at)
         actions.append(SessionItem.profile_expires_at.set(epoch(profile_expires_at)))
+        tx.update(
+            "profile",
+            ProfileItem(message.session_id, PROFILE_SK),
+            [ProfileItem.expires_at.set(profile_expires_at)],
+        )
     else:  # the profile must outlive the session: if it would not, this attempt is refused
         condition &= SessionItem.profile_expires_at >= epoch(session_expires_at)
-    if pace is not None:  # the rate limit rides on the same conditional write: no extra round trip
-        if pace.busy:
-            actions.append(SessionItem.append_tat.set(SessionItem.append_tat + pace.interval))
-            condition &= SessionItem.append_tat.between(pace.now, pace.ceiling)
+    if step is not None:  # the rate limit rides on the same conditional write: no extra round trip
+        if step.busy:
+            actions.append(SessionItem.append_tat.set(SessionItem.append_tat + step.interval))
+            condition &= SessionItem.append_tat.between(step.now, step.ceiling)
         else:
-            actions.append(SessionItem.append_tat.set(pace.now + pace.interval))
-            condition &= SessionItem.append_tat.does_not_exist() | (SessionItem.append_tat < pace.now)
+            actions.append(SessionItem.append_tat.set(step.now + step.interval))
+            condition &= SessionItem.append_tat.does_not_exist() | (SessionItem.append_tat < step.now)
+    tx.update(
+        "session",
+        SessionItem(message.session_id, SESSION_SK),
+        actions,
+        condition=condition,
+        return_values="ALL_OLD",
+    )
     item = MessageItem(
         message.session_id,
-        MESSAGE_PREFIX + position,
+        MESSAGE_PREFIX + stored.position,
         message_id=message.message_id,
         role=message.role,
         content=message.content,
         meta=compact_json(message.metadata) if message.metadata else None,
         created_at=at,
-        expires_at=message.expires_at,
+        expires_at=stored.expires_at,
     )
-    try:
-        with TransactWrite(connection=SessionItem._get_connection().connection) as tx:
-            tx.update(session, actions=actions, condition=condition, return_values="ALL_OLD")
-            if refresh_profile:
-                tx.update(
-                    ProfileItem(message.session_id, PROFILE_SK),
-                    actions=[ProfileItem.expires_at.set(profile_expires_at)],
-                )
-            tx.save(item, condition=MessageItem.pk.does_not_exist())
-            if message.client_id:
-                marker = MessageIdItem(
-                    message.session_id,
-                    MESSAGE_ID_PREFIX + message.message_id,
-                    position=position,
-                    body_hash=message.body_hash,
-                    expires_at=message.expires_at,
-                )
-                tx.save(
-                    marker,
-                    condition=MessageIdItem.pk.does_not_exist() | (MessageIdItem.expires_at < at),
-                    return_values="ALL_OLD",
-                )
-    except TransactWriteError as exc:
-        if not any_condition_failure(exc):
-            if is_transient(exc):
-                return AppendOutcome(committed=False, transient=True)
-            raise
-        return _refusal(exc, message.client_id, session_expires_at)
-    return AppendOutcome(committed=True)
-
-
-def _refusal(exc: TransactWriteError, has_marker: bool, session_expires_at: datetime) -> AppendOutcome:
-    """Read the cancellation reasons; the append sends [message, (marker), session, (profile)]:
-    PynamoDB sends puts before updates, each in call order. The refused session item also says
-    whether its profile would expire before the session's new expiry (the next attempt refreshes it)."""
-    message_reason = condition_failure(exc, 0)
-    marker_reason = condition_failure(exc, 1 if has_marker else None)
-    session_reason = condition_failure(exc, 2 if has_marker else 1)
-    session = None
-    if session_reason is not None and session_reason.raw_item:
-        session = record_of(SessionItem.from_raw_data(session_reason.raw_item))
-    duplicate_position = duplicate_hash = None
-    if marker_reason is not None and marker_reason.raw_item:
-        marker = MessageIdItem.from_raw_data(marker_reason.raw_item)
-        duplicate_position, duplicate_hash = marker.position, marker.body_hash
-    return AppendOutcome(
-        committed=False,
-        session_refused=session_reason is not None,
-        session=session,
-        duplicate_position=duplicate_position,
-        duplicate_hash=duplicate_hash,
-        position_taken=message_reason is not None,
-        profile_stale=session is not None
-        and (session.profile_expires_at is None or session.profile_expires_at < epoch(session_expires_at)),
-    )
+    tx.save("message", item, condition=MessageItem.pk.does_not_exist())
+    if message.client_id:
+        marker = MessageIdItem(
+            message.session_id,
+            MESSAGE_ID_PREFIX + message.message_id,
+            position=stored.position,
+            body_hash=message.body_hash,
+            expires_at=stored.expires_at,
+        )
+        tx.save(
+            "marker",
+            marker,
+            condition=MessageIdItem.pk.does_not_exist() | (MessageIdItem.expires_at < at),
+            return_values="ALL_OLD",
+        )
+    return tx
 
 
 @storage_errors
 def get(session_id: str, position: str) -> MessageRecord | None:
-    response = client("dynamodb").get_item(
-        TableName=ChatItem.Meta.table_name,
-        Key={"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + position}},
-        ConsistentRead=True,
-    )
-    return _message_of_raw(response["Item"]) if "Item" in response else None
+    try:
+        return _message_of(MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True))
+    except DoesNotExist:
+        return None
 
 
-_DATETIME = UTCDateTimeAttribute()
-
-
-def _message_of_raw(raw: dict[str, Any]) -> MessageRecord:
-    """A stored message straight from DynamoDB JSON (the layout MessageItem writes). History pages are
-    the hot read path: PynamoDB's generic deserializer costs several times the rest of the request for
-    a page of 50."""
-    return MessageRecord.model_construct(
-        session_id=raw["pk"]["S"],
-        position=raw["sk"]["S"].removeprefix(MESSAGE_PREFIX),
-        message_id=raw["message_id"]["S"],
-        role=raw["role"]["S"],
-        content=raw["content"]["S"],
-        metadata=json.loads(raw["meta"]["S"]) if "meta" in raw else {},
-        created_at=_DATETIME.deserialize(raw["created_at"]["S"]),  # type: ignore[no-untyped-call]
-        expires_at=datetime.fromtimestamp(int(raw["expires_at"]["N"]), tz=UTC),
+def _message_of(item: MessageItem) -> MessageRecord:
+    return MessageRecord(
+        session_id=item.pk,
+        position=item.sk.removeprefix(MESSAGE_PREFIX),
+        message_id=item.message_id,
+        role=item.role,  # type: ignore[arg-type]  # stored by append: one of the roles
+        content=item.content,
+        metadata=json.loads(item.meta) if item.meta else {},
+        created_at=item.created_at,
+        expires_at=item.expires_at,
     )
 
 
 @storage_errors
 def page(session_id: str, descending: bool, limit: int, after: str | None) -> MessagePage:
-    """A page and the session item that authorizes its reader, in one round trip.
+    """A page and the session item that authorizes its reader, in one round trip (dal/history.py
+    reads it).
 
     A first ascending page is one Query whose range starts at the session item (`#S` sorts just below
     the messages). Any other page cannot reach it in the same Query, so the session item is read
     (GetItem) concurrently with the Query: two requests, one round trip of latency."""
     first_ascending = after is None and not descending
     session_read = None if first_ascending else sessions.concurrently(sessions.state, session_id)
-    request: dict[str, Any] = {
-        "TableName": ChatItem.Meta.table_name,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-        "ExpressionAttributeValues": {
-            ":pk": {"S": session_id},
-            ":low": {"S": SESSION_SK if first_ascending else MESSAGE_PREFIX},
-            ":high": {"S": _LAST_MESSAGE},
-        },
-        "ScanIndexForward": not descending,
-        "Limit": limit + 1 if first_ascending else limit,
-        "ConsistentRead": True,
-    }
-    if after is not None:
-        request["ExclusiveStartKey"] = {"pk": {"S": session_id}, "sk": {"S": MESSAGE_PREFIX + after}}
-    response = client("dynamodb").query(**request)
+    items, more = history.query(
+        session_id,
+        SESSION_SK if first_ascending else MESSAGE_PREFIX,
+        _LAST_MESSAGE,
+        descending=descending,
+        limit=limit + 1 if first_ascending else limit,
+        after=after,
+    )
     head: SessionRecord | None = None
     records: list[MessageRecord] = []
-    for raw in response.get("Items", []):
-        if raw["sk"]["S"].startswith(MESSAGE_PREFIX):
-            records.append(_message_of_raw(raw))
-        elif raw["sk"]["S"] == SESSION_SK:
-            head = record_of(SessionItem.from_raw_data(raw))
+    for raw in items:
+        if history.is_message(raw):
+            records.append(history.message_of(raw))
+        else:
+            head = record_of(history.session_of(raw))
     if session_read is not None:
         head = session_read.result()
-    more = "LastEvaluatedKey" in response
     if len(records) > limit:  # the session item was missing: keep the page size
         records, more = records[:limit], True
     last = records[-1].position if records else None

@@ -6,9 +6,9 @@ The retry policy:
   models through dal/items.py's TableMeta), each attempt and each backoff sleep only while the
   invocation's deadline leaves time for it (deadline.py);
 - what botocore does not retry, our loops retry, sleeping `pause(attempt)` (full jitter) between
-  attempts: unprocessed batch items (BATCH_ATTEMPTS), transactions cancelled only for a conflict with
-  another transaction (TRANSACTION_ATTEMPTS), and an append that lost the race for its position
-  (APPEND_ATTEMPTS, logic/append_message.py);
+  attempts: batch items DynamoDB left unprocessed (BATCH_ATTEMPTS, `write_batch`), transactions
+  cancelled only for a conflict with another transaction (TRANSACTION_ATTEMPTS, dal/transaction.py),
+  and an append that lost the race for its position (APPEND_ATTEMPTS, dal/messages.py);
 - when they run out, StorageUnavailableError: 503 with Retry-After, and nothing half written."""
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from __future__ import annotations
 import inspect
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.models import Model
 
-from chatvault import deadline
-from chatvault.dal.clients import client
+from chatvault.dal import connection
 from chatvault.dal.items import ChatItem
 from chatvault.errors import StorageUnavailableError
 
@@ -68,24 +67,6 @@ def _translate(exc: Exception) -> Exception:
     return unavailable
 
 
-CONDITION_FAILED = "ConditionalCheckFailed"
-
-
-def any_condition_failure(exc: Exception) -> bool:
-    """Was a transaction refused because some item failed its condition (not for a fault)?"""
-    reasons = getattr(exc, "cancellation_reasons", None) or []
-    return any(reason is not None and reason.code == CONDITION_FAILED for reason in reasons)
-
-
-def condition_failure(exc: Exception, index: int | None) -> Any:
-    """The cancellation reason of item `index` of a refused transaction when it failed its condition,
-    else None. PynamoDB sends condition checks, deletes, puts and updates in that order, each in call
-    order."""
-    reasons = list(getattr(exc, "cancellation_reasons", None) or [])
-    reason = reasons[index] if index is not None and index < len(reasons) else None
-    return reason if reason is not None and reason.code == CONDITION_FAILED else None
-
-
 def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
     """Turn a transient storage failure that survived botocore's retries into StorageUnavailableError
     (for generators too: their failures happen while iterating)."""
@@ -102,7 +83,7 @@ def storage_errors[**P, R](func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        deadline.guard(ChatItem._get_connection().connection.client)
+        connection.of(ChatItem)
         try:
             return func(*args, **kwargs)
         except Exception as exc:
@@ -115,39 +96,31 @@ BATCH_ATTEMPTS = 8
 TRANSACTION_ATTEMPTS = 6
 APPEND_ATTEMPTS = 12
 
+# Jitter from the OS on every call, not from a generator seeded at import: under SnapStart every
+# instance restored from one snapshot would otherwise draw the same "random" sleeps.
+_jitter = random.SystemRandom()
+
 
 def pause(attempt: int, *, base: float = 0.01, cap: float = 0.2) -> None:
     """Sleep before the next attempt of one of our loops: exponential, capped, full jitter."""
-    time.sleep(min(cap, base * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
+    time.sleep(min(cap, base * 2**attempt) * _jitter.random())
 
 
-def _conflict(exc: TransactWriteError) -> bool:
-    """Refused only because another request was writing the same items (never for a condition)."""
-    return is_transient(exc) and not any_condition_failure(exc)
-
-
-def transact(build: Callable[[TransactWrite], None]) -> None:
-    """Run one TransactWriteItems, built by `build`, again when DynamoDB cancels it for a conflict with
-    a concurrent transaction on the same items (a double-tapped panic button, an append racing a PATCH):
-    botocore does not retry those. Each attempt is a fresh request; the deadline check still applies."""
-    for attempt in range(TRANSACTION_ATTEMPTS):
+def write_batch[M: Model](model: type[M], puts: Sequence[M] = (), deletes: Sequence[M] = ()) -> int:
+    """PynamoDB's BatchWrite (25 items a request; it resends what DynamoDB left unprocessed, at once,
+    up to SDK_ATTEMPTS - 1 times, then gives up with PutError), resent whole after a pause while
+    DynamoDB keeps leaving items unprocessed. Puts of the same item and deletes are idempotent, so a
+    resent batch writes the same state. Returns how many items were written."""
+    for attempt in range(BATCH_ATTEMPTS):
         try:
-            with TransactWrite(connection=ChatItem._get_connection().connection) as tx:
-                build(tx)
-            return
-        except TransactWriteError as exc:
-            if attempt == TRANSACTION_ATTEMPTS - 1 or not _conflict(exc):
+            with model.batch_write() as batch:
+                for item in puts:
+                    batch.save(item)
+                for item in deletes:
+                    batch.delete(item)
+            return len(puts) + len(deletes)
+        except PutError as exc:
+            if exc.cause is not None:  # a request that failed (after botocore's retries), not a leftover
                 raise
-        pause(attempt)
-
-
-def batch_write_all(table: str, requests: list[dict[str, Any]], attempts: int = BATCH_ATTEMPTS) -> int:
-    """BatchWriteItem (≤25 requests) until DynamoDB has processed every request; returns the count."""
-    pending = requests
-    for attempt in range(attempts):
-        response = client("dynamodb").batch_write_item(RequestItems={table: pending})
-        pending = response.get("UnprocessedItems", {}).get(table, [])
-        if not pending:
-            return len(requests)
         pause(attempt, base=0.02, cap=1.0)
     raise StorageUnavailableError()

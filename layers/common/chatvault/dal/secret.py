@@ -18,11 +18,14 @@ import hmac
 from datetime import date
 from functools import cache, lru_cache
 
+from chatvault import snapshot
 from chatvault.dal.clients import client
 from chatvault.dal.retry import storage_errors
 from chatvault.settings import get_settings
 
 _DIGEST_CHARS = 32
+# under SnapStart, the client is in the snapshot; the secret itself is read in an invocation
+snapshot.prime(lambda: client("secretsmanager"))
 
 
 @cache

@@ -10,27 +10,19 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import batched
 from typing import Any, cast
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
-from pynamodb.transactions import TransactWrite
 
 from chatvault.clock import iso
-from chatvault.dal import audit, limits
-from chatvault.dal.clients import client
-from chatvault.dal.items import ChatItem, ProfileItem, SessionItem
-from chatvault.dal.keys import ERASING, ERASING_INDEX, PROFILE_SK, SESSION_SK
-from chatvault.dal.retry import (
-    BATCH_ATTEMPTS,
-    any_condition_failure,
-    batch_write_all,
-    condition_failure,
-    pause,
-    storage_errors,
-    transact,
-)
+from chatvault.dal import audit, connection, limits
+from chatvault.dal.items import ChatItem, ErasingMark, ProfileItem, SessionItem, StoredKey
+from chatvault.dal.keys import ERASING, PROFILE_SK, SESSION_SK
+from chatvault.dal.retry import storage_errors, write_batch
+from chatvault.dal.transaction import Refused, Transaction
 from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import (
     AuditEntry,
@@ -135,20 +127,19 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
         expires_at=profile_expires_at,
     )
 
-    def build(tx: TransactWrite) -> None:
-        tx.save(session, condition=_vacant(new.created_at))
-        # a profile left by an expired session (its TTL runs a little longer) is replaced
-        tx.save(profile)
-        tx.save(audit.item_of(entry))
-        limits.add_charge(tx, charge)  # updates come after the three puts: index 3
-
+    tx = Transaction()
+    tx.save("session", session, condition=_vacant(new.created_at))
+    # a profile left by an expired session (its TTL runs a little longer) is replaced
+    tx.save("profile", profile)
+    tx.save("audit", audit.item_of(entry))
+    limits.add_charge(tx, charge)
     try:
-        transact(build)
-    except TransactWriteError as exc:
-        if condition_failure(exc, 3):
-            raise RateLimitedError(charge.retry_after) from exc
-        if condition_failure(exc, 0):
-            raise SessionExistsError() from exc
+        tx.commit()
+    except Refused as refused:
+        if refused.failed(limits.CHARGE):
+            raise RateLimitedError(charge.retry_after) from refused
+        if refused.failed("session"):
+            raise SessionExistsError() from refused
         raise
     return record_of(session, profile)
 
@@ -227,16 +218,15 @@ def update(
     if "metadata" in changes.fields:
         profile_actions.append(ProfileItem.metadata.set(dict(changes.metadata or {})))
 
-    def build(tx: TransactWrite) -> None:
-        if entry is not None:
-            tx.save(audit.item_of(entry))
-        tx.update(SessionItem(session_id, SESSION_SK), actions=actions, condition=writable(principal, at))
-        tx.update(ProfileItem(session_id, PROFILE_SK), actions=profile_actions)
-
+    tx = Transaction()
+    if entry is not None:
+        tx.save("audit", audit.item_of(entry))
+    tx.update("session", SessionItem(session_id, SESSION_SK), actions, condition=writable(principal, at))
+    tx.update("profile", ProfileItem(session_id, PROFILE_SK), profile_actions)
     try:
-        transact(build)
-    except TransactWriteError as exc:
-        if condition_failure(exc, 1 if entry is not None else 0):
+        tx.commit()
+    except Refused as refused:
+        if refused.failed("session"):
             return None
         raise
     try:
@@ -263,24 +253,22 @@ def record_upload(
 ) -> bool:
     """Count an issued upload on a live, active session of the caller, with its audit entry and the
     client's rate-limit charge, in one transaction. False when the session refused it."""
-    condition = writable(principal, at)
-
-    def build(tx: TransactWrite) -> None:
-        tx.save(audit.item_of(entry))
-        tx.update(
-            SessionItem(session_id, SESSION_SK),
-            actions=[SessionItem.uploads_issued.add(1)],
-            condition=condition,
-        )
-        limits.add_charge(tx, charge)
-
+    tx = Transaction()
+    tx.save("audit", audit.item_of(entry))
+    tx.update(
+        "session",
+        SessionItem(session_id, SESSION_SK),
+        [SessionItem.uploads_issued.add(1)],
+        condition=writable(principal, at),
+    )
+    limits.add_charge(tx, charge)
     try:
-        transact(build)
-    except TransactWriteError as exc:
-        if condition_failure(exc, 1):
+        tx.commit()
+    except Refused as refused:
+        if refused.failed("session"):
             return False
-        if condition_failure(exc, 2):
-            raise RateLimitedError(charge.retry_after) from exc
+        if refused.failed(limits.CHARGE):
+            raise RateLimitedError(charge.retry_after) from refused
         raise
     return True
 
@@ -288,31 +276,13 @@ def record_upload(
 @storage_errors
 def live_ids(session_ids: list[str], at: datetime) -> set[str]:
     """Which of these sessions exist, have not expired and are not being erased: strongly consistent
-    reads, 100 keys a BatchGetItem, unprocessed keys retried."""
-    table = ChatItem.Meta.table_name
-    live: set[str] = set()
-    for start in range(0, len(session_ids), 100):
-        pending: dict[str, Any] = {
-            table: {
-                "Keys": [
-                    {"pk": {"S": sid}, "sk": {"S": SESSION_SK}} for sid in session_ids[start : start + 100]
-                ],
-                "ProjectionExpression": "pk, expires_at, deleted_at",
-                "ConsistentRead": True,
-            }
-        }
-        for attempt in range(BATCH_ATTEMPTS):
-            response = client("dynamodb").batch_get_item(RequestItems=pending)
-            for item in response.get("Responses", {}).get(table, []):
-                if "deleted_at" not in item and int(item["expires_at"]["N"]) > at.timestamp():
-                    live.add(item["pk"]["S"])
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-            pause(attempt, base=0.02, cap=1.0)
-        else:
-            raise StorageUnavailableError()
-    return live
+    BatchGetItems of their session items' state (100 keys a request, unprocessed keys resent)."""
+    states = SessionItem.batch_get(
+        [(sid, SESSION_SK) for sid in session_ids],
+        consistent_read=True,
+        attributes_to_get=["pk", "sk", "kind", "expires_at", "deleted_at"],
+    )
+    return {item.pk for item in states if item.deleted_at is None and item.expires_at > at}
 
 
 @storage_errors
@@ -378,54 +348,26 @@ def mark_erasing(
 @storage_errors
 def stale_erasures(before: datetime, limit: int = 1000) -> list[str]:
     """Sessions whose delete began before `before` and never finished (the Lambda died)."""
-    response = client("dynamodb").query(
-        TableName=ChatItem.Meta.table_name,
-        IndexName=ERASING_INDEX,
-        KeyConditionExpression="erasing = :e AND deleted_at < :before",
-        ExpressionAttributeValues={
-            ":e": {"S": ERASING},
-            ":before": {"S": SessionItem.deleted_at.serialize(before)},  # type: ignore[no-untyped-call]
-        },
-        Limit=limit,
-    )
-    return [item["pk"]["S"] for item in response.get("Items", [])]
+    connection.of(ErasingMark)
+    marked = ErasingMark.by_erasing.query(ERASING, ErasingMark.deleted_at < before, limit=limit)
+    return [item.pk for item in marked]
 
 
-def _partition_keys(session_id: str) -> Iterator[dict[str, Any]]:
-    """Every key in the session's partition but the session item and its profile, strongly
-    consistent."""
-    paginator = client("dynamodb").get_paginator("query")
-    pages = paginator.paginate(
-        TableName=ChatItem.Meta.table_name,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": session_id}},
-        ProjectionExpression="pk, sk",
-        ConsistentRead=True,
-    )
-    for page in pages:
-        for key in page.get("Items", []):
-            if key["sk"]["S"] not in (SESSION_SK, PROFILE_SK):
-                yield key
+def _erasable(session_id: str) -> Iterator[StoredKey]:
+    """Every item of the session's partition but the session item and its profile (the messages and
+    markers, and anything else stored there), as keys: one strongly consistent Query a page."""
+    keys = StoredKey.query(session_id, consistent_read=True, attributes_to_get=["pk", "sk"])
+    return (key for key in keys if key.sk not in (SESSION_SK, PROFILE_SK))
 
 
 @storage_errors
 def erase_items(session_id: str, workers: int) -> int:
     """Step 2: delete every message and marker of the session, 25 keys a request, in parallel."""
-    table = ChatItem.Meta.table_name
-    batch: list[dict[str, Any]] = []
+    connection.of(StoredKey)
     futures = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for key in _partition_keys(session_id):
-            batch.append(key)
-            if len(batch) == 25:
-                futures.append(
-                    pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch])
-                )
-                batch = []
-        if batch:
-            futures.append(
-                pool.submit(batch_write_all, table, [{"DeleteRequest": {"Key": k}} for k in batch])
-            )
+        for chunk in batched(_erasable(session_id), 25, strict=False):
+            futures.append(pool.submit(write_batch, StoredKey, deletes=chunk))
         return sum(f.result() for f in futures)
 
 
@@ -435,17 +377,14 @@ def remove(session_id: str, entry: AuditEntry) -> bool:
     False when a concurrent erase of the same session (a second tap of the panic button, the sweep)
     removed it first: that one recorded the deletion, this one writes nothing."""
 
-    def build(tx: TransactWrite) -> None:
-        tx.delete(ProfileItem(session_id, PROFILE_SK))
-        tx.delete(SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
-        tx.save(audit.item_of(entry))
-
+    tx = Transaction()
+    tx.delete("profile", ProfileItem(session_id, PROFILE_SK))
+    tx.delete("session", SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
+    tx.save("audit", audit.item_of(entry))
     try:
-        transact(build)
-    except TransactWriteError as exc:
-        if any_condition_failure(exc):
-            return False
-        raise
+        tx.commit()
+    except Refused:
+        return False
     return True
 
 

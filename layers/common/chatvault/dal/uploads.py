@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chatvault import snapshot
 from chatvault.dal.clients import client
 from chatvault.dal.retry import storage_errors
 from chatvault.errors import StorageUnavailableError
@@ -17,6 +18,7 @@ from chatvault.settings import get_settings
 UPLOADS_PREFIX = "uploads/"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 _SESSION_FOLDER = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
+snapshot.prime(lambda: client("s3"))  # under SnapStart, the S3 client is in the snapshot
 
 
 def key_for(session_id: str, upload_id: str) -> str:

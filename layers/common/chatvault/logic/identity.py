@@ -8,16 +8,14 @@ jwt: API Gateway's JWT authorizer has verified the bearer token; the principal i
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from chatvault import clock
 from chatvault.errors import SessionNotFoundError, TokenRequiredError, UnauthenticatedError
-from chatvault.models.domain import Principal
+from chatvault.models.domain import Principal, SessionRecord
 from chatvault.settings import get_settings
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -71,26 +69,8 @@ def principal_of(caller: Caller) -> Principal:
     return Principal(token_hash=hash_token(caller.token))
 
 
-class _Owned(Protocol):
-    """A session or its guard: what identifies the principal allowed to use it."""
-
-    @property
-    def token_hash(self) -> str | None: ...
-
-    @property
-    def owner_id(self) -> str | None: ...
-
-
-def authorize[T: _Owned](record: T | None, principal: Principal) -> T:
-    """The record if the principal may see it; otherwise 404, never telling which check failed."""
-    if record is None:
-        raise SessionNotFoundError()
-    if principal.owner_id is not None:
-        allowed = record.owner_id is not None and hmac.compare_digest(record.owner_id, principal.owner_id)
-    else:
-        allowed = record.token_hash is not None and hmac.compare_digest(
-            record.token_hash, principal.token_hash or ""
-        )
-    if not allowed:
+def authorize(record: SessionRecord | None, principal: Principal) -> SessionRecord:
+    """The session if the principal may see it; otherwise 404, never telling which check failed."""
+    if record is None or not principal.may_use(record):
         raise SessionNotFoundError()
     return record

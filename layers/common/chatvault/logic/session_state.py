@@ -22,7 +22,11 @@ def refused(session_id: str, principal: Principal, at: datetime) -> SessionRecor
 
 def raise_refusal(session_id: str, principal: Principal, at: datetime) -> NoReturn:
     """404 for a missing, foreign, expired or erased session; 409 for an ended one."""
-    record = refused(session_id, principal, at)
+    raise_for(refused(session_id, principal, at))
+
+
+def raise_for(record: SessionRecord) -> NoReturn:
+    """The error for a refused write to a session that is the caller's and live (from `refused`)."""
     if record.status == "ended":
         raise SessionEndedError()
     raise SessionNotFoundError()  # changed under us (re-created): nothing was written

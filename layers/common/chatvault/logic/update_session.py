@@ -8,7 +8,7 @@ from datetime import timedelta
 from chatvault import clock
 from chatvault.dal import sessions
 from chatvault.logic.identity import Caller, principal_of, session_id_from_path
-from chatvault.logic.session_state import raise_refusal, refused
+from chatvault.logic.session_state import raise_for, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
 from chatvault.models.domain import AuditEntry, SessionChanges
 from chatvault.settings import get_settings
@@ -34,7 +34,7 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
     if updated is not None:
         return SessionOut.of(updated)
 
-    record = refused(session_id, principal, at)
+    record = refused(session_id, principal, at)  # one read, to say why
     if record.status == "ended" and changes.fields == {"status"}:
         return SessionOut.of(record)  # ending an ended session changes nothing
-    raise_refusal(session_id, principal, at)
+    raise_for(record)

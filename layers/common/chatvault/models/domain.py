@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 from typing import Any, Literal
 
@@ -78,6 +79,14 @@ class Principal(Record):
     token_hash: str | None = None
     owner_id: str | None = None
 
+    def may_use(self, session: SessionRecord) -> bool:
+        """Whether the session is this principal's (compared in constant time)."""
+        if self.owner_id is not None:
+            return session.owner_id is not None and hmac.compare_digest(session.owner_id, self.owner_id)
+        return session.token_hash is not None and hmac.compare_digest(
+            session.token_hash, self.token_hash or ""
+        )
+
 
 Role = Literal["user", "assistant", "system", "tool"]
 
@@ -94,7 +103,7 @@ class MessageRecord(Record):
 
 
 class Pace(Record):
-    """The append rate limit's step for one append attempt (logic/pace.py), in microseconds: whether
+    """The append rate limit's step for one append attempt (dal/pace.py), in microseconds: whether
     the session is expected busy (its tat in [now, now + window - interval]: tat += interval) or idle
     (no tat, or tat < now: tat = now + interval), and the tat the guess was based on."""
 
@@ -111,7 +120,8 @@ class Pace(Record):
 
 
 class NewMessage(Record):
-    """A message about to be appended; `body_hash` identifies its content for idempotent retries."""
+    """A message about to be appended; `body_hash` identifies its content for idempotent retries, and
+    `client_id` says whether the client chose `message_id` (then a marker keeps it)."""
 
     session_id: str
     message_id: str
@@ -120,22 +130,18 @@ class NewMessage(Record):
     content: str
     metadata: dict[str, Any]
     body_hash: str
-    created_at: datetime
-    expires_at: datetime
 
 
-class AppendOutcome(Record):
-    """What one append transaction did. When not committed: the session's state if its condition
-    failed (None when the session item is missing), and the stored marker if the id was used."""
+class Appended(Record):
+    """How an append ended (dal/messages.py):
+    - created: this call stored `message`;
+    - replayed: an earlier call with the same message id and body stored `message`;
+    - conflict: the message id was already used with another body;
+    - ended: the session was ended (PATCH status "ended");
+    - missing: no such session for this caller (absent, another's, expired or being erased)."""
 
-    committed: bool
-    session_refused: bool = False
-    session: SessionRecord | None = None
-    duplicate_position: str | None = None
-    duplicate_hash: str | None = None
-    position_taken: bool = False
-    transient: bool = False
-    profile_stale: bool = False  # the profile's TTL would fall before the session's new expiry
+    outcome: Literal["created", "replayed", "conflict", "ended", "missing"]
+    message: MessageRecord | None = None
 
 
 class MessagePage(Record):
