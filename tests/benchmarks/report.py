@@ -26,6 +26,11 @@ PRICE_WRITE_PER_MILLION = 0.625
 PRICE_READ_PER_MILLION = 0.125
 # the reference workloads of the cost estimate: conversations a month, of these many messages
 CONVERSATIONS = 1_000_000
+# Lambda SnapStart for Python, from the Lambda pricing page's example (us-east-1): the snapshot's
+# cache, per GB-second of each published version's memory while the version exists, and each restore
+SNAPSTART_CACHE_PER_GB_SECOND = 0.0000015046
+SNAPSTART_RESTORE_PER_GB = 0.0001397998
+SECONDS_A_MONTH = 30 * 24 * 3600
 MESSAGES_PER_CONVERSATION = (20, 200)
 
 
@@ -108,6 +113,46 @@ def _langchain_units(per_message: float, n: int) -> tuple[float, float]:
 
 def _dollars(writes: float, reads: float) -> float:
     return CONVERSATIONS * (writes * PRICE_WRITE_PER_MILLION + reads * PRICE_READ_PER_MILLION) / 1e6
+
+
+def _snapstart(cold: dict[str, Any]) -> list[str]:
+    """What the opt-in SnapStart parameter changes: the imports (and the clients the data layer's
+    before-snapshot hooks create) move into the snapshot; a new instance restores it instead."""
+    lines = [
+        "",
+        "### SnapStart (opt-in: `SnapStart=true`)",
+        "",
+        "With SnapStart, Lambda imports each published version once, runs the before-snapshot hooks "
+        "(chatvault/snapshot.py: they create the AWS clients, about 0.1 s each, but read no secret and "
+        "open no connection) and snapshots the memory; a new instance restores the snapshot instead of "
+        "importing. Measured here: the init that moves into the snapshot, and what the first invocation "
+        "still does after a restore (first invocation without SnapStart for comparison). The restore "
+        "itself happens inside Lambda and cannot be measured locally: Lambda reports it as `Restore "
+        "Duration` in the REPORT log line.",
+        "",
+        "| function | init (into the snapshot) | first invocation, without | first invocation, after a restore |",
+        "|---|---|---|---|",
+    ]
+    for name, figures in cold["snapstart"].items():
+        without = cold["handlers"][name]
+        lines.append(
+            f"| {name} | {_m(figures['init_in_snapshot_ms'], ' ms')} | "
+            f"{_m(without['first_invocation_ms'], ' ms')} | "
+            f"{_m(figures['first_invocation_after_restore_ms'], ' ms')} |"
+        )
+    gb = sum(figures["memory_mb"] for figures in cold["snapstart"].values()) / 1024
+    cache = gb * SECONDS_A_MONTH * SNAPSTART_CACHE_PER_GB_SECOND
+    restore = SNAPSTART_RESTORE_PER_GB  # per GB restored
+    lines += [
+        "",
+        f"What it costs (the pricing page's rates, us-east-1): the cache of one published version of "
+        f"all {len(cold['snapstart'])} functions ({gb:g} GB of memory) is ${cache:,.2f} a month, for each "
+        f'version that exists (old versions keep costing until deleted: README, "SnapStart"), and '
+        f"each restore ${restore:.6f} per GB of the function's memory. The init is billed when Lambda "
+        f"takes the snapshot (once per version, and again when it refreshes it) instead of on every "
+        f"cold start.",
+    ]
+    return lines
 
 
 def _monthly_cost(report: dict[str, Any]) -> list[str]:
@@ -260,6 +305,7 @@ def render(report: dict[str, Any]) -> str:
         f"layers/common/Makefile compiles at build time: {_m(cold['layer_bytecode']['with_bytecode_ms'], ' ms')}.",
     ]
 
+    lines += _snapstart(cold)
     lines += [
         "",
         "## 2. Per operation",

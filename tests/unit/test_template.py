@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -199,8 +200,9 @@ def test_api_has_cors_throttling_and_access_logs_without_ip_addresses() -> None:
     assert "userAgent" not in access_format
 
 
-def test_sam_transform_keeps_the_authorizer_switch_on_each_route() -> None:
-    """Run SAM's own translator: the jwt switch must survive it, with the Lambda integrations merged in."""
+@functools.cache
+def _transformed() -> dict:
+    """template.yaml as SAM's own translator turns it into CloudFormation."""
     if not SAM_PYTHON.exists():
         if os.environ.get("CI"):
             pytest.fail("SAM CLI venv missing")
@@ -227,7 +229,13 @@ print(json.dumps(out))
         check=True,
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
     )
-    out = json.loads(result.stdout)
+    out: dict = json.loads(result.stdout)
+    return out
+
+
+def test_sam_transform_keeps_the_authorizer_switch_on_each_route() -> None:
+    """Run SAM's own translator: the jwt switch must survive it, with the Lambda integrations merged in."""
+    out = _transformed()
     (api,) = [r for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
     paths = api["Properties"]["Body"]["paths"]
     for method, path, function in sorted(_declared_by_handlers()):
@@ -236,9 +244,32 @@ print(json.dumps(out))
             assert "security" not in operation  # the document is public
             continue
         assert operation["security"] == {"Fn::If": ["IsJwt", [{"JwtAuthorizer": []}], []]}
-        assert function in json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
+        assert f"{function}Aliaslive" in json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
     assert "security" not in paths["/{proxy+}"]["x-amazon-apigateway-any-method"]
     assert api["Properties"]["Body"]["components"]["Fn::If"][0] == "IsJwt"
+
+
+def test_snapstart_is_opt_in_and_everything_invokes_the_published_alias() -> None:
+    """SnapStart applies to published versions only: every function publishes one to its `live`
+    alias, the API, the schedule and their permissions name the alias, and SnapStart follows the
+    parameter (off by default)."""
+    assert TEMPLATE["Parameters"]["SnapStart"]["Default"] == "false"
+    assert TEMPLATE["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    resources = _transformed()["Resources"]
+    functions = [k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"]
+    for name in FUNCTIONS:
+        assert name in functions
+        assert resources[name]["Properties"]["SnapStart"] == {
+            "ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}
+        }
+        alias = resources[f"{name}Aliaslive"]
+        assert alias["Type"] == "AWS::Lambda::Alias"
+        assert alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][1] == "Version"
+    permissions = [v for v in resources.values() if v["Type"] == "AWS::Lambda::Permission"]
+    assert permissions
+    assert all(p["Properties"]["FunctionName"]["Ref"].endswith("Aliaslive") for p in permissions)
+    (rule,) = [v for v in resources.values() if v["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": "SweepOrphansFunctionAliaslive"}
 
 
 def _config_skips() -> dict[str, str]:
