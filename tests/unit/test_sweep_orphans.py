@@ -233,3 +233,44 @@ def test_small_folders_share_full_delete_calls(monkeypatch: pytest.MonkeyPatch) 
     assert _keys() == set()
     assert calls["DeleteObjects"] == 2  # 1,000 keys, then the last 200: not one call per 100 folders
     assert calls["BatchGetItem"] == 12 + 12
+
+
+def test_one_sweep_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep that finds the lease held does nothing; once the holder gives it back, or its lease
+    lapses (its Lambda died), the next sweep runs."""
+    from chatvault.dal import lease
+
+    orphan = f"uploads/{uuid.uuid4()}/a"
+    _put(orphan)
+    _later(monkeypatch)
+    now = clock.now()
+    assert lease.take("sweep", "a running sweep", now, timedelta(minutes=5))
+
+    skipped = sweep_orphans(_forever)
+    assert skipped.skipped
+    assert skipped.prefixes_scanned == 0
+    assert orphan in _keys()
+    assert lease.holder_of("sweep") == ("a running sweep", now + timedelta(minutes=5))
+
+    _later(monkeypatch, minutes=66)  # the holder's Lambda is long gone: its lease has lapsed
+    report = sweep_orphans(_forever)
+    assert not report.skipped
+    assert report.prefixes_deleted == 1
+    assert orphan not in _keys()
+    assert lease.holder_of("sweep") is None  # given back
+
+
+def test_the_lease_is_only_given_back_by_its_holder() -> None:
+    from chatvault.dal import lease
+
+    now = clock.now()
+    assert lease.take("job", "first", now, timedelta(seconds=30))
+    assert lease.take("job", "first", now, timedelta(seconds=60))  # its holder may renew it
+    assert not lease.take("job", "second", now + timedelta(seconds=59), timedelta(seconds=30))
+    lease.give_back("job", "second")  # not its lease: nothing happens
+    assert lease.holder_of("job") == ("first", now + timedelta(seconds=60))
+    assert lease.take("job", "second", now + timedelta(seconds=61), timedelta(seconds=30))  # lapsed
+    lease.give_back("job", "first")  # no longer its lease
+    assert lease.holder_of("job") == ("second", now + timedelta(seconds=91))
+    lease.give_back("job", "second")
+    assert lease.holder_of("job") is None

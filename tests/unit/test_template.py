@@ -95,6 +95,46 @@ def test_the_sweep_runs_every_30_minutes_with_its_settings() -> None:
     assert props["Environment"]["Variables"] == {"ORPHAN_MIN_AGE_MINUTES": "30", "DRY_RUN": "false"}
 
 
+def test_the_key_is_used_for_decrypt_only_and_only_through_the_services_that_need_it() -> None:
+    """With KmsKeyArn, the roles may only decrypt with that key, and only when DynamoDB (the tables),
+    Secrets Manager (the fingerprint secret) or Lambda (the variables) asks on their behalf."""
+    policy = RESOURCES["KeyUsePolicy"]
+    assert policy["Condition"] == "UseCmk"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Resource"] == {"Ref": "KmsKeyArn"}
+    services = statement["Condition"]["StringEquals"]["kms:ViaService"]
+    assert services == [
+        {"Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"}
+        for service in ("dynamodb", "secretsmanager", "lambda")
+    ]
+    encrypted = [name for name, r in RESOURCES.items() if "KmsKeyId" in r.get("Properties", {})]
+    assert encrypted  # log groups and the secret name the key; the tables name it in their SSE
+    roles = [r for r in _transformed()["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    with_key = [r for r in roles if "KeyUsePolicy" in json.dumps(r["Properties"].get("ManagedPolicyArns"))]
+    assert len(with_key) == len(FUNCTIONS)
+
+
+def test_jwt_mode_is_refused_without_an_issuer_and_an_audience() -> None:
+    rule = TEMPLATE["Rules"]["JwtModeNeedsAnIssuerAndAnAudience"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]}
+    asserted = [a["Assert"] for a in rule["Assertions"]]
+    assert asserted == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]} for name in ("JwtIssuer", "JwtAudience")
+    ]
+    assert all(a["AssertDescription"].startswith("AuthMode=jwt needs") for a in rule["Assertions"])
+    assert "Rules" in _transformed()  # SAM keeps them
+
+
+def test_no_function_reserves_concurrency() -> None:
+    """A new account cannot reserve any (quota 10, 10 kept unreserved): the first deploy would fail.
+    The sweep runs one at a time through its lease instead."""
+    assert [
+        name for name, fn in FUNCTIONS.items() if "ReservedConcurrentExecutions" in fn["Properties"]
+    ] == []
+    assert "ReservedConcurrentExecutions" not in TEMPLATE["Globals"]["Function"]
+
+
 def _declared_by_handlers() -> set[tuple[str, str, str]]:
     """(method, path, function) as each function's handler decorator declares it (one document per
     handler, generated as infra/openapi.py does for all of them)."""
@@ -138,8 +178,13 @@ def test_one_name_per_use_case_everywhere(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_policies_are_least_privilege(name: str) -> None:
-    for policy in FUNCTIONS[name]["Properties"].get("Policies", []):
+    policies = FUNCTIONS[name]["Properties"].get("Policies", [])
+    # every function may use the customer managed key, when there is one, and only through it
+    assert {"Fn::If": ["UseCmk", {"Ref": "KeyUsePolicy"}, {"Ref": "AWS::NoValue"}]} in policies
+    for policy in policies:
         assert isinstance(policy, dict), f"{name}: managed or template policies grant more than needed"
+        if "Fn::If" in policy:
+            continue
         for statement in policy["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions), (name, actions)
@@ -302,5 +347,3 @@ def test_every_skipped_security_check_is_justified_once() -> None:
             assert len(skip.get("comment", "")) > 20, f"{name}: {skip['id']} needs a reason"
             skipped += 1
     assert skipped > 0
-    sweep = FUNCTIONS["SweepOrphansFunction"]["Properties"]
-    assert sweep["ReservedConcurrentExecutions"] == 1  # never two sweeps at once

@@ -10,10 +10,14 @@ than ORPHAN_MIN_AGE_MINUTES.
   without deleting.
 - Before each batch the remaining Lambda time is checked: the sweep stops cleanly and leaves the rest
   to the next run.
+- One sweep at a time: a run first takes the `sweep` lease (dal/lease.py) until its Lambda's deadline;
+  a run that finds it held (a slow run overlapping the next schedule, a manual invoke) does nothing
+  and says so (`skipped`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +25,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from chatvault import clock
-from chatvault.dal import audit, sessions, uploads
+from chatvault.dal import audit, lease, sessions, uploads
 from chatvault.logic.erase import finish_erase
 from chatvault.models.domain import AuditEntry
 from chatvault.observability import logger, metrics
@@ -47,6 +51,7 @@ class SweepReport(BaseModel):
     errors: int = 0
     dry_run: bool = False
     complete: bool = True
+    skipped: bool = False  # another sweep held the lease: this one did nothing
 
 
 def folders(objects: Iterable[uploads.StoredObject]) -> Iterator[Folder]:
@@ -78,7 +83,24 @@ def _batches(items: Iterable[Folder], size: int) -> Iterator[list[Folder]]:
         yield batch
 
 
+LEASE = "sweep"
+
+
 def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
+    """Sweep once, unless another sweep holds the lease."""
+    holder = str(uuid.uuid4())
+    # held until this Lambda is stopped at the latest; a run that dies leaves it to lapse then
+    if not lease.take(LEASE, holder, clock.now(), timedelta(milliseconds=remaining_ms())):
+        logger.info("another sweep is running; this one does nothing")
+        metrics.add_metric(name="SweepsSkipped", unit="Count", value=1)
+        return SweepReport(dry_run=get_settings().dry_run, skipped=True)
+    try:
+        return _sweep(remaining_ms)
+    finally:
+        lease.give_back(LEASE, holder)
+
+
+def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
     settings = get_settings()
     report = SweepReport(dry_run=settings.dry_run)
     cutoff = clock.now() - timedelta(minutes=settings.orphan_min_age_minutes)
