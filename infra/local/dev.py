@@ -1,9 +1,13 @@
 """`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, the API on
 127.0.0.1:$PORT invoking the real handlers, and the template's schedules (the orphan sweep).
-Ctrl-C stops everything."""
+Ctrl-C stops everything.
+
+While it runs, `.dev-stack.json` (or $CHATVAULT_DEV_STATE) says where: `make invoke` finds the stack
+from it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -13,7 +17,7 @@ from infra.local import scheduler
 from infra.local.emulator import provision, start_moto
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
-from infra.local.template import Stack, parameter_overrides
+from infra.local.template import Stack, parameter_overrides, state_file
 
 
 def main() -> int:
@@ -32,9 +36,20 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     scheduler.start(stack, runtime, stop)
+    state = state_file()
+    state.write_text(
+        json.dumps(
+            {
+                "api": f"http://127.0.0.1:{port}",
+                "moto": endpoint,
+                "parameter_overrides": parameter_overrides(),
+            }
+        )
+    )
     print(f"[dev] AWS emulator (moto) at {endpoint}: {', '.join(sorted(names.values()))}", flush=True)
     print(f"[dev] AuthMode={stack.parameters['AuthMode']}  API at http://127.0.0.1:{port}/api/v1", flush=True)
     stop.wait()
+    state.unlink(missing_ok=True)
     server.shutdown()
     runtime.close()
     moto.stop()

@@ -54,6 +54,11 @@ def parameter_overrides() -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
+def state_file() -> Path:
+    """Where a running `make dev` writes its addresses (tests give each stack its own)."""
+    return Path(os.environ.get("CHATVAULT_DEV_STATE") or ROOT / ".dev-stack.json")
+
+
 def physical_name(logical_id: str, resource_type: str) -> str:
     if resource_type == "AWS::S3::Bucket":
         return f"{STACK}-{logical_id}".lower()

@@ -32,13 +32,20 @@ class LocalStack:
     moto: str
     moto_port: int
     log: Path
+    state: Path
 
 
 @contextmanager
 def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
     port, moto_port = free_port(), free_port()
     log = tmp / f"dev-{port}.log"
-    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "PARAMETER_OVERRIDES": overrides}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "MOTO_PORT": str(moto_port),
+        "PARAMETER_OVERRIDES": overrides,
+        "CHATVAULT_DEV_STATE": str(tmp / "dev-stack.json"),  # where `make invoke` finds this stack
+    }
     for name in ("TABLE_NAME", "UPLOADS_BUCKET", "AUTH_MODE", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
     with log.open("w") as out:
@@ -57,7 +64,7 @@ def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"local stack did not start:\n{log.read_text()}")
             time.sleep(0.2)
-        yield LocalStack(api, f"http://127.0.0.1:{moto_port}", moto_port, log)
+        yield LocalStack(api, f"http://127.0.0.1:{moto_port}", moto_port, log, tmp / "dev-stack.json")
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -174,7 +174,7 @@ def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_pa
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "MOTO_PORT": str(stack.moto_port)},
+        env={"PATH": "/usr/bin:/bin", "CHATVAULT_DEV_STATE": str(stack.state)},  # found, not told
     )
     assert result.returncode == 0, result.stderr
     response = json.loads(result.stdout)
@@ -185,6 +185,44 @@ def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_pa
     assert timedelta(minutes=59) < expires - created <= timedelta(hours=1)  # RETENTION_HOURS=1 from env.json
     items = table_items(stack)
     assert any(i["pk"]["S"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d" for i in items)
+
+
+def _invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.local.invoke", *args],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+
+
+def test_make_invoke_without_a_running_stack_says_so(tmp_path: Any) -> None:
+    from tests.integration.local_stack import free_port
+
+    gone = {"CHATVAULT_DEV_STATE": str(tmp_path / "none.json"), "MOTO_PORT": str(free_port())}
+    result = _invoke("GetSessionFunction", "--event", "tests/events/get_session.json", env=gone)
+    assert result.returncode == 3
+    assert "no local stack answers" in result.stderr
+    assert "make dev" in result.stderr
+    assert result.stdout == ""
+
+
+def test_make_invoke_exits_non_zero_when_the_function_answers_5xx(stack: LocalStack, tmp_path: Any) -> None:
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"GetSessionFunction": {"TABLE_NAME": "no-such-table"}}))
+    result = _invoke(
+        "GetSessionFunction",
+        "--event",
+        "tests/events/get_session.json",
+        "--env-vars",
+        str(env_file),
+        env={"CHATVAULT_DEV_STATE": str(stack.state)},
+    )
+    assert result.returncode == 1, result.stdout
+    assert json.loads(result.stdout)["statusCode"] == 500
 
 
 def test_rate_limits_over_http_with_default_settings(limited_stack: LocalStack) -> None:
