@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,7 +120,12 @@ def test_the_key_is_used_for_decrypt_only_and_only_through_the_services_that_nee
 
 def test_jwt_mode_is_refused_without_an_issuer_and_an_audience() -> None:
     rule = TEMPLATE["Rules"]["JwtModeNeedsAnIssuerAndAnAudience"]
-    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]}
+    assert rule["RuleCondition"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]},
+            {"Fn::Equals": [{"Ref": "CreateUserPool"}, "false"]},
+        ]
+    }
     asserted = [a["Assert"] for a in rule["Assertions"]]
     assert asserted == [
         {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]} for name in ("JwtIssuer", "JwtAudience")
@@ -171,9 +179,22 @@ def test_one_name_per_use_case_everywhere(name: str) -> None:
     assert (ROOT / "functions" / folder / "app.py").is_file()
     assert (ROOT / "functions" / folder / "requirements.txt").is_file()
     assert (ROOT / "layers/common/chatvault/logic" / f"{folder}.py").is_file()
-    log_group = RESOURCES[name.removesuffix("Function") + "Logs"]
-    assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+    _assert_own_log_group(name)
+
+
+def _assert_own_log_group(name: str) -> None:
+    """The function names its log group, which is created before it: nothing that runs the function
+    early (a custom resource, SnapStart's init) can make Lambda create a group the stack then
+    fails to create."""
+    short = name.removesuffix("Function")
+    log_group = RESOURCES[short + "Logs"]
+    assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{short}"}
     assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert RESOURCES[name]["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": short + "Logs"}}
+
+
+def test_the_custom_resource_function_has_its_own_log_group_too() -> None:
+    _assert_own_log_group("RetentionDaysFunction")
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -347,3 +368,133 @@ def test_every_skipped_security_check_is_justified_once() -> None:
             assert len(skip.get("comment", "")) > 20, f"{name}: {skip['id']} needs a reason"
             skipped += 1
     assert skipped > 0
+
+
+# ---- every combination of the template's switches, as CloudFormation would resolve it ------------
+
+SWITCHES = {
+    "AuthMode": ["anonymous", "jwt"],
+    "CreateUserPool": ["false", "true"],
+    "KmsKeyArn": ["", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    "EnableTracing": ["false", "true"],
+    "SnapStart": ["false", "true"],
+}
+COMBINATIONS = [
+    combination
+    for combination in (
+        dict(zip(SWITCHES, values, strict=True)) for values in itertools.product(*SWITCHES.values())
+    )
+    if combination["AuthMode"] == "jwt" or combination["CreateUserPool"] == "false"  # a pool needs jwt mode
+]
+NO_VALUE = object()
+
+
+def _condition(expr: Any, params: dict[str, str], conditions: dict[str, Any]) -> bool:
+    ((key, value),) = expr.items()
+    if key == "Condition":
+        return _condition(conditions[value], params, conditions)
+    if key == "Fn::Equals":
+        left, right = (params[v["Ref"]] if isinstance(v, dict) else v for v in value)
+        return bool(left == right)
+    if key == "Fn::Not":
+        return not _condition(value[0], params, conditions)
+    if key == "Fn::And":
+        return all(_condition(v, params, conditions) for v in value)
+    if key == "Fn::Or":
+        return any(_condition(v, params, conditions) for v in value)
+    raise AssertionError(f"unknown condition function {key}")
+
+
+def _resolve(node: Any, truth: dict[str, bool]) -> Any:
+    """Fn::If taken, AWS::NoValue dropped: what CloudFormation deploys for these parameters."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return _resolve(yes if truth[name] else no, truth)
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        resolved = {k: _resolve(v, truth) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (_resolve(item, truth) for item in node) if v is not NO_VALUE]
+    return node
+
+
+def _deployed(params: dict[str, str]) -> dict[str, Any]:
+    template = json.loads(json.dumps(_transformed()))
+    chosen = dict(params)
+    if params["AuthMode"] == "jwt" and params["CreateUserPool"] == "false":
+        chosen |= {"JwtIssuer": "https://issuer.example", "JwtAudience": "client"}
+    values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | chosen
+    conditions = template.pop("Conditions")
+    truth = {name: _condition(expr, values, conditions) for name, expr in conditions.items()}
+    for section in ("Resources", "Outputs"):
+        template[section] = {
+            name: {k: v for k, v in body.items() if k != "Condition"}
+            for name, body in template[section].items()
+            if truth.get(body.get("Condition", ""), True)
+        }
+    for name, value in chosen.items():
+        template["Parameters"][name]["Default"] = value
+    deployed: dict[str, Any] = _resolve(template, truth)
+    # a parameter only conditions used is gone with them (CloudFormation has resolved it)
+    text = json.dumps({k: v for k, v in deployed.items() if k != "Parameters"})
+    deployed["Parameters"] = {
+        name: p
+        for name, p in deployed["Parameters"].items()
+        if f'"Ref": "{name}"' in text or f"${{{name}}}" in text
+    }
+    return deployed
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_every_combination_of_switches_deploys_what_it_says(tmp_path: Path) -> None:
+    """AuthMode x CreateUserPool x KmsKeyArn x EnableTracing x SnapStart: the transformed template, as
+    CloudFormation resolves it for each, passes cfn-lint (no reference to a resource the combination
+    does not create) and holds exactly the resources and settings the switches ask for."""
+    files = []
+    for n, params in enumerate(COMBINATIONS):
+        template = _deployed(params)
+        jwt, pool = (
+            params["AuthMode"] == "jwt",
+            params["CreateUserPool"] == "true" and params["AuthMode"] == "jwt",
+        )
+        kms, tracing, snapstart = (
+            params["KmsKeyArn"] != "",
+            params["EnableTracing"] == "true",
+            params["SnapStart"] == "true",
+        )
+        functions = _of_type(template, "AWS::Lambda::Function")
+        serverless = {name: fn for name, fn in functions.items() if name in FUNCTIONS}
+        assert len(serverless) == len(FUNCTIONS), params
+        for fn in serverless.values():
+            props = fn["Properties"]
+            assert "ReservedConcurrentExecutions" not in props
+            assert props["SnapStart"] == {"ApplyOn": "PublishedVersions" if snapstart else "None"}
+            assert props["TracingConfig"]["Mode"] == ("Active" if tracing else "PassThrough")
+            assert ("KmsKeyArn" in props) == kms
+        assert ("KeyUsePolicy" in template["Resources"]) == kms
+        assert bool(_of_type(template, "AWS::Cognito::UserPool")) == pool
+        assert ("UserPoolClientId" in template["Outputs"]) == pool
+        (api,) = _of_type(template, "AWS::ApiGatewayV2::Api").values()
+        schemes = api["Properties"]["Body"].get("components", {}).get("securitySchemes", {})
+        assert bool(schemes) == jwt
+        if jwt:
+            config = schemes["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]["jwtConfiguration"]
+            if pool:
+                assert "${UserPool}" in json.dumps(config["issuer"])
+                assert config["audience"] == [{"Ref": "UserPoolClient"}]
+            else:
+                assert config == {"issuer": {"Ref": "JwtIssuer"}, "audience": [{"Ref": "JwtAudience"}]}
+        files.append(tmp_path / f"combination-{n}.json")
+        files[-1].write_text(json.dumps(template))
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
