@@ -21,10 +21,16 @@ export SAM_CLI_TELEMETRY := 0
 export PORT ?= 3000
 export MOTO_PORT ?= 5000
 
+# What serving needs (make dev, invoke, admin, openapi): the layer's pins and the emulator ...
 $(BIN)/.installed: requirements.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+# ... and what testing adds (make test and the check targets)
+$(BIN)/.test-installed: $(BIN)/.installed requirements-test.txt
+	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -43,12 +49,12 @@ $(BENCH_VENV)/.installed:
 	$(BENCH_VENV)/bin/pip install --quiet langchain-community==0.4.2 langchain-core==1.7.2 boto3==1.44.5
 	touch $@
 
-.PHONY: help install dev invoke test lint typecheck openapi cfn-lint checkov validate unit integration load bench build clean
+.PHONY: help install dev invoke admin test lint typecheck openapi cfn-lint checkov validate unit integration load bench build clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the dev venv (.venv) and the tool venvs (.tools/)
+install: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the dev venv (.venv) and the tool venvs (.tools/)
 
 dev: $(BIN)/.installed ## Serve the API on 127.0.0.1:$PORT against moto on 127.0.0.1:$MOTO_PORT
 	$(BIN)/python -m infra.local.dev
@@ -57,17 +63,20 @@ invoke: $(BIN)/.installed ## Invoke one function: make invoke FN=GetSessionFunct
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file> [ENV=<env.json>]"; exit 2; }
 	$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),)
 
+admin: $(BIN)/.installed ## Operator command: make admin ARGS="[--stack <name>] audit <session_id> | erase <session_id> | sweeps"
+	@PYTHONPATH=layers/common $(BIN)/python -m infra.admin $(ARGS)
+
 openapi: $(BIN)/.installed ## Regenerate the OpenAPI document (layers/common/chatvault/openapi.json) from the code
 	PYTHONPATH=layers/common:. $(BIN)/python -m infra.openapi
 
-lint: $(BIN)/.installed ## ruff
+lint: $(BIN)/.test-installed ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(BIN)/.installed ## mypy (strict, pydantic plugin) over the layer and functions
+typecheck: $(BIN)/.test-installed ## mypy (strict, pydantic plugin) over the layer and functions
 	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
 
-cfn-lint: $(BIN)/.installed ## cfn-lint over template.yaml
+cfn-lint: $(BIN)/.test-installed ## cfn-lint over template.yaml
 	$(BIN)/cfn-lint template.yaml
 
 checkov: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (offline); skipped checks are justified in .checkov.yaml or beside their resource
@@ -76,22 +85,22 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (offline); ski
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 
-unit: $(BIN)/.installed ## Unit tests (in-process moto)
+unit: $(BIN)/.test-installed ## Unit tests (in-process moto)
 	$(BIN)/pytest tests/unit -q
 
-integration: $(BIN)/.installed ## Handler tests under moto, and HTTP tests against the local stack
+integration: $(BIN)/.test-installed ## Handler tests under moto, and HTTP tests against the local stack
 	$(BIN)/pytest tests/integration -q
 
-load: $(BIN)/.installed ## Bounded load test on the local stack (loopback): throughput, errors, lost messages
+load: $(BIN)/.test-installed ## Bounded load test on the local stack (loopback): throughput, errors, lost messages
 	$(BIN)/pytest tests/integration/test_load.py -q -s -p no:randomly
 
-bench: $(BIN)/.installed $(BENCH_VENV)/.installed ## Benchmarks: writes tests/benchmarks/report.md and report.json
+bench: $(BIN)/.test-installed $(BENCH_VENV)/.installed ## Benchmarks: writes tests/benchmarks/report.md and report.json
 	$(BIN)/python -m tests.benchmarks.run
 
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
 	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
 
-test: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Install everything, then every test and check
+test: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Install everything, then every test and check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)

@@ -498,3 +498,99 @@ def test_every_combination_of_switches_deploys_what_it_says(tmp_path: Path) -> N
         check=False,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+# ---- operating it ----------------------------------------------------------------------------------
+
+
+def _alarms() -> dict[str, Any]:
+    return {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def test_every_alarm_notifies_the_topic_and_the_email_subscription_is_optional() -> None:
+    alarms = _alarms()
+    assert len(alarms) >= 2 * len(FUNCTIONS) + 5
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert 'README, "Operating it"' in alarm["AlarmDescription"], name
+    subscription = RESOURCES["AlarmSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert TEMPLATE["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_has_an_errors_and_a_throttles_alarm(name: str) -> None:
+    alarms = _alarms()
+    for metric in ("Errors", "Throttles"):
+        alarm = alarms[f"{name.removesuffix('Function')}{metric}Alarm"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", metric)
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_the_api_storage_and_sweep_alarms_watch_what_they_say() -> None:
+    alarms = _alarms()
+    api = alarms["Api5xxAlarm"]["Metrics"]
+    assert api[0]["Expression"] == "IF(requests >= 20, 100 * errors / requests, 0)"
+    assert {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in api[1:]} == {
+        "errors": "5xx",
+        "requests": "Count",
+    }
+    throttled = alarms["DynamoDbThrottleAlarm"]["Metrics"]
+    tables = {json.dumps(m["MetricStat"]["Metric"]["Dimensions"]) for m in throttled[1:]}
+    assert len(tables) == 3  # every table
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttled[1:]} == {
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    }
+    assert alarms["SweepErrorsAlarm"]["MetricName"] == "Errors"
+    assert (
+        alarms["SweepIncompleteAlarm"]["MetricName"],
+        alarms["SweepIncompleteAlarm"]["EvaluationPeriods"],
+    ) == (
+        "SweepsIncomplete",
+        3,
+    )
+    not_running = alarms["SweepNotRunningAlarm"]
+    assert (not_running["MetricName"], not_running["TreatMissingData"]) == ("Invocations", "breaching")
+
+
+def test_the_dashboard_shows_requests_latency_errors_appends_deletes_sweep_and_throttles() -> None:
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+    text = json.dumps(widgets)
+    for figure in (
+        '"Count"',
+        '"p50"',
+        '"p99"',
+        '"5xx"',
+        "Errors",
+        "Throttles",
+        "MessagesAppended",
+        "SessionsErased",
+    ):
+        assert figure in text, figure
+    for figure in (
+        "PrefixesDeleted",
+        "ObjectsDeleted",
+        "SweepsIncomplete",
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    ):
+        assert figure in text, figure
+    names = set(re.findall(r"\$\{(\w+)\}", body)) - {"AWS::Region", "AWS::StackName"}
+    assert names <= set(RESOURCES), names - set(RESOURCES)
+
+
+def test_the_metrics_the_alarms_and_dashboard_name_are_published() -> None:
+    """Custom metrics the template watches are ones the code publishes (a renamed metric would leave
+    an alarm watching nothing)."""
+    layer = "\n".join(p.read_text() for p in (ROOT / "layers/common/chatvault").rglob("*.py"))
+    watched = {a["MetricName"] for a in _alarms().values() if a.get("Namespace") == "ChatVault"}
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    watched |= set(re.findall(r'\["ChatVault", "(\w+)"', body))
+    assert watched
+    for metric in watched:
+        assert f'name="{metric}"' in layer or f'"{metric}":' in layer, metric

@@ -88,6 +88,14 @@ def trail(session_id: str) -> list[AuditEntry]:
     ]
 
 
+@storage_errors
+def sweep_reports(last: int) -> list[dict[str, Any]]:
+    """The orphan sweep's last reports, newest first (one entry a run, under `c#sweep`)."""
+    connection.of(AuditItem)
+    items = AuditItem.query("c#sweep", scan_index_forward=False, limit=last)
+    return [{"at": item.at, **_plain(item.details)} for item in items if item.event == "sweep_finished"]
+
+
 def _plain(details: Any) -> dict[str, Any]:
     """A raw MapAttribute reads back as a MapAttribute; a freshly assigned one is still a dict."""
     raw = details.as_dict() if isinstance(details, MapAttribute) else details  # type: ignore[no-untyped-call]

@@ -321,12 +321,13 @@ def _owner_key_of(key: dict[str, Any], owner_id: str) -> bool:
 
 @storage_errors
 def mark_erasing(
-    session_id: str, principal: Principal, at: datetime, keep_until: datetime
+    session_id: str, principal: Principal | None, at: datetime, keep_until: datetime
 ) -> tuple[datetime, int] | None:
     """Step 1: make the session unreadable at once and freeze its message count, in one UpdateItem
     that answers with the mark: (when the delete began, how many messages the session held). Its TTL
     moves to `keep_until`, so the mark outlives the erase. Idempotent: a retried delete keeps the
-    first mark. None if the session is gone or not the caller's."""
+    first mark. None if the session is gone or not the caller's (`principal` None: an operator's
+    erase, whoever owns it)."""
     item = SessionItem(session_id, SESSION_SK)
     try:
         item.update(
@@ -336,7 +337,11 @@ def mark_erasing(
                 SessionItem.erasing.set(ERASING),
                 SessionItem.expires_at.set(keep_until),
             ],
-            condition=SessionItem.pk.exists() & owns(principal),
+            condition=(
+                SessionItem.pk.exists() & owns(principal)
+                if principal is not None
+                else SessionItem.pk.exists()
+            ),
         )
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":

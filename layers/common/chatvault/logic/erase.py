@@ -15,7 +15,10 @@ def finish_erase(
     session_id: str,
     messages: int,
     actor: str | None,
-    event: Literal["session_deleted", "interrupted_delete_finished"] = "session_deleted",
+    event: Literal[
+        "session_deleted", "interrupted_delete_finished", "erased_by_operator"
+    ] = "session_deleted",
+    details: dict[str, int | str] | None = None,
 ) -> tuple[int, int]:
     """Idempotent; returns (items erased, files erased) by this call. The session's removal and its
     audit entry (with the counts) are one transaction."""
@@ -26,7 +29,7 @@ def finish_erase(
         event=event,
         at=clock.now(),
         actor=actor,
-        details={"messages": messages, "uploads": files},
+        details={"messages": messages, "uploads": files, **(details or {})},
     )
     sessions.remove(session_id, entry)
     return items, files

@@ -84,6 +84,7 @@ def _batches(items: Iterable[Folder], size: int) -> Iterator[list[Folder]]:
 
 
 LEASE = "sweep"
+SWEEP_ACTOR = "sweep"  # the sweep's reports are audited under `c#sweep`
 
 
 def sweep_orphans(remaining_ms: Callable[[], int]) -> SweepReport:
@@ -148,6 +149,17 @@ def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
 
     for name, value in _counts(report).items():
         metrics.add_metric(name=name, unit="Count", value=value)
+    # 1 when the run stopped at its deadline with work left (an alarm watches it stay so)
+    metrics.add_metric(name="SweepsIncomplete", unit="Count", value=0 if report.complete else 1)
+    # the run's report, for operators (`make admin ARGS=sweeps`): one audit entry a run
+    audit.record(
+        AuditEntry(
+            event="sweep_finished",
+            at=clock.now(),
+            actor=SWEEP_ACTOR,
+            details={**_counts(report), "complete": int(report.complete), "dry_run": int(report.dry_run)},
+        )
+    )
     logger.info(
         "sweep finished", extra={**_counts(report), "complete": report.complete, "dry_run": report.dry_run}
     )

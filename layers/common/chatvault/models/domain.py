@@ -162,7 +162,9 @@ class AuditEntry(Record):
         "upload_issued",
         "orphan_files_swept",
         "interrupted_delete_finished",
+        "erased_by_operator",
         "rate_limited",
+        "sweep_finished",
     ]
     at: datetime
     actor: str | None = None  # the client fingerprint

@@ -1,0 +1,114 @@
+"""The operator command (`make admin`, infra/admin.py) against the local stack: a session's audit
+trail by its id, an erase by id for a data-subject request (audited as such), the sweep's reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.integration.local_stack import LocalStack, table_items
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _admin(stack: LocalStack, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.admin", *args],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT / "layers/common"),
+            "CHATVAULT_DEV_STATE": str(stack.state),
+        },
+    )
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()], done.stderr
+
+
+def test_audit_trail_and_an_erase_by_id(stack: LocalStack) -> None:
+    base = f"{stack.api}/api/v1/sessions"
+    session = requests.post(base, json={"title": "asked to be forgotten"}, timeout=10).json()
+    sid, headers = session["session_id"], {"X-Session-Token": session["session_token"]}
+    url = f"{base}/{sid}"
+    assert requests.post(
+        f"{url}/messages", json={"role": "user", "content": "hi"}, headers=headers, timeout=10
+    ).ok
+
+    code, trail, _ = _admin(stack, "audit", sid)
+    assert code == 0
+    assert [entry["event"] for entry in trail] == ["session_created"]
+
+    code, (receipt,), _ = _admin(stack, "erase", sid)
+    assert code == 0
+    assert (receipt["session_id"], receipt["messages"], receipt["uploads"]) == (sid, 1, 0)
+    assert requests.get(url, headers=headers, timeout=10).status_code == 404
+    assert not [item for item in table_items(stack) if item.get("pk", {}).get("S") == sid]
+
+    code, trail, _ = _admin(stack, "audit", sid)
+    erased = trail[-1]
+    assert erased["event"] == "erased_by_operator"
+    assert erased["actor"] == "operator"
+    assert erased["details"] == {"messages": 1, "uploads": 0, "reason": "data_subject_request"}
+
+    code, out, err = _admin(stack, "erase", sid)  # gone: nothing to erase
+    assert (code, out) == (4, [])
+    assert "no session" in err
+    assert _admin(stack, "audit", str(uuid.uuid4()))[0] == 4
+
+
+def test_the_sweeps_last_reports(stack: LocalStack) -> None:
+    invoked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.local.invoke",
+            "SweepOrphansFunction",
+            "--event",
+            "tests/events/sweep_orphans.json",
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "CHATVAULT_DEV_STATE": str(stack.state)},
+    )
+    assert invoked.returncode == 0, invoked.stderr
+    code, reports, _ = _admin(stack, "sweeps", "--last", "3")
+    assert code == 0
+    assert 1 <= len(reports) <= 3
+    newest = reports[0]
+    assert set(newest) >= {"at", "PrefixesScanned", "ObjectsDeleted", "Errors", "complete", "dry_run"}
+    assert newest["complete"] == 1
+    assert [r["at"] for r in reports] == sorted((r["at"] for r in reports), reverse=True)
+
+
+def test_without_a_stack_it_says_so(tmp_path: Path) -> None:
+    from tests.integration.local_stack import free_port
+
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.admin", "sweeps"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT / "layers/common"),
+            "CHATVAULT_DEV_STATE": str(tmp_path / "none.json"),
+            "MOTO_PORT": str(free_port()),
+        },
+    )
+    assert done.returncode == 3
+    assert "make dev" in done.stderr
