@@ -105,6 +105,28 @@ def store(new: Any) -> Any:
     return sessions.create(new, charge, entry)
 
 
+def stored_session(hours: float = 720, token: str = "t") -> str:
+    """A fresh anonymous session with no title or metadata, created through the dal; its id."""
+    import uuid
+    from datetime import timedelta
+
+    from chatvault import clock
+    from chatvault.logic.identity import hash_token
+    from chatvault.models.domain import NewSession
+
+    at = clock.now()
+    new = NewSession(
+        session_id=str(uuid.uuid4()),
+        token_hash=hash_token(token),
+        owner_id=None,
+        title=None,
+        metadata={},
+        created_at=at,
+        expires_at=at + timedelta(hours=hours),
+    )
+    return str(store(new).session_id)
+
+
 def deletion_entry(session_id: str) -> Any:
     from chatvault import clock
     from chatvault.models.domain import AuditEntry

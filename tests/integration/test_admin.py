@@ -18,20 +18,25 @@ from tests.integration.local_stack import LocalStack, table_items
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _admin(stack: LocalStack, *args: str) -> tuple[int, list[dict[str, Any]], str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.admin", *args],
+def _run(module: str, *args: str, state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         check=False,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         env={
             "PATH": os.environ["PATH"],
             "PYTHONPATH": str(ROOT / "layers/common"),
-            "CHATVAULT_DEV_STATE": str(stack.state),
+            "CHATVAULT_DEV_STATE": str(state),
+            **env,
         },
     )
+
+
+def _admin(stack: LocalStack, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    done = _run("infra.admin", *args, state=stack.state)
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()], done.stderr
 
 
@@ -67,22 +72,8 @@ def test_audit_trail_and_an_erase_by_id(stack: LocalStack) -> None:
 
 
 def test_the_sweeps_last_reports(stack: LocalStack) -> None:
-    invoked = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "infra.local.invoke",
-            "SweepOrphansFunction",
-            "--event",
-            "tests/events/sweep_orphans.json",
-        ],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": os.environ["PATH"], "CHATVAULT_DEV_STATE": str(stack.state)},
-    )
+    event = ("--event", "tests/events/sweep_orphans.json")
+    invoked = _run("infra.local.invoke", "SweepOrphansFunction", *event, state=stack.state)
     assert invoked.returncode == 0, invoked.stderr
     code, reports, _ = _admin(stack, "sweeps", "--last", "3")
     assert code == 0
@@ -96,19 +87,6 @@ def test_the_sweeps_last_reports(stack: LocalStack) -> None:
 def test_without_a_stack_it_says_so(tmp_path: Path) -> None:
     from tests.integration.local_stack import free_port
 
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.admin", "sweeps"],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": os.environ["PATH"],
-            "PYTHONPATH": str(ROOT / "layers/common"),
-            "CHATVAULT_DEV_STATE": str(tmp_path / "none.json"),
-            "MOTO_PORT": str(free_port()),
-        },
-    )
+    done = _run("infra.admin", "sweeps", state=tmp_path / "none.json", MOTO_PORT=str(free_port()))
     assert done.returncode == 3
     assert "make dev" in done.stderr

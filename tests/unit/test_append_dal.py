@@ -11,8 +11,8 @@ import pytest
 from chatvault import clock
 from chatvault.dal import messages, sessions
 from chatvault.logic.identity import hash_token
-from chatvault.models.domain import Appended, NewMessage, NewSession, Principal, SessionChanges
-from tests.helpers import store
+from chatvault.models.domain import Appended, NewMessage, Principal, SessionChanges
+from tests.helpers import stored_session
 
 pytestmark = pytest.mark.usefixtures("aws")
 RETENTION = timedelta(hours=1)
@@ -20,18 +20,7 @@ OWNER = Principal(token_hash=hash_token("t"))
 
 
 def _session(hours: float = 1) -> str:
-    at = clock.now()
-    new = NewSession(
-        session_id=str(uuid.uuid4()),
-        token_hash=hash_token("t"),
-        owner_id=None,
-        title=None,
-        metadata={},
-        created_at=at,
-        expires_at=at + timedelta(hours=hours),
-    )
-    store(new)
-    return new.session_id
+    return stored_session(hours)
 
 
 def _message(session_id: str, content: str = "hi", message_id: str | None = None) -> NewMessage:

@@ -18,24 +18,14 @@ from chatvault.dal.clients import client
 from chatvault.logic.identity import hash_token
 from chatvault.logic.sweep_orphans import sweep_orphans
 from chatvault.models.domain import NewSession, Principal
-from tests.helpers import store
+from tests.helpers import store, stored_session
 
 pytestmark = pytest.mark.usefixtures("aws")
 BUCKET = "chatvault-local-uploadsbucket"
 
 
 def _session(hours: int = 720) -> str:
-    at = clock.now()
-    new = NewSession(
-        session_id=str(uuid.uuid4()),
-        token_hash=hash_token("t"),
-        owner_id=None,
-        title=None,
-        metadata={},
-        created_at=at,
-        expires_at=at + timedelta(hours=hours),
-    )
-    return store(new).session_id
+    return stored_session(hours)
 
 
 def _put(*keys: str) -> None:

@@ -477,6 +477,11 @@ def test_every_combination_of_switches_deploys_what_it_says(tmp_path: Path) -> N
             assert props["TracingConfig"]["Mode"] == ("Active" if tracing else "PassThrough")
             assert ("KmsKeyArn" in props) == kms
         assert ("KeyUsePolicy" in template["Resources"]) == kms
+        assert len(_of_type(template, "AWS::CloudWatch::Alarm")) == len(_alarms())
+        (topic,) = _of_type(template, "AWS::SNS::Topic").values()
+        assert ("KmsMasterKeyId" in topic["Properties"]) == kms
+        assert _of_type(template, "AWS::CloudWatch::Dashboard")
+        assert template["Rules"] == TEMPLATE["Rules"]
         assert bool(_of_type(template, "AWS::Cognito::UserPool")) == pool
         assert ("UserPoolClientId" in template["Outputs"]) == pool
         (api,) = _of_type(template, "AWS::ApiGatewayV2::Api").values()
