@@ -122,9 +122,10 @@ class Calls:
         from chatvault.dal.audit import AuditItem
         from chatvault.dal.clients import client
         from chatvault.dal.items import ChatItem, ErasingMark, StoredKey
+        from chatvault.dal.lease import LeaseItem
         from chatvault.dal.limits import LimitItem
 
-        for model in (ChatItem, StoredKey, ErasingMark, AuditItem, LimitItem):
+        for model in (ChatItem, StoredKey, ErasingMark, AuditItem, LimitItem, LeaseItem):
             self.hook(connection.of(model).client)
         for service in ("dynamodb", "s3"):
             self.hook(client(service))
