@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from typing import Any, get_args
 
 NOT_FOUND = 4
@@ -57,7 +58,12 @@ def _deployed_environment(stack: str) -> dict[str, str]:
 
 
 def _print(value: Any) -> None:
-    print(json.dumps(value, default=str, ensure_ascii=False))
+    """One JSON document a line; times in the contract's form (`2026-11-22T10:04:05.123Z`)."""
+    from chatvault.clock import iso
+
+    print(
+        json.dumps(value, default=lambda v: iso(v) if isinstance(v, datetime) else str(v), ensure_ascii=False)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
