@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from chatvault.errors import SessionNotFoundError
 
     if args.command == "audit":
-        try:
-            trail = audit.trail(args.session_id.strip().lower())
-        except SessionNotFoundError:
-            trail = []
+        trail = audit.trail(args.session_id.strip().lower())
         for entry in trail:
             _print(entry.model_dump(exclude={"session_id"}))
         return 0 if trail else NOT_FOUND

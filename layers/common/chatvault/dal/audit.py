@@ -66,7 +66,6 @@ def record(entry: AuditEntry) -> None:
 @storage_errors
 def record_many(entries: list[AuditEntry]) -> None:
     """25 entries a BatchWriteItem."""
-    connection.of(AuditItem)
     write_batch(AuditItem, puts=[item_of(e) for e in entries])
 
 

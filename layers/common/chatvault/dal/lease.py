@@ -16,9 +16,7 @@ from pynamodb.models import Model
 
 from chatvault.dal import connection
 from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import storage_errors
-
-CONDITION_FAILED = "ConditionalCheckFailedException"
+from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
 
 
 class LeaseItem(Model):
@@ -53,7 +51,7 @@ def take(name: str, holder: str, at: datetime, lasting: timedelta) -> bool:
             | (LeaseItem.holder == holder),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_FAILED:
+        if exc.cause_response_code == CONDITION_CHECK_FAILED:
             return False
         raise
     return True
@@ -66,7 +64,7 @@ def give_back(name: str, holder: str) -> None:
     try:
         LeaseItem(f"lease#{name}").delete(condition=LeaseItem.holder == holder)
     except DeleteError as exc:
-        if exc.cause_response_code != CONDITION_FAILED:
+        if exc.cause_response_code != CONDITION_CHECK_FAILED:
             raise
 
 

@@ -17,7 +17,7 @@ profile holding those is touched only when the session would outlive its TTL (da
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -28,7 +28,7 @@ from chatvault.dal import history, pace, sessions
 from chatvault.dal.items import MessageIdItem, MessageItem, ProfileItem, SessionItem
 from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
 from chatvault.dal.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
-from chatvault.dal.sessions import epoch, profile_expiry, record_of, writable
+from chatvault.dal.sessions import as_stored, epoch, profile_expiry, record_of, writable
 from chatvault.dal.transaction import Refused, Transaction
 from chatvault.errors import StorageUnavailableError
 from chatvault.models.domain import (
@@ -126,7 +126,7 @@ def _record(message: NewMessage, position: str, at: datetime, retention: timedel
         content=message.content,
         metadata=message.metadata,
         created_at=at,
-        expires_at=datetime.fromtimestamp(epoch(at + retention), tz=UTC),
+        expires_at=as_stored(at + retention),
     )
 
 

@@ -42,6 +42,11 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+# A single conditional write refused by its condition (a transaction's items say "ConditionalCheckFailed"
+# in their cancellation reasons instead: dal/transaction.py)
+CONDITION_CHECK_FAILED = "ConditionalCheckFailedException"
+
+
 def _code(exc: BaseException) -> str | None:
     if isinstance(exc, PynamoDBException):
         return exc.cause_response_code
@@ -111,6 +116,7 @@ def write_batch[M: Model](model: type[M], puts: Sequence[M] = (), deletes: Seque
     up to SDK_ATTEMPTS - 1 times, then gives up with PutError), resent whole after a pause while
     DynamoDB keeps leaving items unprocessed. Puts of the same item and deletes are idempotent, so a
     resent batch writes the same state. Returns how many items were written."""
+    connection.of(model)
     for attempt in range(BATCH_ATTEMPTS):
         try:
             with model.batch_write() as batch:

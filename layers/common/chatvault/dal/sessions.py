@@ -21,7 +21,7 @@ from chatvault.clock import iso
 from chatvault.dal import audit, connection, limits
 from chatvault.dal.items import ChatItem, ErasingMark, ProfileItem, SessionItem, StoredKey
 from chatvault.dal.keys import ERASING, PROFILE_SK, SESSION_SK
-from chatvault.dal.retry import storage_errors, write_batch
+from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
 from chatvault.dal.transaction import Refused, Transaction
 from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import (
@@ -44,6 +44,11 @@ def profile_expiry(session_expires_at: datetime) -> datetime:
 
 def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def as_stored(expiry: datetime) -> datetime:
+    """An expiry as a TTL attribute stores it (whole seconds), as every read returns it."""
+    return datetime.fromtimestamp(epoch(expiry), tz=UTC)
 
 
 def record_of(item: SessionItem, profile: ProfileItem | None = None) -> SessionRecord:
@@ -235,9 +240,7 @@ def update(
         read = None  # the write stands: read what it left rather than answer 503 for a done PATCH
     if read is None:  # (or created while this PATCH was on its way)
         return get(session_id)
-    # expires_at as the TTL attribute stores it (whole seconds), as every read returns it
-    stored_expiry = datetime.fromtimestamp(epoch(expires_at), tz=UTC)
-    written: dict[str, Any] = {"updated_at": at, "expires_at": stored_expiry}
+    written: dict[str, Any] = {"updated_at": at, "expires_at": as_stored(expires_at)}
     if changes.end:
         written["status"] = "ended"
     if "title" in changes.fields:
@@ -344,7 +347,7 @@ def mark_erasing(
             ),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if exc.cause_response_code == CONDITION_CHECK_FAILED:
             return None
         raise
     return item.deleted_at or at, int(item.erased_messages or 0)
