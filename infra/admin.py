@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     sweeps_command = commands.add_parser("sweeps", help="the orphan sweep's last reports")
     sweeps_command.add_argument("--last", type=int, default=10)
     args = parser.parse_args(argv)
+    if args.command == "sweeps" and not 1 <= args.last <= 1000:
+        parser.error("--last must be between 1 and 1000")
 
     environment = _deployed_environment(args.stack) if args.stack else _local_environment()
     if environment is None:

@@ -34,10 +34,14 @@ def _answers(endpoint: str) -> bool:
 def running_stack() -> tuple[str, dict[str, str]] | None:
     """The emulator endpoint of the running `make dev`, and its parameter overrides."""
     state = state_file()
-    if state.is_file():
+    try:
         written: dict[str, Any] = json.loads(state.read_text())
-        if _answers(written["moto"]):
-            return written["moto"], dict(written.get("parameter_overrides") or {})
+        endpoint, overrides = str(written["moto"]), dict(written.get("parameter_overrides") or {})
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not one `make dev` wrote: ignore it
+        pass
+    else:
+        if _answers(endpoint):
+            return endpoint, overrides
     endpoint = f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '5000')}"
     return (endpoint, parameter_overrides()) if _answers(endpoint) else None
 

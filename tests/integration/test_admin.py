@@ -90,3 +90,10 @@ def test_without_a_stack_it_says_so(tmp_path: Path) -> None:
     done = _run("infra.admin", "sweeps", state=tmp_path / "none.json", MOTO_PORT=str(free_port()))
     assert done.returncode == 3
     assert "make dev" in done.stderr
+
+
+def test_a_report_count_outside_its_range_is_refused(stack: LocalStack) -> None:
+    for last in ("0", "-1", "1001"):
+        code, out, err = _admin(stack, "sweeps", "--last", last)
+        assert (code, out) == (2, [])
+        assert "--last must be between 1 and 1000" in err

@@ -202,12 +202,14 @@ def _invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_make_invoke_without_a_running_stack_says_so(tmp_path: Any) -> None:
     from tests.integration.local_stack import free_port
 
-    gone = {"CHATVAULT_DEV_STATE": str(tmp_path / "none.json"), "MOTO_PORT": str(free_port())}
-    result = _invoke("GetSessionFunction", "--event", "tests/events/get_session.json", env=gone)
-    assert result.returncode == 3
-    assert "no local stack answers" in result.stderr
-    assert "make dev" in result.stderr
-    assert result.stdout == ""
+    (tmp_path / "broken.json").write_text("{not json")
+    for state in ("none.json", "broken.json"):  # no state file, or one that no `make dev` wrote
+        gone = {"CHATVAULT_DEV_STATE": str(tmp_path / state), "MOTO_PORT": str(free_port())}
+        result = _invoke("GetSessionFunction", "--event", "tests/events/get_session.json", env=gone)
+        assert result.returncode == 3, result.stderr
+        assert "no local stack answers" in result.stderr
+        assert "make dev" in result.stderr
+        assert result.stdout == ""
 
 
 def test_make_invoke_exits_non_zero_when_the_function_answers_5xx(stack: LocalStack, tmp_path: Any) -> None:
