@@ -36,6 +36,7 @@ from moto import mock_aws
 from chatvault.settings import get_settings
 from infra.local.emulator import provision, serialize_dynamodb
 from infra.local.template import Stack
+from tests.issuer import AUDIENCE, Issuer, local_issuer
 
 serialize_dynamodb()
 
@@ -58,6 +59,28 @@ def jwt_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[Issuer]:
+    with local_issuer() as running:
+        yield running
+
+
+@pytest.fixture
+def both_mode(monkeypatch: pytest.MonkeyPatch, issuer: Issuer) -> Iterator[Issuer]:
+    """AuthMode=both, with bearer tokens signed by the loopback issuer (tests/issuer.py)."""
+    from chatvault.dal import jwks
+
+    monkeypatch.setenv("AUTH_MODE", "both")
+    monkeypatch.setenv("JWT_ISSUER", issuer.url)
+    monkeypatch.setenv("JWT_AUDIENCE", AUDIENCE)
+    get_settings.cache_clear()
+    jwks.forget()
+    yield issuer
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    jwks.forget()
 
 
 @pytest.fixture

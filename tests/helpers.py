@@ -50,8 +50,11 @@ def call(
     query: str = "",
     headers: dict[str, str] | None = None,
     source_ip: str = "198.51.100.23",
+    service: bool = False,
 ) -> Reply:
-    """Route (method, path) as the gateway would and invoke the handler in this process."""
+    """Route (method, path) as the gateway would and invoke the handler in this process. `subject`: a
+    JWT the gateway's authorizer verified (jwt mode); `service`: a request IAM authorized (the
+    service writer's routes); a bearer token for both mode goes in `headers`."""
     found = match_route(ROUTES, method, path)
     assert found is not None, f"no route for {method} {path}"
     route, params = found
@@ -60,7 +63,10 @@ def call(
         all_headers["x-session-token"] = token
     data = raw_body if raw_body is not None else (json.dumps(body) if body is not None else "")
     claims = {"sub": subject, "iss": "https://issuer.test", "aud": "chatvault"} if subject else None
-    event = Gateway.event(method, path, query, all_headers, data.encode(), route, params, claims)
+    iam = {"userArn": "arn:aws:iam::123456789012:role/chatbot-backend", "accountId": "123456789012"}
+    event = Gateway.event(
+        method, path, query, all_headers, data.encode(), route, params, claims, iam if service else None
+    )
     event["requestContext"]["http"]["sourceIp"] = source_ip
     handler = import_module(_MODULES[route.function]).lambda_handler
     result = handler(event, context(route.function))

@@ -15,17 +15,32 @@ from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 app = ApiResolver()
 
 
+REPLAYED: dict[int, Any] = {
+    200: {
+        "description": "A retry with the same message_id and body: the stored message, stored once.",
+        "content": {"application/json": {"model": MessageOut}},
+    }
+}
+
+
 @app.post(
     "/api/v1/sessions/<session_id>/messages",
-    summary="Append a message (idempotent with a client message_id)",
+    summary="Append a message (idempotent with a client message_id; roles: ClientRoles)",
     tags=["messages"],
     security=docs.JWT_AUTH,
     responses={
-        **docs.responses(201, MessageOut, "The stored message.", 400, 401, 404, 409, 422, 429),
-        200: {
-            "description": "A retry with the same message_id and body: the stored message, stored once.",
-            "content": {"application/json": {"model": MessageOut}},
-        },
+        **docs.responses(201, MessageOut, "The stored message.", 400, 401, 403, 404, 409, 422, 429),
+        **REPLAYED,
+    },
+)
+@app.post(
+    "/api/v1/service/sessions/<session_id>/messages",
+    summary="Append a message of any role (the bot's back end, IAM)",
+    tags=["service"],
+    security=docs.SIGV4_AUTH,
+    responses={
+        **docs.responses(201, MessageOut, "The stored message.", 400, 403, 404, 409, 422, 429),
+        **REPLAYED,
     },
 )
 @tracer.capture_method

@@ -21,6 +21,13 @@ app = ApiResolver()
     security=docs.JWT_AUTH,
     responses=docs.responses(200, SessionOut, "The session.", 401, 404),
 )
+@app.get(
+    "/api/v1/service/sessions/<session_id>",
+    summary="Read a session (the bot's back end, IAM)",
+    tags=["service"],
+    security=docs.SIGV4_AUTH,
+    responses=docs.responses(200, SessionOut, "The session.", 403, 404),
+)
 @tracer.capture_method
 def get(session_id: str) -> Response[str]:
     return app.reply(get_session(session_id, app.caller))

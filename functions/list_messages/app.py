@@ -22,6 +22,13 @@ app = ApiResolver()
     security=docs.JWT_AUTH,
     responses=docs.responses(200, MessageListOut, "A page of messages.", 400, 401, 404, 422),
 )
+@app.get(
+    "/api/v1/service/sessions/<session_id>/messages",
+    summary="A page of the history (the bot's back end, IAM)",
+    tags=["service"],
+    security=docs.SIGV4_AUTH,
+    responses=docs.responses(200, MessageListOut, "A page of messages.", 400, 403, 404, 422),
+)
 @tracer.capture_method
 def list_(
     session_id: str,

@@ -1,6 +1,7 @@
 """An HTTP API Gateway stand-in: routes from template.yaml's HttpApi events, API Gateway's route
-priority, payload format 2.0 events, CORS from the API's CorsConfiguration, and (AuthMode=jwt) a JWT
-check of issuer, audience and expiry. The JWT signature is NOT verified here: the local stack is a
+priority, payload format 2.0 events, CORS from the API's CorsConfiguration, the IAM check of the
+service writer's routes (SigV4 with the local credentials: infra/local/sigv4.py), and (AuthMode=jwt) a
+JWT check of issuer, audience and expiry. The JWT signature is NOT verified here: the local stack is a
 development tool, not a security boundary; in AWS the JWT authorizer verifies it against the issuer's keys."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from infra.local import sigv4
 from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import Route, Stack
 
@@ -83,12 +85,16 @@ class Gateway:
         if found is None:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
         route, params = found
-        claims = None
+        claims = iam = None
         if route.jwt:
             claims = self.claims(headers.get("authorization"))
             if claims is None:
                 return 401, {"Content-Type": "application/json"}, b'{"message":"Unauthorized"}'
-        event = self.event(method, url.path, url.query, headers, body, route, params, claims)
+        if route.iam:
+            iam = sigv4.verify(method, f"http://{headers.get('host', '')}{raw_path}", headers, body)
+            if iam is None:
+                return 403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}'
+        event = self.event(method, url.path, url.query, headers, body, route, params, claims, iam)
         try:
             result = self.runtime.invoke(route.function, event)
         except FunctionError as exc:
@@ -107,6 +113,7 @@ class Gateway:
         route: Route,
         params: dict[str, str],
         claims: dict[str, Any] | None,
+        iam: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -138,6 +145,8 @@ class Gateway:
         }
         if claims is not None:
             context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        if iam is not None:
+            context["authorizer"] = {"iam": iam}
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route_key,

@@ -280,7 +280,8 @@ class Stack:
                 method = event["Properties"]["Method"].upper()
                 path = event["Properties"]["Path"]
                 operation = body.get("paths", {}).get(path, {}).get(method.lower(), {})
-                routes.append(Route(method, path, fn.name, bool(operation.get("security"))))
+                schemes = [name for requirement in operation.get("security") or [] for name in requirement]
+                routes.append(Route(method, path, fn.name, schemes[0] if schemes else None))
         return routes
 
     def cors(self) -> dict[str, Any]:
@@ -306,7 +307,15 @@ class Route:
     method: str
     path: str
     function: str
-    jwt: bool
+    auth: str | None  # the security scheme of its operation: JwtAuthorizer, AWS_IAM, or none
+
+    @property
+    def jwt(self) -> bool:
+        return self.auth == "JwtAuthorizer"
+
+    @property
+    def iam(self) -> bool:
+        return self.auth == "AWS_IAM"
 
     @property
     def pattern(self) -> re.Pattern[str]:

@@ -21,6 +21,7 @@ from chatvault.logic.identity import hash_token
 from chatvault.models.domain import Principal
 from infra.local.template import load, physical_name
 from tests.helpers import call, context
+from tests.issuer import AUDIENCE, Issuer
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -133,7 +134,7 @@ def as_function(name: str, method: str, path: str, expect: int = 200, **kwargs: 
 
 
 def test_every_function_is_granted_exactly_what_it_uses(
-    used: dict[str, set[tuple[str, str]]], settings_env: pytest.MonkeyPatch
+    used: dict[str, set[tuple[str, str]]], settings_env: pytest.MonkeyPatch, issuer: Issuer
 ) -> None:
     s = as_function("CreateSessionFunction", "POST", "/api/v1/sessions", expect=201, body={"title": "t"}).body
     sid, token = s["session_id"], s["session_token"]
@@ -225,6 +226,26 @@ def test_every_function_is_granted_exactly_what_it_uses(
     )
     listed = as_function("ListSessionsFunction", "GET", "/api/v1/sessions", subject="alice")
     assert [s["title"] for s in listed.body["items"]] == ["mine"]  # the profiles are read with the page
+
+    # both mode: a claim, and a refused claim (which reads the session to say why)
+    from chatvault.dal import jwks
+
+    settings_env.setenv("AUTH_MODE", "both")
+    settings_env.setenv("JWT_ISSUER", issuer.url)
+    settings_env.setenv("JWT_AUDIENCE", AUDIENCE)
+    get_settings.cache_clear()
+    jwks.forget()
+    anonymous = call("POST", "/api/v1/sessions", body={}).body
+    claim = f"/api/v1/sessions/{anonymous['session_id']}/claim"
+    for expect in (200, 200):
+        as_function(
+            "ClaimSessionFunction",
+            "POST",
+            claim,
+            expect,
+            token=anonymous["session_token"],
+            headers=issuer.bearer("carol"),
+        )
 
     for function in FUNCTIONS:
         assert used[function] - granted(function) == set(), f"{function} lacks permissions"

@@ -68,10 +68,11 @@ def _token_parameters(operation: dict) -> list[dict]:
 def test_the_anonymous_document_asks_for_the_token_as_a_header_not_a_security_scheme() -> None:
     """A security scheme promises 401/403 for a bad credential; a wrong token is 404 by contract."""
     served = json.loads(api_document("anonymous"))
-    assert "securitySchemes" not in served["components"]
+    assert set(served["components"]["securitySchemes"]) == {"SigV4"}  # the service writer's only
     for path, item in served["paths"].items():
         for operation in item.values():
-            assert "security" not in operation
+            service = path.startswith("/api/v1/service/")
+            assert operation.get("security") == ([{"SigV4": []}] if service else None)
             tokens = _token_parameters(operation)
             if path.startswith("/api/v1/sessions/{session_id}"):
                 assert tokens == [
@@ -88,12 +89,28 @@ def test_the_anonymous_document_asks_for_the_token_as_a_header_not_a_security_sc
 
 def test_the_jwt_document_asks_for_a_bearer_token_on_every_session_route() -> None:
     served = json.loads(api_document("jwt"))
-    assert set(served["components"]["securitySchemes"]) == {"BearerJWT"}
+    assert set(served["components"]["securitySchemes"]) == {"BearerJWT", "SigV4"}
     assert "X-Session-Token" not in json.dumps(served["paths"])
     for path, item in served["paths"].items():
         for operation in item.values():
-            if path != "/api/v1/openapi.json":
+            if path.startswith("/api/v1/service/"):
+                assert operation["security"] == [{"SigV4": []}]
+            elif path != "/api/v1/openapi.json":
                 assert operation["security"] == [{"BearerJWT": []}]
+
+
+def test_the_both_document_makes_the_bearer_token_optional_but_for_the_claim() -> None:
+    served = json.loads(api_document("both"))
+    assert set(served["components"]["securitySchemes"]) == {"BearerJWT", "SigV4"}
+    claim = served["paths"]["/api/v1/sessions/{session_id}/claim"]["post"]
+    assert claim["security"] == [{"BearerJWT": []}]
+    assert _token_parameters(claim)
+    get = served["paths"]["/api/v1/sessions/{session_id}"]["get"]
+    assert get["security"] == [{}, {"BearerJWT": []}]
+    assert _token_parameters(get)[0]["required"] is False
+    service = served["paths"]["/api/v1/service/sessions/{session_id}/messages"]["post"]
+    assert service["security"] == [{"SigV4": []}]
+    assert _token_parameters(service) == []
 
 
 @pytest.mark.parametrize("mode", ["anonymous", "jwt"])

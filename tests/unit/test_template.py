@@ -122,7 +122,7 @@ def test_jwt_mode_is_refused_without_an_issuer_and_an_audience() -> None:
     rule = TEMPLATE["Rules"]["JwtModeNeedsAnIssuerAndAnAudience"]
     assert rule["RuleCondition"] == {
         "Fn::And": [
-            {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "AuthMode"}, "anonymous"]}]},
             {"Fn::Equals": [{"Ref": "CreateUserPool"}, "false"]},
         ]
     }
@@ -130,7 +130,7 @@ def test_jwt_mode_is_refused_without_an_issuer_and_an_audience() -> None:
     assert asserted == [
         {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]} for name in ("JwtIssuer", "JwtAudience")
     ]
-    assert all(a["AssertDescription"].startswith("AuthMode=jwt needs") for a in rule["Assertions"])
+    assert all(a["AssertDescription"].startswith("AuthMode=jwt or both needs") for a in rule["Assertions"])
     assert "Rules" in _transformed()  # SAM keeps them
 
 
@@ -244,15 +244,23 @@ def test_table_has_ttl_on_demand_billing_encryption_and_the_owner_index() -> Non
 def test_auth_mode_switches_the_jwt_authorizer_on_every_session_route() -> None:
     anonymous = Stack.from_template()
     jwt = Stack.from_template({"AuthMode": "jwt", "JwtIssuer": "https://issuer.test", "JwtAudience": "aud"})
+    both = Stack.from_template({"AuthMode": "both", "JwtIssuer": "https://issuer.test", "JwtAudience": "aud"})
+    service = {(m, p) for m, p in routes() if p.startswith("/api/v1/service/")}
+    assert len(service) == 3
+    for stack in (anonymous, jwt, both):  # the service writer's routes are IAM-only in every mode
+        assert {(r.method, r.path) for r in stack.routes() if r.iam} == service
     assert not any(r.jwt for r in anonymous.routes())
+    assert not any(r.jwt for r in both.routes())  # both: the functions verify the optional JWT
     guarded = {(r.method, r.path) for r in jwt.routes() if r.jwt}
-    assert guarded == set(routes()) - {("GET", "/api/v1/openapi.json")}
+    assert guarded == set(routes()) - {("GET", "/api/v1/openapi.json")} - service
     api = jwt.resources("AWS::Serverless::HttpApi")["ChatApi"]
     config = api["DefinitionBody"]["components"]["securitySchemes"]["JwtAuthorizer"][
         "x-amazon-apigateway-authorizer"
     ]
     assert config["jwtConfiguration"] == {"issuer": "https://issuer.test", "audience": ["aud"]}
-    assert "components" not in anonymous.resources("AWS::Serverless::HttpApi")["ChatApi"]["DefinitionBody"]
+    schemes = anonymous.resources("AWS::Serverless::HttpApi")["ChatApi"]["DefinitionBody"]["components"]
+    assert set(schemes["securitySchemes"]) == {"AWS_IAM"}
+    assert schemes["securitySchemes"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
 def test_api_has_cors_throttling_and_access_logs_without_ip_addresses() -> None:
@@ -309,10 +317,15 @@ def test_sam_transform_keeps_the_authorizer_switch_on_each_route() -> None:
         if path == "/api/v1/openapi.json":
             assert "security" not in operation  # the document is public
             continue
-        assert operation["security"] == {"Fn::If": ["IsJwt", [{"JwtAuthorizer": []}], []]}
+        if path.startswith("/api/v1/service/"):
+            assert operation["security"] == [{"AWS_IAM": []}]
+        else:
+            assert operation["security"] == {"Fn::If": ["IsJwt", [{"JwtAuthorizer": []}], []]}
         assert f"{function}Aliaslive" in json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
     assert "security" not in paths["/{proxy+}"]["x-amazon-apigateway-any-method"]
-    assert api["Properties"]["Body"]["components"]["Fn::If"][0] == "IsJwt"
+    schemes = api["Properties"]["Body"]["components"]["securitySchemes"]
+    assert schemes["JwtAuthorizer"]["Fn::If"][0] == "IsJwt"
+    assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
 def test_snapstart_is_opt_in_and_everything_invokes_the_published_alias() -> None:
@@ -373,7 +386,7 @@ def test_every_skipped_security_check_is_justified_once() -> None:
 # ---- every combination of the template's switches, as CloudFormation would resolve it ------------
 
 SWITCHES = {
-    "AuthMode": ["anonymous", "jwt"],
+    "AuthMode": ["anonymous", "jwt", "both"],
     "CreateUserPool": ["false", "true"],
     "KmsKeyArn": ["", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
     "EnableTracing": ["false", "true"],
@@ -384,9 +397,20 @@ COMBINATIONS = [
     for combination in (
         dict(zip(SWITCHES, values, strict=True)) for values in itertools.product(*SWITCHES.values())
     )
-    if combination["AuthMode"] == "jwt" or combination["CreateUserPool"] == "false"  # a pool needs jwt mode
+    # a pool needs accounts (jwt or both mode)
+    if combination["AuthMode"] != "anonymous" or combination["CreateUserPool"] == "false"
 ]
 NO_VALUE = object()
+
+
+def _value(expr: Any, params: dict[str, str]) -> str:
+    """A condition operand: a string, a parameter, or a join of a list parameter."""
+    if isinstance(expr, dict) and "Ref" in expr:
+        return params[expr["Ref"]]
+    if isinstance(expr, dict) and "Fn::Join" in expr:
+        separator, listed = expr["Fn::Join"]
+        return separator.join(params[listed["Ref"]].split(","))
+    return str(expr)
 
 
 def _condition(expr: Any, params: dict[str, str], conditions: dict[str, Any]) -> bool:
@@ -394,7 +418,7 @@ def _condition(expr: Any, params: dict[str, str], conditions: dict[str, Any]) ->
     if key == "Condition":
         return _condition(conditions[value], params, conditions)
     if key == "Fn::Equals":
-        left, right = (params[v["Ref"]] if isinstance(v, dict) else v for v in value)
+        left, right = (_value(v, params) for v in value)
         return bool(left == right)
     if key == "Fn::Not":
         return not _condition(value[0], params, conditions)
@@ -423,7 +447,7 @@ def _resolve(node: Any, truth: dict[str, bool]) -> Any:
 def _deployed(params: dict[str, str]) -> dict[str, Any]:
     template = json.loads(json.dumps(_transformed()))
     chosen = dict(params)
-    if params["AuthMode"] == "jwt" and params["CreateUserPool"] == "false":
+    if params["AuthMode"] != "anonymous" and params["CreateUserPool"] == "false":
         chosen |= {"JwtIssuer": "https://issuer.example", "JwtAudience": "client"}
     values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | chosen
     conditions = template.pop("Conditions")
@@ -460,7 +484,7 @@ def test_every_combination_of_switches_deploys_what_it_says(tmp_path: Path) -> N
         template = _deployed(params)
         jwt, pool = (
             params["AuthMode"] == "jwt",
-            params["CreateUserPool"] == "true" and params["AuthMode"] == "jwt",
+            params["CreateUserPool"] == "true" and params["AuthMode"] != "anonymous",
         )
         kms, tracing, snapstart = (
             params["KmsKeyArn"] != "",
@@ -485,8 +509,15 @@ def test_every_combination_of_switches_deploys_what_it_says(tmp_path: Path) -> N
         assert bool(_of_type(template, "AWS::Cognito::UserPool")) == pool
         assert ("UserPoolClientId" in template["Outputs"]) == pool
         (api,) = _of_type(template, "AWS::ApiGatewayV2::Api").values()
-        schemes = api["Properties"]["Body"].get("components", {}).get("securitySchemes", {})
-        assert bool(schemes) == jwt
+        schemes = api["Properties"]["Body"]["components"]["securitySchemes"]
+        assert set(schemes) == ({"AWS_IAM", "JwtAuthorizer"} if jwt else {"AWS_IAM"})
+        assert "Roles" not in template["Resources"]["ServiceWriterPolicy"]["Properties"]
+        env = serverless["AppendMessageFunction"]["Properties"]["Environment"]["Variables"]
+        assert env["AUTH_MODE"] == {"Ref": "AuthMode"}
+        if pool:
+            assert env["JWT_AUDIENCE"] == {"Ref": "UserPoolClient"}
+        else:
+            assert env["JWT_AUDIENCE"] == {"Ref": "JwtAudience"}
         if jwt:
             config = schemes["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]["jwtConfiguration"]
             if pool:
@@ -599,3 +630,16 @@ def test_the_metrics_the_alarms_and_dashboard_name_are_published() -> None:
     assert watched
     for metric in watched:
         assert f'name="{metric}"' in layer or f'"{metric}":' in layer, metric
+
+
+def test_the_service_writer_policy_grants_invoke_on_the_service_routes_only() -> None:
+    policy = RESOURCES["ServiceWriterPolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["execute-api:Invoke"]
+    granted = [r["Fn::Sub"].split("${ChatApi}")[1] for r in statement["Resource"]]
+    assert granted == ["/*/GET/api/v1/service/sessions/*", "/*/POST/api/v1/service/sessions/*/messages"]
+    assert policy["Roles"] == {
+        "Fn::If": ["HasServiceWriterRoles", {"Ref": "ServiceWriterRoles"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert TEMPLATE["Outputs"]["ServiceWriterPolicyArn"]["Value"] == {"Ref": "ServiceWriterPolicy"}
+    assert TEMPLATE["Parameters"]["ClientRoles"]["Default"] == "user"

@@ -28,6 +28,20 @@ class UnauthenticatedError(ChatVaultError):
     default_message = "This call needs a valid bearer token."
 
 
+class RoleNotAllowedError(ChatVaultError):
+    default_message = "This role may not be written with these credentials; the bot's back end writes it."
+
+
+class ServiceCallerRequiredError(ChatVaultError):
+    """A service route reached without API Gateway's IAM authorization (a misrouted request)."""
+
+    default_message = "This route needs an AWS Signature Version 4 signed request."
+
+
+class SessionOwnedError(ChatVaultError):
+    default_message = "The session already belongs to a signed-in user."
+
+
 class SessionExistsError(ChatVaultError):
     default_message = "A session with this id already exists."
 

@@ -151,7 +151,9 @@ def _transaction(
         SessionItem.expires_at.set(session_expires_at),
         SessionItem.last_position.set(stored.position),
     ]
-    if principal.owner_id is not None:
+    if principal.owner_id is not None or principal.service:
+        # the owner's index sorts by it; the service writer may write to an owned session (on an
+        # anonymous one it is not indexed: no owner_key)
         actions.append(SessionItem.activity_at.set(iso(at)))
     condition = writable(principal, at) & (
         SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position)

@@ -82,9 +82,15 @@ def _plain_map(value: Any) -> dict[str, str]:
 
 
 def owns(principal: Principal) -> Condition:
+    """The session item exists and is the principal's (Principal.may_use, as a condition)."""
+    if principal.service:
+        return cast(Condition, SessionItem.pk.exists())
     if principal.owner_id is not None:
         return cast(Condition, SessionItem.owner_id == principal.owner_id)
-    return cast(Condition, SessionItem.token_hash == (principal.token_hash or ""))
+    return cast(
+        Condition,
+        (SessionItem.token_hash == (principal.token_hash or "")) & SessionItem.owner_id.does_not_exist(),
+    )
 
 
 def writable(principal: Principal, at: datetime) -> Condition:
@@ -248,6 +254,49 @@ def update(
     if "metadata" in changes.fields:
         written["metadata"] = dict(changes.metadata or {})
     return read.model_copy(update=written)
+
+
+@storage_errors
+def claim(
+    session_id: str, token_hash: str, owner_id: str, at: datetime, entry: AuditEntry
+) -> SessionRecord | None:
+    """AuthMode=both: the anonymous session becomes `owner_id`'s, in one transaction: the session item
+    (conditioned on its token, no owner yet, and live) gains its owner and enters the owner's index,
+    and the audit entry is written. The token stops working at once: a token opens only a session
+    without an owner (`owns`). None when refused (the caller reads it to tell why).
+
+    The answer is the session as read alongside the write: a claim changes no field a Session shows."""
+    before = concurrently(get, session_id)
+    condition = (
+        owns(Principal(token_hash=token_hash))
+        & SessionItem.deleted_at.does_not_exist()
+        & (SessionItem.expires_at > at)
+    )
+    tx = Transaction()
+    tx.save("audit", audit.item_of(entry))
+    tx.update(
+        "session",
+        SessionItem(session_id, SESSION_SK),
+        [
+            SessionItem.owner_id.set(owner_id),
+            SessionItem.owner_key.set(owner_id),
+            SessionItem.activity_at.set(iso(at)),
+        ],
+        condition=condition,
+    )
+    try:
+        tx.commit()
+    except Refused as refused:
+        if refused.failed("session"):
+            return None
+        raise
+    try:
+        read = before.result()
+    except StorageUnavailableError:
+        read = None  # the write stands: read what it left rather than answer 503 for a done claim
+    if read is None:
+        read = get(session_id)
+    return read.model_copy(update={"owner_id": owner_id}) if read is not None else None
 
 
 @storage_errors

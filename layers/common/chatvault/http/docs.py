@@ -16,7 +16,22 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "AuthMode=jwt: verified by API Gateway's JWT authorizer; the principal is `sub`.",
+        "description": (
+            "AuthMode=jwt: verified by API Gateway's JWT authorizer; AuthMode=both: optional, verified by "
+            "the function against the issuer's keys (a request without one is judged by its "
+            "X-Session-Token). The principal is `sub`."
+        ),
+    },
+    "SigV4": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+        "description": (
+            "The service writer (the chatbot's back end): AWS Signature Version 4 for service "
+            "`execute-api`, by a principal allowed `execute-api:Invoke` on /api/v1/service/* (the stack "
+            "output ServiceWriterPolicyArn). A missing or bad signature is API Gateway's 403."
+        ),
     },
 }
 # The session token is a header parameter of every route under /sessions/{session_id} (infra/openapi.py
@@ -38,19 +53,29 @@ SESSION_TOKEN_PARAMETER: dict[str, Any] = {
 # Every route but the document's needs the bearer token in jwt mode; in anonymous mode the gateway asks
 # for nothing (the served document drops it: logic/get_api_document.py).
 JWT_AUTH: list[dict[str, list[str]]] = [{"BearerJWT": []}]
+SIGV4_AUTH: list[dict[str, list[str]]] = [{"SigV4": []}]
 
 _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
 }
 _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     400: ("Malformed JSON (`invalid_json`) or a cursor this service did not issue (`invalid_cursor`).", {}),
-    401: ("No credentials: `token_required` (anonymous mode) or `unauthenticated` (jwt mode).", {}),
+    401: (
+        "No credentials: `token_required` (no session token header) or `unauthenticated` (no valid bearer "
+        "token where one is needed, or an invalid one in both mode).",
+        {},
+    ),
+    403: (
+        "`role_not_allowed`: a role outside ClientRoles from an end user's credentials; on the service "
+        "routes, API Gateway's own 403 for a missing or bad signature.",
+        {},
+    ),
     404: (
         "`session_not_found`: no such session, not yours, expired, being erased, or a non-UUID id; "
         "`not_found`: no such route.",
         {},
     ),
-    409: ("`session_exists`, `session_ended` or `message_id_conflict`.", {}),
+    409: ("`session_exists`, `session_ended`, `message_id_conflict` or `session_owned`.", {}),
     413: ("`payload_too_large` (request body) or `message_too_large` (content over MaxMessageChars).", {}),
     422: ("`validation_failed`, with `details: [{field, problem}]`.", {}),
     429: ("`rate_limited`: a per-minute limit of this client or session; see Retry-After.", _RETRY_AFTER),

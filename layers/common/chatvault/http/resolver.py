@@ -19,6 +19,7 @@ from chatvault.errors import (
     InvalidJsonError,
     PayloadTooLargeError,
     RouteNotFoundError,
+    ServiceCallerRequiredError,
     ValidationFailedError,
 )
 from chatvault.http import body, docs, errors
@@ -26,6 +27,9 @@ from chatvault.http.errors import PRIVATE_HEADERS
 from chatvault.logic.identity import Caller
 from chatvault.observability import logger
 from chatvault.settings import get_settings
+
+# The service writer's routes (IAM-authorized at API Gateway): the chatbot's own back end
+SERVICE_PREFIX = "/api/v1/service/"
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -50,13 +54,29 @@ class ApiResolver(APIGatewayHttpResolver):
 
     @property
     def caller(self) -> Caller:
+        """Who is calling. On the service writer's routes, the IAM principal API Gateway verified
+        (403 if the event carries none: the route was reached without its IAM authorization). Else the
+        session token header and the JWT subject: from API Gateway's JWT authorizer (jwt mode), or
+        verified here when a bearer token was sent (both mode: 401 if it is not valid)."""
         event = self.current_event
-        claims = event.request_context.authorizer.jwt_claim if event.request_context.authorizer else {}
-        subject = claims.get("sub") if isinstance(claims, dict) else None
+        context = event.request_context
+        client_ip = context.http.source_ip or None
+        if event.route_key.partition(" ")[2].startswith(SERVICE_PREFIX):
+            arn = context.authorizer.iam.user_arn or context.authorizer.iam.caller_id
+            if not arn:
+                raise ServiceCallerRequiredError()
+            return Caller(service=arn, client_ip=client_ip)
+        settings = get_settings()
+        subject: str | None = None
+        if settings.auth_mode == "jwt":
+            claims = context.authorizer.jwt_claim
+            subject = str(claims.get("sub") or "") or None
+        elif settings.auth_mode == "both" and event.headers.get("authorization"):
+            from chatvault.logic import bearer  # only requests with a bearer token pay for its import
+
+            subject = bearer.subject_of(event.headers["authorization"])
         return Caller(
-            token=event.headers.get("x-session-token") or None,
-            subject=subject or None,
-            client_ip=event.request_context.http.source_ip or None,
+            token=event.headers.get("x-session-token") or None, subject=subject, client_ip=client_ip
         )
 
     # -- responses ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from chatvault.errors import (
     SessionEndedError,
     SessionNotFoundError,
 )
-from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.logic.identity import Caller, check_role, principal_of, session_id_from_path
 from chatvault.models.api import AppendMessageRequest, MessageOut
 from chatvault.models.domain import NewMessage
 from chatvault.observability import metrics
@@ -40,6 +40,7 @@ def append_message(
     settings = get_settings()
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
+    check_role(request.role, caller)
     if len(request.content) > settings.max_message_chars:
         raise MessageTooLargeError(
             f"The message content is longer than {settings.max_message_chars} characters."

@@ -21,9 +21,9 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
     token: str | None = None
     token_hash: str | None = None
     owner_id: str | None = None
-    if settings.auth_mode == "jwt":
-        if not caller.subject:
-            raise UnauthenticatedError()
+    if settings.auth_mode == "jwt" and not caller.subject:
+        raise UnauthenticatedError()
+    if settings.accounts and caller.subject:  # both mode: signed in, or else anonymous
         owner_id = caller.subject
     else:
         token, token_hash = new_token()

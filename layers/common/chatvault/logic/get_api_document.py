@@ -1,5 +1,6 @@
 """GET /api/v1/openapi.json: the OpenAPI document generated from the code at build time (see
-infra/openapi.py), narrowed to this deployment: its identity mode, and the limits it was deployed with
+infra/openapi.py), narrowed to this deployment: its identity mode (anonymous: session tokens; jwt:
+bearer tokens; both: either; the service writer's SigV4 in every mode), and the limits it was deployed with
 (MaxUploadBytes, AllowedUploadTypes), so that what the document calls valid is what it accepts.
 
 MaxMessageChars is not written as a `maxLength`: longer content is 413 `message_too_large` by contract,
@@ -16,13 +17,18 @@ from typing import Any
 from chatvault.http.docs import SESSION_TOKEN_HEADER
 from chatvault.settings import Settings, get_settings
 
+BEARER = "BearerJWT"
+
 
 @lru_cache(maxsize=2)
 def api_document(auth_mode: str | None = None) -> str:
     settings = get_settings()
     document: dict[str, Any] = json.loads(resources.files("chatvault").joinpath("openapi.json").read_text())
-    if (auth_mode or settings.auth_mode) == "jwt":
+    mode = auth_mode or settings.auth_mode
+    if mode == "jwt":
         _for_jwt(document)
+    elif mode == "both":
+        _for_both(document)
     else:
         _for_anonymous(document)
     _for_limits(document, settings)
@@ -38,14 +44,32 @@ def _is_token(parameter: dict[str, Any]) -> bool:
     return parameter.get("in") == "header" and parameter.get("name") == SESSION_TOKEN_HEADER
 
 
-def _for_anonymous(document: dict[str, Any]) -> None:
-    """No bearer tokens: no security scheme, and the session token header is required."""
-    document.get("components", {}).pop("securitySchemes", None)
-    for operation in _operations(document):
+def _without_bearer(operation: dict[str, Any]) -> None:
+    kept = [r for r in operation.get("security", []) if BEARER not in r]
+    if kept:
+        operation["security"] = kept
+    else:
         operation.pop("security", None)
+
+
+def _for_anonymous(document: dict[str, Any]) -> None:
+    """No bearer tokens (only the service writer's signatures), and the session token header is
+    required."""
+    document.get("components", {}).get("securitySchemes", {}).pop(BEARER, None)
+    for operation in _operations(document):
+        _without_bearer(operation)
         for parameter in operation.get("parameters", []):
             if _is_token(parameter):
                 parameter["required"] = True
+
+
+def _for_both(document: dict[str, Any]) -> None:
+    """Either credential: the bearer token is optional (`{}` in the security list), but for the
+    claim, which needs both."""
+    for path, item in document.get("paths", {}).items():
+        for operation in item.values():
+            if not path.endswith("/claim") and {BEARER: []} in operation.get("security", []):
+                operation["security"] = [{}, {BEARER: []}]
 
 
 def _for_jwt(document: dict[str, Any]) -> None:

@@ -1,8 +1,12 @@
 """Who is calling, and whether a session is theirs.
 
-anonymous: a 256-bit random token is issued once at create; only its SHA-256 is stored and it is
-compared in constant time. Missing token: 401. Wrong token: 404, like a session that does not exist.
-jwt: API Gateway's JWT authorizer has verified the bearer token; the principal is its `sub` claim.
+anonymous sessions: a 256-bit random token is issued once at create; only its SHA-256 is stored and it
+is compared in constant time. Missing token: 401. Wrong token: 404, like a session that does not exist.
+signed-in users (jwt, both): the principal is the bearer token's `sub` claim. In jwt mode API
+Gateway's JWT authorizer has verified the token; in both mode the token is optional, which that
+authorizer cannot express, so the function verifies it (logic/bearer.py).
+service writer: the chatbot's back end on /api/v1/service/..., authorized by API Gateway's IAM check;
+it may read and write any live session, with any message role.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ import secrets
 from pydantic import BaseModel, ConfigDict
 
 from chatvault import clock
-from chatvault.errors import SessionNotFoundError, TokenRequiredError, UnauthenticatedError
+from chatvault.errors import (
+    RoleNotAllowedError,
+    SessionNotFoundError,
+    TokenRequiredError,
+    UnauthenticatedError,
+)
 from chatvault.models.domain import Principal, SessionRecord
 from chatvault.settings import get_settings
 
@@ -29,6 +38,7 @@ class Caller(BaseModel):
     token: str | None = None
     subject: str | None = None
     client_ip: str | None = None
+    service: str | None = None  # the IAM caller's ARN, on the service writer's routes only
 
     @property
     def fingerprint(self) -> str:
@@ -36,7 +46,12 @@ class Caller(BaseModel):
         HMAC of the JWT subject, or else of the source IP address, under today's key (dal/secret.py)."""
         from chatvault.dal import secret  # not at import: the resolver of every function imports Caller
 
-        basis = f"sub:{self.subject}" if self.subject else f"ip:{self.client_ip or 'unknown'}"
+        if self.service:
+            basis = f"iam:{self.service}"
+        elif self.subject:
+            basis = f"sub:{self.subject}"
+        else:
+            basis = f"ip:{self.client_ip or 'unknown'}"
         return secret.client_fingerprint(basis, clock.now().date())
 
 
@@ -59,14 +74,27 @@ def session_id_from_path(raw: str) -> str:
 
 
 def principal_of(caller: Caller) -> Principal:
-    """The principal for an operation on an existing session (401 when the caller sent none)."""
-    if get_settings().auth_mode == "jwt":
+    """The principal for an operation on an existing session (401 when the caller sent none). In
+    both mode a request with a bearer token is judged by it, one without by its session token."""
+    if caller.service:
+        return Principal(service=True)
+    mode = get_settings().auth_mode
+    if mode == "jwt" or (mode == "both" and caller.subject):
         if not caller.subject:
             raise UnauthenticatedError()
         return Principal(owner_id=caller.subject)
     if not caller.token:
         raise TokenRequiredError()
     return Principal(token_hash=hash_token(caller.token))
+
+
+def check_role(role: str, caller: Caller) -> None:
+    """ClientRoles: the roles an end user's credentials may append (the service writer: any)."""
+    if caller.service is None and role not in get_settings().client_roles:
+        raise RoleNotAllowedError(
+            f"The role {role!r} may not be written with these credentials; the bot's back end writes it "
+            "through the service routes."
+        )
 
 
 def authorize(record: SessionRecord | None, principal: Principal) -> SessionRecord:

@@ -1,4 +1,4 @@
-"""GET /sessions (jwt mode): the caller's live sessions, newest activity first."""
+"""GET /sessions (jwt and both modes): the caller's live sessions, newest activity first."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from chatvault.settings import get_settings
 
 
 def list_sessions(caller: Caller, limit: int, raw_cursor: str | None) -> SessionListOut:
-    if get_settings().auth_mode != "jwt":
+    if not get_settings().accounts:
         raise RouteNotFoundError("Listing sessions needs accounts; this deployment is anonymous.")
     if not caller.subject:
         raise UnauthenticatedError()

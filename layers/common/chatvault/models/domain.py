@@ -74,17 +74,24 @@ class EraseReceipt(Record):
 
 
 class Principal(Record):
-    """Who may act on a session: the holder of a token (anonymous) or a JWT subject (jwt)."""
+    """Who may act on a session: the holder of its token (anonymous sessions), a JWT subject (its
+    owner), or the service writer (the chatbot's back end, authorized by IAM: any session)."""
 
     token_hash: str | None = None
     owner_id: str | None = None
+    service: bool = False
 
     def may_use(self, session: SessionRecord) -> bool:
-        """Whether the session is this principal's (compared in constant time)."""
+        """Whether the session is this principal's (compared in constant time). A token stops working
+        once its session is claimed by a signed-in user."""
+        if self.service:
+            return True
         if self.owner_id is not None:
             return session.owner_id is not None and hmac.compare_digest(session.owner_id, self.owner_id)
-        return session.token_hash is not None and hmac.compare_digest(
-            session.token_hash, self.token_hash or ""
+        return (
+            session.owner_id is None
+            and session.token_hash is not None
+            and hmac.compare_digest(session.token_hash, self.token_hash or "")
         )
 
 
@@ -159,6 +166,7 @@ class AuditEntry(Record):
         "session_created",
         "session_ended",
         "session_deleted",
+        "session_claimed",
         "upload_issued",
         "orphan_files_swept",
         "interrupted_delete_finished",

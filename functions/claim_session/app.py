@@ -1,0 +1,39 @@
+"""POST /api/v1/sessions/{session_id}/claim: an anonymous session becomes the signed-in user's
+(AuthMode=both; ClaimSessionFunction)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.claim_session import claim_session
+from chatvault.models.api import SessionOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.post(
+    "/api/v1/sessions/<session_id>/claim",
+    summary="Make an anonymous session the signed-in user's (AuthMode=both; needs its token and a JWT)",
+    description=(
+        "AuthMode=both only (404 elsewhere). Send the session token header and a bearer token: the "
+        "session becomes the JWT subject's, its token stops working at once, and it lists under GET "
+        "/api/v1/sessions. Idempotent for its new owner; 409 `session_owned` if another user has it."
+    ),
+    tags=["sessions"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(200, SessionOut, "The session, now the caller's.", 401, 404, 409),
+)
+@tracer.capture_method
+def claim(session_id: str) -> Response[str]:
+    return app.reply(claim_session(session_id, app.caller))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
