@@ -73,8 +73,8 @@ lint: $(BIN)/.test-installed ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(BIN)/.test-installed ## mypy (strict, pydantic plugin) over the layer and functions
-	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
+typecheck: $(BIN)/.test-installed ## mypy (strict, pydantic plugin) over the layer, functions, Python client and example bot
+	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py) clients/python/chatvault_client examples/echo_bot
 
 cfn-lint: $(BIN)/.test-installed ## cfn-lint over template.yaml
 	$(BIN)/cfn-lint template.yaml
@@ -103,7 +103,7 @@ build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
 test: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Install everything, then every test and check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py)
+	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py) clients/python/chatvault_client examples/echo_bot
 	$(BIN)/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml

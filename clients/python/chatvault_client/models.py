@@ -1,0 +1,155 @@
+"""The API's bodies as pydantic models. Field for field the OpenAPI document's schemas (the name in
+each docstring); a test checks them against the document the service serves, so they cannot drift.
+Answers are read leniently (a field a newer service adds is ignored); requests are strict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["user", "assistant", "system", "tool"]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageMetadata(BaseModel):
+    """MessageMetadata"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tools_used: list[str] | None = None
+    processing_time_ms: int | None = None
+    token_count: int | None = None
+    model: str | None = None
+    has_error: bool | None = None
+    error_message: str | None = None
+    attributes: dict[str, str] | None = None
+
+
+class Session(_Answer):
+    """SessionOut"""
+
+    session_id: str
+    title: str | None
+    metadata: dict[str, str]
+    status: Literal["active", "ended"]
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+    message_count: int
+    preview: str | None
+    expires_at: datetime
+
+
+class CreatedSession(Session):
+    """CreatedSessionOut: the session token is here once (anonymous sessions), never again."""
+
+    session_token: str | None = None
+
+
+class Message(_Answer):
+    """MessageOut"""
+
+    message_id: str
+    session_id: str
+    role: Role
+    content: str
+    metadata: MessageMetadata = Field(default_factory=MessageMetadata)
+    created_at: datetime
+
+
+class MessagePage(_Answer):
+    """MessageListOut"""
+
+    items: list[Message]
+    next_cursor: str | None
+
+
+class SessionPage(_Answer):
+    """SessionListOut"""
+
+    items: list[Session]
+    next_cursor: str | None
+
+
+class ErasedCounts(_Answer):
+    """ErasedCounts"""
+
+    messages: int
+    uploads: int
+
+
+class DeleteReceipt(_Answer):
+    """DeleteReceiptOut"""
+
+    session_id: str
+    deleted_at: datetime
+    erased: ErasedCounts
+
+
+class Upload(_Answer):
+    """UploadOut: an S3 presigned POST (post `fields`, then the file, to `url`)."""
+
+    upload_id: str
+    key: str
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+class CreateSessionRequest(_Request):
+    """CreateSessionRequest"""
+
+    session_id: str | None = None
+    title: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class UpdateSessionRequest(_Request):
+    """UpdateSessionRequest"""
+
+    title: str | None = None
+    metadata: dict[str, str] | None = None
+    status: Literal["ended"] | None = None
+
+
+class AppendMessageRequest(_Request):
+    """AppendMessageRequest"""
+
+    role: Role
+    content: str
+    message_id: str | None = None
+    metadata: MessageMetadata | None = None
+
+
+class CreateUploadRequest(_Request):
+    """CreateUploadRequest"""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+class ErrorDetail(_Answer):
+    """ErrorDetail"""
+
+    field: str
+    problem: str
+
+
+class ErrorBody(_Answer):
+    """ErrorBody"""
+
+    code: str
+    message: str
+    request_id: str
+    details: list[ErrorDetail] | None = None
