@@ -42,6 +42,8 @@ def test_session_events_drive_their_handlers() -> None:
     assert document["openapi"].startswith("3.1")
     status, body = _invoke("route_fallback", "route_fallback.json")
     assert (status, body["error"]["code"]) == (405, "method_not_allowed")
+    status, body = _invoke("claim_session", "claim_session.json")  # anonymous mode: no claims
+    assert (status, body["error"]["code"]) == (404, "not_found")
 
 
 @pytest.mark.usefixtures("aws")

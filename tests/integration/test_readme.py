@@ -47,8 +47,9 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    created, got, renamed, message, page, form, posted, ended, receipt, gone, gone_again = _answers(
-        done.stdout
+    answers = _answers(done.stdout)
+    created, got, renamed, message, forged, reply, page, form, posted, ended, receipt, gone, gone_again = (
+        answers
     )
 
     sid = created["session_id"]
@@ -57,20 +58,22 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
     assert got["session_id"] == sid
     assert renamed["title"] == "Renamed"
     assert message["content"] == "Hello"
-    assert [m["content"] for m in page["items"]] == ["Hello"]
+    assert forged["error"]["code"] == "role_not_allowed"
+    assert reply["role"] == "assistant"
+    assert [m["content"] for m in page["items"]] == ["Hi!", "Hello"]
     assert form["key"] == f"uploads/{sid}/{form['upload_id']}"
     assert form["max_bytes"] == len("hello, file\n")
     assert posted == 204
     assert ended["status"] == "ended"
     assert receipt["session_id"] == sid
-    assert receipt["erased"] == {"messages": 1, "uploads": 1}
+    assert receipt["erased"] == {"messages": 2, "uploads": 1}
     assert gone["error"]["code"] == gone_again["error"]["code"] == "session_not_found"
     assert not [item for item in table_items(stack) if item.get("pk", {}).get("S") == sid]
 
 
 # Blocks that need an AWS account (deploying, a deployed user pool) or are the two commands themselves
 # (make test is what runs this): every other block runs here.
-NOT_RUN_HERE = ("make dev    #", "sam deploy", "aws cognito-idp")
+NOT_RUN_HERE = ("make dev    #", "sam deploy", "aws cognito-idp")  # (the example bot's deploy too)
 
 
 def _blocks() -> list[str]:
@@ -95,7 +98,8 @@ def test_every_other_readme_block_runs_against_the_local_stack(stack: LocalStack
     """`make invoke` and `make admin` as the README shows them; `<session_id>` is a session's id, as
     the text says (one created over HTTP, as in the API example)."""
     runnable = [b for b in _blocks() if not any(marker in b for marker in NOT_RUN_HERE)]
-    assert len(_blocks()) - len(runnable) == 3  # the two commands, the user pool's steps, deploying
+    # the two commands, the user pool's steps, deploying the stack and the example bot
+    assert len(_blocks()) - len(runnable) == 4
     created = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()
     ran = 0
     for block in runnable:
@@ -106,6 +110,7 @@ def test_every_other_readme_block_runs_against_the_local_stack(stack: LocalStack
             if not command:
                 continue
             command = command.replace("<session_id>", created["session_id"])
+            command = command.replace("http://127.0.0.1:3000", stack.api)
             done = _make(command, stack)
             assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
             ran += 1
