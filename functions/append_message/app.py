@@ -39,7 +39,7 @@ REPLAYED: dict[int, Any] = {
     tags=["service"],
     security=docs.SIGV4_AUTH,
     responses={
-        **docs.responses(201, MessageOut, "The stored message.", 400, 403, 404, 409, 422, 429),
+        **docs.service_responses(201, MessageOut, "The stored message.", 400, 404, 409, 422, 429),
         **REPLAYED,
     },
 )

@@ -26,7 +26,7 @@ app = ApiResolver()
     summary="Read a session (the bot's back end, IAM)",
     tags=["service"],
     security=docs.SIGV4_AUTH,
-    responses=docs.responses(200, SessionOut, "The session.", 403, 404),
+    responses=docs.service_responses(200, SessionOut, "The session.", 404),
 )
 @tracer.capture_method
 def get(session_id: str) -> Response[str]:

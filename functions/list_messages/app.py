@@ -27,7 +27,7 @@ app = ApiResolver()
     summary="A page of the history (the bot's back end, IAM)",
     tags=["service"],
     security=docs.SIGV4_AUTH,
-    responses=docs.responses(200, MessageListOut, "A page of messages.", 400, 403, 404, 422),
+    responses=docs.service_responses(200, MessageListOut, "A page of messages.", 400, 404, 422),
 )
 @tracer.capture_method
 def list_(

@@ -72,7 +72,7 @@ def test_fifty_concurrent_appends_over_http(stack: LocalStack) -> None:
 
 def test_retry_storm_with_one_message_id_over_http(stack: LocalStack) -> None:
     url, auth = _session(stack)
-    body = {"role": "assistant", "content": "only once", "message_id": str(uuid.uuid4())}
+    body = {"role": "user", "content": "only once", "message_id": str(uuid.uuid4())}
     with ThreadPoolExecutor(max_workers=8) as pool:
         replies = list(
             pool.map(

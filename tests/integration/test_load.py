@@ -44,7 +44,7 @@ def _chat(api: str, client: int) -> dict[str, Any]:
             "POST",
             f"{base}/messages",
             headers=auth,
-            json={"role": ("user", "assistant")[i % 2], "content": f"client {client} message {i}"},
+            json={"role": "user", "content": f"client {client} message {i}"},
         )
         if i % 10 == 9:
             send("GET", f"{base}/messages", headers=auth, params={"order": "desc", "limit": 10})

@@ -27,6 +27,11 @@ def _session(**body: Any) -> tuple[str, str]:
 
 
 def _append(sid: str, token: str, content: str = "hello", role: str = "user", **extra: Any) -> Any:
+    """The user writes `user` messages with the session's token; the bot's back end writes the other
+    roles through the service writer (ClientRoles is `user` by default)."""
+    if role != "user":
+        path = f"/api/v1/service/sessions/{sid}/messages"
+        return call("POST", path, service=True, body={"role": role, "content": content, **extra})
     return call(
         "POST",
         f"/api/v1/sessions/{sid}/messages",

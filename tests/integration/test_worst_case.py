@@ -60,6 +60,7 @@ def test_the_largest_message_at_the_largest_setting_is_stored_and_read_back(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
     settings_env.setenv("MAX_MESSAGE_CHARS", str(MAX_SETTING))
+    settings_env.setenv("CLIENT_ROLES", "user,assistant,system,tool")  # its widest setting too
     session = create(body=heaviest_session()).body
     sid, token = session["session_id"], session["session_token"]
     body = {

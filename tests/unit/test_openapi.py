@@ -29,8 +29,10 @@ def test_every_route_is_documented_with_its_error_bodies(document: dict) -> None
         operation = document["paths"][path][method.lower()]
         for status, response in operation["responses"].items():
             if int(status) >= 400:
+                # a service writer's 403 may be API Gateway's own body (a bad signature)
+                gateway = status == "403" and path.startswith("/api/v1/service/")
                 assert response["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/ErrorOut"
+                    "$ref": f"#/components/schemas/{'ForbiddenOut' if gateway else 'ErrorOut'}"
                 }
         if path != "/api/v1/openapi.json":
             assert {"413", "503"} <= set(operation["responses"]), (method, path)

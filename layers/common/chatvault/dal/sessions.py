@@ -234,18 +234,9 @@ def update(
         tx.save("audit", audit.item_of(entry))
     tx.update("session", SessionItem(session_id, SESSION_SK), actions, condition=writable(principal, at))
     tx.update("profile", ProfileItem(session_id, PROFILE_SK), profile_actions)
-    try:
-        tx.commit()
-    except Refused as refused:
-        if refused.failed("session"):
-            return None
-        raise
-    try:
-        read: SessionRecord | None = before.result()
-    except StorageUnavailableError:
-        read = None  # the write stands: read what it left rather than answer 503 for a done PATCH
-    if read is None:  # (or created while this PATCH was on its way)
-        return get(session_id)
+    read = _commit_beside(tx, before, session_id)
+    if read is None:
+        return None
     written: dict[str, Any] = {"updated_at": at, "expires_at": as_stored(expires_at)}
     if changes.end:
         written["status"] = "ended"
@@ -284,6 +275,17 @@ def claim(
         ],
         condition=condition,
     )
+    read = _commit_beside(tx, before, session_id)
+    return read.model_copy(update={"owner_id": owner_id}) if read is not None else None
+
+
+def _commit_beside(
+    tx: Transaction, before: Future[SessionRecord | None], session_id: str
+) -> SessionRecord | None:
+    """Commit a write to the session (its item named "session") and take the read sent beside it:
+    None if the session's condition refused the write; else the session as that read saw it, or as a
+    new read finds it when that one failed or found none (the write stands: read what it left rather
+    than answer 503 for a done write)."""
     try:
         tx.commit()
     except Refused as refused:
@@ -293,10 +295,8 @@ def claim(
     try:
         read = before.result()
     except StorageUnavailableError:
-        read = None  # the write stands: read what it left rather than answer 503 for a done claim
-    if read is None:
-        read = get(session_id)
-    return read.model_copy(update={"owner_id": owner_id}) if read is not None else None
+        read = None
+    return read if read is not None else get(session_id)
 
 
 @storage_errors

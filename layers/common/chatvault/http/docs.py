@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chatvault.models.api import ErrorOut
+from chatvault.models.api import ErrorOut, ForbiddenOut
 
 # Plain OpenAPI objects (Powertools validates them only when a document is generated): importing its
 # OpenAPI models here would cost every cold start a third of a second.
@@ -84,6 +84,18 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
         _RETRY_AFTER,
     ),
 }
+
+
+def service_responses(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, Any]:
+    """`responses` for a service writer's route: its 403 is API Gateway's answer to a bad signature
+    (`{"message": "Forbidden"}`), or the service's own error body."""
+    documented = responses(status, model, description, 403, *errors)
+    documented[403] = {
+        "description": 'A missing or bad SigV4 signature (API Gateway\'s own answer, `{"message": '
+        '"Forbidden"}`), or a route reached without IAM authorization (`forbidden`).',
+        "content": {"application/json": {"model": ForbiddenOut}},
+    }
+    return documented
 
 
 def responses(status: int, model: type[BaseModel], description: str, *errors: int) -> dict[int, Any]:

@@ -18,6 +18,7 @@ from chatvault.http.docs import SESSION_TOKEN_HEADER
 from chatvault.settings import Settings, get_settings
 
 BEARER = "BearerJWT"
+CLAIM_ROUTE = "/api/v1/sessions/{session_id}/claim"
 
 
 @lru_cache(maxsize=2)
@@ -25,6 +26,8 @@ def api_document(auth_mode: str | None = None) -> str:
     settings = get_settings()
     document: dict[str, Any] = json.loads(resources.files("chatvault").joinpath("openapi.json").read_text())
     mode = auth_mode or settings.auth_mode
+    if mode != "both":
+        _without_claim(document)
     if mode == "jwt":
         _for_jwt(document)
     elif mode == "both":
@@ -42,6 +45,18 @@ def _operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def _is_token(parameter: dict[str, Any]) -> bool:
     return parameter.get("in") == "header" and parameter.get("name") == SESSION_TOKEN_HEADER
+
+
+def _without_claim(document: dict[str, Any]) -> None:
+    """Claiming exists in both mode only (elsewhere it is 404): neither the route nor a link to it."""
+    item = document["paths"].pop(CLAIM_ROUTE)
+    claim_ids = {operation["operationId"] for operation in item.values()}
+    for operation in _operations(document):
+        for response in operation.get("responses", {}).values():
+            for name in [
+                n for n, link in response.get("links", {}).items() if link["operationId"] in claim_ids
+            ]:
+                del response["links"][name]
 
 
 def _without_bearer(operation: dict[str, Any]) -> None:
@@ -68,7 +83,7 @@ def _for_both(document: dict[str, Any]) -> None:
     claim, which needs both."""
     for path, item in document.get("paths", {}).items():
         for operation in item.values():
-            if not path.endswith("/claim") and {BEARER: []} in operation.get("security", []):
+            if path != CLAIM_ROUTE and {BEARER: []} in operation.get("security", []):
                 operation["security"] = [{}, {BEARER: []}]
 
 

@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     StrictBool,
     StringConstraints,
     model_validator,
@@ -184,6 +185,19 @@ class ErrorBody(ApiModel):
 
 class ErrorOut(ApiModel):
     error: ErrorBody
+
+
+class GatewayMessageOut(ApiModel):
+    """API Gateway's own answer, not the service's error body: on the service writer's routes, its
+    403 for a missing or bad signature (`{"message": "Forbidden"}`)."""
+
+    message: str
+
+
+class ForbiddenOut(RootModel[ErrorOut | GatewayMessageOut]):
+    """A 403 of the service writer's routes: API Gateway's (bad signature) or the service's."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 ToolName = Annotated[str, StringConstraints(min_length=1, max_length=bounds.TOOL_NAME_CHARS)]
