@@ -17,11 +17,38 @@ def test_settings_come_from_the_environment(settings_env: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     "env",
-    [{"AUTH_MODE": "open"}, {"RETENTION_HOURS": "0"}, {"RETENTION_HOURS": "soon"}, {"TABLE_NAME": ""}],
+    [
+        {"AUTH_MODE": "open"},
+        {"RETENTION_HOURS": "0"},
+        {"RETENTION_HOURS": "soon"},
+        {"TABLE_NAME": ""},
+        {"AUTH_MODE": "both", "JWT_AUDIENCE": "client"},  # both mode verifies tokens: it needs an issuer
+        {"CLIENT_ROLES": "user,wizard"},
+        {"CLIENT_ROLES": ""},
+    ],
 )
 def test_bad_settings_fail_at_cold_start(env: dict[str, str]) -> None:
+    valid = {"TABLE_NAME": "t", "AUDIT_TABLE": "a", "LIMITS_TABLE": "l"}
+    Settings.model_validate(valid)  # so that only `env` can make it fail
     with pytest.raises(ValidationError):
-        Settings.model_validate({"TABLE_NAME": "t", **env})
+        Settings.model_validate({**valid, **env})
+
+
+def test_both_mode_with_its_issuer_and_wider_client_roles_are_settings() -> None:
+    settings = Settings.model_validate(
+        {
+            "TABLE_NAME": "t",
+            "AUDIT_TABLE": "a",
+            "LIMITS_TABLE": "l",
+            "AUTH_MODE": "both",
+            "JWT_ISSUER": "https://issuer.example",
+            "JWT_AUDIENCE": "client",
+            "CLIENT_ROLES": "user, assistant",
+        }
+    )
+    assert settings.accounts
+    assert settings.tokens
+    assert settings.client_roles == ("user", "assistant")
 
 
 def test_the_tracer_is_real_only_when_tracing_is_on(settings_env: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,15 @@ import os
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from chatvault import bounds
 from chatvault.models.domain import Role
@@ -62,6 +70,12 @@ class Settings(BaseModel):
     upload_url_seconds: int = Field(default=300, alias="UPLOAD_URL_SECONDS", ge=30, le=3600)
     orphan_min_age_minutes: int = Field(default=30, alias="ORPHAN_MIN_AGE_MINUTES", ge=0)
     dry_run: bool = Field(default=False, alias="DRY_RUN")
+
+    @model_validator(mode="after")
+    def _both_mode_knows_its_issuer(self) -> Settings:
+        if self.auth_mode == "both" and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("AUTH_MODE=both needs JWT_ISSUER and JWT_AUDIENCE (it verifies bearer tokens)")
+        return self
 
     @property
     def accounts(self) -> bool:
