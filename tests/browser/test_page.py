@@ -13,7 +13,8 @@ import boto3
 import pytest
 import requests
 
-from tests.integration.local_stack import LocalStack, table_items
+from tests.browser.conftest import UNLIMITED
+from tests.integration.local_stack import LocalStack, local_stack, table_items
 
 BUCKET = "chatvault-local-uploadsbucket"
 KEY = "chatvault.session"
@@ -145,6 +146,7 @@ def test_the_panic_button_erases_everything_after_a_confirmation(page: Any, page
     secret = f"my address is {uuid.uuid4()}"
     _send(page, secret)
     _attach(page, "evidence.txt", b"evidence\n")
+    assert page.locator("#uploads li").last.get_attribute("data-status") == "stored"
     assert len(_objects(page_stack, sid)) == 1
 
     page.get_by_role("button", name="Erase this conversation", exact=True).click()
@@ -261,3 +263,23 @@ def test_the_page_is_served_with_its_client_and_nothing_else(page_stack: LocalSt
     for path in ("/../README.md", "/.gitignore", "/conftest.py", "/web/app.js", "/api/v1/"):
         assert requests.get(f"{page_stack.api}{path}", timeout=10).status_code == 404, path
     assert requests.post(f"{page_stack.api}/", timeout=10).status_code == 404
+
+
+def test_the_local_bucket_refuses_an_origin_that_allowed_origins_does_not_name(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The local S3 answers the browser from the bucket's CorsConfiguration (AllowedOrigins), as S3 does:
+    a page whose origin is not allowed cannot post its file (the API itself is same-origin here)."""
+    with local_stack(tmp_path, f"AllowedOrigins=https://chat.example.org {UNLIMITED}") as only_there:
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(f"{only_there.api}/")
+            page.wait_for_selector("body[data-session-ready=true]")
+            sid = (_stored(page) or {})["session_id"]
+            _attach(page, "refused.txt", b"not from here\n")
+            assert page.locator("#uploads li").last.get_attribute("data-status") == "failed"
+            assert "not stored" in _notices(page)
+            assert _objects(only_there, sid) == []
+        finally:
+            context.close()
