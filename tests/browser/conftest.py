@@ -3,6 +3,7 @@ local stack (`make dev` on free ports), serving the demo page at `/`."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -41,8 +42,17 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def page_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(tmp_path_factory.mktemp("browser"), UNLIMITED) as running:
-        yield running
+    """A local stack of the tests' own, or with CHATVAULT_BROWSER_STACK=.dev-stack.json the `make dev`
+    that is running (its per-client limits apply then: start it with PARAMETER_OVERRIDES lifting them)."""
+    state = os.environ.get("CHATVAULT_BROWSER_STACK")
+    if state:
+        running = json.loads(Path(state).read_text())
+        yield LocalStack(
+            running["api"], running["moto"], int(running["moto"].rsplit(":", 1)[1]), Path(state), Path(state)
+        )
+        return
+    with local_stack(tmp_path_factory.mktemp("browser"), UNLIMITED) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
