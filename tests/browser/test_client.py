@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.integration.local_stack import LocalStack
+
+pytestmark = pytest.mark.http
 
 IMPORT = (
     "const { ChatvaultClient, ChatvaultError, NetworkError, memoryStorage } = await import('/chatvault.js');"

@@ -16,6 +16,7 @@ import requests
 from tests.browser.conftest import UNLIMITED
 from tests.integration.local_stack import LocalStack, local_stack, table_items
 
+pytestmark = pytest.mark.http
 BUCKET = "chatvault-local-uploadsbucket"
 KEY = "chatvault.session"
 RESET = "no longer available"
