@@ -248,7 +248,7 @@ async function quickExit() {
   }
   window.location.replace(exitUrl);
 }
-let lastEscape = 0;
+let lastEscape = -Infinity; // (0 would count an Escape in the first second after loading as the second)
 document.addEventListener(
   "keydown",
   (event) => {

@@ -231,7 +231,9 @@ def test_escape_twice_erases_and_leaves(page: Any, page_stack: LocalStack) -> No
     stored = _stored(page) or {}
     secret = f"quick exit {uuid.uuid4()}"
     _send(page, secret)
-    page.keyboard.press("Escape")
+    page.reload()  # warm now: ready well within a second of loading
+    page.wait_for_selector("body[data-session-ready=true]")
+    page.keyboard.press("Escape")  # just after loading: one Escape alone does nothing
     page.wait_for_timeout(1200)
     assert _server(page_stack, stored).status_code == 200  # one Escape alone does nothing
     assert page.url.endswith("/")
@@ -284,3 +286,21 @@ def test_the_local_bucket_refuses_an_origin_that_allowed_origins_does_not_name(
             assert _objects(only_there, sid) == []
         finally:
             context.close()
+
+
+def test_one_escape_as_the_page_opens_is_not_a_quick_exit(browser: Any, page_stack: LocalStack) -> None:
+    """The first Escape has no earlier one to pair with, however soon after loading it comes."""
+    context = browser.new_context()
+    context.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () =>"
+        " document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })))"
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{page_stack.api}/")
+        page.wait_for_selector("body[data-session-ready=true]")
+        page.wait_for_timeout(1200)
+        assert page.url == f"{page_stack.api}/"
+        assert _server(page_stack, _stored(page) or {}).status_code == 200
+    finally:
+        context.close()
