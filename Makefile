@@ -33,6 +33,17 @@ $(BIN)/.test-installed: $(BIN)/.installed requirements-test.txt
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
+# The browser side (clients/js, web/): npm's pinned devDependencies for the client's type check, and a
+# Chromium for the browser tests (Debian's package; Playwright cannot download its own browser here).
+NPM_DIR := clients/js
+export CHROMIUM ?= /usr/bin/chromium
+$(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } || \
+	  { echo "make: the client's type check needs Node.js 18+ and npm: install them (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(SAM_VENV)/.installed:
 	python3 -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
@@ -49,12 +60,18 @@ $(BENCH_VENV)/.installed:
 	$(BENCH_VENV)/bin/pip install --quiet langchain-community==0.4.2 langchain-core==1.7.2 boto3==1.44.5
 	touch $@
 
-.PHONY: help install dev invoke admin test lint typecheck openapi cfn-lint checkov validate unit integration load bench build clean
+.PHONY: help install chromium browser dev invoke admin test lint typecheck openapi cfn-lint checkov validate unit integration load bench build clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-install: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create the dev venv (.venv) and the tool venvs (.tools/)
+install: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(NPM_DIR)/node_modules/.installed chromium ## Create the dev venv (.venv), the tool venvs (.tools/), clients/js/node_modules; check for Chromium
+
+chromium: ## Check for Chromium (CHROMIUM=<path>, default /usr/bin/chromium); install Debian's as root
+	@test -x "$(CHROMIUM)" || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+	  { echo "make: the browser tests need Chromium at $(CHROMIUM): install it (Debian: apt-get install chromium) or set CHROMIUM=<path>"; exit 1; }
+	@test -x "$(CHROMIUM)" || { echo "make: no Chromium at $(CHROMIUM): set CHROMIUM=<path of chromium or chrome>"; exit 1; }
 
 dev: $(BIN)/.installed ## Serve the API on 127.0.0.1:$PORT against moto on 127.0.0.1:$MOTO_PORT
 	$(BIN)/python -m infra.local.dev
@@ -91,6 +108,9 @@ unit: $(BIN)/.test-installed ## Unit tests (in-process moto)
 integration: $(BIN)/.test-installed ## Handler tests under moto, and HTTP tests against the local stack
 	$(BIN)/pytest tests/integration -q
 
+browser: $(BIN)/.test-installed $(NPM_DIR)/node_modules/.installed chromium ## The demo page and the JS client in headless Chromium, and the client's type check
+	$(BIN)/pytest tests/browser -q
+
 load: $(BIN)/.test-installed ## Bounded load test on the local stack (loopback): throughput, errors, lost messages
 	$(BIN)/pytest tests/integration/test_load.py -q -s -p no:randomly
 
@@ -100,7 +120,7 @@ bench: $(BIN)/.test-installed $(BENCH_VENV)/.installed ## Benchmarks: writes tes
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, python3.13)
 	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
 
-test: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Install everything, then every test and check
+test: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(NPM_DIR)/node_modules/.installed chromium ## Install everything, then every test and check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common/chatvault $(wildcard functions/*/app.py) clients/python/chatvault_client examples/echo_bot
@@ -110,4 +130,4 @@ test: $(BIN)/.test-installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed #
 	SAM="$(abspath $(SAM))" SAM_PATH="$(SAM_PATH)" $(BIN)/pytest tests -q -m "not e2e"
 
 clean: ## Remove build output and venvs
-	rm -rf .aws-sam $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache $(NPM_DIR)/node_modules

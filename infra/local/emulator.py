@@ -225,11 +225,36 @@ def _transaction_token(handler: Any) -> str | None:
     return str(token) if token else None
 
 
+def _cors_on_presigned_posts() -> None:
+    """moto answers a browser's preflight from the bucket's CORS rules but leaves them off the answer
+    to the POST itself (S3 sends Access-Control-Allow-Origin there too): added here, from the same rules."""
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "_cors_by_chatvault", False):
+        return
+    original = S3Response._bucket_response_post
+
+    def post(self: Any, request: Any, bucket_name: str) -> Any:
+        response = original(self, request, bucket_name)
+        if isinstance(response, tuple):
+            status, headers, body = response
+            return status, {**self._get_cors_headers_other(), **headers}, body
+        return 200, self._get_cors_headers_other(), response
+
+    S3Response._bucket_response_post = post  # type: ignore[method-assign]
+    S3Response._cors_by_chatvault = True  # type: ignore[attr-defined]
+
+
 def start_moto(port: int) -> Any:
     """A moto server in this process, on 127.0.0.1 only."""
+    from moto.moto_server import werkzeug_app
     from moto.server import ThreadedMotoServer
 
     serialize_dynamodb()
+    # moto's server answers CORS with a wildcard for every origin by default: off, so the bucket's own
+    # CorsConfiguration (the template's, from AllowedOrigins) decides what a browser may POST, as in S3.
+    werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]
+    _cors_on_presigned_posts()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     return server

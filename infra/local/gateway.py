@@ -12,12 +12,44 @@ import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from infra.local import sigv4
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import Route, Stack
+from infra.local.template import ROOT, Route, Stack
+
+# The demo chat page (web/) and the client it runs on, served at / by the local stack only: in AWS the
+# API serves /api/v1 and nothing else.
+PAGE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # uploads go to the emulator's S3, another loopback port
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' http://127.0.0.1:*; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+}
+
+
+def page_file(path: str) -> Path | None:
+    """The file of the demo page that a GET of `path` serves, or None: `/` is web/index.html, `/<name>`
+    a file directly in web/, `/chatvault.js` the client (clients/js). Nothing else is reachable."""
+    if path == "/":
+        return ROOT / "web" / "index.html"
+    if path == "/chatvault.js":
+        return ROOT / "clients" / "js" / "chatvault.js"
+    name = path[1:]
+    if "/" in name or name.startswith(".") or Path(name).suffix not in PAGE_TYPES:
+        return None
+    candidate = ROOT / "web" / name
+    return candidate if candidate.is_file() else None
 
 
 def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -81,6 +113,9 @@ class Gateway:
                 cors["Access-Control-Allow-Headers"] = ",".join(self.cors.get("AllowHeaders", []))
                 cors["Access-Control-Max-Age"] = str(self.cors.get("MaxAge", 0))
             return 204, cors, b""
+        page = page_file(url.path) if method in ("GET", "HEAD") else None
+        if page is not None:  # before the routes: the fallback route would answer 404
+            return 200, {"Content-Type": PAGE_TYPES[page.suffix], **PAGE_HEADERS}, page.read_bytes()
         found = self.match(method, url.path)
         if found is None:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'

@@ -1,0 +1,219 @@
+// Types of chatvault.js. The shapes below are the service's (docs/API.md); a test checks them
+// against the OpenAPI document (layers/common/chatvault/openapi.json) in both directions.
+
+export type Role = "user" | "assistant" | "system" | "tool";
+
+export interface Session {
+  session_id: string;
+  title: string | null;
+  metadata: { [key: string]: string };
+  status: "active" | "ended";
+  created_at: string;
+  updated_at: string;
+  last_message_at: string | null;
+  message_count: number;
+  preview: string | null;
+  expires_at: string;
+}
+
+/** POST /sessions' answer: in anonymous mode it carries the session token, once. */
+export interface CreatedSession extends Session {
+  session_token?: string | null;
+}
+
+export interface CreateSessionRequest {
+  session_id?: string | null;
+  title?: string | null;
+  metadata?: { [key: string]: string };
+}
+
+export interface UpdateSessionRequest {
+  title?: string | null;
+  metadata?: { [key: string]: string };
+  status?: "ended";
+}
+
+export interface MessageMetadata {
+  tools_used?: string[] | null;
+  processing_time_ms?: number | null;
+  token_count?: number | null;
+  model?: string | null;
+  has_error?: boolean | null;
+  error_message?: string | null;
+  attributes?: { [key: string]: string } | null;
+}
+
+export interface AppendMessageRequest {
+  role: Role;
+  content: string;
+  message_id?: string | null;
+  metadata?: MessageMetadata;
+}
+
+export interface Message {
+  message_id: string;
+  session_id: string;
+  role: Role;
+  content: string;
+  metadata: { [key: string]: unknown };
+  created_at: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+export type MessagePage = Page<Message>;
+export type SessionPage = Page<Session>;
+
+export interface CreateUploadRequest {
+  filename: string;
+  content_type: string;
+  size: number;
+}
+
+/** A presigned S3 POST: post `fields`, then the file as `file`, to `url`. */
+export interface UploadForm {
+  upload_id: string;
+  key: string;
+  url: string;
+  fields: { [key: string]: string };
+  expires_at: string;
+  max_bytes: number;
+}
+
+export interface DeleteReceipt {
+  session_id: string;
+  deleted_at: string;
+  erased: { messages: number; uploads: number };
+}
+
+export interface ErrorDetail {
+  field: string;
+  problem: string;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  request_id: string;
+  details?: ErrorDetail[] | null;
+}
+
+export interface ErrorResponse {
+  error: ErrorBody;
+}
+
+/** What a storage must offer (localStorage and sessionStorage do). */
+export interface SessionStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface StoredSession {
+  session_id: string;
+  session_token: string | null;
+}
+
+export interface ClientOptions {
+  /** The API's base URL; default "/api/v1" (same origin). */
+  baseUrl?: string;
+  /** Where the session id and token are kept; default localStorage; null keeps nothing. */
+  storage?: SessionStorageLike | null;
+  /** Default "chatvault.session". */
+  storageKey?: string;
+  /** A signed-in user's JWT (jwt mode), sent as `Authorization: Bearer`. */
+  getJwt?: (() => string | null | Promise<string | null>) | null;
+  /** Retries of a 429/503 (after Retry-After) or of a lost connection (idempotent calls only); default 3. */
+  retries?: number;
+  /** A Retry-After longer than this is not waited for: the error is thrown; default 30. */
+  maxRetryDelaySeconds?: number;
+  fetch?: typeof fetch;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+export interface SessionCallOptions extends CallOptions {
+  /** Another session than the stored one. */
+  sessionId?: string;
+}
+
+export interface UploadProgress {
+  loaded: number;
+  total: number;
+  fraction: number;
+}
+
+export interface UploadOptions extends SessionCallOptions {
+  filename?: string;
+  contentType?: string;
+  onProgress?: (progress: UploadProgress) => void;
+}
+
+export interface UploadResult {
+  upload: UploadForm;
+  status: "stored";
+}
+
+export interface StartResult {
+  session: Session;
+  /** The stored session was found and is in use. */
+  restored: boolean;
+  /** A stored session was gone (deleted, expired, tampered): a new one was started. */
+  reset: boolean;
+}
+
+/** The service answered with an error: `code` is its `error.code` (e.g. "session_not_found"). */
+export class ChatvaultError extends Error {
+  constructor(status: number, body: ErrorResponse | null, retryAfter?: number | null);
+  readonly status: number;
+  readonly code: string;
+  readonly requestId: string | null;
+  readonly details: ErrorDetail[];
+  /** Seconds from Retry-After, when the answer had one. */
+  readonly retryAfter: number | null;
+}
+
+/** No answer at all: the request may or may not have arrived. */
+export class NetworkError extends Error {
+  constructor(cause?: unknown);
+  readonly code: "network_error";
+  readonly cause: unknown;
+}
+
+export function memoryStorage(): SessionStorageLike;
+export function parseRetryAfter(value: string | null | undefined, now?: number): number | null;
+
+export class ChatvaultClient {
+  constructor(options?: ClientOptions);
+  readonly baseUrl: string;
+  readonly stored: StoredSession | null;
+  readonly hasStored: boolean;
+  readonly sessionId: string | null;
+  remember(sessionId: string, sessionToken?: string | null): void;
+  forget(): void;
+
+  createSession(request?: CreateSessionRequest, options?: CallOptions): Promise<CreatedSession>;
+  restoreSession(options?: CallOptions): Promise<Session | null>;
+  startSession(request?: CreateSessionRequest, options?: CallOptions): Promise<StartResult>;
+  getSession(sessionId?: string, options?: CallOptions): Promise<Session>;
+  updateSession(patch: UpdateSessionRequest, options?: SessionCallOptions): Promise<Session>;
+  eraseSession(options?: SessionCallOptions & { keepalive?: boolean }): Promise<DeleteReceipt>;
+  /** POST /sessions/{id}/claim (AuthMode=both, on its way): loosely typed until the document has it. */
+  claim(jwt: string, options?: SessionCallOptions): Promise<Session>;
+
+  appendMessage(message: AppendMessageRequest, options?: SessionCallOptions): Promise<Message>;
+  listMessages(
+    options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number; cursor?: string },
+  ): Promise<MessagePage>;
+  messages(options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number }): AsyncGenerator<Message, void>;
+
+  createUpload(request: CreateUploadRequest, options?: SessionCallOptions): Promise<UploadForm>;
+  uploadFile(file: Blob & { name?: string }, options?: UploadOptions): Promise<UploadResult>;
+
+  openapi(options?: CallOptions): Promise<Record<string, unknown>>;
+}
+
+export default ChatvaultClient;

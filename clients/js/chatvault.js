@@ -1,0 +1,355 @@
+// chatvault.js: a dependency-free browser client for the chatvault Sessions API (docs/API.md).
+// One ES module, no build step: `import { ChatvaultClient } from "./chatvault.js"`.
+// Types: chatvault.d.ts (checked against the service's OpenAPI document by the test suite).
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An answer of the service that is not a success: `code` is the service's `error.code`. */
+export class ChatvaultError extends Error {
+  constructor(status, body, retryAfter = null) {
+    const error = (body && body.error) || {};
+    super(error.message || `HTTP ${status}`);
+    this.name = "ChatvaultError";
+    this.status = status;
+    this.code = error.code || (status === 401 ? "unauthorized" : `http_${status}`);
+    this.requestId = error.request_id || null;
+    this.details = error.details || [];
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** No answer at all (offline, connection reset, blocked by CORS): the request may or may not have arrived. */
+export class NetworkError extends Error {
+  constructor(cause) {
+    super(cause && cause.message ? cause.message : "network error");
+    this.name = "NetworkError";
+    this.code = "network_error";
+    this.cause = cause;
+  }
+}
+
+/** A storage that keeps nothing beyond the page (for apps that must not write to the device). */
+export function memoryStorage() {
+  const map = new Map();
+  return {
+    getItem: (key) => (map.has(key) ? map.get(key) : null),
+    setItem: (key, value) => void map.set(key, String(value)),
+    removeItem: (key) => void map.delete(key),
+  };
+}
+
+/** Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or null. */
+export function parseRetryAfter(value, now = Date.now()) {
+  if (value == null || value === "") return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+function uuid4() {
+  if (globalThis.crypto && typeof globalThis.crypto.randomUUID === "function") return globalThis.crypto.randomUUID();
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    if (signal) signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+  });
+
+export class ChatvaultClient {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.baseUrl] the API's base, default "/api/v1" (same origin)
+   * @param {Storage|null} [options.storage] where session_id and session_token live; default localStorage
+   * @param {string} [options.storageKey] default "chatvault.session"
+   * @param {() => (string|null|Promise<string|null>)} [options.getJwt] a signed-in user's JWT (jwt mode)
+   * @param {number} [options.retries] retries of a 429/503 or a lost connection, default 3
+   * @param {number} [options.maxRetryDelaySeconds] longest wait honoured, default 30
+   * @param {typeof fetch} [options.fetch]
+   */
+  constructor(options = {}) {
+    this.baseUrl = (options.baseUrl ?? "/api/v1").replace(/\/$/, "");
+    this.storage = options.storage === undefined ? globalThis.localStorage : options.storage;
+    this.storageKey = options.storageKey ?? "chatvault.session";
+    this.getJwt = options.getJwt ?? null;
+    this.retries = options.retries ?? 3;
+    this.maxRetryDelaySeconds = options.maxRetryDelaySeconds ?? 30;
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  // ---- the session kept in storage ----
+
+  /** The stored `{session_id, session_token}`, or null (nothing stored, or unreadable). */
+  get stored() {
+    let raw = null;
+    try {
+      raw = this.storage ? this.storage.getItem(this.storageKey) : null;
+    } catch {
+      return null;
+    }
+    if (!raw) return null;
+    try {
+      const value = JSON.parse(raw);
+      if (value && typeof value.session_id === "string") {
+        return { session_id: value.session_id, session_token: value.session_token ?? null };
+      }
+    } catch {
+      /* unreadable: treated as stored-but-gone by restore() */
+    }
+    return { session_id: "", session_token: null };
+  }
+
+  /** True when storage holds something under the key (even something unreadable). */
+  get hasStored() {
+    try {
+      return Boolean(this.storage && this.storage.getItem(this.storageKey));
+    } catch {
+      return false;
+    }
+  }
+
+  get sessionId() {
+    const s = this.stored;
+    return s && s.session_id ? s.session_id : null;
+  }
+
+  remember(sessionId, sessionToken) {
+    if (this.storage) {
+      this.storage.setItem(this.storageKey, JSON.stringify({ session_id: sessionId, session_token: sessionToken ?? null }));
+    }
+  }
+
+  /** Forget the session on this device (the server keeps it until it expires or is erased). */
+  forget() {
+    if (this.storage) {
+      try {
+        this.storage.removeItem(this.storageKey);
+      } catch {
+        /* storage gone (private mode): nothing to forget */
+      }
+    }
+  }
+
+  // ---- HTTP ----
+
+  async request(method, path, { body, query, idempotent = method === "GET", signal, keepalive = false, token } = {}) {
+    let url = this.baseUrl + path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) params.set(k, String(v));
+      const qs = params.toString();
+      if (qs) url += `?${qs}`;
+    }
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const sessionToken = token !== undefined ? token : this.stored?.session_token;
+    if (sessionToken) headers["X-Session-Token"] = sessionToken;
+    if (this.getJwt) {
+      const jwt = await this.getJwt();
+      if (jwt) headers.Authorization = `Bearer ${jwt}`;
+    }
+    const init = { method, headers, signal, keepalive, body: body === undefined ? undefined : JSON.stringify(body) };
+    for (let attempt = 0; ; attempt++) {
+      let response;
+      try {
+        response = await this.fetch(url, init);
+      } catch (cause) {
+        if (signal && signal.aborted) throw cause;
+        if (!idempotent || attempt >= this.retries) throw new NetworkError(cause);
+        await sleep(Math.min(2 ** attempt * 250, 4000), signal);
+        continue;
+      }
+      const text = await response.text();
+      let data = null;
+      if (text) {
+        try {
+          data = JSON.parse(text);
+        } catch {
+          data = null;
+        }
+      }
+      if (response.ok) return { status: response.status, data };
+      const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
+      if ((response.status === 429 || response.status === 503) && attempt < this.retries) {
+        const wait = retryAfter ?? 2 ** attempt;
+        if (wait <= this.maxRetryDelaySeconds) {
+          await sleep(wait * 1000, signal);
+          continue;
+        }
+      }
+      throw new ChatvaultError(response.status, data, retryAfter);
+    }
+  }
+
+  sessionPath(sessionId) {
+    const id = sessionId ?? this.sessionId;
+    if (!id) throw new ChatvaultError(404, { error: { code: "session_not_found", message: "No session is stored." } });
+    return `/sessions/${encodeURIComponent(id)}`;
+  }
+
+  // ---- sessions ----
+
+  /** POST /sessions: a new session, remembered in storage (its token is only ever returned here). */
+  async createSession(request = {}, { signal } = {}) {
+    const { data } = await this.request("POST", "/sessions", { body: request, signal, token: null });
+    this.remember(data.session_id, data.session_token);
+    return data;
+  }
+
+  /** The stored session from the service, or null when it is gone (deleted, expired, wrong token,
+   *  tampered id): then storage is cleared. Nothing stored: null, and storage untouched. */
+  async restoreSession({ signal } = {}) {
+    const stored = this.stored;
+    if (!stored) return null;
+    if (!stored.session_id || !UUID.test(stored.session_id)) {
+      this.forget();
+      return null;
+    }
+    try {
+      return await this.getSession(stored.session_id, { signal });
+    } catch (error) {
+      if (error instanceof ChatvaultError && (error.status === 404 || error.code === "token_required")) {
+        this.forget();
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /** Restore the stored session or create one. `reset` is true when a stored one was gone. */
+  async startSession(request = {}, { signal } = {}) {
+    const hadStored = this.hasStored;
+    const restored = await this.restoreSession({ signal });
+    if (restored) return { session: restored, restored: true, reset: false };
+    const session = await this.createSession(request, { signal });
+    return { session, restored: false, reset: hadStored };
+  }
+
+  async getSession(sessionId, { signal } = {}) {
+    return (await this.request("GET", this.sessionPath(sessionId), { signal })).data;
+  }
+
+  /** PATCH: any of `title`, `metadata` (replaces the map), `status: "ended"`. */
+  async updateSession(patch, { sessionId, signal } = {}) {
+    return (await this.request("PATCH", this.sessionPath(sessionId), { body: patch, idempotent: true, signal })).data;
+  }
+
+  /** The panic button: erases the session, its messages and files, then forgets it locally.
+   *  `keepalive` lets it finish while the page is leaving (the quick exit). */
+  async eraseSession({ sessionId, signal, keepalive = false } = {}) {
+    const path = this.sessionPath(sessionId);
+    const mine = !sessionId || sessionId === this.sessionId;
+    try {
+      return (await this.request("DELETE", path, { signal, keepalive })).data;
+    } finally {
+      if (mine) this.forget();
+    }
+  }
+
+  /** POST /sessions/{id}/claim (AuthMode=both): the anonymous session becomes the signed-in user's.
+   *  Sends the stored session token and the JWT from `getJwt`; afterwards the token no longer works. */
+  async claim(jwt, { sessionId, signal } = {}) {
+    const path = `${this.sessionPath(sessionId)}/claim`;
+    const previous = this.getJwt;
+    this.getJwt = () => jwt;
+    try {
+      const { data } = await this.request("POST", path, { idempotent: true, signal });
+      this.remember(data.session_id, null);
+      return data;
+    } finally {
+      this.getJwt = previous;
+    }
+  }
+
+  // ---- messages ----
+
+  /** Append a message. A `message_id` is chosen when none is given and re-sent on a lost
+   *  connection, so a retry never stores the message twice (the service answers 200 for a repeat). */
+  async appendMessage(message, { sessionId, signal } = {}) {
+    const body = { ...message, message_id: message.message_id ?? uuid4() };
+    return (await this.request("POST", `${this.sessionPath(sessionId)}/messages`, { body, idempotent: true, signal }))
+      .data;
+  }
+
+  /** One page of history: `{items, next_cursor}`. */
+  async listMessages({ order, limit, cursor, sessionId, signal } = {}) {
+    return (await this.request("GET", `${this.sessionPath(sessionId)}/messages`, { query: { order, limit, cursor }, signal }))
+      .data;
+  }
+
+  /** Every message, page after page: `for await (const m of client.messages()) ...` */
+  async *messages({ order = "asc", limit = 100, sessionId, signal } = {}) {
+    let cursor;
+    do {
+      const page = await this.listMessages({ order, limit, cursor, sessionId, signal });
+      for (const item of page.items) yield item;
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+
+  // ---- uploads ----
+
+  /** POST /uploads for a presigned S3 POST: `{upload_id, key, url, fields, expires_at, max_bytes}`. */
+  async createUpload(request, { sessionId, signal } = {}) {
+    return (await this.request("POST", `${this.sessionPath(sessionId)}/uploads`, { body: request, signal })).data;
+  }
+
+  /** Upload a File/Blob: asks for a presigned POST, then posts the form (its fields, then the file)
+   *  to the bucket with XMLHttpRequest, reporting `onProgress({loaded, total, fraction})`.
+   *  Resolves to `{upload, status: "stored"}` once the bucket has accepted the file. */
+  async uploadFile(file, { filename, contentType, onProgress, sessionId, signal } = {}) {
+    const upload = await this.createUpload(
+      {
+        filename: filename ?? file.name ?? "file",
+        content_type: contentType || file.type || "application/octet-stream",
+        size: file.size,
+      },
+      { sessionId, signal },
+    );
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
+    form.append("file", file);
+    await new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", upload.url);
+      xhr.upload.onprogress = (event) => {
+        if (onProgress) {
+          const total = event.lengthComputable ? event.total : file.size;
+          onProgress({ loaded: event.loaded, total, fraction: total ? event.loaded / total : 0 });
+        }
+      };
+      xhr.onload = () => {
+        if (xhr.status >= 200 && xhr.status < 300) {
+          if (onProgress) onProgress({ loaded: file.size, total: file.size, fraction: 1 });
+          resolve();
+        } else {
+          const code = (/<Code>([^<]+)<\/Code>/.exec(xhr.responseText || "") || [])[1];
+          const message = (/<Message>([^<]+)<\/Message>/.exec(xhr.responseText || "") || [])[1];
+          reject(
+            new ChatvaultError(xhr.status, {
+              error: { code: code ? `upload_${code}` : "upload_refused", message: message || "The bucket refused the file." },
+            }),
+          );
+        }
+      };
+      xhr.onerror = () => reject(new NetworkError(new Error("the upload did not reach the bucket")));
+      xhr.onabort = () => reject(new NetworkError(new Error("upload aborted")));
+      if (signal) signal.addEventListener("abort", () => xhr.abort(), { once: true });
+      xhr.send(form);
+    });
+    return { upload, status: "stored" };
+  }
+
+  // ---- the document ----
+
+  async openapi({ signal } = {}) {
+    return (await this.request("GET", "/openapi.json", { signal, token: null })).data;
+  }
+}
+
+export default ChatvaultClient;

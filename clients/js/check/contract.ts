@@ -1,0 +1,104 @@
+// Compile-time check (tsc --noEmit): chatvault.d.ts declares the shapes the OpenAPI document
+// describes, in both directions, and the client covers every route of the document.
+// `openapi.d.ts` beside this file is generated from layers/common/chatvault/openapi.json by
+// openapi-typescript (tests/browser/test_client_types.py does it before each check; never edited).
+import type { components, paths } from "./openapi";
+import type * as C from "../chatvault";
+
+type S = components["schemas"];
+
+// Identical types (not merely assignable): an extra, missing, renamed or retyped field fails.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? Equal<keyof A, keyof B> : false) : false;
+type Assert<T extends true> = T;
+
+type Methods = "get" | "post" | "patch" | "delete" | "put";
+type Op<P extends keyof paths, M extends Methods> = NonNullable<paths[P][M]>;
+type Json<P extends keyof paths, M extends Methods, Status extends number> = Op<P, M> extends {
+  responses: { [K in Status]: { content: { "application/json": infer T } } };
+}
+  ? T
+  : never;
+type Body<P extends keyof paths, M extends Methods> = Op<P, M> extends {
+  requestBody?: { content: { "application/json": infer T } };
+}
+  ? T
+  : never;
+
+// ---- the shapes ----
+export type Shapes = [
+  Assert<Same<C.Session, S["SessionOut"]>>,
+  Assert<Same<C.CreatedSession, S["CreatedSessionOut"]>>,
+  Assert<Same<C.CreateSessionRequest, S["CreateSessionRequest"]>>,
+  Assert<Same<C.UpdateSessionRequest, S["UpdateSessionRequest"]>>,
+  Assert<Same<C.MessageMetadata, S["MessageMetadata"]>>,
+  Assert<Same<C.AppendMessageRequest, S["AppendMessageRequest"]>>,
+  Assert<Same<C.Message, S["MessageOut"]>>,
+  Assert<Same<C.MessagePage, S["MessageListOut"]>>,
+  Assert<Same<C.SessionPage, S["SessionListOut"]>>,
+  Assert<Same<C.CreateUploadRequest, S["CreateUploadRequest"]>>,
+  Assert<Same<C.UploadForm, S["UploadOut"]>>,
+  Assert<Same<C.DeleteReceipt, S["DeleteReceiptOut"]>>,
+  Assert<Same<C.DeleteReceipt["erased"], S["ErasedCounts"]>>,
+  Assert<Same<C.ErrorDetail, S["ErrorDetail"]>>,
+  Assert<Same<C.ErrorBody, S["ErrorBody"]>>,
+  Assert<Same<C.ErrorResponse, S["ErrorOut"]>>,
+];
+
+// ---- every route: what the client sends and gets back is what the document says ----
+type Sessions = "/api/v1/sessions";
+type OneSession = "/api/v1/sessions/{session_id}";
+type Messages = "/api/v1/sessions/{session_id}/messages";
+type Uploads = "/api/v1/sessions/{session_id}/uploads";
+export type Routes = [
+  Assert<Same<Body<Sessions, "post">, C.CreateSessionRequest>>,
+  Assert<Same<Json<Sessions, "post", 201>, C.CreatedSession>>,
+  Assert<Same<Json<Sessions, "get", 200>, C.SessionPage>>,
+  Assert<Same<Json<OneSession, "get", 200>, C.Session>>,
+  Assert<Same<Body<OneSession, "patch">, C.UpdateSessionRequest>>,
+  Assert<Same<Json<OneSession, "patch", 200>, C.Session>>,
+  Assert<Same<Json<OneSession, "delete", 200>, C.DeleteReceipt>>,
+  Assert<Same<Body<Messages, "post">, C.AppendMessageRequest>>,
+  Assert<Same<Json<Messages, "post", 201>, C.Message>>,
+  Assert<Same<Json<Messages, "post", 200>, C.Message>>,
+  Assert<Same<Json<Messages, "get", 200>, C.MessagePage>>,
+  Assert<Same<Body<Uploads, "post">, C.CreateUploadRequest>>,
+  Assert<Same<Json<Uploads, "post", 201>, C.UploadForm>>,
+  Assert<Same<Json<OneSession, "get", 404>, C.ErrorResponse>>,
+];
+
+// The document's routes are exactly the ones the client was written for: a new route in the
+// document fails here until the client (and this list) covers it.
+type DocRoutes = {
+  [P in keyof paths]: {
+    [M in Methods]: paths[P][M] extends undefined ? never : `${Uppercase<M>} ${P & string}`;
+  }[Methods];
+}[keyof paths];
+type ClientRoutes =
+  | "POST /api/v1/sessions" // createSession, startSession
+  | "GET /api/v1/sessions" // jwt mode's list: the page does not need it; request() reaches it
+  | "GET /api/v1/sessions/{session_id}" // getSession, restoreSession
+  | "PATCH /api/v1/sessions/{session_id}" // updateSession
+  | "DELETE /api/v1/sessions/{session_id}" // eraseSession
+  | "GET /api/v1/sessions/{session_id}/messages" // listMessages, messages()
+  | "POST /api/v1/sessions/{session_id}/messages" // appendMessage
+  | "POST /api/v1/sessions/{session_id}/uploads" // createUpload, uploadFile
+  | "GET /api/v1/openapi.json"; // openapi
+export type Coverage = Assert<Equal<DocRoutes, ClientRoutes>>;
+
+// ---- the methods' signatures use those shapes ----
+declare const client: C.ChatvaultClient;
+export async function usage(): Promise<void> {
+  const created: S["CreatedSessionOut"] = await client.createSession({ title: "t", metadata: { a: "b" } });
+  const got: S["SessionOut"] = await client.getSession(created.session_id);
+  const patched: S["SessionOut"] = await client.updateSession({ title: null });
+  const message: S["MessageOut"] = await client.appendMessage({ role: "user", content: "hi" });
+  const page: S["MessageListOut"] = await client.listMessages({ order: "desc", limit: 10 });
+  for await (const m of client.messages()) {
+    const each: S["MessageOut"] = m;
+    void each;
+  }
+  const form: S["UploadOut"] = await client.createUpload({ filename: "a.txt", content_type: "text/plain", size: 1 });
+  const receipt: S["DeleteReceiptOut"] = await client.eraseSession();
+  void [got, patched, message, page, form, receipt];
+}

@@ -1,0 +1,306 @@
+"""The demo page in headless Chromium, driven by its accessible names (docs/API.md, "The browser page"),
+against the local stack: what the page shows, what the browser keeps, and what the service holds."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from tests.browser.conftest import UNLIMITED
+from tests.integration.local_stack import LocalStack, local_stack, table_items
+
+pytestmark = pytest.mark.http
+BUCKET = "chatvault-local-uploadsbucket"
+KEY = "chatvault.session"
+RESET = "no longer available"
+
+
+def _stored(page: Any) -> dict[str, Any] | None:
+    raw = page.evaluate(f"localStorage.getItem({KEY!r})")
+    return json.loads(raw) if raw else None
+
+
+def _conversation(page: Any) -> Any:
+    return page.get_by_role("log", name="Conversation")
+
+
+def _texts(page: Any) -> list[str]:
+    return _conversation(page).locator("li .content").all_inner_texts()
+
+
+def _send(page: Any, text: str) -> None:
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    _conversation(page).locator("li:not(.pending) .content", has_text=text).wait_for()
+
+
+def _notices(page: Any) -> str:
+    return " ".join(
+        page.get_by_role("status").all_inner_texts() + page.get_by_role("alert").all_inner_texts()
+    )
+
+
+def _s3(stack: LocalStack) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.moto,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _objects(stack: LocalStack, sid: str) -> list[str]:
+    listed = _s3(stack).list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sid}/")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def _server(stack: LocalStack, stored: dict[str, Any], path: str = "") -> requests.Response:
+    return requests.get(
+        f"{stack.api}/api/v1/sessions/{stored['session_id']}{path}",
+        headers={"X-Session-Token": stored["session_token"]},
+        timeout=10,
+    )
+
+
+def _attach(page: Any, name: str, body: bytes) -> None:
+    page.get_by_label("Attach a file", exact=True).set_input_files(
+        {"name": name, "mimeType": "text/plain", "buffer": body}
+    )
+    page.locator("#uploads li[data-status]").last.wait_for()
+
+
+def _nothing_left(stack: LocalStack, sid: str, secrets: list[str]) -> None:
+    """No item of any table is the session's or holds its content; no object is under its folder."""
+    items = table_items(stack)
+    assert not [i for i in items if i.get("pk", {}).get("S", "").endswith(sid)]
+    dump = json.dumps(items)
+    for secret in [sid, *secrets]:
+        assert secret not in dump
+    assert _objects(stack, sid) == []
+
+
+def test_first_visit_three_messages_and_a_reload_keeps_them(
+    page: Any, page_stack: LocalStack, artifacts: Path
+) -> None:
+    first = _stored(page)
+    assert first
+    assert first["session_id"]
+    assert first["session_token"]
+    assert _notices(page).strip() == ""  # a first visit is not a reset
+    for text in ("Hello, is anyone there?", "I would like some advice.", "Thank you."):
+        _send(page, text)
+
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+
+    assert _texts(page) == ["Hello, is anyone there?", "I would like some advice.", "Thank you."]
+    assert _stored(page) == first
+    assert RESET not in _notices(page)
+    served = _server(page_stack, first).json()
+    assert served["message_count"] == 3
+    messages = _server(page_stack, first, "/messages").json()["items"]
+    assert {m["role"] for m in messages} == {"user"}  # the page writes user messages only
+    page.screenshot(path=str(artifacts / "page.png"), full_page=True)
+
+
+def test_rename_is_stored(page: Any, page_stack: LocalStack) -> None:
+    page.get_by_label("Conversation title").fill("Onboarding questions")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    page.get_by_role("heading", name="Onboarding questions").wait_for()
+    assert _server(page_stack, _stored(page) or {}).json()["title"] == "Onboarding questions"
+
+
+def test_keyboard_only_enter_sends(page: Any, page_stack: LocalStack) -> None:
+    page.get_by_label("Message", exact=True).focus()
+    page.keyboard.type("typed, not clicked")
+    page.keyboard.press("Enter")
+    _conversation(page).locator("li:not(.pending) .content", has_text="typed, not clicked").wait_for()
+    assert page.evaluate("document.activeElement.id") == "message"  # ready for the next one
+
+
+def test_an_upload_reaches_the_bucket(page: Any, page_stack: LocalStack) -> None:
+    sid = (_stored(page) or {})["session_id"]
+    body = b"a letter from the landlord\n" * 40
+
+    _attach(page, "letter.txt", body)
+
+    item = page.locator("#uploads li").last
+    assert item.get_attribute("data-status") == "stored", item.inner_text()
+    assert "stored" in item.inner_text()
+    assert page.locator("#upload-progress").evaluate("p => p.value") == 100
+    (key,) = _objects(page_stack, sid)
+    assert key == f"uploads/{sid}/{item.get_attribute('data-upload-id')}"
+    assert _s3(page_stack).get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+
+
+def test_the_panic_button_erases_everything_after_a_confirmation(page: Any, page_stack: LocalStack) -> None:
+    stored = _stored(page) or {}
+    sid = stored["session_id"]
+    secret = f"my address is {uuid.uuid4()}"
+    _send(page, secret)
+    _attach(page, "evidence.txt", b"evidence\n")
+    assert page.locator("#uploads li").last.get_attribute("data-status") == "stored"
+    assert len(_objects(page_stack, sid)) == 1
+
+    page.get_by_role("button", name="Erase this conversation", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Erase this conversation?")
+    dialog.get_by_role("button", name="Cancel").click()  # asking first: cancel keeps everything
+    assert _server(page_stack, stored).status_code == 200
+    page.get_by_role("button", name="Erase this conversation", exact=True).click()
+    dialog.get_by_role("button", name="Erase everything").click()
+
+    page.get_by_role("status").filter(has_text="Erased").wait_for()
+    assert "1 message and 1 file" in _notices(page)
+    assert _stored(page) is None
+    assert _texts(page) == []
+    assert page.get_by_label("Message", exact=True).is_disabled()
+    gone = _server(page_stack, stored)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "session_not_found"
+    _nothing_left(page_stack, sid, [secret, stored["session_token"], "evidence"])
+
+    page.get_by_role("button", name="New conversation").click()
+    page.get_by_role("status").filter(has_text="new conversation has started").wait_for()
+    fresh = _stored(page) or {}
+    assert fresh["session_id"] != sid
+    assert page.get_by_label("Message", exact=True).is_enabled()
+
+
+def test_a_session_deleted_elsewhere_shows_the_reset_notice(page: Any, page_stack: LocalStack) -> None:
+    stored = _stored(page) or {}
+    _send(page, "this will be deleted on another device")
+    deleted = requests.delete(
+        f"{page_stack.api}/api/v1/sessions/{stored['session_id']}",
+        headers={"X-Session-Token": stored["session_token"]},
+        timeout=10,
+    )
+    assert deleted.status_code == 200
+
+    page.reload()
+    page.get_by_role("status").filter(has_text=RESET).wait_for()
+
+    fresh = _stored(page) or {}
+    assert fresh["session_id"] != stored["session_id"]
+    assert _texts(page) == []
+    assert _server(page_stack, fresh).status_code == 200
+    # and a second reload keeps the new one quietly
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+    assert _stored(page) == fresh
+    assert RESET not in _notices(page)
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        lambda s: {**s, "session_id": str(uuid.uuid4())},  # an id that does not exist
+        lambda s: {**s, "session_token": "forged"},  # the right id, a wrong token
+        lambda s: {**s, "session_id": "../../sessions"},  # not an id at all
+        lambda s: "{not json",
+    ],
+    ids=["other-id", "wrong-token", "not-an-id", "garbage"],
+)
+def test_a_tampered_stored_session_shows_the_reset_notice(
+    page: Any, page_stack: LocalStack, tampered: Any
+) -> None:
+    stored = _stored(page) or {}
+    value = tampered(stored)
+    page.evaluate(
+        "([k, v]) => localStorage.setItem(k, v)",
+        [KEY, value if isinstance(value, str) else json.dumps(value)],
+    )
+
+    page.reload()
+    page.get_by_role("status").filter(has_text=RESET).wait_for()
+
+    fresh = _stored(page) or {}
+    assert fresh["session_id"] != stored["session_id"]
+    assert _server(page_stack, fresh).status_code == 200
+    assert _server(page_stack, stored).status_code == 200  # the real one was not touched
+
+
+def test_escape_twice_erases_and_leaves(page: Any, page_stack: LocalStack) -> None:
+    stored = _stored(page) or {}
+    secret = f"quick exit {uuid.uuid4()}"
+    _send(page, secret)
+    page.reload()  # warm now: ready well within a second of loading
+    page.wait_for_selector("body[data-session-ready=true]")
+    page.keyboard.press("Escape")  # just after loading: one Escape alone does nothing
+    page.wait_for_timeout(1200)
+    assert _server(page_stack, stored).status_code == 200  # one Escape alone does nothing
+    assert page.url.endswith("/")
+
+    page.get_by_label("Message", exact=True).focus()  # from anywhere on the page, the message box too
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+
+    page.wait_for_url("about:blank")
+    # the page waits for the DELETE's answer up to a few seconds; a keepalive request outlives the page
+    deadline = time.monotonic() + 15
+    while _server(page_stack, stored).status_code != 404 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _server(page_stack, stored).status_code == 404
+    _nothing_left(page_stack, stored["session_id"], [secret, stored["session_token"]])
+    page.goto(f"{page_stack.api}/")  # nothing kept in the browser either: a first visit, no notice
+    page.wait_for_selector("body[data-session-ready=true]")
+    assert (_stored(page) or {})["session_id"] != stored["session_id"]
+    assert RESET not in _notices(page)
+
+
+def test_the_page_is_served_with_its_client_and_nothing_else(page_stack: LocalStack) -> None:
+    root = requests.get(f"{page_stack.api}/", timeout=10)
+    assert root.status_code == 200
+    assert root.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'self'" in root.headers["Content-Security-Policy"]
+    client = requests.get(f"{page_stack.api}/chatvault.js", timeout=10)
+    assert client.headers["Content-Type"].startswith("text/javascript")
+    assert "export class ChatvaultClient" in client.text
+    for path in ("/../README.md", "/.gitignore", "/conftest.py", "/web/app.js", "/api/v1/"):
+        assert requests.get(f"{page_stack.api}{path}", timeout=10).status_code == 404, path
+    assert requests.post(f"{page_stack.api}/", timeout=10).status_code == 404
+
+
+def test_the_local_bucket_refuses_an_origin_that_allowed_origins_does_not_name(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The local S3 answers the browser from the bucket's CorsConfiguration (AllowedOrigins), as S3 does:
+    a page whose origin is not allowed cannot post its file (the API itself is same-origin here)."""
+    with local_stack(tmp_path, f"AllowedOrigins=https://chat.example.org {UNLIMITED}") as only_there:
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(f"{only_there.api}/")
+            page.wait_for_selector("body[data-session-ready=true]")
+            sid = (_stored(page) or {})["session_id"]
+            _attach(page, "refused.txt", b"not from here\n")
+            assert page.locator("#uploads li").last.get_attribute("data-status") == "failed"
+            assert "not stored" in _notices(page)
+            assert _objects(only_there, sid) == []
+        finally:
+            context.close()
+
+
+def test_one_escape_as_the_page_opens_is_not_a_quick_exit(browser: Any, page_stack: LocalStack) -> None:
+    """The first Escape has no earlier one to pair with, however soon after loading it comes."""
+    context = browser.new_context()
+    context.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () =>"
+        " document.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true })))"
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{page_stack.api}/")
+        page.wait_for_selector("body[data-session-ready=true]")
+        page.wait_for_timeout(1200)
+        assert page.url == f"{page_stack.api}/"
+        assert _server(page_stack, _stored(page) or {}).status_code == 200
+    finally:
+        context.close()
