@@ -17,6 +17,7 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.TokenRequiredError: (401, "token_required"),
     e.UnauthenticatedError: (401, "unauthenticated"),
     e.SessionNotFoundError: (404, "session_not_found"),
+    e.UploadNotFoundError: (404, "upload_not_found"),
     e.RouteNotFoundError: (404, "not_found"),
     e.MethodNotAllowedError: (405, "method_not_allowed"),
     e.SessionExistsError: (409, "session_exists"),
