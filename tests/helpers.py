@@ -67,7 +67,10 @@ def call(
     raw = result.get("body") or ""
     if result.get("isBase64Encoded"):
         raw = base64.b64decode(raw).decode()
-    return Reply(result["statusCode"], result.get("headers") or {}, json.loads(raw) if raw else None)
+    headers = result.get("headers") or {}
+    if raw and not headers.get("Content-Type", "application/json").startswith("application/json"):
+        return Reply(result["statusCode"], headers, raw)  # text (an export's Markdown form)
+    return Reply(result["statusCode"], headers, json.loads(raw) if raw else None)
 
 
 def create(**kwargs: Any) -> Reply:

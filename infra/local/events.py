@@ -23,6 +23,7 @@ from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import STACK, Stack
 
 RETRY_PAUSE_S = 2
+POLL_SECONDS = 5  # long polls: an event is delivered as it arrives, the log gets a line per poll
 DEFAULT_RETRIES = 2  # Lambda's own for asynchronous invocations
 
 
@@ -68,7 +69,10 @@ def provision(stack: Stack, endpoint: str) -> dict[str, str]:
 def deliver(rule: Rule, runtime: Runtime, sqs: Any, url: str) -> int:
     """One poll of the rule's queue: invoke the function with each event; returns how many arrived."""
     received = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["ApproximateReceiveCount"]
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=POLL_SECONDS,
+        AttributeNames=["ApproximateReceiveCount"],
     ).get("Messages", [])
     for message in received:
         attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
