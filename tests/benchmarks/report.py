@@ -410,7 +410,7 @@ def render(report: dict[str, Any]) -> str:
             "",
             "## 7. A person's rights: export and erase-all",
             "",
-            "The export reads the history a page per Query (up to 1,000 messages or 1 MB), encodes it as it "
+            "The export reads the history a page of 250 messages per Query, encodes it as it "
             "reads, and answers beyond EXPORT_INLINE_BYTES (5 MB) with a link to an export object. "
             "Erase-all marks every session of the user first, then erases each as the panic button does, "
             "DELETE_WORKERS // 2 at a time.",

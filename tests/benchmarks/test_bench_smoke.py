@@ -90,13 +90,13 @@ def test_snapstart_moves_the_clients_into_the_snapshot(report: dict) -> None:
 
 
 def test_the_export_reads_a_page_per_query_and_erase_all_a_few_calls_a_session(report: dict) -> None:
-    """The export: the session and profile, a Query per page of up to 1,000 messages, the uploads'
+    """The export: the session and profile, a Query per page of 250 messages, the uploads'
     Query, the audit entry; never a scan. Erase-all: the owner index, then per session the panic
     button's calls (mark, partition Query, batches, both folders listed, files, removal)."""
     for figures in report["export"].values():
         by_op = dict(figures["by_operation"])
         assert "Scan" not in by_op
-        assert by_op["Query"] <= -(-figures["messages"] // 1000) + 1
+        assert by_op["Query"] <= -(-figures["messages"] // 250) + 1
         assert figures["calls"]["max"] <= by_op["Query"] + 3
     for figures in report["erase_all"].values():
         assert figures["calls"]["max"] <= 7 * figures["sessions"] + 1

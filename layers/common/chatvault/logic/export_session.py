@@ -3,7 +3,7 @@ portability), as JSON in the versioned export format (`chatvault.export/1`, docs
 import reads back) or as a Markdown transcript.
 
 Reading costs stay proportional to the session: one BatchGetItem (session and profile), a Query per
-page of history (up to 1,000 messages or 1 MB a page; never a scan), one Query of the uploads, one
+page of history (250 messages; never a scan), one Query of the uploads, one
 audit entry (the event, format and counts: never content). The export is encoded page by page as it
 is read. When it would not fit one Lambda response (EXPORT_INLINE_BYTES, as the response carries
 it, JSON-escaped; Lambda's limit is 6 MB) it is written to `exports/{session_id}/` and answered as a
