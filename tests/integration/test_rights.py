@@ -441,3 +441,25 @@ def test_erase_all_needs_a_signed_in_caller(
     get_settings.cache_clear()
     assert_error(call("DELETE", "/api/v1/sessions"), 404, "not_found")
     assert len(_left_of(users["alice"])) > 0
+
+
+def test_upload_records_never_show_in_the_history() -> None:
+    """U#<upload_id> sorts above the history's range (M#...~): pages in either order hold messages only."""
+    sid, token = _session()
+    _issue(sid, token)
+    append_messages({"session_id": sid, "session_token": token}, 3)
+    _issue(sid, token)
+    for order in ("asc", "desc"):
+        page = call(
+            "GET", f"/api/v1/sessions/{sid}/messages", token=token, query=f"order={order}&limit=2"
+        ).body
+        rest = call(
+            "GET",
+            f"/api/v1/sessions/{sid}/messages",
+            token=token,
+            query=f"order={order}&cursor={page['next_cursor']}",
+        ).body
+        assert [m["content"] for m in page["items"] + rest["items"]] == (
+            ["m0", "m1", "m2"] if order == "asc" else ["m2", "m1", "m0"]
+        )
+    assert call("GET", f"/api/v1/sessions/{sid}", token=token).body["message_count"] == 3
