@@ -413,7 +413,13 @@ def render(report: dict[str, Any]) -> str:
             "The export reads the history a page of 250 messages per Query, encodes it as it "
             "reads, and answers beyond EXPORT_INLINE_BYTES (5 MB) with a link to an export object. "
             "Erase-all marks every session of the user first, then erases each as the panic button does, "
-            "DELETE_WORKERS // 2 at a time.",
+            "DELETE_WORKERS // 2 at a time."
+            + (
+                " These two sections were measured in a run of their own (`python -m tests.benchmarks.run "
+                "--only export,erase_all`), on the same machine, after the rest of this report."
+                if report.get("rights_measured_alone")
+                else ""
+            ),
             "",
         ]
         lines += _calls_table("export", report["export"])
