@@ -59,7 +59,7 @@ def test_delete_and_sweep_batch_their_calls(report: dict) -> None:
     for sweep in report["sweep"].values():
         deletes = dict(sweep["by_operation"])["DeleteObjects"]
         assert deletes == -(-sweep["objects"] // 1000)  # full calls of 1,000 keys, even for small folders
-        assert sweep["calls"]["max"] <= sweep["target_without_constant"] + 10
+        assert sweep["calls"]["max"] <= sweep["target_without_constant"] + 10 + 1  # + the exports' listing
 
 
 def test_every_handler_is_measured(report: dict) -> None:

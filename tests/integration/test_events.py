@@ -66,7 +66,7 @@ def test_the_rights_events_drive_their_handlers() -> None:
         assert (status, body["error"]["code"]) == (404, "session_not_found"), function
     event = json.loads((EVENTS / "confirm_upload.json").read_text())
     report = import_module("functions.confirm_upload.app").lambda_handler(event, context("confirm_upload"))
-    assert report == {"stored": 0, "refused": 0, "ignored": 1}  # no such object (any more): nothing to do
+    assert report == {"stored": 0, "refused": 1, "ignored": 0}  # no upload behind the key: deleted
 
 
 @pytest.mark.usefixtures("aws", "jwt_mode")

@@ -105,7 +105,7 @@ def test_an_upload_is_pending_until_its_object_arrives_then_stored_with_a_downlo
     assert "X-Amz-Expires=300" in got.body["download_url"]
     # a repeated event (EventBridge delivers at least once) changes nothing
     _s3().copy_object(Bucket=BUCKET, Key=upload["key"], CopySource={"Bucket": BUCKET, "Key": upload["key"]})
-    assert _confirm_queued(queue) == [{"stored": 1, "refused": 0, "ignored": 0}]
+    assert _confirm_queued(queue) == [{"stored": 0, "refused": 0, "ignored": 1}]
     assert _listed(sid, token)["items"] == [stored]
 
 
@@ -463,3 +463,31 @@ def test_upload_records_never_show_in_the_history() -> None:
             ["m0", "m1", "m2"] if order == "asc" else ["m2", "m1", "m0"]
         )
     assert call("GET", f"/api/v1/sessions/{sid}", token=token).body["message_count"] == 3
+
+
+def test_a_refusal_interrupted_between_record_and_object_is_finished_by_the_retried_event(
+    queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EventBridge retries a failed invocation: the record goes first, so the retry finds none and
+    deletes the object as unclaimed, instead of finding a pending record with no object behind it."""
+    from chatvault.dal import uploads
+
+    sid, token = _session()
+    upload = _issue(sid, token)
+    _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x", ContentType="text/html")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    (message,) = sqs.receive_message(QueueUrl=queue).get("Messages", [])
+    event = json.loads(message["Body"])
+    handler = import_module("functions.confirm_upload.app").lambda_handler
+
+    def died(key: str) -> None:
+        raise RuntimeError("the Lambda died here")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(uploads, "delete_key", died)
+        with pytest.raises(RuntimeError):
+            handler(event, context("ConfirmUploadFunction"))
+    assert _listed(sid, token)["items"] == []
+
+    assert handler(event, context("ConfirmUploadFunction")) == {"stored": 0, "refused": 1, "ignored": 0}
+    assert "Contents" not in _s3().list_objects_v2(Bucket=BUCKET, Prefix=upload["key"])
