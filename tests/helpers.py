@@ -16,6 +16,7 @@ from infra.local.runtime import LambdaContext
 from infra.local.template import Stack
 
 ROUTES = sorted(Stack.from_template().routes(), key=lambda r: r.priority)
+_TIMEOUTS = {name: fn.timeout for name, fn in Stack.from_template().functions().items()}
 # LogicalId -> handler module, from each function's CodeUri (functions/<name>/)
 _MODULES = {
     name: f"functions.{fn.code_dir.name}.app" for name, fn in Stack.from_template().functions().items()
@@ -69,11 +70,16 @@ def call(
     )
     event["requestContext"]["http"]["sourceIp"] = source_ip
     handler = import_module(_MODULES[route.function]).lambda_handler
-    result = handler(event, context(route.function))
+    invocation = context(route.function)
+    invocation.deadline = time.monotonic() + _TIMEOUTS[route.function]  # the function's own Timeout
+    result = handler(event, invocation)
     raw = result.get("body") or ""
     if result.get("isBase64Encoded"):
         raw = base64.b64decode(raw).decode()
-    return Reply(result["statusCode"], result.get("headers") or {}, json.loads(raw) if raw else None)
+    headers = result.get("headers") or {}
+    if raw and not headers.get("Content-Type", "application/json").startswith("application/json"):
+        return Reply(result["statusCode"], headers, raw)  # text (an export's Markdown form)
+    return Reply(result["statusCode"], headers, json.loads(raw) if raw else None)
 
 
 def create(**kwargs: Any) -> Reply:

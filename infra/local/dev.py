@@ -1,5 +1,6 @@
 """`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, the API on
-127.0.0.1:$PORT invoking the real handlers, and the template's schedules (the orphan sweep).
+127.0.0.1:$PORT invoking the real handlers, the template's schedules (the orphan sweep) and its
+EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction).
 Ctrl-C stops everything.
 
 While it runs, `.dev-stack.json` (or $CHATVAULT_DEV_STATE) says where: `make invoke` finds the stack
@@ -13,7 +14,7 @@ import signal
 import sys
 import threading
 
-from infra.local import scheduler
+from infra.local import events, scheduler
 from infra.local.emulator import provision, start_moto
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
@@ -28,6 +29,7 @@ def main() -> int:
 
     moto = start_moto(moto_port)
     names = provision(stack, endpoint)
+    queues = events.provision(stack, endpoint)
     runtime = Runtime(stack.functions(), stack.layer_dirs(), endpoint)
     server = serve(Gateway(stack, runtime), port)
 
@@ -36,6 +38,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     scheduler.start(stack, runtime, stop)
+    events.start(stack, runtime, endpoint, queues, stop)
     state = state_file()
     state.write_text(
         json.dumps(

@@ -91,6 +91,12 @@ def provision(stack: Stack, endpoint: str | None = None) -> dict[str, str]:
             s3.put_bucket_lifecycle_configuration(
                 Bucket=name, LifecycleConfiguration=_lifecycle(props["LifecycleConfiguration"])
             )
+        notifications = props.get("NotificationConfiguration", {})
+        if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            # ObjectCreated and the rest go to the emulator's EventBridge (infra/local/events.py)
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
     return names
 
 

@@ -228,6 +228,19 @@ def render(report: dict[str, Any]) -> str:
             f"| delete ({name}) within one Lambda call ({DELETE_TIMEOUT_S} s) | {figures['calls']['median']} "
             f"calls, {seconds} s | {_mark(seconds < DELETE_TIMEOUT_S)} |"
         )
+    for name, figures in report.get("export", {}).items():
+        seconds = figures["seconds"]["median"]
+        lines.append(
+            f"| export of {name} within one Lambda call ({DELETE_TIMEOUT_S} s) | {figures['calls']['median']} "
+            f"calls, {figures['bytes']['median'] / 1e6:.1f} MB ({figures['form']}), {seconds} s | "
+            f"{_mark(seconds < DELETE_TIMEOUT_S)} |"
+        )
+    for name, figures in report.get("erase_all", {}).items():
+        seconds = figures["seconds"]["median"]
+        lines.append(
+            f"| erase-all of {name} within one Lambda call ({DELETE_TIMEOUT_S} s) | "
+            f"{figures['calls']['median']} calls, {seconds} s | {_mark(seconds < DELETE_TIMEOUT_S)} |"
+        )
     sweeps = report["sweep"]
     sweep_name, sweep = next(iter(sweeps.items()))
     bound = sweep["target_without_constant"] + SWEEP_CONSTANT
@@ -392,5 +405,25 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "## 6. Warm overhead (AWS calls stubbed)", "", "| request | CPU per request |", "|---|---|"]
     for name, figures in warm.items():
         lines.append(f"| {name} | {_m(figures['cpu_ms'], ' ms')} |")
+    if "export" in report:
+        lines += [
+            "",
+            "## 7. A person's rights: export and erase-all",
+            "",
+            "The export reads the history a page of 250 messages per Query, encodes it as it "
+            "reads, and answers beyond EXPORT_INLINE_BYTES (5 MB) with a link to an export object. "
+            "Erase-all marks every session of the user first, then erases each as the panic button does, "
+            "DELETE_WORKERS // 2 at a time."
+            + (
+                " These two sections were measured in a run of their own (`python -m tests.benchmarks.run "
+                "--only export,erase_all`), on the same machine, after the rest of this report."
+                if report.get("rights_measured_alone")
+                else ""
+            ),
+            "",
+        ]
+        lines += _calls_table("export", report["export"])
+        lines += [""]
+        lines += _calls_table("user", report["erase_all"])
     lines.append("")
     return "\n".join(lines)

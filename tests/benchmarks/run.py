@@ -217,7 +217,12 @@ def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def api_event(
-    method: str, path: str, body: Any = None, token: str | None = None, query: str = ""
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    query: str = "",
+    subject: str | None = None,
 ) -> dict[str, Any]:
     from infra.local.gateway import Gateway, match_route
     from tests.helpers import ROUTES
@@ -227,7 +232,8 @@ def api_event(
     route, params = found
     headers = {"content-type": "application/json", **({"x-session-token": token} if token else {})}
     data = json.dumps(body).encode() if body is not None else b""
-    return Gateway.event(method, path, query, headers, data, route, params, None)
+    claims = {"sub": subject} if subject else None
+    return Gateway.event(method, path, query, headers, data, route, params, claims)
 
 
 def call(function: str, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -695,6 +701,95 @@ def sweep(calls: Calls, scenarios: list[tuple[int, int]], runs: int) -> dict[str
 
 
 # ---------------------------------------------------------------------------------------------------
+# 7. a person's rights: the export of a long session, erase-all of a user's sessions
+
+
+def export(calls: Calls, sizes: list[int], runs: int) -> dict[str, Any]:
+    """GET .../export of a session of `size` messages of CONTENT_CHARS: calls, response bytes (the
+    export itself, or the export object when it is answered as a link), seconds."""
+    from chatvault.dal.clients import client
+
+    result: dict[str, Any] = {}
+    for size in sizes:
+        trips, seconds, sizes_seen, by_op, form = [], [], [], Counter[str](), ""
+        sid, token = new_session()
+        seed_history(sid, size)
+        for _ in range(runs):
+            started = time.perf_counter()
+            with calls.measure() as window:
+                status, body = call("export_session", "GET", f"/api/v1/sessions/{sid}/export", token=token)
+            seconds.append(time.perf_counter() - started)
+            assert status == 200, body
+            if "download_url" in body:
+                form = "link"
+                put = next(s for s in window if s.operation == "PutObject")
+                sizes_seen.append(float(put.sent_bytes))
+            else:
+                form = "inline"
+                assert len(body["messages"]) == size
+                sizes_seen.append(float(len(json.dumps(body, separators=(",", ":"), ensure_ascii=False))))
+            trips.append(float(len(window)))
+            by_op = Counter(operations(window))
+        call("delete_session", "DELETE", f"/api/v1/sessions/{sid}", token=token)
+        assert (
+            not client("s3")
+            .list_objects_v2(Bucket=os.environ["UPLOADS_BUCKET"], Prefix="exports/")
+            .get("Contents")
+        ), "the panic button erases export objects"
+        result[f"{size} messages"] = {
+            "messages": size,
+            "form": form,
+            "calls": spread(trips),
+            "bytes": spread(sizes_seen),
+            "seconds": spread(seconds),
+            "by_operation": by_op.most_common(),
+        }
+    return result
+
+
+def erase_all(calls: Calls, users: list[int], messages: int, runs: int) -> dict[str, Any]:
+    """DELETE /sessions for a signed-in user with `count` sessions of `messages` messages and one file
+    each (jwt mode, for this section only)."""
+    from chatvault.dal.clients import client
+    from chatvault.settings import get_settings
+
+    result: dict[str, Any] = {}
+    saved = os.environ.get("AUTH_MODE", "anonymous")
+    os.environ["AUTH_MODE"] = "jwt"
+    get_settings.cache_clear()
+    try:
+        for count in users:
+            trips, seconds, by_op = [], [], Counter[str]()
+            for _ in range(runs):
+                user = f"bench-{uuid.uuid4()}"
+                for _ in range(count):
+                    status, body = call("create_session", "POST", "/api/v1/sessions", body={}, subject=user)
+                    assert status == 201, body
+                    seed_history(body["session_id"], messages)
+                    client("s3").put_object(
+                        Bucket=os.environ["UPLOADS_BUCKET"], Key=f"uploads/{body['session_id']}/f", Body=b"x"
+                    )
+                started = time.perf_counter()
+                with calls.measure() as window:
+                    status, body = call("erase_all_sessions", "DELETE", "/api/v1/sessions", subject=user)
+                seconds.append(time.perf_counter() - started)
+                assert status == 200, body
+                assert body["erased"] == {"sessions": count, "messages": count * messages, "uploads": count}
+                trips.append(float(len(window)))
+                by_op = Counter(operations(window))
+            result[f"{count} sessions of {messages} messages and 1 file"] = {
+                "sessions": count,
+                "calls": spread(trips),
+                "seconds": spread(seconds),
+                "by_operation": by_op.most_common(),
+            }
+    finally:
+        os.environ["AUTH_MODE"] = saved
+        get_settings.cache_clear()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
 # 6. warm overhead with stubbed AWS calls
 
 
@@ -795,6 +890,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (the smoke test)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections to run alone (e.g. export,erase_all): printed, no report written",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
 
@@ -833,13 +933,21 @@ def main(argv: list[str] | None = None) -> int:
                 "sweep",
                 lambda: sweep(calls, [(200, 20), (40, 40)] if quick else [(10000, 1000), (1000, 1000)], runs),
             ),
+            ("export", lambda: export(calls, [200] if quick else [10000], runs)),
+            ("erase_all", lambda: erase_all(calls, [20] if quick else [200], 5, runs)),
         ]
+        only = {name for name in args.only.split(",") if name}
+        if only:
+            sections = [(name, section) for name, section in sections if name in only]
         for name, section in sections:
             started = time.perf_counter()
             report[name] = section()
             print(f"[bench] {name}: {time.perf_counter() - started:.1f} s", flush=True)
     finally:
         server.stop()
+    if args.only:
+        print(json.dumps({k: v for k, v in report.items() if k in args.only.split(",")}, indent=2))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     from tests.benchmarks.report import render

@@ -59,7 +59,7 @@ def test_delete_and_sweep_batch_their_calls(report: dict) -> None:
     for sweep in report["sweep"].values():
         deletes = dict(sweep["by_operation"])["DeleteObjects"]
         assert deletes == -(-sweep["objects"] // 1000)  # full calls of 1,000 keys, even for small folders
-        assert sweep["calls"]["max"] <= sweep["target_without_constant"] + 10
+        assert sweep["calls"]["max"] <= sweep["target_without_constant"] + 10 + 1  # + the exports' listing
 
 
 def test_every_handler_is_measured(report: dict) -> None:
@@ -87,3 +87,17 @@ def test_snapstart_moves_the_clients_into_the_snapshot(report: dict) -> None:
         without = report["cold_start"]["handlers"][name]["first_invocation_ms"]["median"]
         assert after < without, name
         assert snapstart[name]["init_in_snapshot_ms"]["median"] > 0
+
+
+def test_the_export_reads_a_page_per_query_and_erase_all_a_few_calls_a_session(report: dict) -> None:
+    """The export: the session and profile, a Query per page of 250 messages, the uploads'
+    Query, the audit entry; never a scan. Erase-all: the owner index, then per session the panic
+    button's calls (mark, partition Query, batches, both folders listed, files, removal)."""
+    for figures in report["export"].values():
+        by_op = dict(figures["by_operation"])
+        assert "Scan" not in by_op
+        assert by_op["Query"] <= -(-figures["messages"] // 250) + 1
+        assert figures["calls"]["max"] <= by_op["Query"] + 3
+    for figures in report["erase_all"].values():
+        assert figures["calls"]["max"] <= 7 * figures["sessions"] + 1
+        assert dict(figures["by_operation"])["TransactWriteItems"] == figures["sessions"]

@@ -59,3 +59,20 @@ def test_list_event_drives_its_handler_in_jwt_mode() -> None:
     status, body = _invoke("list_sessions", "list_sessions.json")
     assert status == 200
     assert body == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_rights_events_drive_their_handlers() -> None:
+    for function in ("list_uploads", "get_upload", "export_session"):
+        status, body = _invoke(function, f"{function}.json")
+        assert (status, body["error"]["code"]) == (404, "session_not_found"), function
+    event = json.loads((EVENTS / "confirm_upload.json").read_text())
+    report = import_module("functions.confirm_upload.app").lambda_handler(event, context("confirm_upload"))
+    assert report == {"stored": 0, "refused": 1, "ignored": 0}  # no upload behind the key: deleted
+
+
+@pytest.mark.usefixtures("aws", "jwt_mode")
+def test_the_erase_all_event_drives_its_handler_in_jwt_mode() -> None:
+    status, body = _invoke("erase_all_sessions", "erase_all_sessions.json")
+    assert status == 200
+    assert body["erased"] == {"sessions": 0, "messages": 0, "uploads": 0}

@@ -49,8 +49,9 @@ def _table(name: str, index: str | None = None) -> str:
 
 
 def _objects(bucket: str, keys: list[str]) -> str:
-    assert all(k.startswith("uploads/") for k in keys), keys
-    return json.dumps({"Fn::Sub": f"${{{PHYSICAL[bucket]}.Arn}}/uploads/*"})
+    (folder,) = {k.split("/", 1)[0] for k in keys}  # one folder a call: uploads/ or exports/
+    assert folder in ("uploads", "exports"), keys
+    return json.dumps({"Fn::Sub": f"${{{PHYSICAL[bucket]}.Arn}}/{folder}/*"})
 
 
 def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str, str]]:
@@ -67,12 +68,16 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str
     if service == "s3":
         bucket = params["Bucket"]
         if operation == "ListObjectsV2":
-            assert params["Prefix"].startswith("uploads/")
+            assert params["Prefix"].startswith(("uploads/", "exports/"))
             return {("s3:ListBucket", json.dumps({"Fn::GetAtt": [PHYSICAL[bucket], "Arn"]}))}
         if operation == "DeleteObjects":
             return {("s3:DeleteObject", _objects(bucket, [o["Key"] for o in params["Delete"]["Objects"]]))}
-        if operation == "PresignPost":
+        if operation in ("PresignPost", "PutObject"):
             return {("s3:PutObject", _objects(bucket, [params["Key"]]))}
+        if operation in ("PresignGet", "HeadObject"):
+            return {("s3:GetObject", _objects(bucket, [params["Key"]]))}
+        if operation == "DeleteObject":
+            return {("s3:DeleteObject", _objects(bucket, [params["Key"]]))}
     if service == "secretsmanager" and operation == "GetSecretValue":
         assert PHYSICAL[params["SecretId"]] == "FingerprintSecret"
         return {("secretsmanager:GetSecretValue", json.dumps({"Ref": "FingerprintSecret"}))}
@@ -112,14 +117,40 @@ def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
         )
         return real_presign(key, content_type, max_bytes, expires_in)
 
+    real_presign_get = uploads.presigned_get
+
+    def presign_get(key: str, expires_in: int, content_type: str | None = None) -> str:
+        from chatvault.settings import get_settings
+
+        record[_running["function"]] |= needs(
+            "s3", "PresignGet", {"Bucket": get_settings().uploads_bucket, "Key": key}
+        )
+        return real_presign_get(key, expires_in, content_type)
+
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", api_call)
     monkeypatch.setattr(uploads, "presigned_post", presign)
+    monkeypatch.setattr(uploads, "presigned_get", presign_get)
     return record
 
 
 def cold_start() -> None:
     """What a process reads once (the fingerprint secret) is read again, as by a new function."""
     secret.forget()
+
+
+def confirm(key: str) -> dict[str, Any]:
+    """ConfirmUploadFunction, for the ObjectCreated event of this key."""
+    from functions.confirm_upload.app import lambda_handler
+
+    event = json.loads(EVENTS.joinpath("confirm_upload.json").read_text())
+    event["detail"]["object"]["key"] = key
+    cold_start()
+    _running["function"] = "ConfirmUploadFunction"
+    try:
+        report: dict[str, Any] = lambda_handler(event, context("ConfirmUploadFunction"))
+    finally:
+        _running["function"] = ""
+    return report
 
 
 def as_function(name: str, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
@@ -173,6 +204,37 @@ def test_every_function_is_granted_exactly_what_it_uses(
         body={"filename": "a.png", "content_type": "image/png", "size": 3},
     )
     boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/f", Body=b"x")
+    # the read side: an upload confirmed by its object's event, one refused (and deleted), the export
+    uploaded = [
+        as_function(
+            "CreateUploadFunction",
+            "POST",
+            f"{base}/uploads",
+            expect=201,
+            token=token,
+            body={"filename": "a.png", "content_type": "image/png", "size": 3},
+        ).body["key"]
+        for _ in range(2)
+    ]
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket="chatvault-local-uploadsbucket", Key=uploaded[0], Body=b"abc", ContentType="image/png"
+    )
+    s3.put_object(
+        Bucket="chatvault-local-uploadsbucket", Key=uploaded[1], Body=b"abc", ContentType="text/html"
+    )
+    assert confirm(uploaded[0])["stored"] == 1
+    assert confirm(uploaded[1])["refused"] == 1
+    as_function("ListUploadsFunction", "GET", f"{base}/uploads", token=token)
+    as_function("GetUploadFunction", "GET", f"{base}/uploads/{uploaded[0].rsplit('/', 1)[1]}", token=token)
+    as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1")  # the link form: an export object
+    from chatvault.settings import get_settings
+
+    get_settings.cache_clear()
+    as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
+    settings_env.delenv("EXPORT_INLINE_BYTES")
+    get_settings.cache_clear()
     as_function("UpdateSessionFunction", "PATCH", base, token=token, body={"status": "ended"})
     # refused writes read the session to say why
     as_function("UpdateSessionFunction", "PATCH", base, expect=409, token=token, body={"title": "refused"})
@@ -202,6 +264,9 @@ def test_every_function_is_granted_exactly_what_it_uses(
     boto3.client("s3").put_object(
         Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{uuid.uuid4()}/x", Body=b"x"
     )
+    boto3.client("s3").put_object(
+        Bucket="chatvault-local-uploadsbucket", Key=f"exports/{uuid.uuid4()}/old.json", Body=b"{}"
+    )
     later = clock.now() + timedelta(hours=1)
     settings_env.setattr(clock, "now", lambda: later)
     from functions.sweep_orphans.app import lambda_handler as sweep
@@ -216,16 +281,21 @@ def test_every_function_is_granted_exactly_what_it_uses(
         _running["function"] = ""
     assert report["erasures_finished"] == 1
     assert report["prefixes_deleted"] >= 1
+    assert report["exports_deleted"] == 1
 
     settings_env.setenv("AUTH_MODE", "jwt")
-    from chatvault.settings import get_settings
-
     get_settings.cache_clear()
     as_function(
         "CreateSessionFunction", "POST", "/api/v1/sessions", 201, body={"title": "mine"}, subject="alice"
     )
     listed = as_function("ListSessionsFunction", "GET", "/api/v1/sessions", subject="alice")
     assert [s["title"] for s in listed.body["items"]] == ["mine"]  # the profiles are read with the page
+    mine = listed.body["items"][0]["session_id"]
+    call("POST", f"/api/v1/sessions/{mine}/messages", subject="alice", body={"role": "user", "content": "x"})
+    for folder in ("uploads", "exports"):
+        s3.put_object(Bucket="chatvault-local-uploadsbucket", Key=f"{folder}/{mine}/x", Body=b"x")
+    erased = as_function("EraseAllSessionsFunction", "DELETE", "/api/v1/sessions", subject="alice")
+    assert erased.body["erased"]["sessions"] == 1
 
     # both mode: a claim, and a refused claim (which reads the session to say why)
     from chatvault.dal import jwks

@@ -13,8 +13,11 @@ Two runs, because pinned parameters apply to every request of a run, links inclu
 Any warning fails a run (missing test data, say), with two allowances, per operation:
 - a list's `cursor` is opaque and sealed, so no generator can make a valid one; a generated cursor is
   400 `invalid_cursor` (the contract), which positive_data_acceptance is told to expect there;
-- `GET /api/v1/sessions` is 404 in anonymous mode by contract, and a pinned DELETE erases its session
-  at its first success: their "missing test data" warnings are expected.
+- `GET /api/v1/sessions` and `DELETE /api/v1/sessions` are 404 in anonymous mode by contract, and a
+  pinned DELETE erases its session at its first success: their "missing test data" warnings are
+  expected;
+- an upload is 404 until its file reaches storage, which no generated request sends: the pinned run
+  pins a stored upload, and the stateful run expects the warning for `GET .../uploads/{upload_id}`.
 The service writer's routes are left out: schemathesis cannot sign requests with SigV4, so every one
 would be the gateway's 403. test_service_writer.py and test_python_client.py cover them."""
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +49,11 @@ def _config(stack: LocalStack, pinned: bool) -> str:
             if path.startswith("/api/v1/service/"):
                 lines.append(section[0] + "\nenabled = false")  # SigV4: see the module's docstring
                 continue
-            if (path == "/api/v1/sessions" and method == "get") or (pinned and method == "delete"):
+            if (
+                (path == "/api/v1/sessions" and method in ("get", "delete"))
+                or (pinned and method == "delete")
+                or (not pinned and "upload_id" in names)
+            ):
                 section.append("warnings = false")
             if "cursor" in names:
                 section.append(
@@ -53,13 +61,34 @@ def _config(stack: LocalStack, pinned: bool) -> str:
                 )
             if pinned and "session_id" in names:
                 session = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()
+                upload = (
+                    f', "path.upload_id" = "{_stored_upload(stack, session)}"' if "upload_id" in names else ""
+                )
                 section.append(
                     f'parameters = {{ "path.session_id" = "{session["session_id"]}", '
-                    f'"header.X-Session-Token" = "{session["session_token"]}" }}'
+                    f'"header.X-Session-Token" = "{session["session_token"]}"{upload} }}'
                 )
             if len(section) > 1:
                 lines.append("\n".join(section))
     return "\n\n".join(lines) + "\n"
+
+
+def _stored_upload(stack: LocalStack, session: dict[str, str]) -> str:
+    """An upload of the session whose file is in storage (the bucket's event has confirmed it)."""
+    url = f"{stack.api}/api/v1/sessions/{session['session_id']}/uploads"
+    auth = {"X-Session-Token": session["session_token"]}
+    form = requests.post(
+        url, headers=auth, json={"filename": "a.txt", "content_type": "text/plain", "size": 2}, timeout=10
+    ).json()
+    requests.post(
+        form["url"], data=form["fields"], files={"file": ("a.txt", b"hi", "text/plain")}, timeout=10
+    )
+    for _ in range(100):
+        listed = requests.get(url, headers=auth, timeout=10).json()["items"]
+        if listed and listed[0]["status"] == "stored":
+            return str(form["upload_id"])
+        time.sleep(0.2)
+    raise AssertionError("the upload was never confirmed")
 
 
 @pytest.mark.parametrize(

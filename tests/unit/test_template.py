@@ -24,7 +24,7 @@ SAM_PYTHON = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam")).parent / "
 
 
 # Every resource a function may name: the table, its owner index, the bucket, and the objects of the
-# uploads folder (the only wildcard: object keys under uploads/).
+# uploads and exports folders (the only wildcards: object keys under uploads/ and exports/).
 ALLOWED_RESOURCES = [
     {"Fn::GetAtt": ["SessionsTable", "Arn"]},
     {"Fn::GetAtt": ["AuditTable", "Arn"]},
@@ -33,6 +33,7 @@ ALLOWED_RESOURCES = [
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_erasing"},
     {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
     {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"},
+    {"Fn::Sub": "${UploadsBucket.Arn}/exports/*"},
     {"Ref": "FingerprintSecret"},
 ]
 
@@ -73,6 +74,34 @@ def test_the_bucket_keeps_no_versions_of_erased_files() -> None:
     assert "Prefix" not in backstop  # the whole bucket
     assert backstop["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     assert backstop["ExpiredObjectDeleteMarker"] is True
+
+
+def test_export_objects_expire_after_a_day_at_the_latest() -> None:
+    """S3's smallest lifecycle expiry is a day: the backstop behind the sweep's hour."""
+    bucket = Stack.from_template().resources("AWS::S3::Bucket")["UploadsBucket"]
+    rule = _rule(bucket, "expire-exports")
+    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == ("Enabled", "exports/", 1)
+
+
+def test_objects_created_under_uploads_reach_the_confirming_function_through_eventbridge() -> None:
+    """The bucket sends its events to EventBridge (a direct S3 notification to a function would be a
+    circular dependency: every function names the bucket); one rule takes ObjectCreated of this
+    bucket's uploads/ keys to ConfirmUploadFunction, retried."""
+    stack = Stack.from_template()
+    bucket = stack.resources("AWS::S3::Bucket")["UploadsBucket"]
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    events = stack.functions()["ConfirmUploadFunction"].events
+    (event,) = events.values()
+    assert event["Type"] == "EventBridgeRule"
+    assert event["Properties"]["Pattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": ["chatvault-local-uploadsbucket"]},
+            "object": {"key": [{"prefix": "uploads/"}]},
+        },
+    }
+    assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 2
 
 
 def test_bucket_is_private_encrypted_and_tls_only() -> None:
@@ -347,8 +376,12 @@ def test_snapstart_is_opt_in_and_everything_invokes_the_published_alias() -> Non
     permissions = [v for v in resources.values() if v["Type"] == "AWS::Lambda::Permission"]
     assert permissions
     assert all(p["Properties"]["FunctionName"]["Ref"].endswith("Aliaslive") for p in permissions)
-    (rule,) = [v for v in resources.values() if v["Type"] == "AWS::Events::Rule"]
-    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": "SweepOrphansFunctionAliaslive"}
+    targets = sorted(
+        v["Properties"]["Targets"][0]["Arn"]["Ref"]
+        for v in resources.values()
+        if v["Type"] == "AWS::Events::Rule"
+    )
+    assert targets == ["ConfirmUploadFunctionAliaslive", "SweepOrphansFunctionAliaslive"]
 
 
 def _config_skips() -> dict[str, str]:

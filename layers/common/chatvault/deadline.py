@@ -70,3 +70,8 @@ def guard(client: Any) -> Any:
         client.meta.events.register_first("needs-retry.*.*", check_backoff)
         client._deadline_guarded = True
     return client
+
+
+def remaining_s() -> float | None:
+    """Seconds left in this invocation; None outside one (tests, tools)."""
+    return None if _deadline is None else _deadline - time.monotonic()

@@ -104,3 +104,7 @@ class StorageUnavailableError(ChatVaultError):
     """DynamoDB or S3 kept failing (throttling, 5xx) after the retries this call could afford."""
 
     default_message = "The service is briefly unavailable; retry shortly."
+
+
+class UploadNotFoundError(ChatVaultError):
+    default_message = "The upload does not exist, or its file has not reached storage yet."

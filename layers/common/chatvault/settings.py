@@ -70,6 +70,14 @@ class Settings(BaseModel):
     upload_url_seconds: int = Field(default=300, alias="UPLOAD_URL_SECONDS", ge=30, le=3600)
     orphan_min_age_minutes: int = Field(default=30, alias="ORPHAN_MIN_AGE_MINUTES", ge=0)
     dry_run: bool = Field(default=False, alias="DRY_RUN")
+    # A person's rights (logic/export_session.py, get_upload.py): a download link lives 5 minutes; an
+    # export larger than this many bytes (as the Lambda response carries it; Lambda's limit is 6 MB)
+    # is answered as a link to an export object, valid EXPORT_URL_SECONDS; the sweep deletes export
+    # objects older than EXPORT_MAX_AGE_MINUTES (a run every 30 minutes: gone within the hour).
+    download_url_seconds: int = Field(default=300, alias="DOWNLOAD_URL_SECONDS", ge=30, le=3600)
+    export_inline_bytes: int = Field(default=5_000_000, alias="EXPORT_INLINE_BYTES", ge=1, le=6_000_000)
+    export_url_seconds: int = Field(default=900, alias="EXPORT_URL_SECONDS", ge=60, le=1800)
+    export_max_age_minutes: int = Field(default=30, alias="EXPORT_MAX_AGE_MINUTES", ge=0, le=30)
 
     @model_validator(mode="after")
     def _both_mode_knows_its_issuer(self) -> Settings:

@@ -158,3 +158,16 @@ class MessageIdItem(ChatItem, discriminator="message_id"):
     position = UnicodeAttribute()
     body_hash = UnicodeAttribute()
     expires_at = TTLAttribute()
+
+
+class UploadItem(ChatItem, discriminator="upload"):
+    """`sk = U#<upload_id>`: an upload as it was declared (type, largest size) and whether its object
+    has reached the bucket (`pending`, then `stored` with the object's real size). Written with the
+    presigned POST's issue, confirmed by the bucket's ObjectCreated event (logic/confirm_upload.py).
+    No file name: it is checked at the request and never stored."""
+
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    status = UnicodeAttribute(default="pending")
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()

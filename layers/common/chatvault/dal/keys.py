@@ -6,6 +6,7 @@ One partition per session, `pk = <session_id>`, items ordered by `sk`:
     !P                  the profile: title and metadata              (outside the list range)
     #S                  the session: owner, state, counters (small)  (low end: first in ascending pages)
     M#<position>        a message, position = fixed-width order key  (the history)
+    U#<upload_id>       an upload's declaration and state            (above the history)
 
 so one Query reads "the session and the first ascending page", other pages read the session
 concurrently, one append writes the small session item and the message, and one Query on `pk`
@@ -18,6 +19,7 @@ SESSION_SK = "#S"
 PROFILE_SK = "!P"
 MESSAGE_PREFIX = "M#"
 MESSAGE_ID_PREFIX = "!I#"
+UPLOAD_PREFIX = "U#"  # sorts above every message (`M#~` ends the history range)
 
 OWNER_INDEX = "by_owner"
 ERASING_INDEX = "by_erasing"  # sparse: session items marked for erasure, for the sweep to finish

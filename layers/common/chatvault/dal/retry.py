@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
+from botocore.exceptions import HTTPClientError
 from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.models import Model
 
@@ -49,7 +50,8 @@ CONDITION_CHECK_FAILED = "ConditionalCheckFailedException"
 
 def _code(exc: BaseException) -> str | None:
     if isinstance(exc, PynamoDBException):
-        return exc.cause_response_code
+        # PynamoDB's cause_response_code fails on a cause without a response (a read timeout)
+        return _code(exc.cause) if exc.cause is not None else None
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = response.get("Error", {}).get("Code")
@@ -58,7 +60,12 @@ def _code(exc: BaseException) -> str | None:
 
 
 def is_transient(exc: BaseException) -> bool:
+    """Throttling, a 5xx, a transaction conflict, or no answer at all (a connection or read timeout
+    that outlasted botocore's retries)."""
     if _code(exc) in TRANSIENT_CODES:
+        return True
+    cause = exc.cause if isinstance(exc, PynamoDBException) else exc
+    if isinstance(cause, HTTPClientError):
         return True
     reasons = getattr(exc, "cancellation_reasons", None) or []
     return any(r is not None and r.code in ("TransactionConflict", "ThrottlingError") for r in reasons)

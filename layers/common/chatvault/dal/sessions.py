@@ -19,8 +19,8 @@ from pynamodb.expressions.condition import Condition
 
 from chatvault.clock import iso
 from chatvault.dal import audit, connection, limits
-from chatvault.dal.items import ChatItem, ErasingMark, ProfileItem, SessionItem, StoredKey
-from chatvault.dal.keys import ERASING, PROFILE_SK, SESSION_SK
+from chatvault.dal.items import ChatItem, ErasingMark, ProfileItem, SessionItem, StoredKey, UploadItem
+from chatvault.dal.keys import ERASING, PROFILE_SK, SESSION_SK, UPLOAD_PREFIX
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
 from chatvault.dal.transaction import Refused, Transaction
 from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
@@ -31,6 +31,7 @@ from chatvault.models.domain import (
     RateCharge,
     SessionChanges,
     SessionRecord,
+    UploadRecord,
 )
 from chatvault.settings import get_settings
 
@@ -301,12 +302,31 @@ def _commit_beside(
 
 @storage_errors
 def record_upload(
-    session_id: str, principal: Principal, at: datetime, charge: RateCharge, entry: AuditEntry
+    session_id: str,
+    principal: Principal,
+    at: datetime,
+    charge: RateCharge,
+    entry: AuditEntry,
+    *,
+    upload: UploadRecord,
 ) -> bool:
-    """Count an issued upload on a live, active session of the caller, with its audit entry and the
-    client's rate-limit charge, in one transaction. False when the session refused it."""
+    """Count an issued upload on a live, active session of the caller, with its record (`pending`),
+    its audit entry and the client's rate-limit charge, in one transaction. False when the session
+    refused it."""
     tx = Transaction()
     tx.save("audit", audit.item_of(entry))
+    tx.save(
+        "upload",
+        UploadItem(
+            upload.session_id,
+            UPLOAD_PREFIX + upload.upload_id,
+            content_type=upload.content_type,
+            size=upload.size,
+            status=upload.status,
+            created_at=upload.created_at,
+            expires_at=upload.expires_at,
+        ),
+    )
     tx.update(
         "session",
         SessionItem(session_id, SESSION_SK),
@@ -358,6 +378,14 @@ def list_by_owner(
         for item in ProfileItem.batch_get([(h.pk, PROFILE_SK) for h in heads], consistent_read=True)
     }
     return [record_of(h, profiles.get(h.pk)) for h in heads], results.last_evaluated_key
+
+
+@storage_errors
+def owned_ids(owner_id: str) -> list[str]:
+    """Every session of the owner still on disk, live, expired or being erased: the owner index's
+    pages (eventually consistent, as every index read: a session created a moment ago may be
+    missing; a retry of erase-all finds it)."""
+    return [item.pk for item in SessionItem.by_owner.query(owner_id, attributes_to_get=["pk", "sk", "kind"])]
 
 
 def _owner_key_of(key: dict[str, Any], owner_id: str) -> bool:

@@ -17,6 +17,8 @@ from chatvault.settings import get_settings
 
 UPLOADS_PREFIX = "uploads/"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_UPLOAD_KEY = re.compile(rf"^uploads/({_UUID})/({_UUID})$")
 _SESSION_FOLDER = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
 snapshot.prime(lambda: client("s3"))  # under SnapStart, the S3 client is in the snapshot
 
@@ -44,6 +46,57 @@ def presigned_post(key: str, content_type: str, max_bytes: int, expires_in: int)
         ExpiresIn=expires_in,
     )
     return post
+
+
+def upload_of(key: str) -> tuple[str, str] | None:
+    """(session id, upload id) of a key this service issues forms for, `uploads/<uuid>/<uuid>`."""
+    match = _UPLOAD_KEY.match(key)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def presigned_get(key: str, expires_in: int, content_type: str | None = None) -> str:
+    """A link that downloads the object for `expires_in` seconds, as an attachment (no file name:
+    none is stored). Signing is local (no AWS call)."""
+    params: dict[str, Any] = {
+        "Bucket": get_settings().uploads_bucket,
+        "Key": key,
+        "ResponseContentDisposition": "attachment",
+    }
+    if content_type:
+        params["ResponseContentType"] = content_type
+    url: str = client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+    return url
+
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    size: int
+    content_type: str
+
+
+@storage_errors
+def head(key: str) -> ObjectFacts | None:
+    """The object's size and Content-Type (HeadObject); None when there is no such object."""
+    s3 = client("s3")
+    try:
+        response = s3.head_object(Bucket=get_settings().uploads_bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return ObjectFacts(int(response["ContentLength"]), str(response.get("ContentType") or ""))
+
+
+@storage_errors
+def delete_key(key: str) -> None:
+    client("s3").delete_object(Bucket=get_settings().uploads_bucket, Key=key)
+
+
+@storage_errors
+def put(key: str, body: bytes, content_type: str) -> None:
+    client("s3").put_object(
+        Bucket=get_settings().uploads_bucket, Key=key, Body=body, ContentType=content_type
+    )
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     404: (
         "`session_not_found`: no such session, not yours, expired, being erased, or a non-UUID id; "
-        "`not_found`: no such route.",
+        "`not_found`: no such route; `upload_not_found`: no such upload, or its file has not arrived.",
         {},
     ),
     409: ("`session_exists`, `session_ended`, `message_id_conflict` or `session_owned`.", {}),

@@ -4,7 +4,8 @@ The policy fixes the key `uploads/{session_id}/{upload_id}`, the content type an
 (1..the declared size, itself at most MaxUploadBytes); the form is valid for UPLOAD_URL_SECONDS.
 The declared type must be one of AllowedUploadTypes, exactly as listed (the document declares them
 as an enum, and browsers report types in lowercase).
-One conditional UpdateItem counts the upload on the session; signing is local."""
+One transaction counts the upload on the session and writes its record (`pending` until the bucket's
+ObjectCreated event confirms it: logic/confirm_upload.py); signing is local."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from chatvault.logic.identity import Caller, principal_of, session_id_from_path
 from chatvault.logic.limits import refusals_audited
 from chatvault.logic.session_state import raise_refusal
 from chatvault.models.api import CreateUploadRequest, UploadOut
-from chatvault.models.domain import AuditEntry, RateCharge
+from chatvault.models.domain import AuditEntry, RateCharge, UploadRecord
 from chatvault.observability import metrics
 from chatvault.settings import get_settings
 
@@ -45,8 +46,17 @@ def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Cal
         actor=caller.fingerprint,
         details={"upload_id": upload_id, "max_bytes": request.size},
     )
+    record = UploadRecord(
+        session_id=session_id,
+        upload_id=upload_id,
+        content_type=request.content_type,
+        size=request.size,
+        status="pending",
+        created_at=at,
+        expires_at=sessions.as_stored(at + timedelta(seconds=settings.retention_seconds)),
+    )
     with refusals_audited(charge):
-        if not sessions.record_upload(session_id, principal, at, charge, entry):
+        if not sessions.record_upload(session_id, principal, at, charge, entry, upload=record):
             raise_refusal(session_id, principal, at)
 
     key = uploads.key_for(session_id, upload_id)

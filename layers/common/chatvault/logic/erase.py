@@ -1,4 +1,5 @@
-"""Erasing a marked session: every message and marker, every uploaded file, then the session itself.
+"""Erasing a marked session: every message, marker and upload record, every uploaded file and export
+object, then the session itself.
 Shared by the panic button and by the sweep, which finishes deletes whose Lambda died."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from chatvault import clock
-from chatvault.dal import sessions, uploads
+from chatvault.dal import exports, sessions, uploads
 from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
 
@@ -24,6 +25,7 @@ def finish_erase(
     audit entry (with the counts) are one transaction."""
     items = sessions.erase_items(session_id, get_settings().delete_workers)
     files = uploads.erase_session_files(session_id)
+    exports.erase_session_exports(session_id)
     entry = AuditEntry(
         session_id=session_id,
         event=event,

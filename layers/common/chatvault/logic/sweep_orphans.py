@@ -10,6 +10,8 @@ than ORPHAN_MIN_AGE_MINUTES.
   without deleting.
 - Before each batch the remaining Lambda time is checked: the sweep stops cleanly and leaves the rest
   to the next run.
+- Export objects (`exports/<uuid>/`, logic/export_session.py) older than EXPORT_MAX_AGE_MINUTES are
+  deleted, whatever their session: with a run every 30 minutes, none outlives its hour.
 - One sweep at a time: a run first takes the `sweep` lease (dal/lease.py) until its Lambda's deadline;
   a run that finds it held (a slow run overlapping the next schedule, a manual invoke) does nothing
   and says so (`skipped`).
@@ -25,7 +27,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from chatvault import clock
-from chatvault.dal import audit, lease, sessions, uploads
+from chatvault.dal import audit, exports, lease, sessions, uploads
 from chatvault.logic.erase import finish_erase
 from chatvault.models.domain import AuditEntry
 from chatvault.observability import logger, metrics
@@ -49,6 +51,7 @@ class SweepReport(BaseModel):
     prefixes_deleted: int = 0
     objects_deleted: int = 0
     errors: int = 0
+    exports_deleted: int = 0
     dry_run: bool = False
     complete: bool = True
     skipped: bool = False  # another sweep held the lease: this one did nothing
@@ -146,6 +149,8 @@ def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
             pending = []
     if pending:  # fewer than 1,000 keys: well inside the safety margin, also when stopping early
         _delete(pending, report)
+    if report.complete and remaining_ms() >= SAFETY_MS:
+        _delete_old_exports(report, settings.export_max_age_minutes, settings.dry_run)
 
     for name, value in _counts(report).items():
         metrics.add_metric(name=name, unit="Count", value=value)
@@ -207,6 +212,18 @@ def _delete(candidates: list[Folder], report: SweepReport) -> None:
     )
 
 
+def _delete_old_exports(report: SweepReport, max_age_minutes: int, dry_run: bool) -> None:
+    old = exports.stale(clock.now() - timedelta(minutes=max_age_minutes))
+    if dry_run or not old:
+        if old:
+            logger.info("old export objects found (dry run)", extra={"objects": len(old)})
+        return
+    refused = uploads.delete_keys(old)
+    report.exports_deleted += len(old) - len(refused)
+    report.errors += len(refused)
+    logger.info("old export objects deleted", extra={"objects": len(old) - len(refused)})
+
+
 def _counts(report: SweepReport) -> dict[str, int]:
     return {
         "ErasuresFinished": report.erasures_finished,
@@ -215,4 +232,5 @@ def _counts(report: SweepReport) -> dict[str, int]:
         "PrefixesDeleted": report.prefixes_deleted,
         "ObjectsDeleted": report.objects_deleted,
         "Errors": report.errors,
+        "ExportsDeleted": report.exports_deleted,
     }

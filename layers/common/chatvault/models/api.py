@@ -20,7 +20,15 @@ from pydantic.json_schema import SkipJsonSchema
 
 from chatvault import bounds
 from chatvault.clock import iso
-from chatvault.models.domain import EraseReceipt, MessageRecord, Role, SessionRecord, SessionStatus
+from chatvault.models.domain import (
+    EraseReceipt,
+    MessageRecord,
+    Role,
+    SessionRecord,
+    SessionStatus,
+    UploadRecord,
+    UploadStatus,
+)
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=bounds.METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=bounds.METADATA_VALUE_CHARS)]
@@ -289,3 +297,76 @@ class UploadOut(ApiModel):
     fields: dict[str, str]
     expires_at: str
     max_bytes: int
+
+
+# ---- a person's rights over their data: uploads' read side, export, erase-all ---------------------
+
+
+class UploadInfoOut(ApiModel):
+    """An upload as the read side shows it: never its file name (none is stored). `size` is the
+    declared largest size while pending, the object's real size once stored."""
+
+    upload_id: str
+    content_type: str
+    size: int
+    status: UploadStatus
+    created_at: str
+    expires_at: str
+
+    @classmethod
+    def of(cls, record: UploadRecord) -> UploadInfoOut:
+        return cls(
+            upload_id=record.upload_id,
+            content_type=record.content_type,
+            size=record.size,
+            status=record.status,
+            created_at=iso(record.created_at),
+            expires_at=iso(record.expires_at),
+        )
+
+
+class UploadInfoListOut(ApiModel):
+    items: list[UploadInfoOut]
+    next_cursor: str | None
+
+
+class UploadDownloadOut(UploadInfoOut):
+    download_url: str = Field(description="A presigned GET of the file, valid 5 minutes.")
+
+
+class ExportedUploadOut(UploadInfoOut):
+    download_url: str | None = Field(
+        default=None, description="Stored files only: a presigned GET, valid 5 minutes."
+    )
+
+
+EXPORT_FORMAT: Literal["chatvault.export/1"] = "chatvault.export/1"
+
+
+class SessionExportOut(ApiModel):
+    """The export format, version 1 (docs/API.md): what an import reads back. Messages oldest first,
+    all of them, in the shape GET .../messages answers."""
+
+    format: Literal["chatvault.export/1"] = EXPORT_FORMAT
+    exported_at: str
+    session: SessionOut
+    messages: list[MessageOut]
+    uploads: list[ExportedUploadOut]
+
+
+class ExportLinkOut(ApiModel):
+    """An export too large for one response: a link to the export object (JSON or Markdown)."""
+
+    download_url: str
+    expires_at: str
+
+
+class ErasedAllCounts(ApiModel):
+    sessions: int
+    messages: int
+    uploads: int
+
+
+class EraseAllReceiptOut(ApiModel):
+    deleted_at: str
+    erased: ErasedAllCounts

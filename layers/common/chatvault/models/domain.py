@@ -157,6 +157,21 @@ class MessagePage(Record):
     last_position: str | None
 
 
+UploadStatus = Literal["pending", "stored"]
+
+
+class UploadRecord(Record):
+    """An upload's declaration and state (never its file name)."""
+
+    session_id: str
+    upload_id: str
+    content_type: str
+    size: int
+    status: UploadStatus
+    created_at: datetime
+    expires_at: datetime
+
+
 class AuditEntry(Record):
     """One lifecycle event. Ids, counts and fingerprints only: never content, file names, tokens or
     raw IP addresses."""
@@ -173,6 +188,7 @@ class AuditEntry(Record):
         "erased_by_operator",
         "rate_limited",
         "sweep_finished",
+        "session_exported",
     ]
     at: datetime
     actor: str | None = None  # the client fingerprint

@@ -1,0 +1,38 @@
+"""DELETE /api/v1/sessions: erase every session of the signed-in caller (EraseAllSessionsFunction)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.erase_all_sessions import erase_all_sessions
+from chatvault.models.api import EraseAllReceiptOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.delete(
+    "/api/v1/sessions",
+    summary="Erase all my sessions, permanently (signed-in users; 404 in anonymous mode)",
+    description=(
+        "The panic button for every session of the caller: each is unreadable at once, then erased "
+        "with its messages, files and exports. Safe to retry: a 503 (out of time) leaves the rest "
+        "unreadable and a retry, or the next sweep, finishes it."
+    ),
+    tags=["sessions"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(200, EraseAllReceiptOut, "What was erased.", 401, 404),
+)
+@tracer.capture_method
+def erase_all() -> Response[str]:
+    return app.reply(erase_all_sessions(app.caller))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,41 @@
+"""GET /api/v1/sessions/{session_id}/uploads: the session's uploads (ListUploadsFunction)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.list_uploads import list_uploads
+from chatvault.models.api import UploadInfoListOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.get(
+    "/api/v1/sessions/<session_id>/uploads",
+    summary="A page of the session's uploads: pending until the file is in storage, stored after",
+    description="File names are never stored, so none is listed.",
+    tags=["uploads"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(200, UploadInfoListOut, "A page of uploads.", 400, 401, 404, 422),
+)
+@tracer.capture_method
+def list_(
+    session_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> Response[str]:
+    return app.reply(list_uploads(session_id, app.caller, limit, cursor))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,162 @@
+"""GET /sessions/{id}/export: the whole conversation, for the person it belongs to (GDPR access and
+portability), as JSON in the versioned export format (`chatvault.export/1`, docs/API.md: what an
+import reads back) or as a Markdown transcript.
+
+Reading costs stay proportional to the session: one BatchGetItem (session and profile), a Query per
+page of history (250 messages; never a scan), one Query of the uploads, one
+audit entry (the event, format and counts: never content). The export is encoded page by page as it
+is read. When it would not fit one Lambda response (EXPORT_INLINE_BYTES, as the response carries
+it, JSON-escaped; Lambda's limit is 6 MB) it is written to `exports/{session_id}/` and answered as a
+link valid EXPORT_URL_SECONDS; the sweep deletes export objects within the hour, the bucket's
+lifecycle rule after a day at the latest, and the panic button with the session."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from chatvault import clock
+from chatvault.dal import audit, exports, messages, sessions, upload_records, uploads
+from chatvault.errors import SessionNotFoundError
+from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.models.api import (
+    EXPORT_FORMAT,
+    ExportedUploadOut,
+    ExportLinkOut,
+    MessageOut,
+    SessionOut,
+    UploadInfoOut,
+)
+from chatvault.models.domain import AuditEntry, MessageRecord, UploadRecord
+from chatvault.observability import logger, metrics
+from chatvault.settings import get_settings
+
+ExportFormat = Literal["json", "markdown"]
+CONTENT_TYPES = {"json": "application/json", "markdown": "text/markdown; charset=utf-8"}
+EXTENSIONS = {"json": "json", "markdown": "md"}
+
+
+@dataclass(frozen=True)
+class Export:
+    """Either the export itself (`body`, of `content_type`) or a link to it (`link`)."""
+
+    content_type: str
+    body: str | None = None
+    link: ExportLinkOut | None = None
+
+
+def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> Export:
+    settings = get_settings()
+    session_id = session_id_from_path(raw_session_id)
+    principal = principal_of(caller)
+    at = clock.now()
+    record = authorize(sessions.get(session_id), principal)
+    if not record.is_live(at):
+        raise SessionNotFoundError()
+    files = [_exported(u) for u in upload_records.all_of(session_id) if u.expires_at > at]
+    counted = _Counted(messages.every_page(session_id), at)
+    encode = _json if form == "json" else _markdown
+    body = "".join(encode(SessionOut.of(record), counted, files, at))
+
+    inline = len(json.dumps(body)) <= settings.export_inline_bytes  # as the Lambda response carries it
+    audit.record(
+        AuditEntry(
+            session_id=session_id,
+            event="session_exported",
+            at=at,
+            actor=caller.fingerprint,
+            details={
+                "format": form,
+                "messages": counted.count,
+                "uploads": len(files),
+                "form": "inline" if inline else "link",
+            },
+        )
+    )
+    metrics.add_metric(name="SessionsExported", unit="Count", value=1)
+    logger.info(
+        "session exported",
+        extra={"session_id": session_id, "messages": counted.count, "bytes": len(body), "inline": inline},
+    )
+    if inline:
+        return Export(content_type=CONTENT_TYPES[form], body=body)
+    key = exports.key_for(session_id, str(uuid.uuid4()), EXTENSIONS[form])
+    exports.write(key, body.encode("utf-8"), CONTENT_TYPES[form])
+    return Export(
+        content_type=CONTENT_TYPES["json"],
+        link=ExportLinkOut(
+            download_url=exports.link(key, settings.export_url_seconds),
+            expires_at=clock.iso(at + timedelta(seconds=settings.export_url_seconds)),
+        ),
+    )
+
+
+class _Counted:
+    """The live messages of the pages, oldest first, counted as they pass."""
+
+    def __init__(self, pages: Iterator[list[MessageRecord]], at: datetime) -> None:
+        self.pages, self.at, self.count = pages, at, 0
+
+    def __iter__(self) -> Iterator[MessageRecord]:
+        for page in self.pages:
+            for message in page:
+                if message.expires_at > self.at:  # reads never return expired data
+                    self.count += 1
+                    yield message
+
+
+def _exported(upload: UploadRecord) -> ExportedUploadOut:
+    url = None
+    if upload.status == "stored":
+        url = uploads.presigned_get(
+            uploads.key_for(upload.session_id, upload.upload_id),
+            get_settings().download_url_seconds,
+            upload.content_type,
+        )
+    return ExportedUploadOut(**UploadInfoOut.of(upload).model_dump(), download_url=url)
+
+
+def _json(
+    session: SessionOut, history: _Counted, files: list[ExportedUploadOut], at: datetime
+) -> Iterator[str]:
+    """The export format, streamed: the same document SessionExportOut describes."""
+    yield f'{{"format":"{EXPORT_FORMAT}","exported_at":"{clock.iso(at)}","session":'
+    yield session.model_dump_json()
+    yield ',"messages":['
+    for n, message in enumerate(history):
+        if n:
+            yield ","
+        yield MessageOut.of(message).model_dump_json()
+    yield '],"uploads":['
+    yield ",".join(f.model_dump_json() for f in files)
+    yield "]}"
+
+
+def _markdown(
+    session: SessionOut, history: _Counted, files: list[ExportedUploadOut], at: datetime
+) -> Iterator[str]:
+    """A transcript a person can read: the session's facts, its files, then each message under a
+    heading with its role and time, its content as written."""
+    yield f"# {_line(session.title) if session.title else 'Conversation'}\n\n"
+    yield f"- Session: `{session.session_id}`\n- Status: {session.status}\n"
+    yield f"- Created: {session.created_at}\n- Exported: {clock.iso(at)}\n"
+    yield f"- Messages: {session.message_count}\n"
+    for key, value in sorted(session.metadata.items()):
+        yield f"- {_line(key)}: {_line(value)}\n"
+    if files:
+        yield "\n## Files\n\n"
+        for f in files:
+            link = f" ([download]({f.download_url}), link valid 5 minutes)" if f.download_url else ""
+            yield f"- `{f.upload_id}`: {f.content_type}, {f.size} bytes, {f.status}{link}\n"
+    yield "\n## Messages\n"
+    for message in history:
+        yield f"\n### {message.role} · {clock.iso(message.created_at)}\n\n{message.content}\n"
+
+
+def _line(text: str) -> str:
+    """A title or metadata value on one Markdown line."""
+    return " ".join(text.split())

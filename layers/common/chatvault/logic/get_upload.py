@@ -1,0 +1,35 @@
+"""GET /sessions/{id}/uploads/{upload_id}: one upload and, once its file is stored, a presigned GET of
+it (DOWNLOAD_URL_SECONDS, 5 minutes). One BatchGetItem reads the session and the upload together;
+signing is local. A pending upload, an unknown one and a non-UUID id are 404 `upload_not_found`
+(after the session check, which answers 404 `session_not_found` as everywhere)."""
+
+from __future__ import annotations
+
+import re
+
+from chatvault import clock
+from chatvault.dal import upload_records, uploads
+from chatvault.errors import SessionNotFoundError, UploadNotFoundError
+from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.models.api import UploadDownloadOut, UploadInfoOut
+from chatvault.settings import get_settings
+
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def get_upload(raw_session_id: str, raw_upload_id: str, caller: Caller) -> UploadDownloadOut:
+    session_id = session_id_from_path(raw_session_id)
+    principal = principal_of(caller)
+    upload_id = raw_upload_id.strip().lower()
+    if not _UPLOAD_ID.match(upload_id):
+        upload_id = "00000000-0000-0000-0000-000000000000"  # still check the session first
+    at = clock.now()
+    head, upload = upload_records.with_session(session_id, upload_id)
+    if not authorize(head, principal).is_live(at):
+        raise SessionNotFoundError()
+    if upload is None or upload.status != "stored" or upload.expires_at <= at:
+        raise UploadNotFoundError()
+    url = uploads.presigned_get(
+        uploads.key_for(session_id, upload_id), get_settings().download_url_seconds, upload.content_type
+    )
+    return UploadDownloadOut(**UploadInfoOut.of(upload).model_dump(), download_url=url)

@@ -1,0 +1,37 @@
+"""GET /sessions/{id}/uploads: a page of the session's uploads (pending and stored), in one round
+trip (a Query with the session's GetItem beside it). File names are not stored, so none is listed."""
+
+from __future__ import annotations
+
+import re
+
+from chatvault import clock
+from chatvault.dal import upload_records
+from chatvault.errors import InvalidCursorError, SessionNotFoundError
+from chatvault.logic import cursor
+from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.models.api import UploadInfoListOut, UploadInfoOut
+
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def list_uploads(
+    raw_session_id: str, caller: Caller, limit: int, raw_cursor: str | None
+) -> UploadInfoListOut:
+    session_id = session_id_from_path(raw_session_id)
+    principal = principal_of(caller)
+    scope = f"uploads:{session_id}"
+    start = cursor.decode(scope, raw_cursor)
+    after = None
+    if start is not None:
+        after = start.get("u")
+        if set(start) != {"u"} or not isinstance(after, str) or not _UPLOAD_ID.match(after):
+            raise InvalidCursorError()
+    at = clock.now()
+    head, uploads, last = upload_records.page(session_id, limit, after)
+    if not authorize(head, principal).is_live(at):
+        raise SessionNotFoundError()
+    return UploadInfoListOut(
+        items=[UploadInfoOut.of(u) for u in uploads if u.expires_at > at],
+        next_cursor=cursor.encode(scope, {"u": last} if last else None),
+    )
