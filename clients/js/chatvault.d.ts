@@ -194,6 +194,20 @@ export class ChatvaultClient {
   readonly sessionId: string | null;
   remember(sessionId: string, sessionToken?: string | null): void;
   forget(): void;
+  /** One call of the API (base URL, headers, retries, typed errors): what the methods below use.
+   *  `token` overrides the stored session token (null: none). */
+  request<T = unknown>(
+    method: string,
+    path: string,
+    options?: {
+      body?: unknown;
+      query?: Record<string, string | number | null | undefined>;
+      idempotent?: boolean;
+      signal?: AbortSignal;
+      keepalive?: boolean;
+      token?: string | null;
+    },
+  ): Promise<{ status: number; data: T }>;
 
   createSession(request?: CreateSessionRequest, options?: CallOptions): Promise<CreatedSession>;
   restoreSession(options?: CallOptions): Promise<Session | null>;
