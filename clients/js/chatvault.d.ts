@@ -88,6 +88,41 @@ export interface DeleteReceipt {
   erased: { messages: number; uploads: number };
 }
 
+/** An uploaded file as the uploads' read side lists it (file names are never stored). */
+export interface Upload {
+  upload_id: string;
+  content_type: string;
+  size: number;
+  status: "pending" | "stored";
+  created_at: string;
+  expires_at: string;
+}
+export type UploadPage = Page<Upload>;
+/** GET /uploads/{upload_id}: a presigned GET, valid minutes, once stored. */
+export interface UploadDownload extends Upload {
+  download_url: string;
+}
+export interface ExportedUpload extends Upload {
+  download_url?: string | null;
+}
+export interface SessionExport {
+  format: "chatvault.export/1";
+  exported_at: string;
+  session: Session;
+  messages: Message[];
+  uploads: ExportedUpload[];
+}
+/** An export too large for one answer: a link to it (it expires; the panic button erases it). */
+export interface ExportLink {
+  download_url: string;
+  expires_at: string;
+}
+/** DELETE /sessions (jwt and both modes): every session of the caller erased. */
+export interface EraseAllReceipt {
+  deleted_at: string;
+  erased: { sessions: number; messages: number; uploads: number };
+}
+
 export interface ErrorDetail {
   field: string;
   problem: string;
@@ -194,6 +229,20 @@ export class ChatvaultClient {
   readonly sessionId: string | null;
   remember(sessionId: string, sessionToken?: string | null): void;
   forget(): void;
+  /** One call of the API (base URL, headers, retries, typed errors): what the methods below use.
+   *  `token` overrides the stored session token (null: none). */
+  request<T = unknown>(
+    method: string,
+    path: string,
+    options?: {
+      body?: unknown;
+      query?: Record<string, string | number | null | undefined>;
+      idempotent?: boolean;
+      signal?: AbortSignal;
+      keepalive?: boolean;
+      token?: string | null;
+    },
+  ): Promise<{ status: number; data: T; text: string }>;
 
   createSession(request?: CreateSessionRequest, options?: CallOptions): Promise<CreatedSession>;
   restoreSession(options?: CallOptions): Promise<Session | null>;
@@ -209,6 +258,15 @@ export class ChatvaultClient {
     options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number; cursor?: string },
   ): Promise<MessagePage>;
   messages(options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number }): AsyncGenerator<Message, void>;
+
+  listUploads(options?: SessionCallOptions & { limit?: number; cursor?: string }): Promise<UploadPage>;
+  getUpload(uploadId: string, options?: SessionCallOptions): Promise<UploadDownload>;
+  /** JSON (or `format: "markdown"`: the transcript as text); a very long one comes as an ExportLink. */
+  exportSession(options?: SessionCallOptions & { format?: "json" }): Promise<SessionExport | ExportLink>;
+  exportSession(options: SessionCallOptions & { format: "markdown" }): Promise<string | ExportLink>;
+  /** DELETE /sessions: every session of the signed-in caller (jwt and both modes). */
+  eraseAllSessions(options?: CallOptions): Promise<EraseAllReceipt>;
+  listSessions(options?: CallOptions & { limit?: number; cursor?: string }): Promise<SessionPage>;
 
   createUpload(request: CreateUploadRequest, options?: SessionCallOptions): Promise<UploadForm>;
   uploadFile(file: Blob & { name?: string }, options?: UploadOptions): Promise<UploadResult>;

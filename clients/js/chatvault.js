@@ -173,7 +173,7 @@ export class ChatvaultClient {
           data = null;
         }
       }
-      if (response.ok) return { status: response.status, data };
+      if (response.ok) return { status: response.status, data, text };
       const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
       if ((response.status === 429 || response.status === 503) && attempt < this.retries) {
         const wait = retryAfter ?? 2 ** attempt;
@@ -266,6 +266,28 @@ export class ChatvaultClient {
     }
   }
 
+  /** GET /export: everything of the session (`format: "markdown"` for a readable transcript). */
+  async exportSession({ format, sessionId, signal } = {}) {
+    const path = `${this.sessionPath(sessionId)}/export`;
+    if (format === "markdown") {
+      const { data, text } = await this.request("GET", path, { query: { format }, signal });
+      return data && data.download_url ? data : text;
+    }
+    return (await this.request("GET", path, { query: { format }, signal })).data;
+  }
+
+  /** GET /sessions (jwt and both modes): the caller's sessions, newest activity first. */
+  async listSessions({ limit, cursor, signal } = {}) {
+    return (await this.request("GET", "/sessions", { query: { limit, cursor }, signal, token: null })).data;
+  }
+
+  /** DELETE /sessions (jwt and both modes): erases every session of the signed-in caller. */
+  async eraseAllSessions({ signal } = {}) {
+    const { data } = await this.request("DELETE", "/sessions", { signal, token: null });
+    this.forget();
+    return data;
+  }
+
   // ---- messages ----
 
   /** Append a message. A `message_id` is chosen when none is given and re-sent on a lost
@@ -293,6 +315,18 @@ export class ChatvaultClient {
   }
 
   // ---- uploads ----
+
+  /** GET /uploads: the session's files (`{items, next_cursor}`). */
+  async listUploads({ limit, cursor, sessionId, signal } = {}) {
+    return (await this.request("GET", `${this.sessionPath(sessionId)}/uploads`, { query: { limit, cursor }, signal }))
+      .data;
+  }
+
+  /** GET /uploads/{upload_id}: the file's state and, once stored, a short-lived `download_url`. */
+  async getUpload(uploadId, { sessionId, signal } = {}) {
+    const path = `${this.sessionPath(sessionId)}/uploads/${encodeURIComponent(uploadId)}`;
+    return (await this.request("GET", path, { signal })).data;
+  }
 
   /** POST /uploads for a presigned S3 POST: `{upload_id, key, url, fields, expires_at, max_bytes}`. */
   async createUpload(request, { sessionId, signal } = {}) {

@@ -81,12 +81,23 @@ def _new_optional_field(doc: dict[str, Any]) -> None:
 
 
 def _new_route(doc: dict[str, Any]) -> None:
-    doc["paths"]["/api/v1/sessions/{session_id}/export"] = {
+    doc["paths"]["/api/v1/sessions/{session_id}/summary"] = {
         "get": copy.deepcopy(doc["paths"]["/api/v1/sessions/{session_id}"]["get"])
     }
 
 
-@pytest.mark.parametrize("drift", [_renamed_field, _retyped_field, _new_optional_field, _new_route])
+def _newer_shape_differs(doc: dict[str, Any]) -> None:
+    """A document with the uploads' read side whose Upload is not the client's."""
+    doc["components"]["schemas"]["UploadInfoOut"] = {
+        "type": "object",
+        "properties": {"upload_id": {"type": "string"}, "filename": {"type": "string"}},
+        "required": ["upload_id", "filename"],
+    }
+
+
+@pytest.mark.parametrize(
+    "drift", [_renamed_field, _retyped_field, _new_optional_field, _new_route, _newer_shape_differs]
+)
 def test_a_document_that_drifts_from_the_declarations_fails_the_check(tmp_path: Path, drift: Any) -> None:
     document = json.loads(DOCUMENT.read_text())
     drift(document)

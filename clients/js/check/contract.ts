@@ -67,8 +67,22 @@ export type Routes = [
   Assert<Same<Json<OneSession, "get", 404>, C.ErrorResponse>>,
 ];
 
-// The document's routes are exactly the ones the client was written for: a new route in the
-// document fails here until the client (and this list) covers it.
+// Routes newer than some documents (the rights issue's): checked where the document has them.
+type Absent = { readonly absent: unique symbol };
+type Schema<N extends string> = N extends keyof S ? S[N] : Absent;
+type WhereDocumented<A, B> = [A] extends [Absent] ? true : Same<A, B>;
+export type NewerShapes = [
+  Assert<WhereDocumented<Schema<"UploadInfoOut">, C.Upload>>,
+  Assert<WhereDocumented<Schema<"UploadInfoListOut">, C.UploadPage>>,
+  Assert<WhereDocumented<Schema<"UploadDownloadOut">, C.UploadDownload>>,
+  Assert<WhereDocumented<Schema<"ExportedUploadOut">, C.ExportedUpload>>,
+  Assert<WhereDocumented<Schema<"SessionExportOut">, C.SessionExport>>,
+  Assert<WhereDocumented<Schema<"ExportLinkOut">, C.ExportLink>>,
+  Assert<WhereDocumented<Schema<"EraseAllReceiptOut">, C.EraseAllReceipt>>,
+];
+
+// The client covers every route of the document: a new route in the document fails here until the
+// client (and this list) covers it.
 type DocRoutes = {
   [P in keyof paths]: {
     [M in Methods]: paths[P][M] extends undefined ? never : `${Uppercase<M>} ${P & string}`;
@@ -76,7 +90,12 @@ type DocRoutes = {
 }[keyof paths];
 type ClientRoutes =
   | "POST /api/v1/sessions" // createSession, startSession
-  | "GET /api/v1/sessions" // jwt mode's list: the page does not need it; request() reaches it
+  | "GET /api/v1/sessions" // listSessions (jwt mode)
+  | "DELETE /api/v1/sessions" // eraseAllSessions (jwt, both)
+  | "POST /api/v1/sessions/{session_id}/claim" // claim (both)
+  | "GET /api/v1/sessions/{session_id}/export" // exportSession
+  | "GET /api/v1/sessions/{session_id}/uploads" // listUploads
+  | "GET /api/v1/sessions/{session_id}/uploads/{upload_id}" // getUpload
   | "GET /api/v1/sessions/{session_id}" // getSession, restoreSession
   | "PATCH /api/v1/sessions/{session_id}" // updateSession
   | "DELETE /api/v1/sessions/{session_id}" // eraseSession
@@ -84,7 +103,10 @@ type ClientRoutes =
   | "POST /api/v1/sessions/{session_id}/messages" // appendMessage
   | "POST /api/v1/sessions/{session_id}/uploads" // createUpload, uploadFile
   | "GET /api/v1/openapi.json"; // openapi
-export type Coverage = Assert<Equal<DocRoutes, ClientRoutes>>;
+// The service writer's routes (/api/v1/service/, SigV4) are for the chatbot's back end, not a browser.
+type BrowserRoutes = Exclude<DocRoutes, `${string} /api/v1/service/${string}`>;
+// every documented browser route is the client's; the client may know routes a document predates
+export type Coverage = Assert<[BrowserRoutes] extends [ClientRoutes] ? true : false>;
 
 // ---- the methods' signatures use those shapes ----
 declare const client: C.ChatvaultClient;
