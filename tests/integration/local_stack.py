@@ -59,8 +59,8 @@ def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
             try:
                 if requests.get(f"{api}/api/v1/ready-check", timeout=2).status_code == 404:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or its first (cold) answer is slow on a loaded machine
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"local stack did not start:\n{log.read_text()}")
             time.sleep(0.2)
