@@ -79,7 +79,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["CHATVAULT_API_URL"] = args.api
     reply = answer(client_from_environment(), args.session)
-    print(reply.model_dump_json() if reply else "nothing to answer")
+    print(reply.model_dump_json(exclude_none=True) if reply else "nothing to answer")
     return 0
 
 
