@@ -13,6 +13,8 @@ TOOL_NAMES = 64
 TOOL_NAME_CHARS = 128
 MODEL_CHARS = 128
 ERROR_MESSAGE_CHARS = 2048
+# A canonical id (session, message, upload): a lowercase UUID, unanchored so that keys can embed it
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # type/subtype, no parameters (the presigned POST pins it exactly)
 CONTENT_TYPE_PATTERN = r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$"
 

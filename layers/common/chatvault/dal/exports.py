@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from chatvault.bounds import UUID_PATTERN
 from chatvault.dal import uploads
 from chatvault.errors import StorageUnavailableError
 
 EXPORTS_PREFIX = "exports/"
-_EXPORT_KEY = re.compile(r"^exports/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/")
+_EXPORT_KEY = re.compile(f"^exports/{UUID_PATTERN}/")
 
 
 def key_for(session_id: str, export_id: str, extension: str) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from chatvault import snapshot
+from chatvault.bounds import UUID_PATTERN
 from chatvault.dal.clients import client
 from chatvault.dal.retry import storage_errors
 from chatvault.errors import StorageUnavailableError
@@ -17,9 +18,8 @@ from chatvault.settings import get_settings
 
 UPLOADS_PREFIX = "uploads/"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_UPLOAD_KEY = re.compile(rf"^uploads/({_UUID})/({_UUID})$")
-_SESSION_FOLDER = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/")
+_UPLOAD_KEY = re.compile(f"^uploads/({UUID_PATTERN})/({UUID_PATTERN})$")
+_SESSION_FOLDER = re.compile(f"^uploads/({UUID_PATTERN})/")
 snapshot.prime(lambda: client("s3"))  # under SnapStart, the S3 client is in the snapshot
 
 

@@ -5,23 +5,19 @@ signing is local. A pending upload, an unknown one and a non-UUID id are 404 `up
 
 from __future__ import annotations
 
-import re
-
 from chatvault import clock
 from chatvault.dal import upload_records, uploads
 from chatvault.errors import SessionNotFoundError, UploadNotFoundError
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
 from chatvault.models.api import UploadDownloadOut, UploadInfoOut
 from chatvault.settings import get_settings
-
-_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def get_upload(raw_session_id: str, raw_upload_id: str, caller: Caller) -> UploadDownloadOut:
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
     upload_id = raw_upload_id.strip().lower()
-    if not _UPLOAD_ID.match(upload_id):
+    if not is_canonical_id(upload_id):
         upload_id = "00000000-0000-0000-0000-000000000000"  # still check the session first
     at = clock.now()
     head, upload = upload_records.with_session(session_id, upload_id)

@@ -17,7 +17,7 @@ import secrets
 
 from pydantic import BaseModel, ConfigDict
 
-from chatvault import clock
+from chatvault import bounds, clock
 from chatvault.errors import (
     RoleNotAllowedError,
     SessionNotFoundError,
@@ -27,7 +27,7 @@ from chatvault.errors import (
 from chatvault.models.domain import Principal, SessionRecord
 from chatvault.settings import get_settings
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(f"^{bounds.UUID_PATTERN}$")
 
 
 class Caller(BaseModel):
@@ -65,10 +65,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def is_canonical_id(text: str) -> bool:
+    """A lowercase UUID, as every id of the service is stored."""
+    return bool(_UUID.match(text))
+
+
 def session_id_from_path(raw: str) -> str:
     """The canonical (lowercase) id, or 404: a path id that is not a UUID names no session."""
     candidate = raw.strip().lower()
-    if not _UUID.match(candidate):
+    if not is_canonical_id(candidate):
         raise SessionNotFoundError()
     return candidate
 

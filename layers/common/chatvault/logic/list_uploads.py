@@ -3,16 +3,12 @@ trip (a Query with the session's GetItem beside it). File names are not stored, 
 
 from __future__ import annotations
 
-import re
-
 from chatvault import clock
 from chatvault.dal import upload_records
 from chatvault.errors import InvalidCursorError, SessionNotFoundError
 from chatvault.logic import cursor
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
 from chatvault.models.api import UploadInfoListOut, UploadInfoOut
-
-_UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def list_uploads(
@@ -25,7 +21,7 @@ def list_uploads(
     after = None
     if start is not None:
         after = start.get("u")
-        if set(start) != {"u"} or not isinstance(after, str) or not _UPLOAD_ID.match(after):
+        if set(start) != {"u"} or not isinstance(after, str) or not is_canonical_id(after):
             raise InvalidCursorError()
     at = clock.now()
     head, uploads, last = upload_records.page(session_id, limit, after)
