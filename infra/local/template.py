@@ -65,7 +65,9 @@ def physical_name(logical_id: str, resource_type: str) -> str:
     return f"{STACK}-{logical_id}"
 
 
-def run_custom_resource(code: str, logical_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+def run_custom_resource(
+    code: str, logical_id: str, resource_type: str, properties: dict[str, Any]
+) -> dict[str, Any]:
     """Invoke an inline custom-resource handler with a Create event; its PUT to ResponseURL is caught
     by a one-shot server on loopback. Returns the response's Data (raises if it reported FAILED)."""
     import json
@@ -95,7 +97,7 @@ def run_custom_resource(code: str, logical_id: str, properties: dict[str, Any]) 
             "StackId": STACK,
             "RequestId": "local",
             "LogicalResourceId": logical_id,
-            "ResourceType": "Custom::Local",
+            "ResourceType": resource_type,
             "ResourceProperties": {k: str(v) for k, v in properties.items()},
         },
         None,
@@ -211,7 +213,9 @@ class Stack:
             props = self.resolve(self.template["Resources"][name]["Properties"])
             token = self.template["Resources"][name]["Properties"]["ServiceToken"]["Fn::GetAtt"]
             code = self.template["Resources"][token[0]]["Properties"]["Code"]["ZipFile"]
-            self._custom[name] = run_custom_resource(code, name, props)
+            self._custom[name] = run_custom_resource(
+                code, name, self.template["Resources"][name]["Type"], props
+            )
         return self._custom[name]
 
     def _sub(self, arg: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chatvault.http.routes import routes
-from infra.local.template import ROOT, Stack, load
+from infra.local.template import ROOT, Stack, load, run_custom_resource
 
 TEMPLATE = load()
 RESOURCES = TEMPLATE["Resources"]
@@ -304,8 +304,10 @@ def test_api_has_cors_throttling_and_access_logs_without_ip_addresses() -> None:
 
 
 @functools.cache
-def _transformed() -> dict:
-    """template.yaml as SAM's own translator turns it into CloudFormation."""
+def _transformed(parameters: str = "{}", layer: str = "s3://bucket/layer") -> dict:
+    """template.yaml as SAM's own translator turns it into CloudFormation, given the parameter values
+    (JSON) CloudFormation passes to the transform and the layer's packaged location (`sam deploy`
+    uploads each build of the layer under a new key)."""
     if not SAM_PYTHON.exists():
         if os.environ.get("CI"):
             pytest.fail("SAM CLI venv missing")
@@ -316,17 +318,18 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 tpl = yaml_parse(open(sys.argv[1]).read())
 for r in tpl["Resources"].values():
-    for k in ("CodeUri", "ContentUri"):
-        if k in r.get("Properties", {}):
-            r["Properties"][k] = "s3://bucket/key"
+    if "CodeUri" in r.get("Properties", {}):
+        r["Properties"]["CodeUri"] = "s3://bucket/key"
+    if "ContentUri" in r.get("Properties", {}):
+        r["Properties"]["ContentUri"] = sys.argv[3]
 class NoManagedPolicies:
     def load(self):
         return {}
-out = transform(tpl, {}, NoManagedPolicies())
+out = transform(tpl, json.loads(sys.argv[2]), NoManagedPolicies())
 print(json.dumps(out))
 """
     result = subprocess.run(
-        [str(SAM_PYTHON), "-c", script, str(ROOT / "template.yaml")],
+        [str(SAM_PYTHON), "-c", script, str(ROOT / "template.yaml"), parameters, layer],
         capture_output=True,
         text=True,
         check=True,
@@ -382,6 +385,105 @@ def test_snapstart_is_opt_in_and_everything_invokes_the_published_alias() -> Non
         if v["Type"] == "AWS::Events::Rule"
     )
     assert targets == ["ConfirmUploadFunctionAliaslive", "SweepOrphansFunctionAliaslive"]
+
+
+# ---- every deploy reaches the `live` alias ---------------------------------------------------------
+
+
+def _published_versions(parameters: dict[str, str] | None = None, layer: str = "s3://bucket/layer") -> dict:
+    """Each function's version as CloudFormation creates it from the transformed template for these
+    parameter values and this build of the layer: {function: (logical id, description)}. Every property
+    of AWS::Lambda::Version requires replacement, so a new logical id or a new description publishes a
+    new version (and moves the alias, which names it)."""
+    values = {name: str(p.get("Default", "")) for name, p in TEMPLATE["Parameters"].items()}
+    values |= parameters or {}
+    resources = _transformed(json.dumps(parameters or {}, sort_keys=True), layer)["Resources"]
+    # the digest as the custom resource computes it, from its properties as CloudFormation resolves them
+    # (the layer's Ref is its ARN, which differs for each new LayerVersion resource)
+    digest = ""
+    if "ConfigDigest" in resources:
+        digest_properties = {
+            key: values.get(value["Ref"], value["Ref"])
+            for key, value in resources["ConfigDigest"]["Properties"].items()
+            if key != "ServiceToken"
+        }
+        code = RESOURCES["RetentionDaysFunction"]["Properties"]["Code"]["ZipFile"]
+        data = run_custom_resource(code, "ConfigDigest", "Custom::ConfigDigest", digest_properties)
+        digest = data["Digest"]
+    versions = {}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Version":
+            description = resource["Properties"].get("Description", {"Fn::Sub": ""})["Fn::Sub"]
+            function = resource["Properties"]["FunctionName"]["Ref"]
+            versions[function] = (name, description.replace("${ConfigDigest.Digest}", digest))
+    assert set(versions) == set(FUNCTIONS)
+    return versions
+
+
+@pytest.mark.parametrize(
+    ("change", "parameters", "layer"),
+    [
+        ("the shared layer", {}, "s3://bucket/layer-rebuilt"),
+        ("LogLevel", {"LogLevel": "DEBUG"}, "s3://bucket/layer"),
+        (
+            "AuthMode",
+            {"AuthMode": "jwt", "JwtIssuer": "https://issuer.example", "JwtAudience": "c"},
+            "s3://bucket/layer",
+        ),
+        ("a limit", {"AppendRateLimit": "60"}, "s3://bucket/layer"),
+    ],
+)
+def test_a_deploy_that_changes_only_the_layer_or_a_parameter_publishes_every_function_again(
+    change: str, parameters: dict[str, str], layer: str
+) -> None:
+    """Nearly all code lives in the layer and behaviour follows the parameters: a deploy that changes
+    either must move every function's `live` alias to a new version, or production keeps the old."""
+    before = _published_versions()
+    after = _published_versions(parameters, layer)
+    for function, version in before.items():
+        assert after[function] != version, f"{function} keeps its version when {change} changes"
+    assert _published_versions() == before  # the same deploy again publishes nothing new
+
+
+def _parameters_in(node: Any, out: set[str]) -> set[str]:
+    """The parameters an expression reads, directly, in a !Sub or through a condition."""
+    parameters, conditions = TEMPLATE["Parameters"], TEMPLATE["Conditions"]
+    if isinstance(node, list):
+        for item in node:
+            _parameters_in(item, out)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and value in parameters:
+                out.add(value)
+            elif key == "Fn::If":
+                _parameters_in(conditions[value[0]], out)
+                _parameters_in(value[1:], out)
+            elif key == "Condition" and isinstance(value, str):
+                _parameters_in(conditions[value], out)
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                out.update(n for n in re.findall(r"\$\{([^}.!]+)\}", text) if n in parameters)
+                _parameters_in(value, out)
+            else:
+                _parameters_in(value, out)
+    return out
+
+
+def test_the_config_digest_covers_every_parameter_the_functions_read() -> None:
+    read: set[str] = set()
+    _parameters_in(TEMPLATE["Globals"]["Function"], read)
+    for fn in FUNCTIONS.values():
+        _parameters_in(fn["Properties"], read)
+    digest = RESOURCES["ConfigDigest"]["Properties"]
+    assert {key: value for key, value in digest.items() if key in read} == {p: {"Ref": p} for p in read}
+    assert digest["Layer"] == {"Ref": "CommonLayer"}
+    assert RESOURCES["CommonLayer"]["Properties"]["PublishLambdaVersion"] is True
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    # in the configuration too, so a new digest is always a configuration Lambda publishes anew
+    assert variables["CONFIG_DIGEST"] == {"Fn::GetAtt": ["ConfigDigest", "Digest"]}
+    for name, fn in FUNCTIONS.items():
+        assert fn["Properties"]["AutoPublishAliasAllProperties"] is True, name
+        assert fn["Properties"]["VersionDescription"] == {"Fn::Sub": "config ${ConfigDigest.Digest}"}, name
 
 
 def _config_skips() -> dict[str, str]:
