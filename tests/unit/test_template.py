@@ -724,8 +724,76 @@ def test_the_api_storage_and_sweep_alarms_watch_what_they_say() -> None:
         "SweepsIncomplete",
         3,
     )
-    not_running = alarms["SweepNotRunningAlarm"]
-    assert (not_running["MetricName"], not_running["TreatMissingData"]) == ("Invocations", "breaching")
+    not_running = alarms["SweepNotRunningAlarm"]["Metrics"]
+    assert not_running[1]["MetricStat"]["Metric"]["MetricName"] == "Invocations"
+
+
+# A small model of how CloudWatch evaluates an alarm, enough to catch the two ways an alarm can be
+# silently wrong: metric math over series that have no data, and missing data before a metric exists.
+# A series is {period: value} for the periods that have data, or None when the metric does not exist
+# (never published, or not in two weeks).
+_Series = dict[int, float] | None
+_PERIODS = range(-6, 0)  # the six periods before now
+
+
+class _Math:
+    def __init__(self, points: dict[int, float], exists: bool = True) -> None:
+        self.points, self.exists = points, exists
+
+    def __add__(self, other: _Math) -> _Math:  # an operator has a value only where both sides do
+        return _Math({t: v + other.points[t] for t, v in self.points.items() if t in other.points})
+
+
+def _sum(series: list[_Math]) -> _Math:  # SUM([...]) adds what each period has
+    periods = {t for s in series for t in s.points}
+    return _Math({t: sum(s.points.get(t, 0) for s in series) for t in periods})
+
+
+def _fill(series: _Math, value: float) -> _Math:  # nothing to fill while the metric does not exist
+    if not series.exists:
+        return series
+    return _Math({t: series.points.get(t, value) for t in _PERIODS})
+
+
+def _alarm_state(alarm: dict[str, Any], data: dict[str, _Series]) -> str:
+    """ALARM or OK for `data`, keyed by the alarm's metric ids (or "metric" for a plain one)."""
+    series = {name: _Math(points or {}, exists=points is not None) for name, points in data.items()}
+    if "Metrics" in alarm:
+        (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+        namespace: dict[str, Any] = {"SUM": _sum, "FILL": _fill}
+        for metric in alarm["Metrics"]:
+            if "MetricStat" in metric:
+                namespace[metric["Id"]] = series.get(metric["Id"], _Math({}, exists=False))
+        points = eval(returned["Expression"], namespace).points
+    else:
+        points = series.get("metric", _Math({})).points
+    breaching = 0
+    for period in _PERIODS[-alarm["EvaluationPeriods"] :]:
+        if period not in points:
+            breaching += alarm["TreatMissingData"] == "breaching"
+            continue
+        value, threshold = points[period], alarm["Threshold"]
+        breaching += {
+            "GreaterThanOrEqualToThreshold": value >= threshold,
+            "LessThanThreshold": value < threshold,
+        }[alarm["ComparisonOperator"]]
+    return "ALARM" if breaching >= alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"]) else "OK"
+
+
+def test_one_throttled_table_fires_the_dynamodb_throttle_alarm() -> None:
+    alarm = _alarms()["DynamoDbThrottleAlarm"]
+    series = [m["Id"] for m in alarm["Metrics"] if "MetricStat" in m]
+    for throttled in series:  # only this series has data (tables that are not throttled publish nothing)
+        assert _alarm_state(alarm, {throttled: {-1: 3}}) == "ALARM", throttled
+    assert _alarm_state(alarm, {}) == "OK"
+
+
+def test_the_no_sweep_alarm_is_quiet_before_the_first_run_and_fires_when_runs_stop() -> None:
+    alarm = _alarms()["SweepNotRunningAlarm"]
+    (metric,) = [m["Id"] for m in alarm["Metrics"] if "MetricStat" in m] if "Metrics" in alarm else ["metric"]
+    assert _alarm_state(alarm, {metric: None}) == "OK"  # a fresh deploy: the function never ran yet
+    assert _alarm_state(alarm, {metric: dict.fromkeys(_PERIODS, 2.0)}) == "OK"  # twice an hour
+    assert _alarm_state(alarm, {metric: {-6: 2.0, -5: 2.0, -4: 2.0, -3: 1.0}}) == "ALARM"  # stopped
 
 
 def test_the_dashboard_shows_requests_latency_errors_appends_deletes_sweep_and_throttles() -> None:
