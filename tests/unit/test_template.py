@@ -163,6 +163,19 @@ def test_jwt_mode_is_refused_without_an_issuer_and_an_audience() -> None:
     assert "Rules" in _transformed()  # SAM keeps them
 
 
+API_GATEWAY_LIMIT_S = 30  # an HTTP API's integration timeout, at most 30 s
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_function_behind_the_api_answers_before_api_gateway_gives_up(name: str) -> None:
+    """Past 30 s API Gateway answers 503 itself: the function's designed answer (503 with Retry-After
+    from its deadline, a receipt, an export) must come first, cold start included (about 1 s)."""
+    fn = FUNCTIONS[name]
+    timeout = fn["Properties"].get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+    if _events(fn):
+        assert timeout <= API_GATEWAY_LIMIT_S - 2
+
+
 def test_no_function_reserves_concurrency() -> None:
     """A new account cannot reserve any (quota 10, 10 kept unreserved): the first deploy would fail.
     The sweep runs one at a time through its lease instead."""
