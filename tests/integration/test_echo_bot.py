@@ -3,8 +3,11 @@ writes the assistant's reply through the service writer, once per user message."
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,33 @@ def test_the_examples_template_passes_cfn_lint() -> None:
         check=False,
     )
     assert lint.returncode == 0, lint.stdout
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """A command's options, each with the word after it (for a flag such as --guided: the next option)."""
+    return {word: after for word, after in zip(argv, [*argv[1:], ""], strict=True) if word.startswith("-")}
+
+
+def test_the_readme_deploys_the_bot_as_its_own_stack_never_over_the_service() -> None:
+    """`sam deploy` reads the samconfig.toml of the directory it runs in: from the repository root,
+    the service's, whose stack name would replace the service with the bot. Every command the README
+    shows for the bot names the bot's own config, its own stack and its own build directory."""
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [
+        b for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.DOTALL) if "echo_bot/template" in b
+    ]
+    commands = [shlex.split(line.split("  #")[0].replace("$PWD", str(ROOT))) for line in block.splitlines()]
+    assert [c[:2] for c in commands] == [["sam", "build"], ["sam", "deploy"]]
+    build, deploy = (_options(command) for command in commands)
+    bot_config = ROOT / "examples/echo_bot/samconfig.toml"
+    assert Path(build["--config-file"]) == Path(deploy["--config-file"]) == bot_config
+    assert build["-t"] == "examples/echo_bot/template.yaml"
+    build_dir = Path(build["--build-dir"])
+    assert build_dir != Path(".aws-sam/build")  # the service's own build stays where it is
+    assert Path(deploy["-t"]) == build_dir / "template.yaml"
+    service = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    services = {
+        env["global"]["parameters"]["stack_name"] for env in service.values() if isinstance(env, dict)
+    }
+    bot_stack = tomllib.loads(bot_config.read_text())["default"]["global"]["parameters"]["stack_name"]
+    assert bot_stack not in services
