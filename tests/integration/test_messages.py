@@ -203,6 +203,19 @@ def test_the_limit_is_a_setting(settings_env: pytest.MonkeyPatch) -> None:
     assert_error(_append(sid, token, "x" * 11), 413, "message_too_large")
 
 
+def test_a_session_at_max_session_messages_is_409_session_full_and_stores_nothing(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    settings_env.setenv("MAX_SESSION_MESSAGES", "3")
+    sid, token = _session()
+    for n in range(3):
+        assert _append(sid, token, f"m{n}").status == 201
+    assert_error(_append(sid, token, "one too many"), 409, "session_full")
+    assert_error(_append(sid, "", "the bot's reply", role="assistant"), 409, "session_full")
+    assert [m["content"] for m in _all(sid, token)] == ["m0", "m1", "m2"]
+    assert call("GET", f"/api/v1/sessions/{sid}", token=token).body["message_count"] == 3
+
+
 def test_appends_to_missing_foreign_ended_or_expired_sessions_fail_and_write_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

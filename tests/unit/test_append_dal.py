@@ -1,5 +1,5 @@
 """The append's outcomes at the data layer (dal/messages.py): each of created, replayed, conflict,
-ended and missing, decided from the refused transaction alone."""
+ended, full and missing, decided from the refused transaction alone."""
 
 from __future__ import annotations
 
@@ -35,8 +35,10 @@ def _message(session_id: str, content: str = "hi", message_id: str | None = None
     )
 
 
-def _append(message: NewMessage, principal: Principal = OWNER, per_minute: int = 0) -> Appended:
-    return messages.append(message, principal, RETENTION, per_minute)
+def _append(
+    message: NewMessage, principal: Principal = OWNER, per_minute: int = 0, ceiling: int = 10_000
+) -> Appended:
+    return messages.append(message, principal, RETENTION, per_minute, ceiling)
 
 
 def test_created_returns_the_stored_message_in_order() -> None:
@@ -73,6 +75,23 @@ def test_ended_when_the_session_was_ended() -> None:
     at = clock.now()
     sessions.update(sid, OWNER, SessionChanges(fields=frozenset({"status"}), end=True), at, at + RETENTION)
     assert _append(_message(sid)) == Appended(outcome="ended")
+
+
+def test_full_when_the_session_holds_the_most_messages_allowed_and_nothing_is_stored() -> None:
+    sid = _session()
+    mid = str(uuid.uuid4())
+    assert _append(_message(sid, "one", mid), ceiling=2).outcome == "created"
+    assert _append(_message(sid, "two"), ceiling=2).outcome == "created"
+    assert _append(_message(sid, "three"), ceiling=2) == Appended(outcome="full")
+    assert [m.content for m in messages.page(sid, descending=False, limit=10, after=None).messages] == [
+        "one",
+        "two",
+    ]
+    state = sessions.state(sid)
+    assert state is not None
+    assert state.message_count == 2
+    # a retry of a message the session already holds is still answered with it
+    assert _append(_message(sid, "one", mid), ceiling=2).outcome == "replayed"
 
 
 @pytest.mark.parametrize("case", ["absent", "another token", "expired", "being erased"])

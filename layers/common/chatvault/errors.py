@@ -50,6 +50,10 @@ class SessionEndedError(ChatVaultError):
     default_message = "The session has ended and is read-only."
 
 
+class SessionFullError(ChatVaultError):
+    default_message = "The session holds as many messages as a session may (MaxSessionMessages)."
+
+
 class RouteNotFoundError(ChatVaultError):
     default_message = "There is no such route."
 

@@ -66,12 +66,15 @@ def is_position(value: object) -> bool:
 
 
 @storage_errors
-def append(message: NewMessage, principal: Principal, retention: timedelta, per_minute: int) -> Appended:
+def append(
+    message: NewMessage, principal: Principal, retention: timedelta, per_minute: int, ceiling: int
+) -> Appended:
     """Append the message to the caller's live, active session, or say why not. Each attempt is one
     TransactWriteItems; a refused attempt tells from the items as they were (ALL_OLD) whether the
     message can still be written (at a higher position, with the rate limit's real state, with the
-    profile's TTL refreshed) and the next attempt does that. 429 (RateLimitedError) when the session
-    is over AppendRateLimit; 503 (StorageUnavailableError) when the attempts run out."""
+    profile's TTL refreshed) and the next attempt does that. `ceiling`: the most messages a session
+    may hold (the count is a condition of the same write: no extra cost). 429 (RateLimitedError) when
+    the session is over AppendRateLimit; 503 (StorageUnavailableError) when the attempts run out."""
     floor = ""  # the lowest position the next attempt may take
     known_tat: int | None = None
     refresh_profile = False
@@ -81,7 +84,7 @@ def append(message: NewMessage, principal: Principal, retention: timedelta, per_
         step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
         stored = _record(message, position, at, retention)
         try:
-            _transaction(message, principal, stored, step, refresh_profile).send()
+            _transaction(message, principal, stored, step, refresh_profile, ceiling).send()
         except TransactWriteError as exc:  # not refused: a conflict with another writer, a fault
             if not is_transient(exc):
                 raise
@@ -105,6 +108,8 @@ def append(message: NewMessage, principal: Principal, retention: timedelta, per_
             if session is not None:
                 if session.status == "ended":
                     return Appended(outcome="ended")
+                if session.message_count >= ceiling:
+                    return Appended(outcome="full")
                 known_tat = session.append_tat
                 refresh_profile = refresh_profile or _profile_stale(session, at + retention)
                 if session.last_position:
@@ -137,7 +142,12 @@ def _profile_stale(session: SessionRecord, session_expires_at: datetime) -> bool
 
 
 def _transaction(
-    message: NewMessage, principal: Principal, stored: MessageRecord, step: Pace | None, refresh_profile: bool
+    message: NewMessage,
+    principal: Principal,
+    stored: MessageRecord,
+    step: Pace | None,
+    refresh_profile: bool,
+    ceiling: int,
 ) -> Transaction:
     """One attempt's items: "session" (conditioned on the caller, its state, its last position, its
     pace and its profile's TTL), "message", and for a client id its "marker"; "profile" only to
@@ -156,8 +166,10 @@ def _transaction(
         # the owner's index sorts by it; the service writer may write to an owned session (on an
         # anonymous one it is not indexed: no owner_key)
         actions.append(SessionItem.activity_at.set(iso(at)))
-    condition = writable(principal, at) & (
-        SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position)
+    condition = (
+        writable(principal, at)
+        & (SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position))
+        & (SessionItem.message_count < ceiling)
     )
     tx = Transaction()
     if refresh_profile:

@@ -25,6 +25,7 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.SessionExistsError: (409, "session_exists"),
     e.SessionOwnedError: (409, "session_owned"),
     e.SessionEndedError: (409, "session_ended"),
+    e.SessionFullError: (409, "session_full"),
     e.MessageIdConflictError: (409, "message_id_conflict"),
     e.PayloadTooLargeError: (413, "payload_too_large"),
     e.MessageTooLargeError: (413, "message_too_large"),

@@ -1,6 +1,7 @@
 """POST /sessions/{id}/messages: append one message, strictly ordered, idempotent, at constant cost
 (how: dal/messages.py). 201 for a new message; 200 with the stored message for a retry of one (same
-`message_id`, same body); 409 for a `message_id` used with another body, or an ended session."""
+`message_id`, same body); 409 for a `message_id` used with another body, an ended session, or a
+session that holds MaxSessionMessages messages (`session_full`: nothing is stored)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from chatvault.errors import (
     MessageIdConflictError,
     MessageTooLargeError,
     SessionEndedError,
+    SessionFullError,
     SessionNotFoundError,
 )
 from chatvault.logic.identity import Caller, check_role, principal_of, session_id_from_path
@@ -60,6 +62,7 @@ def append_message(
         principal,
         retention=timedelta(seconds=settings.retention_seconds),
         per_minute=settings.append_limit_per_minute,
+        ceiling=settings.max_session_messages,
     )
     match appended.outcome:
         case "created" if appended.message is not None:
@@ -71,5 +74,7 @@ def append_message(
             raise MessageIdConflictError()
         case "ended":
             raise SessionEndedError()
+        case "full":
+            raise SessionFullError()
         case _:
             raise SessionNotFoundError()

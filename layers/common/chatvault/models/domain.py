@@ -145,9 +145,10 @@ class Appended(Record):
     - replayed: an earlier call with the same message id and body stored `message`;
     - conflict: the message id was already used with another body;
     - ended: the session was ended (PATCH status "ended");
+    - full: the session holds MaxSessionMessages messages already;
     - missing: no such session for this caller (absent, another's, expired or being erased)."""
 
-    outcome: Literal["created", "replayed", "conflict", "ended", "missing"]
+    outcome: Literal["created", "replayed", "conflict", "ended", "full", "missing"]
     message: MessageRecord | None = None
 
 
