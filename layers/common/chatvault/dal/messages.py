@@ -84,7 +84,7 @@ def append(
         step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
         stored = _record(message, position, at, retention)
         try:
-            _transaction(message, principal, stored, step, refresh_profile, ceiling).send()
+            _transaction(message, principal, stored, step, refresh_profile, ceiling=ceiling).send()
         except TransactWriteError as exc:  # not refused: a conflict with another writer, a fault
             if not is_transient(exc):
                 raise
@@ -147,6 +147,7 @@ def _transaction(
     stored: MessageRecord,
     step: Pace | None,
     refresh_profile: bool,
+    *,
     ceiling: int,
 ) -> Transaction:
     """One attempt's items: "session" (conditioned on the caller, its state, its last position, its
