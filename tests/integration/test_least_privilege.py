@@ -72,12 +72,20 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str
             return {("s3:ListBucket", json.dumps({"Fn::GetAtt": [PHYSICAL[bucket], "Arn"]}))}
         if operation == "DeleteObjects":
             return {("s3:DeleteObject", _objects(bucket, [o["Key"] for o in params["Delete"]["Objects"]]))}
-        if operation in ("PresignPost", "PutObject"):
+        if operation in (
+            "PresignPost",
+            "PutObject",
+            "CreateMultipartUpload",
+            "UploadPart",
+            "CompleteMultipartUpload",
+        ):
             return {("s3:PutObject", _objects(bucket, [params["Key"]]))}
         if operation in ("PresignGet", "HeadObject"):
             return {("s3:GetObject", _objects(bucket, [params["Key"]]))}
         if operation == "DeleteObject":
             return {("s3:DeleteObject", _objects(bucket, [params["Key"]]))}
+        if operation == "AbortMultipartUpload":
+            return {("s3:AbortMultipartUpload", _objects(bucket, [params["Key"]]))}
     if service == "secretsmanager" and operation == "GetSecretValue":
         assert PHYSICAL[params["SecretId"]] == "FingerprintSecret"
         return {("secretsmanager:GetSecretValue", json.dumps({"Ref": "FingerprintSecret"}))}
@@ -233,6 +241,21 @@ def test_every_function_is_granted_exactly_what_it_uses(
 
     get_settings.cache_clear()
     as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
+    # an export written in parts, and one that fails mid-way (its parts aborted)
+    import moto.s3.models
+
+    from chatvault.dal import exports
+    from chatvault.errors import StorageUnavailableError
+
+    def fail(_: exports.ExportObject) -> None:
+        raise StorageUnavailableError()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exports, "PART_BYTES", 64)
+        patch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)
+        as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
+        patch.setattr(exports.ExportObject, "close", fail)
+        as_function("ExportSessionFunction", "GET", f"{base}/export", expect=503, token=token)
     settings_env.delenv("EXPORT_INLINE_BYTES")
     get_settings.cache_clear()
     as_function("UpdateSessionFunction", "PATCH", base, token=token, body={"status": "ended"})

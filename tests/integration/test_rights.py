@@ -303,6 +303,86 @@ def test_an_export_beyond_one_response_is_a_short_lived_link_to_the_same_export(
     assert ".md" in markdown.body["download_url"]
 
 
+def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
+    settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past one response the export goes to its object part by part as it is encoded: no request to
+    S3 carries more than a part (plus the chunk that filled it), and the object is the same export."""
+    import moto.s3.models
+
+    from chatvault.dal import exports
+
+    sid, token = _session()
+    _bulk_messages(sid, 60)
+    inline = call("GET", f"/api/v1/sessions/{sid}/export", token=token).body
+    monkeypatch.setattr(exports, "PART_BYTES", 2048)
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
+    get_settings.cache_clear()
+    sent: list[int] = []
+    real_send = exports.ExportObject._send_part
+
+    def recording(self: exports.ExportObject) -> None:
+        sent.append(len(self.buffer))
+        real_send(self)
+
+    monkeypatch.setattr(exports.ExportObject, "_send_part", recording)
+
+    reply = call("GET", f"/api/v1/sessions/{sid}/export", token=token)
+
+    assert set(reply.body) == {"download_url", "expires_at"}
+    assert len(sent) > 3  # written in parts ...
+    largest_chunk = max(len(json.dumps(m, separators=(",", ":"))) for m in inline["messages"]) + 100
+    assert max(sent) <= 2048 + largest_chunk  # ... each about a part, never the whole export
+    (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    linked = json.loads(_s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
+    assert {**linked, "exported_at": None} == {**inline, "exported_at": None}
+
+
+def test_an_export_that_fails_mid_way_leaves_no_parts_behind(
+    settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import moto.s3.models
+
+    from chatvault.dal import exports, messages
+    from chatvault.errors import StorageUnavailableError
+
+    sid, token = _session()
+    _bulk_messages(sid, 60)
+    monkeypatch.setattr(exports, "PART_BYTES", 2048)
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
+    get_settings.cache_clear()
+    real_pages = messages.every_page
+
+    def failing(session_id: str, page_size: int = 20) -> Any:
+        pages = real_pages(session_id, page_size=20)
+        yield next(pages)
+        yield next(pages)
+        raise StorageUnavailableError()
+
+    monkeypatch.setattr(messages, "every_page", failing)
+
+    assert_error(call("GET", f"/api/v1/sessions/{sid}/export", token=token), 503, "service_unavailable")
+    assert not _s3().list_multipart_uploads(Bucket=BUCKET).get("Uploads")
+    assert not _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
+
+
+def test_a_session_may_be_exported_export_rate_limit_times_an_hour(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("EXPORT_LIMIT_PER_HOUR", "2")
+    get_settings.cache_clear()
+    sid, token = _session()
+    _, other = _session()
+    # a caller who may not read the session charges nothing
+    assert call("GET", f"/api/v1/sessions/{sid}/export", token=other).status == 404
+    assert call("GET", f"/api/v1/sessions/{sid}/export", token=token).status == 200
+    assert call("GET", f"/api/v1/sessions/{sid}/export", token=token).status == 200
+    refused = call("GET", f"/api/v1/sessions/{sid}/export", token=token)
+    assert_error(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert len([e for e in audit.trail(sid) if e.event == "session_exported"]) == 2
+
+
 def test_export_refuses_what_it_must() -> None:
     sid, token = _session()
     _, other = _session()

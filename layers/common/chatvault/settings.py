@@ -81,6 +81,8 @@ class Settings(BaseModel):
     export_inline_bytes: int = Field(default=5_000_000, alias="EXPORT_INLINE_BYTES", ge=1, le=6_000_000)
     export_url_seconds: int = Field(default=900, alias="EXPORT_URL_SECONDS", ge=60, le=1800)
     export_max_age_minutes: int = Field(default=30, alias="EXPORT_MAX_AGE_MINUTES", ge=0, le=30)
+    # ExportRateLimit: exports of one session an hour (each re-reads the whole history); 429 beyond
+    export_limit_per_hour: int = Field(default=10, alias="EXPORT_LIMIT_PER_HOUR", ge=1, le=1000)
 
     @model_validator(mode="after")
     def _both_mode_knows_its_issuer(self) -> Settings:

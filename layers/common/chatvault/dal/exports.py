@@ -8,21 +8,75 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from chatvault.bounds import UUID_PATTERN
 from chatvault.dal import uploads
+from chatvault.dal.clients import client
+from chatvault.dal.retry import storage_errors
 from chatvault.errors import StorageUnavailableError
+from chatvault.settings import get_settings
 
 EXPORTS_PREFIX = "exports/"
 _EXPORT_KEY = re.compile(f"^exports/{UUID_PATTERN}/")
+# An export object is written in parts of this size as it is encoded (S3's multipart upload; every
+# part but the last must be at least 5 MiB), so an export holds at most one part in memory.
+PART_BYTES = 8 * 1024 * 1024
 
 
 def key_for(session_id: str, export_id: str, extension: str) -> str:
     return f"{EXPORTS_PREFIX}{session_id}/{export_id}.{extension}"
 
 
-def write(key: str, body: bytes, content_type: str) -> None:
-    uploads.put(key, body, content_type)
+class ExportObject:
+    """An export object written part by part: `write` as the export is encoded, then `close` (or
+    `abort` on any failure, so no parts stay behind; a Lambda that dies mid-way leaves them to the
+    bucket's lifecycle rule, which aborts incomplete uploads under `exports/` after a day)."""
+
+    def __init__(self, key: str, content_type: str) -> None:
+        self.key, self.content_type = key, content_type
+        self.parts: list[dict[str, Any]] = []
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.size = 0
+
+    @storage_errors
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        self.size += len(data)
+        if len(self.buffer) >= PART_BYTES:
+            self._send_part()
+
+    @storage_errors
+    def close(self) -> None:
+        if self.upload_id is None:  # it all fits one part: one PutObject
+            uploads.put(self.key, bytes(self.buffer), self.content_type)
+            return
+        self._send_part()
+        client("s3").complete_multipart_upload(
+            Bucket=get_settings().uploads_bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            client("s3").abort_multipart_upload(
+                Bucket=get_settings().uploads_bucket, Key=self.key, UploadId=self.upload_id
+            )
+
+    def _send_part(self) -> None:
+        s3, bucket = client("s3"), get_settings().uploads_bucket
+        if self.upload_id is None:
+            started = s3.create_multipart_upload(Bucket=bucket, Key=self.key, ContentType=self.content_type)
+            self.upload_id = started["UploadId"]
+        number = len(self.parts) + 1
+        sent = s3.upload_part(
+            Bucket=bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=bytes(self.buffer)
+        )
+        self.parts.append({"ETag": sent["ETag"], "PartNumber": number})
+        self.buffer = bytearray()
 
 
 def link(key: str, expires_in: int) -> str:

@@ -8,7 +8,13 @@ audit entry (the event, format and counts: never content). The export is encoded
 is read. When it would not fit one Lambda response (EXPORT_INLINE_BYTES, as the response carries
 it, JSON-escaped; Lambda's limit is 6 MB) it is written to `exports/{session_id}/` and answered as a
 link valid EXPORT_URL_SECONDS; the sweep deletes export objects within the hour, the bucket's
-lifecycle rule after a day at the latest, and the panic button with the session."""
+lifecycle rule after a day at the latest, and the panic button with the session.
+
+Bounded memory: what would be answered inline is held (at most EXPORT_INLINE_BYTES); past that the
+export is written to its object in parts as it is encoded (dal/exports.py, 8 MiB at a time), so even
+the largest session the limits allow (MaxSessionMessages x MaxMessageChars) never sits in memory
+whole. Bounded cost: a session may be exported ExportRateLimit times an hour (429 beyond, counted
+before anything is read)."""
 
 from __future__ import annotations
 
@@ -20,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from chatvault import clock
-from chatvault.dal import audit, exports, messages, sessions, upload_records, uploads
-from chatvault.errors import SessionNotFoundError
+from chatvault.dal import audit, exports, limits, messages, sessions, upload_records, uploads
+from chatvault.errors import RateLimitedError, SessionNotFoundError
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import (
     EXPORT_FORMAT,
@@ -57,12 +63,18 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     record = authorize(sessions.get(session_id), principal)
     if not record.is_live(at):
         raise SessionNotFoundError()
+    if not limits.charge_export(session_id, at, settings.export_limit_per_hour):
+        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
+        raise RateLimitedError(
+            retry_after=3600 - int(at.timestamp()) % 3600,
+            message=f"This session was exported {settings.export_limit_per_hour} times this hour.",
+        )
     files = [_exported(u) for u in upload_records.all_of(session_id) if u.expires_at > at]
     counted = _Counted(messages.every_page(session_id), at)
     encode = _json if form == "json" else _markdown
-    body = "".join(encode(SessionOut.of(record), counted, files, at))
-
-    inline = len(json.dumps(body)) <= settings.export_inline_bytes  # as the Lambda response carries it
+    key = exports.key_for(session_id, str(uuid.uuid4()), EXTENSIONS[form])
+    body, size = _written(encode(SessionOut.of(record), counted, files, at), key, form)
+    inline = body is not None
     audit.record(
         AuditEntry(
             session_id=session_id,
@@ -80,12 +92,10 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     metrics.add_metric(name="SessionsExported", unit="Count", value=1)
     logger.info(
         "session exported",
-        extra={"session_id": session_id, "messages": counted.count, "bytes": len(body), "inline": inline},
+        extra={"session_id": session_id, "messages": counted.count, "bytes": size, "inline": inline},
     )
-    if inline:
+    if body is not None:
         return Export(content_type=CONTENT_TYPES[form], body=body)
-    key = exports.key_for(session_id, str(uuid.uuid4()), EXTENSIONS[form])
-    exports.write(key, body.encode("utf-8"), CONTENT_TYPES[form])
     return Export(
         content_type=CONTENT_TYPES["json"],
         link=ExportLinkOut(
@@ -93,6 +103,43 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
             expires_at=clock.iso(at + timedelta(seconds=settings.export_url_seconds)),
         ),
     )
+
+
+def _written(chunks: Iterator[str], key: str, form: ExportFormat) -> tuple[str | None, int]:
+    """The export, encoded chunk by chunk: (its text, its size in bytes) when it fits one Lambda
+    response (EXPORT_INLINE_BYTES, JSON-escaped as the response carries it), else (None, its size)
+    once it is stored in full at `key`. Memory holds at most the inline limit or one part."""
+    limit = get_settings().export_inline_bytes
+    held: list[str] = []
+    escaped = 0  # the held text's length as a JSON string
+    stored: exports.ExportObject | None = None
+    try:
+        for chunk in chunks:
+            if stored is not None:
+                stored.write(chunk.encode("utf-8"))
+                continue
+            held.append(chunk)
+            escaped += len(json.dumps(chunk)) - 2
+            if escaped + 2 > limit:  # too large for a response: to the export object from here on
+                stored = exports.ExportObject(key, CONTENT_TYPES[form])
+                stored.write("".join(held).encode("utf-8"))
+                held = []
+        if stored is None:
+            text = "".join(held)
+            return text, len(text.encode("utf-8"))
+        stored.close()
+    except BaseException:
+        if stored is not None:
+            _abort(stored)
+        raise
+    return None, stored.size
+
+
+def _abort(stored: exports.ExportObject) -> None:
+    try:
+        stored.abort()
+    except Exception:  # out of time or storage down: the lifecycle rule aborts it within a day
+        logger.warning("export parts left to the lifecycle rule", extra={"key": stored.key})
 
 
 class _Counted:
