@@ -14,7 +14,7 @@ from chatvault.models.api import ExportLinkOut, SessionExportOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
-_SUCCESS = docs.responses(200, SessionExportOut, "", 401, 404, 422)
+_SUCCESS = docs.responses(200, SessionExportOut, "", 401, 404, 422, 429)
 _SUCCESS[200] = {
     "description": (
         "The export: JSON in the format `chatvault.export/1` (SessionExportOut), or with "
