@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -194,8 +195,9 @@ def _timeouts() -> dict[str, int]:
     return {fn.code_dir.name: fn.timeout for fn in Stack.from_template().functions().values()}
 
 
-def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
-    """One invocation, with the remaining time the function's template Timeout gives it."""
+def invoke(function: str, event: dict[str, Any], budget_s: float | None = None) -> dict[str, Any]:
+    """One invocation, with the remaining time the function's template Timeout gives it (or
+    `budget_s`, to measure on moto what would not fit the function's time there)."""
     from importlib import import_module
 
     from chatvault import deadline
@@ -206,7 +208,7 @@ def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
         512,
         f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
         str(uuid.uuid4()),
-        time.monotonic() + _timeouts()[function],
+        time.monotonic() + (budget_s or _timeouts()[function]),
     )
     module = import_module(f"functions.{function}.app")
     try:
@@ -236,8 +238,10 @@ def api_event(
     return Gateway.event(method, path, query, headers, data, route, params, claims)
 
 
-def call(function: str, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-    result = invoke(function, api_event(method, path, **kwargs))
+def call(
+    function: str, method: str, path: str, budget_s: float | None = None, **kwargs: Any
+) -> tuple[int, Any]:
+    result = invoke(function, api_event(method, path, **kwargs), budget_s)
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
 
 
@@ -247,9 +251,9 @@ def new_session() -> tuple[str, str]:
     return body["session_id"], body["session_token"]
 
 
-def seed_history(session_id: str, count: int) -> None:
-    """A history of `count` messages of CONTENT_CHARS, written as the append writes them (items and
-    session counters), without paying for `count` appends."""
+def seed_history(session_id: str, count: int, content: str = "x" * CONTENT_CHARS) -> None:
+    """A history of `count` messages of `content` (CONTENT_CHARS by default), written as the append
+    writes them (items and session counters), without paying for `count` appends."""
     from chatvault import clock
     from chatvault.dal.items import MessageItem, SessionItem
     from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
@@ -267,7 +271,7 @@ def seed_history(session_id: str, count: int) -> None:
                     MESSAGE_PREFIX + last,
                     message_id=str(uuid.uuid4()),
                     role="user",
-                    content="x" * CONTENT_CHARS,
+                    content=content,
                     created_at=start,
                     expires_at=start.replace(year=start.year + 1),
                 )
@@ -790,6 +794,122 @@ def erase_all(calls: Calls, users: list[int], messages: int, runs: int) -> dict[
 
 
 # ---------------------------------------------------------------------------------------------------
+# 8. the largest session the limits allow (MaxSessionMessages x MaxMessageChars): export and erase
+
+# Every character 4 bytes in UTF-8 (the most bytes MaxMessageChars allows in a message)
+WIDEST_CHARACTER = "\U0001f642"
+# moto answers in its own time, not DynamoDB's or S3's, so the time on AWS is modelled from what is
+# measured here (requests, bytes, this process's CPU) and these figures, which the report states:
+QUERY_S_PER_MB = 0.040  # a strongly consistent Query answering a full 1 MB page
+BATCH_WRITE_S = 0.030  # a BatchWriteItem of 25 deletes
+S3_MB_PER_S = 50.0  # one PutObject or UploadPart stream from a Lambda
+LAMBDA_VCPU = 1024 / 1769  # a 1,024 MB function has this share of a vCPU
+FUNCTION_TIMEOUT_S = 28
+
+
+_MEMORY_SCRIPT = """
+import json, sys
+
+
+def high_water_mb():  # the process's peak resident memory (ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+
+
+import functions.export_session.app  # noqa: F401 - what the Lambda imports, before measuring
+from tests.benchmarks.run import call
+
+imported = high_water_mb()
+path = f"/api/v1/sessions/{sys.argv[1]}/export"
+status, body = call("export_session", "GET", path, 3600, token=sys.argv[2])
+assert status == 200, body
+print(json.dumps({"imported_mb": imported, "peak_mb": high_water_mb()}))
+"""
+
+
+def _export_memory(session_id: str, token: str) -> dict[str, float]:
+    """The peak resident memory of a process that imports the export function and runs one export
+    (what Lambda reports as Max Memory Used), against the same moto."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, session_id, token],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'layers/common'}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def largest_session(calls: Calls, count: int, chars: int) -> dict[str, Any]:
+    """Export (JSON, the link form) and erase a session of `count` messages of `chars` 4-byte
+    characters: requests, bytes, the function's CPU and peak memory, seconds on moto, and the modelled
+    seconds on AWS beside the functions' time."""
+    sid, token = new_session()
+    seed_history(sid, count, WIDEST_CHARACTER * chars)
+    item_mb = (len((WIDEST_CHARACTER * chars).encode()) + 200) / 1e6
+    history_mb = count * item_mb
+
+    # the export runs in this thread (moto answers in its own): this thread's CPU is the function's
+    cpu, started = time.thread_time(), time.perf_counter()
+    with calls.measure() as window:
+        status, body = call("export_session", "GET", f"/api/v1/sessions/{sid}/export", 3600, token=token)
+    export_seconds, export_cpu = time.perf_counter() - started, time.thread_time() - cpu
+    assert status == 200, body
+    memory = _export_memory(sid, token)  # in a process of its own, as Lambda reports it
+    by_op = Counter(operations(window))
+    written_mb = sum(s.sent_bytes for s in window if s.operation in ("PutObject", "UploadPart")) / 1e6
+    queries_on_aws = max(by_op["Query"], math.ceil(history_mb))  # DynamoDB pages at 1 MB
+    export_model = export_cpu / LAMBDA_VCPU + queries_on_aws * QUERY_S_PER_MB + written_mb / S3_MB_PER_S
+
+    # the erase runs batches on worker threads: the whole process's CPU, moto's included (an upper bound)
+    cpu, started = time.process_time(), time.perf_counter()
+    with calls.measure() as erased:
+        status, body = call("delete_session", "DELETE", f"/api/v1/sessions/{sid}", 3600, token=token)
+    erase_seconds, erase_cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert status == 200, body
+    erase_ops = Counter(operations(erased))
+    from chatvault.settings import get_settings
+
+    workers = get_settings().delete_workers
+    erase_model = (  # the keys are read a Query at a time (DynamoDB's 1 MB is read before projection)
+        erase_cpu / LAMBDA_VCPU
+        + max(erase_ops["Query"], math.ceil(history_mb)) * QUERY_S_PER_MB
+        + math.ceil(erase_ops["BatchWriteItem"] / workers) * BATCH_WRITE_S
+    )
+    return {
+        "messages": count,
+        "message_chars": chars,
+        "history_mb": round(history_mb, 1),
+        "export": {
+            "requests": by_op.most_common(),
+            "written_mb": round(written_mb, 1),
+            "seconds_on_moto": round(export_seconds, 1),
+            "cpu_seconds": round(export_cpu, 2),
+            "process_mb_after_imports": memory["imported_mb"],
+            "process_peak_mb": memory["peak_mb"],
+            "queries_on_aws": queries_on_aws,
+            "modelled_seconds_on_aws": round(export_model, 1),
+        },
+        "erase": {
+            "requests": erase_ops.most_common(),
+            "seconds_on_moto": round(erase_seconds, 1),
+            "cpu_seconds": round(erase_cpu, 2),
+            "modelled_seconds_on_aws": round(erase_model, 1),
+        },
+        "function_timeout_s": FUNCTION_TIMEOUT_S,
+        "model": {
+            "query_s_per_mb": QUERY_S_PER_MB,
+            "batch_write_s": BATCH_WRITE_S,
+            "s3_mb_per_s": S3_MB_PER_S,
+            "lambda_vcpu": round(LAMBDA_VCPU, 2),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
 # 6. warm overhead with stubbed AWS calls
 
 
@@ -886,6 +1006,17 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _largest(quick: bool, messages: int) -> tuple[int, int]:
+    """The largest session the deployment's defaults allow (a small one for the smoke test), or one
+    of `messages` messages at MaxMessageChars."""
+    from chatvault.settings import get_settings
+
+    settings = get_settings()
+    if quick:
+        return 20, 2000
+    return messages or settings.max_session_messages, settings.max_message_chars
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (the smoke test)")
@@ -894,6 +1025,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         default="",
         help="comma-separated sections to run alone (e.g. export,erase_all): printed, no report written",
+    )
+    parser.add_argument(
+        "--largest-messages",
+        type=int,
+        default=0,
+        help="messages of the largest-session section (default: MaxSessionMessages)",
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -935,6 +1072,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("export", lambda: export(calls, [200] if quick else [10000], runs)),
             ("erase_all", lambda: erase_all(calls, [20] if quick else [200], 5, runs)),
+            (
+                "largest_session",
+                lambda: largest_session(calls, *_largest(quick, args.largest_messages)),
+            ),
         ]
         only = {name for name in args.only.split(",") if name}
         if only:
