@@ -5,6 +5,9 @@ signed with its key (or, for the tests that must be refused, with another)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -15,9 +18,14 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 AUDIENCE = "chatvault-test-client"
 KEY_ID = "test-key-1"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Issuer:
@@ -31,13 +39,26 @@ class Issuer:
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         return {"keys": [{**public, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]}
 
-    def token(
-        self, subject: str, *, key: Any = None, kid: str = KEY_ID, lifetime: int = 600, **claims: Any
-    ) -> str:
+    def claims(self, subject: str, lifetime: int = 600, **claims: Any) -> dict[str, Any]:
         now = int(time.time())
         payload = {"iss": self.url, "aud": AUDIENCE, "sub": subject, "iat": now, "exp": now + lifetime}
         payload.update(claims)
+        return payload
+
+    def token(
+        self, subject: str, *, key: Any = None, kid: str = KEY_ID, lifetime: int = 600, **claims: Any
+    ) -> str:
+        payload = self.claims(subject, lifetime, **claims)
         return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": kid})
+
+    def forged(self, subject: str, header: Any, signature: bytes | None = None) -> str:
+        """A token with valid claims under any header at all, its signature an HMAC-SHA256 keyed with
+        the issuer's public key (the classic algorithm confusion) unless one is given."""
+        public = self.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        segments = [_b64(json.dumps(header).encode()), _b64(json.dumps(self.claims(subject)).encode())]
+        signing_input = ".".join(segments).encode()
+        mac = hmac.new(public, signing_input, hashlib.sha256).digest()
+        return ".".join([*segments, _b64(mac if signature is None else signature)])
 
     def bearer(self, subject: str, **kwargs: Any) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token(subject, **kwargs)}"}

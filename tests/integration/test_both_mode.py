@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.helpers import assert_error, call, create
-from tests.issuer import Issuer
+from tests.issuer import KEY_ID, Issuer
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -47,10 +49,30 @@ def test_either_credential_works_and_a_jwt_session_has_no_token(both_mode: Issue
 
 @pytest.mark.parametrize(
     "case",
-    ["other key", "expired", "other audience", "other issuer", "unknown key id", "not a jwt", "basic"],
+    [
+        "other key",
+        "expired",
+        "other audience",
+        "other issuer",
+        "unknown key id",
+        "not a jwt",
+        "basic",
+        "ES256 under the RSA key id",
+        "ES512 under the RSA key id",
+        "HS256 keyed with the public key",
+        "alg none",
+        "alg garbage",
+        "alg not a string",
+        "no alg",
+        "key id not a string",
+        "header not an object",
+    ],
 )
 def test_a_bad_bearer_token_is_refused_never_treated_as_anonymous(both_mode: Issuer, case: str) -> None:
+    """Any failure to verify is 401 `unauthenticated`, never a 500: a header naming an algorithm the
+    issuer's key cannot verify made PyJWT raise a TypeError."""
     sid, token = _anonymous()
+    ec_key = ec.generate_private_key(ec.SECP256R1())
     tokens = {
         "other key": both_mode.token("alice", key=both_mode.other_key),
         "expired": both_mode.token("alice", lifetime=-60),
@@ -58,6 +80,17 @@ def test_a_bad_bearer_token_is_refused_never_treated_as_anonymous(both_mode: Iss
         "other issuer": both_mode.token("alice", iss="https://evil.example"),
         "unknown key id": both_mode.token("alice", kid="nope"),
         "not a jwt": "abc.def.ghi",
+        "ES256 under the RSA key id": jwt.encode(
+            both_mode.claims("alice"), ec_key, algorithm="ES256", headers={"kid": KEY_ID}
+        ),
+        "ES512 under the RSA key id": both_mode.forged("alice", {"alg": "ES512", "kid": KEY_ID}, b"s" * 132),
+        "HS256 keyed with the public key": both_mode.forged("alice", {"alg": "HS256", "kid": KEY_ID}),
+        "alg none": both_mode.forged("alice", {"alg": "none", "kid": KEY_ID}, b""),
+        "alg garbage": both_mode.forged("alice", {"alg": "XYZ-512", "kid": KEY_ID}),
+        "alg not a string": both_mode.forged("alice", {"alg": ["RS256"], "kid": KEY_ID}),
+        "no alg": both_mode.forged("alice", {"kid": KEY_ID}),
+        "key id not a string": both_mode.forged("alice", {"alg": "RS256", "kid": [KEY_ID]}),
+        "header not an object": both_mode.forged("alice", [KEY_ID]),
     }
     authorization = "Basic YWxpY2U6cHc=" if case == "basic" else f"Bearer {tokens[case]}"
     reply = call("GET", f"{SESSIONS}/{sid}", token=token, headers={"authorization": authorization})

@@ -274,7 +274,27 @@ def test_a_tampered_or_foreign_cursor_is_400() -> None:
     tampered = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
     assert_error(_list(sid, token, f"cursor={tampered}"), 400, "invalid_cursor")
     assert_error(_list(other, other_token, f"cursor={cursor}"), 400, "invalid_cursor")
-    assert_error(_list(sid, token, f"order=desc&cursor={cursor}"), 400, "invalid_cursor")
+
+
+@pytest.mark.parametrize("first", ["asc", "desc"])
+def test_a_cursor_keeps_its_order_whatever_order_the_next_request_names(first: str) -> None:
+    """`order` and `cursor` are independent optional parameters in the document, so every pair of them
+    is a valid request: the cursor decides, and the next page follows the previous one."""
+    sid, token = _session()
+    for i in range(5):
+        _append(sid, token, f"m{i}")
+    page = _list(sid, token, f"order={first}&limit=2").body
+    other = "desc" if first == "asc" else "asc"
+
+    for query in (f"order={other}&", f"order={first}&", ""):
+        rest = _list(sid, token, f"{query}limit=2&cursor={page['next_cursor']}")
+        assert rest.status == 200, rest.body
+        assert [m["content"] for m in rest.body["items"]] == (
+            ["m2", "m3"] if first == "asc" else ["m2", "m1"]
+        )
+        last = _list(sid, token, f"order={other}&cursor={rest.body['next_cursor']}").body
+        assert [m["content"] for m in last["items"]] == (["m4"] if first == "asc" else ["m0"])
+        assert last["next_cursor"] is None
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=101", "order=sideways", "limt=5"])

@@ -109,6 +109,37 @@ def test_an_upload_is_pending_until_its_object_arrives_then_stored_with_a_downlo
     assert _listed(sid, token)["items"] == [stored]
 
 
+@pytest.mark.parametrize("answer", [404, 403])
+def test_an_object_gone_before_it_is_looked_at_is_ignored_whether_s3_answers_404_or_403(
+    queue: str, answer: int
+) -> None:
+    """An erase racing the confirmation: the object is gone when HeadObject asks. To a role without
+    s3:ListBucket (ConfirmUploadFunction's) S3 answers 403 for a missing key, never 404; both are
+    a missing object, not a failed event that EventBridge would retry for an hour."""
+    from botocore.stub import Stubber
+
+    from chatvault.dal import clients
+
+    sid, token = _session()
+    upload = _issue(sid, token)
+    _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x", ContentType="image/png")
+    _s3().delete_object(Bucket=BUCKET, Key=upload["key"])
+
+    if answer == 403:  # what AWS answers the function's role (moto enforces no IAM: it says 404)
+        with Stubber(clients.client("s3")) as s3:
+            s3.add_client_error(
+                "head_object", service_error_code="403", service_message="Forbidden", http_status_code=403
+            )
+            reports = _confirm_queued(queue)
+            s3.assert_no_pending_responses()
+    else:
+        reports = _confirm_queued(queue)
+
+    assert reports == [{"stored": 0, "refused": 0, "ignored": 1}]
+    (listed,) = _listed(sid, token)["items"]
+    assert listed["status"] == "pending"  # nothing is stored
+
+
 @pytest.mark.parametrize(
     ("content_type", "size"), [("text/html", 10), ("image/png", 65), ("image/png; charset=x", 10)]
 )

@@ -48,3 +48,13 @@ def test_a_cursor_longer_than_any_this_service_writes_is_invalid() -> None:
     """400 invalid_cursor, as the contract says, not a 422 for the parameter's length."""
     with pytest.raises(InvalidCursorError):
         cursor.decode("owner:alice", "A" * (cursor.MAX_CURSOR_CHARS + 1))
+
+
+def test_a_cursor_of_one_of_several_lists_names_its_own() -> None:
+    """One history in either order: the cursor says which order it continues."""
+    scopes = ["messages:s:asc", "messages:s:desc"]
+    token = cursor.encode("messages:s:desc", KEY)
+    assert token
+    assert cursor.decode_any(scopes, token) == ("messages:s:desc", KEY)
+    with pytest.raises(InvalidCursorError):
+        cursor.decode_any(["messages:t:asc", "messages:t:desc"], token)

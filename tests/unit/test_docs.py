@@ -39,3 +39,29 @@ def test_every_route_of_the_contract_is_served_and_nothing_else() -> None:
 def test_the_readme_points_at_the_contract() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "[docs/API.md](docs/API.md)" in readme
+
+
+def test_the_contract_states_the_body_size_limit_the_service_enforces() -> None:
+    """The number, the formula and its range, each as the settings compute them."""
+    from chatvault import bounds
+    from chatvault.settings import Settings, get_settings
+
+    settings = get_settings()
+    default = Settings.model_fields["max_message_chars"].default
+    largest = 65_536  # MAX_MESSAGE_CHARS' upper bound
+    at = {
+        chars: settings.model_copy(update={"max_message_chars": chars}).max_body_bytes
+        for chars in (1, largest)
+    }
+    assert settings.max_message_chars == default
+    text = " ".join(DOC.split())
+    assert (
+        f"Request body size limit: {settings.max_body_bytes:,} bytes with the default "
+        f"`MaxMessageChars` ({default})"
+    ) in text
+    assert (
+        f"{bounds.JSON_STRUCTURE_BYTES:,} + {bounds.JSON_BYTES_PER_CHAR} \N{MULTIPLICATION SIGN} "
+        f"(`MaxMessageChars` + {bounds.MESSAGE_METADATA_CHARS:,}) bytes "
+        f"({at[1]:,} at `MaxMessageChars` 1, {at[largest]:,} at its largest, {largest})"
+    ) in text
+    assert "413 `payload_too_large`" in text

@@ -51,7 +51,7 @@ def signing_key(token: str) -> Any:
         return _keys().get_signing_key_from_jwt(token).key
     except jwt.PyJWKClientConnectionError as exc:
         raise StorageUnavailableError(_UNAVAILABLE) from exc
-    except (jwt.PyJWKClientError, jwt.PyJWKError, jwt.DecodeError) as exc:
+    except jwt.PyJWTError as exc:  # no such key, or a header no JWT has (a `kid` that is not a string)
         raise UnauthenticatedError() from exc
 
 

@@ -74,14 +74,22 @@ class ObjectFacts:
     content_type: str
 
 
+# HeadObject's answers for a key with no object: 404, or 403 to a role that may not list the bucket
+# (S3 will not tell it whether the key exists). ConfirmUploadFunction's role has s3:GetObject on
+# uploads/* and no s3:ListBucket, so a missing object reaches it as 403. Its other source, a role
+# without s3:GetObject, is a misconfiguration the least-privilege test rules out.
+_NO_OBJECT = frozenset({"404", "NoSuchKey", "NotFound", "403", "Forbidden", "AccessDenied"})
+
+
 @storage_errors
 def head(key: str) -> ObjectFacts | None:
-    """The object's size and Content-Type (HeadObject); None when there is no such object."""
+    """The object's size and Content-Type (HeadObject); None when there is no such object, whether
+    S3 says so (404) or, to a role that may not list the bucket, refuses to say (403)."""
     s3 = client("s3")
     try:
         response = s3.head_object(Bucket=get_settings().uploads_bucket, Key=key)
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if str(exc.response.get("Error", {}).get("Code")) in _NO_OBJECT:
             return None
         raise
     return ObjectFacts(int(response["ContentLength"]), str(response.get("ContentType") or ""))

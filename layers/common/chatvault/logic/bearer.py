@@ -35,7 +35,10 @@ def subject_of(authorization: str) -> str:
             issuer=settings.jwt_issuer,
             options={"verify_aud": False, "require": ["exp", "iss", "sub"]},
         )
-    except jwt.PyJWTError as exc:
+    except Exception as exc:
+        # Whatever verifying raises is a token that did not verify, not a fault of the service: PyJWT
+        # raises a TypeError, not a PyJWTError, when the header names an algorithm the key cannot
+        # verify (ES256 under an RSA key id), and an unauthenticated client must not get a 500.
         raise UnauthenticatedError() from exc
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]

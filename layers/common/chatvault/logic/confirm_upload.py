@@ -4,14 +4,15 @@ upload it belongs to, or delete it.
 The object is checked against its upload's record (GetItem, then HeadObject): its Content-Type must
 be the declared one and its size within the declared 1..size (the presigned POST's policy pins both,
 so a mismatch means the object did not come through the form). A match is `stored`, with the
-object's real size; a mismatch is deleted, and its record with it. An object with no live record
-behind it (a key written some other way, or a file that arrived after its session was erased) is
-deleted without a look: DeleteObject of a key that is already gone is no error, while HeadObject of
-one answers 403, not 404, to a role that may not list the bucket. Keys that are not
-`uploads/<uuid>/<uuid>` are not ours and are left alone. Events arrive at least once: a repeat finds
-the upload stored (nothing changes) or its record gone (the delete is repeated, harmlessly); a
-refusal removes the record before the object, so a retry after a crash between the two deletes the
-object as unclaimed."""
+object's real size; a mismatch is deleted, and its record with it. An object gone by the time it is
+looked at (an erase racing the confirmation) is ignored: nothing is stored. HeadObject says so with
+403, not 404, to a role that may not list the bucket (this one): both mean missing (dal/uploads.py),
+never a failed event retried for an hour. An object with no live record behind it (a key written
+some other way, or a file that arrived after its session was erased) is deleted without a look:
+DeleteObject of a key that is already gone is no error. Keys that are not `uploads/<uuid>/<uuid>`
+are not ours and are left alone. Events arrive at least once: a repeat finds the upload stored
+(nothing changes) or its record gone (the delete is repeated, harmlessly); a refusal removes the
+record before the object, so a retry after a crash between the two deletes the object as unclaimed."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def confirm_upload(bucket: str, keys: list[str]) -> ConfirmReport:
             facts = uploads.head(key)
             if facts is None:  # created, then gone before we looked: nothing is stored (yet)
                 report.ignored += 1
+                logger.info("object gone before it was looked at; ignored", extra=ids_only)
                 continue
             reason = ""
             if facts.content_type.lower() != record.content_type:

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Collection
 from typing import Any
 
 from chatvault.errors import InvalidCursorError
@@ -33,6 +34,12 @@ def encode(scope: str, key: dict[str, Any] | None) -> str | None:
 def decode(scope: str, cursor: str | None) -> dict[str, Any] | None:
     if cursor is None:
         return None
+    return decode_any([scope], cursor)[1]
+
+
+def decode_any(scopes: Collection[str], cursor: str) -> tuple[str, dict[str, Any]]:
+    """A cursor that may come from any of several lists (one history in either order): the scope it
+    was issued for, and its key."""
     if len(cursor) > MAX_CURSOR_CHARS:
         raise InvalidCursorError()
     try:
@@ -45,7 +52,10 @@ def decode(scope: str, cursor: str | None) -> dict[str, Any] | None:
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCursorError() from exc
-    if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("k"), dict):
+        raise InvalidCursorError()
+    scope = data.get("s")
+    if not isinstance(scope, str) or scope not in scopes:
         raise InvalidCursorError()
     key: dict[str, Any] = data["k"]
-    return key
+    return scope, key

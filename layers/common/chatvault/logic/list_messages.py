@@ -1,7 +1,11 @@
 """GET /sessions/{id}/messages: a page of history in either order, in one round trip.
 
 Every page arrives with the session item, which authorizes the caller; nothing is returned before
-the caller is checked against it."""
+the caller is checked against it.
+
+A cursor carries the order of the pages it continues: with a cursor, `order` is ignored, so the
+next page follows the previous one, whatever `order` the request names (both parameters are optional
+and independent in the OpenAPI document, so every pair must be answered, not refused)."""
 
 from __future__ import annotations
 
@@ -16,16 +20,21 @@ from chatvault.logic.identity import Caller, authorize, principal_of, session_id
 from chatvault.models.api import MessageListOut, MessageOut
 from chatvault.models.domain import Principal, SessionRecord
 
+Order = Literal["asc", "desc"]
+ORDERS: tuple[Order, ...] = ("asc", "desc")
+
 
 def list_messages(
-    raw_session_id: str, caller: Caller, limit: int, order: Literal["asc", "desc"], raw_cursor: str | None
+    raw_session_id: str, caller: Caller, limit: int, order: Order, raw_cursor: str | None
 ) -> MessageListOut:
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
+    scopes = {f"messages:{session_id}:{each}": each for each in ORDERS}
     scope = f"messages:{session_id}:{order}"
-    start = cursor.decode(scope, raw_cursor)
     after = None
-    if start is not None:
+    if raw_cursor is not None:
+        scope, start = cursor.decode_any(scopes, raw_cursor)
+        order = scopes[scope]  # the cursor's order, not the request's
         after = start.get("p")
         if set(start) != {"p"} or not messages.is_position(after):
             raise InvalidCursorError()
