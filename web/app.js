@@ -264,6 +264,10 @@ function quickExit() {
   // outlives the page; if it does not go through, the next visit finishes it before showing anything.
   client.eraseSessionOnExit();
   document.body.replaceChildren();
+  // The browser's history keeps the title the page had: make it neutral, and replace the entry so
+  // that the history takes the neutral one (a title change alone reaches it only just after loading).
+  document.title = "Chat";
+  history.replaceState(null, "", location.href);
   window.location.replace(exitUrl);
 }
 let lastEscape = -Infinity; // (0 would count an Escape in the first second after loading as the second)

@@ -4,8 +4,10 @@ against the local stack: what the page shows, what the browser keeps, and what t
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from tests.browser.conftest import UNLIMITED
+from tests.browser.conftest import CHROMIUM_ARGS, UNLIMITED, chromium_path
 from tests.integration.local_stack import LocalStack, local_stack, table_items
 
 pytestmark = pytest.mark.http
@@ -455,3 +457,42 @@ def test_a_quick_exits_erase_that_fails_again_is_kept_shown_plainly_and_retried(
     assert (_stored(page) or {})["session_id"] != sid
     assert _server(page_stack, stored).status_code == 404
     _nothing_left(page_stack, sid, [secret, title, stored["session_token"]])
+
+
+def test_the_quick_exit_leaves_no_conversation_title_in_the_browsers_history(
+    browser: Any, page_stack: LocalStack, tmp_path: Path
+) -> None:
+    """Chromium's history keeps the title a page had as it loaded, and takes a later change of
+    document.title only within a few seconds of loading: the quick exit resets the title and replaces
+    the history entry, so the history keeps the neutral one. Read from the profile's History database
+    once the browser has closed."""
+    profile = tmp_path / "profile"
+    context = browser.browser_type.launch_persistent_context(
+        str(profile), executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+    )
+    title = f"Leaving him {uuid.uuid4().hex[:8]}"
+    try:
+        page = context.new_page()
+        page.goto(f"{page_stack.api}/")
+        page.wait_for_selector("body[data-session-ready=true]")
+        page.get_by_label("Conversation title").fill(title)
+        page.get_by_role("button", name="Rename", exact=True).click()
+        page.get_by_role("heading", name=title).wait_for()
+        page.reload()  # the title is set as the page loads: the history takes it
+        page.wait_for_selector("body[data-session-ready=true]")
+        assert page.title() == f"{title} - Chat"
+        stored = _stored(page) or {}
+        page.wait_for_timeout(6000)  # past the window (5 s) in which a title change alone still counts
+
+        page.get_by_role("button", name="Quick exit").click()
+        page.wait_for_url("about:blank")
+
+        deadline = time.monotonic() + 15
+        while _server(page_stack, stored).status_code != 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        context.close()
+    with closing(sqlite3.connect(f"file:{profile / 'Default' / 'History'}?mode=ro", uri=True)) as db:
+        visited = db.execute("SELECT url, title FROM urls").fetchall()
+    assert (f"{page_stack.api}/", "Chat") in visited  # the page is in the history, under the neutral title
+    assert [row for row in visited if title in row[1]] == []
