@@ -11,6 +11,8 @@ const ui = {
   log: $("log"),
   notice: $("notice"),
   problem: $("problem"),
+  retry: $("retry"),
+  retryErase: $("retry-erase"),
   compose: $("compose"),
   message: $("message"),
   send: $("send"),
@@ -32,8 +34,11 @@ let active = false; // a session is in use (false after an erase until "New conv
 function notice(text) {
   ui.notice.textContent = text;
 }
-function problem(text) {
+let retryErase = null; // what "Try erasing again" does while an erase has not gone through
+function problem(text, { retry = null } = {}) {
   ui.problem.textContent = text;
+  retryErase = retry;
+  ui.retry.hidden = !retry;
 }
 function describe(error) {
   if (error instanceof NetworkError) return "The service cannot be reached. Check the connection and try again.";
@@ -88,6 +93,16 @@ async function start({ fresh = false } = {}) {
   problem("");
   setActive(false);
   try {
+    // A quick exit's erase that may not have gone through comes first: nothing is shown or started
+    // before the service has confirmed it (and nothing of that conversation is kept to show).
+    await client.finishPendingErases();
+  } catch (error) {
+    problem(`An earlier conversation has not been erased yet: it is still on the server. ${describe(error)}`, {
+      retry: retryStart,
+    });
+    return;
+  }
+  try {
     if (fresh) client.forget();
     const { session, restored, reset } = await client.startSession();
     if (reset) notice(RESET_NOTICE);
@@ -99,6 +114,11 @@ async function start({ fresh = false } = {}) {
   } catch (error) {
     problem(`The conversation could not be started. ${describe(error)}`);
   }
+}
+
+async function retryStart() {
+  await start();
+  if (active) notice("The earlier conversation is erased: nothing of it is kept, here or on the server.");
 }
 
 /** The stored session turned out to be gone while in use (erased elsewhere, expired). */
@@ -211,7 +231,8 @@ async function erase() {
     if (error instanceof ChatvaultError && error.status === 404) {
       notice("This conversation was already erased. Nothing of it is kept.");
     } else {
-      problem(`Not erased: ${describe(error)}`);
+      // not confirmed: the session is kept (the client forgets it only once the service confirms)
+      problem(`Not erased: this conversation is still on the server. ${describe(error)}`, { retry: erase });
       return;
     }
   }
@@ -230,22 +251,23 @@ ui.confirm.addEventListener("close", () => {
   else ui.erase.focus();
 });
 
-// Quick exit: Escape twice within a second (or the button) erases without asking, then leaves.
+ui.retryErase.addEventListener("click", () => {
+  if (retryErase) retryErase();
+});
+
+// Quick exit: Escape twice within a second (or the button) erases without asking and leaves at once.
 let leaving = false;
-async function quickExit() {
+function quickExit() {
   if (leaving) return;
   leaving = true;
-  const id = client.sessionId;
-  const token = client.stored?.session_token ?? null;
-  client.forget();
-  document.body.replaceChildren(); // nothing left on screen while the request goes
-  if (id) {
-    // keepalive lets the DELETE finish after the page is gone; wait briefly for the answer anyway
-    const done = client
-      .request("DELETE", `/sessions/${encodeURIComponent(id)}`, { keepalive: true, token })
-      .catch(() => {});
-    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 3000))]);
-  }
+  // Records the erase (the session's id and token only) and sends the DELETE with keepalive, which
+  // outlives the page; if it does not go through, the next visit finishes it before showing anything.
+  client.eraseSessionOnExit();
+  document.body.replaceChildren();
+  // The browser's history keeps the title the page had: make it neutral, and replace the entry so
+  // that the history takes the neutral one (a title change alone reaches it only just after loading).
+  document.title = "Chat";
+  history.replaceState(null, "", location.href);
   window.location.replace(exitUrl);
 }
 let lastEscape = -Infinity; // (0 would count an Escape in the first second after loading as the second)

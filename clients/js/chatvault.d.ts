@@ -228,7 +228,12 @@ export class ChatvaultClient {
   readonly hasStored: boolean;
   readonly sessionId: string | null;
   remember(sessionId: string, sessionToken?: string | null): void;
+  /** Forget the session on this device (the server keeps it until it expires or is erased). */
   forget(): void;
+  /** The storage key of the erases still to finish: `${storageKey}.erase`. */
+  readonly pendingEraseKey: string;
+  /** The erases a quick exit left to finish: each session's id and token, nothing of the conversation. */
+  readonly pendingErases: StoredSession[];
   /** One call of the API (base URL, headers, retries, typed errors): what the methods below use.
    *  `token` overrides the stored session token (null: none). */
   request<T = unknown>(
@@ -246,10 +251,21 @@ export class ChatvaultClient {
 
   createSession(request?: CreateSessionRequest, options?: CallOptions): Promise<CreatedSession>;
   restoreSession(options?: CallOptions): Promise<Session | null>;
+  /** Finishes a pending erase first (`finishPendingErases`): if that fails, its error is thrown and
+   *  nothing is restored or started. */
   startSession(request?: CreateSessionRequest, options?: CallOptions): Promise<StartResult>;
   getSession(sessionId?: string, options?: CallOptions): Promise<Session>;
   updateSession(patch: UpdateSessionRequest, options?: SessionCallOptions): Promise<Session>;
+  /** The panic button. Forgets the session locally once the service confirms the erase: on 200, or
+   *  on 404 (already gone; the ChatvaultError is still thrown). Any other failure (NetworkError, 429,
+   *  503, 5xx) means not erased: the session is kept for a retry and the error is thrown. */
   eraseSession(options?: SessionCallOptions & { keepalive?: boolean }): Promise<DeleteReceipt>;
+  /** The quick exit's erase, without waiting: records the session in `pendingErases`, forgets it and
+   *  sends the DELETE with keepalive. True once confirmed (then the record is gone); never rejects. */
+  eraseSessionOnExit(): Promise<boolean>;
+  /** Erases what `pendingErases` holds (200 or 404 confirm one); throws the first failure, keeping
+   *  its record. Resolves to the number finished. */
+  finishPendingErases(options?: CallOptions): Promise<number>;
   /** POST /sessions/{id}/claim (AuthMode=both, on its way): loosely typed until the document has it. */
   claim(jwt: string, options?: SessionCallOptions): Promise<Session>;
 

@@ -135,6 +135,45 @@ export class ChatvaultClient {
     }
   }
 
+  // ---- erases still to finish (the quick exit's) ----
+
+  /** Where erases still to finish are kept: beside the session, in the same storage. */
+  get pendingEraseKey() {
+    return `${this.storageKey}.erase`;
+  }
+
+  /** The erases a quick exit left to finish, `[{session_id, session_token}]`: what the DELETE needs
+   *  and nothing of the conversation. Unreadable entries are left out (and dropped by the next finish). */
+  get pendingErases() {
+    let raw = null;
+    try {
+      raw = this.storage ? this.storage.getItem(this.pendingEraseKey) : null;
+    } catch {
+      return [];
+    }
+    if (!raw) return [];
+    let list = null;
+    try {
+      list = JSON.parse(raw);
+    } catch {
+      return [];
+    }
+    if (!Array.isArray(list)) return [];
+    return list
+      .filter((e) => e && typeof e.session_id === "string" && UUID.test(e.session_id))
+      .map((e) => ({ session_id: e.session_id, session_token: typeof e.session_token === "string" ? e.session_token : null }));
+  }
+
+  writePendingErases(list) {
+    if (!this.storage) return;
+    try {
+      if (list.length) this.storage.setItem(this.pendingEraseKey, JSON.stringify(list));
+      else this.storage.removeItem(this.pendingEraseKey);
+    } catch {
+      /* storage full or gone: the keepalive DELETE is all there is */
+    }
+  }
+
   // ---- HTTP ----
 
   async request(method, path, { body, query, idempotent = method === "GET", signal, keepalive = false, token } = {}) {
@@ -221,8 +260,11 @@ export class ChatvaultClient {
     }
   }
 
-  /** Restore the stored session or create one. `reset` is true when a stored one was gone. */
+  /** Restore the stored session or create one. `reset` is true when a stored one was gone.
+   *  An erase a quick exit left to finish is finished first; when it cannot be, its error is thrown
+   *  and nothing is restored or started. */
   async startSession(request = {}, { signal } = {}) {
+    await this.finishPendingErases({ signal });
     const hadStored = this.hasStored;
     const restored = await this.restoreSession({ signal });
     if (restored) return { session: restored, restored: true, reset: false };
@@ -239,16 +281,63 @@ export class ChatvaultClient {
     return (await this.request("PATCH", this.sessionPath(sessionId), { body: patch, idempotent: true, signal })).data;
   }
 
-  /** The panic button: erases the session, its messages and files, then forgets it locally.
-   *  `keepalive` lets it finish while the page is leaving (the quick exit). */
+  /** The panic button: erases the session, its messages and files, then forgets it locally, once
+   *  the service has confirmed it. A 404 (erased earlier, expired) is confirmation too: the session
+   *  is forgotten and the ChatvaultError thrown. Any other failure (NetworkError, 429, 503, 5xx)
+   *  means NOT erased: the session is kept, so that a retry can erase it, and the error is thrown. */
   async eraseSession({ sessionId, signal, keepalive = false } = {}) {
     const path = this.sessionPath(sessionId);
-    const mine = !sessionId || sessionId === this.sessionId;
+    const id = sessionId ?? this.sessionId;
     try {
-      return (await this.request("DELETE", path, { signal, keepalive })).data;
-    } finally {
-      if (mine) this.forget();
+      const { data } = await this.request("DELETE", path, { signal, keepalive });
+      if (this.sessionId === id) this.forget();
+      return data;
+    } catch (error) {
+      if (error instanceof ChatvaultError && error.status === 404 && this.sessionId === id) this.forget();
+      throw error;
     }
+  }
+
+  /** The quick exit's erase, which does not wait: records the stored session as an erase to finish
+   *  (its id and token only, in `pendingErases`), forgets the session, and sends the DELETE with
+   *  `keepalive` so that it can finish after the page has gone (without `getJwt` it is sent before
+   *  this returns). The record goes once the service confirms the erase (2xx or 404) while the page
+   *  still lives; otherwise `finishPendingErases()` (the next `startSession()`) finishes it.
+   *  Resolves to true when the erase was confirmed, false when not; never rejects. */
+  eraseSessionOnExit() {
+    const stored = this.stored;
+    if (!stored || !UUID.test(stored.session_id)) {
+      this.forget(); // nothing erasable is stored
+      return Promise.resolve(false);
+    }
+    const entry = { session_id: stored.session_id, session_token: stored.session_token };
+    this.writePendingErases([...this.pendingErases.filter((e) => e.session_id !== entry.session_id), entry]);
+    this.forget();
+    return this.finishErase(entry, { keepalive: true }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Finish the erases a quick exit left (`pendingErases`), oldest first: a 2xx or a 404 (already
+   *  gone) confirms one and removes its record. The first failure is thrown (NetworkError or
+   *  ChatvaultError) and its record kept, with the later ones, for a retry. Resolves to the number
+   *  finished. */
+  async finishPendingErases({ signal } = {}) {
+    const pending = this.pendingErases;
+    for (const entry of pending) await this.finishErase(entry, { signal });
+    this.writePendingErases(this.pendingErases); // drops an unreadable record
+    return pending.length;
+  }
+
+  async finishErase(entry, { signal, keepalive = false } = {}) {
+    const path = `/sessions/${encodeURIComponent(entry.session_id)}`;
+    try {
+      await this.request("DELETE", path, { signal, keepalive, token: entry.session_token });
+    } catch (error) {
+      if (!(error instanceof ChatvaultError && error.status === 404)) throw error;
+    }
+    this.writePendingErases(this.pendingErases.filter((e) => e.session_id !== entry.session_id));
   }
 
   /** POST /sessions/{id}/claim (AuthMode=both): the anonymous session becomes the signed-in user's.

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from tests.integration.local_stack import LocalStack
 
@@ -150,3 +151,110 @@ def test_the_app_chooses_the_storage(page: Any, page_stack: LocalStack) -> None:
     assert out["stored"] is None  # erased: forgotten locally too
     assert out["receipt"]["session_id"] == out["sid"]
     assert json.dumps(out["receipt"]["erased"]) == '{"messages": 0, "uploads": 0}'
+
+
+def test_an_erase_the_service_did_not_confirm_keeps_the_session(page: Any, page_stack: LocalStack) -> None:
+    """Only a 2xx or a 404 (already gone) confirms an erase: a lost connection, a 429, a 503 or a 500
+    leaves the session stored, so that a retry can erase it, and the error is thrown, typed."""
+    out = _run(
+        page,
+        """
+        const failures = {
+          offline: () => { throw new TypeError('Failed to fetch'); },
+          429: () => new Response('{"error":{"code":"rate_limited","message":"m","request_id":"r"}}',
+                                  { status: 429, headers: { 'Retry-After': '60' } }),
+          503: () => new Response('{"error":{"code":"service_unavailable","message":"retry the delete",'
+                                  + '"request_id":"r"}}', { status: 503 }),
+          500: () => new Response('', { status: 500 }),
+        };
+        let fail = null;
+        const cut = async (url, init) => (init.method === 'DELETE' && fail ? fail() : fetch(url, init));
+        sessionStorage.clear();
+        const client = new ChatvaultClient({ storage: sessionStorage, retries: 0, fetch: cut });
+        const created = await client.createSession();
+        const kept = {};
+        for (const [name, failure] of Object.entries(failures)) {
+          fail = failure;
+          try { await client.eraseSession(); kept[name] = 'resolved'; }
+          catch (e) { kept[name] = { name: e.name, code: e.code, stored: client.stored }; }
+        }
+        const still = (await client.getSession()).session_id;
+        fail = null;
+        const receipt = await client.eraseSession();
+        const afterReceipt = client.stored;
+        client.remember(created.session_id, created.session_token);  // erased already: 404 confirms it
+        let gone = null;
+        try { await client.eraseSession(); } catch (e) { gone = { status: e.status, stored: client.stored }; }
+        return { created, kept, still, receipt, afterReceipt, gone };
+        """,
+    )
+    sid, token = out["created"]["session_id"], out["created"]["session_token"]
+    stored = {"session_id": sid, "session_token": token}
+    assert out["kept"] == {
+        "offline": {"name": "NetworkError", "code": "network_error", "stored": stored},
+        "429": {"name": "ChatvaultError", "code": "rate_limited", "stored": stored},
+        "503": {"name": "ChatvaultError", "code": "service_unavailable", "stored": stored},
+        "500": {"name": "ChatvaultError", "code": "http_500", "stored": stored},
+    }
+    assert out["still"] == sid
+    assert out["receipt"]["session_id"] == sid
+    assert out["afterReceipt"] is None
+    assert out["gone"] == {"status": 404, "stored": None}
+    gone = requests.get(
+        f"{page_stack.api}/api/v1/sessions/{sid}", headers={"X-Session-Token": token}, timeout=10
+    )
+    assert gone.status_code == 404
+
+
+def test_the_quick_exits_erase_is_recorded_until_confirmed(page: Any, page_stack: LocalStack) -> None:
+    """eraseSessionOnExit forgets the session at once and keeps only what the DELETE needs until the
+    service confirms it; startSession finishes it first and starts nothing while it cannot."""
+    out = _run(
+        page,
+        """
+        let offline = true;
+        const posts = [];
+        const cut = async (url, init) => {
+          if (init.method === 'POST') posts.push(url);
+          if (offline) throw new TypeError('Failed to fetch');
+          return fetch(url, init);
+        };
+        sessionStorage.clear();
+        const online = new ChatvaultClient({ storage: sessionStorage, storageKey: 'k' });
+        const created = await online.createSession({ title: 'a title to forget' });
+        await online.appendMessage({ role: 'user', content: 'a message to forget' });
+        const options = { storage: sessionStorage, storageKey: 'k', fetch: cut, retries: 0 };
+        const client = new ChatvaultClient(options);
+        const confirmed = await client.eraseSessionOnExit();
+        const left = { ...sessionStorage };
+        const pending = client.pendingErases;
+        let refused = null;
+        try { await client.startSession(); } catch (e) { refused = e.name; }
+        const stillPending = client.pendingErases.length;
+        offline = false;
+        const { session, reset } = await client.startSession();
+        return { created, confirmed, stored: client.stored, left, pending, refused, stillPending,
+                 posts: posts.length, fresh: session.session_id, reset, after: { ...sessionStorage } };
+        """,
+    )
+    sid, token = out["created"]["session_id"], out["created"]["session_token"]
+    assert out["confirmed"] is False
+    assert out["left"] == {
+        "k.erase": json.dumps([{"session_id": sid, "session_token": token}], separators=(",", ":"))
+    }
+    assert out["pending"] == [{"session_id": sid, "session_token": token}]
+    assert out["refused"] == "NetworkError"
+    assert out["stillPending"] == 1
+    assert out["posts"] == 1  # the one create that worked: nothing was started while the erase was pending
+    assert out["fresh"] != sid
+    assert out["reset"] is False
+    assert out["after"] == {
+        "k": json.dumps(
+            {"session_id": out["fresh"], "session_token": out["stored"]["session_token"]},
+            separators=(",", ":"),
+        )
+    }
+    gone = requests.get(
+        f"{page_stack.api}/api/v1/sessions/{sid}", headers={"X-Session-Token": token}, timeout=10
+    )
+    assert gone.status_code == 404

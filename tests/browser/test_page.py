@@ -4,8 +4,10 @@ against the local stack: what the page shows, what the browser keeps, and what t
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,15 @@ import boto3
 import pytest
 import requests
 
-from tests.browser.conftest import UNLIMITED
+from tests.browser.conftest import CHROMIUM_ARGS, UNLIMITED, chromium_path
 from tests.integration.local_stack import LocalStack, local_stack, table_items
 
 pytestmark = pytest.mark.http
 BUCKET = "chatvault-local-uploadsbucket"
 KEY = "chatvault.session"
+PENDING = f"{KEY}.erase"  # the erase a quick exit left to finish
 RESET = "no longer available"
+SESSIONS = "**/api/v1/sessions/*"
 
 
 def _stored(page: Any) -> dict[str, Any] | None:
@@ -243,15 +247,22 @@ def test_escape_twice_erases_and_leaves(page: Any, page_stack: LocalStack) -> No
     page.keyboard.press("Escape")
 
     page.wait_for_url("about:blank")
-    # the page waits for the DELETE's answer up to a few seconds; a keepalive request outlives the page
+    # the page leaves at once; its keepalive DELETE outlives it, and the service answers 404 from the
+    # erase's first write: wait for the rest of the erase (messages, markers, files) too
     deadline = time.monotonic() + 15
-    while _server(page_stack, stored).status_code != 404 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _server(page_stack, stored).status_code == 404
-    _nothing_left(page_stack, stored["session_id"], [secret, stored["session_token"]])
+    while True:
+        try:
+            assert _server(page_stack, stored).status_code == 404
+            _nothing_left(page_stack, stored["session_id"], [secret, stored["session_token"]])
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     page.goto(f"{page_stack.api}/")  # nothing kept in the browser either: a first visit, no notice
     page.wait_for_selector("body[data-session-ready=true]")
     assert (_stored(page) or {})["session_id"] != stored["session_id"]
+    assert page.evaluate(f"localStorage.getItem({PENDING!r})") is None  # the erase is confirmed: no record
     assert RESET not in _notices(page)
 
 
@@ -304,3 +315,184 @@ def test_one_escape_as_the_page_opens_is_not_a_quick_exit(browser: Any, page_sta
         assert _server(page_stack, _stored(page) or {}).status_code == 200
     finally:
         context.close()
+
+
+def _retry(page: Any) -> Any:
+    return page.get_by_role("button", name="Try erasing again")
+
+
+def _abort_deletes(route: Any) -> None:
+    if route.request.method == "DELETE":
+        route.abort()
+    else:
+        route.continue_()
+
+
+def _answer_deletes_503(route: Any) -> None:
+    """The function's own "retry the delete" (it ran out of time), as often as asked."""
+    if route.request.method != "DELETE":
+        route.continue_()
+        return
+    error = {"error": {"code": "service_unavailable", "message": "Retry the delete.", "request_id": "r"}}
+    headers = {"Retry-After": "0", "Content-Type": "application/json"}
+    route.fulfill(status=503, headers=headers, body=json.dumps(error))
+
+
+@pytest.mark.parametrize("cut", ["offline", "503"])
+def test_an_erase_that_does_not_go_through_keeps_the_session_and_offers_a_retry(
+    page: Any, page_stack: LocalStack, cut: str
+) -> None:
+    stored = _stored(page) or {}
+    secret = f"erase this for good {uuid.uuid4()}"
+    _send(page, secret)
+    if cut == "offline":
+        page.context.set_offline(True)
+    else:
+        page.route(SESSIONS, _answer_deletes_503)
+
+    page.get_by_role("button", name="Erase this conversation", exact=True).click()
+    page.get_by_role("dialog", name="Erase this conversation?").get_by_role(
+        "button", name="Erase everything"
+    ).click()
+
+    page.get_by_role("alert").filter(has_text="Not erased").wait_for()
+    assert "still on the server" in _notices(page)
+    assert "Erased at" not in _notices(page)
+    assert _retry(page).is_visible()
+    assert _stored(page) == stored  # kept: the erase can still be finished from here
+    assert _server(page_stack, stored).json()["message_count"] == 1
+
+    if cut == "offline":
+        page.context.set_offline(False)
+    else:
+        page.unroute(SESSIONS)
+    _retry(page).click()
+
+    page.get_by_role("status").filter(has_text="Erased at").wait_for()
+    assert "1 message and 0 files" in _notices(page)
+    assert not _retry(page).is_visible()
+    assert _stored(page) is None
+    assert _texts(page) == []
+    assert _server(page_stack, stored).status_code == 404
+    _nothing_left(page_stack, stored["session_id"], [secret, stored["session_token"]])
+
+
+def _quick_exit_offline(page: Any, page_stack: LocalStack, title: str, secret: str) -> dict[str, Any]:
+    """A titled conversation with a message, left by the quick exit while the browser is offline."""
+    stored = _stored(page) or {}
+    page.get_by_label("Conversation title").fill(title)
+    page.get_by_role("button", name="Rename", exact=True).click()
+    page.get_by_role("heading", name=title).wait_for()
+    _send(page, secret)
+    page.context.set_offline(True)
+
+    started = time.monotonic()
+    page.get_by_role("button", name="Quick exit").click()
+    page.wait_for_url("about:blank")
+
+    assert time.monotonic() - started < 2  # at once: it does not wait for the DELETE's answer
+    assert _server(page_stack, stored).status_code == 200  # the DELETE never reached the service
+    page.context.set_offline(False)
+    return stored
+
+
+def _shows_nothing_of(page: Any, title: str, secret: str) -> None:
+    assert _texts(page) == []
+    html = page.content()
+    assert title not in html
+    assert secret not in html
+    assert page.title() == "Chat"
+    assert page.get_by_label("Conversation title").input_value() == ""
+
+
+def test_a_quick_exit_offline_leaves_at_once_and_the_next_visit_finishes_the_erase_first(
+    page: Any, page_stack: LocalStack
+) -> None:
+    title, secret = f"Leaving on Friday {uuid.uuid4()}", f"the spare key is {uuid.uuid4()}"
+    stored = _quick_exit_offline(page, page_stack, title, secret)
+    sid = stored["session_id"]
+    calls: list[tuple[str, str]] = []
+    page.on("request", lambda r: calls.append((r.method, r.url)) if "/api/v1/" in r.url else None)
+
+    page.goto(f"{page_stack.api}/")  # the next visit, online again
+    page.wait_for_selector("body[data-session-ready=true]")
+
+    assert calls[0] == ("DELETE", f"{page_stack.api}/api/v1/sessions/{sid}")  # before anything else
+    assert [c for c in calls[1:] if sid in c[1]] == []  # nothing of the old session was read
+    _shows_nothing_of(page, title, secret)
+    assert _notices(page).strip() == ""  # a visit like a first one: nothing says there was a conversation
+    assert page.evaluate(f"localStorage.getItem({PENDING!r})") is None
+    assert (_stored(page) or {})["session_id"] != sid
+    assert _server(page_stack, stored).status_code == 404
+    _nothing_left(page_stack, sid, [secret, title, stored["session_token"]])
+
+
+def test_a_quick_exits_erase_that_fails_again_is_kept_shown_plainly_and_retried(
+    page: Any, page_stack: LocalStack
+) -> None:
+    title, secret = f"Leaving on Monday {uuid.uuid4()}", f"the bank is {uuid.uuid4()}"
+    stored = _quick_exit_offline(page, page_stack, title, secret)
+    sid = stored["session_id"]
+    page.route(SESSIONS, _abort_deletes)  # online, but the DELETE still does not get through
+
+    page.goto(f"{page_stack.api}/")
+    page.get_by_role("alert").filter(has_text="not been erased").wait_for()
+
+    assert "still on the server" in _notices(page)
+    assert _retry(page).is_visible()
+    _shows_nothing_of(page, title, secret)
+    assert page.get_by_label("Message", exact=True).is_disabled()
+    kept = page.evaluate("({ ...localStorage })")
+    assert kept == {PENDING: json.dumps([stored], separators=(",", ":"))}  # the id and token, nothing else
+    assert _server(page_stack, stored).status_code == 200
+
+    page.unroute(SESSIONS)
+    _retry(page).click()
+    page.wait_for_selector("body[data-session-ready=true]")
+
+    page.get_by_role("status").filter(has_text="earlier conversation is erased").wait_for()
+    assert not _retry(page).is_visible()
+    _shows_nothing_of(page, title, secret)
+    assert page.evaluate(f"localStorage.getItem({PENDING!r})") is None
+    assert (_stored(page) or {})["session_id"] != sid
+    assert _server(page_stack, stored).status_code == 404
+    _nothing_left(page_stack, sid, [secret, title, stored["session_token"]])
+
+
+def test_the_quick_exit_leaves_no_conversation_title_in_the_browsers_history(
+    browser: Any, page_stack: LocalStack, tmp_path: Path
+) -> None:
+    """Chromium's history keeps the title a page had as it loaded, and takes a later change of
+    document.title only within a few seconds of loading: the quick exit resets the title and replaces
+    the history entry, so the history keeps the neutral one. Read from the profile's History database
+    once the browser has closed."""
+    profile = tmp_path / "profile"
+    context = browser.browser_type.launch_persistent_context(
+        str(profile), executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+    )
+    title = f"Leaving him {uuid.uuid4().hex[:8]}"
+    try:
+        page = context.new_page()
+        page.goto(f"{page_stack.api}/")
+        page.wait_for_selector("body[data-session-ready=true]")
+        page.get_by_label("Conversation title").fill(title)
+        page.get_by_role("button", name="Rename", exact=True).click()
+        page.get_by_role("heading", name=title).wait_for()
+        page.reload()  # the title is set as the page loads: the history takes it
+        page.wait_for_selector("body[data-session-ready=true]")
+        assert page.title() == f"{title} - Chat"
+        stored = _stored(page) or {}
+        page.wait_for_timeout(6000)  # past the window (5 s) in which a title change alone still counts
+
+        page.get_by_role("button", name="Quick exit").click()
+        page.wait_for_url("about:blank")
+
+        deadline = time.monotonic() + 15
+        while _server(page_stack, stored).status_code != 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        context.close()
+    with closing(sqlite3.connect(f"file:{profile / 'Default' / 'History'}?mode=ro", uri=True)) as db:
+        visited = db.execute("SELECT url, title FROM urls").fetchall()
+    assert (f"{page_stack.api}/", "Chat") in visited  # the page is in the history, under the neutral title
+    assert [row for row in visited if title in row[1]] == []
