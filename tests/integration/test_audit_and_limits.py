@@ -128,6 +128,34 @@ def test_refusals_are_audited_under_the_client_fingerprint() -> None:
     assert "203.0.113.50" not in json.dumps(items)
 
 
+def test_a_taken_session_id_is_charged_and_audited_like_any_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client-chosen id answered 409 while it lives and 201 once it is gone must not be a free,
+    unaudited oracle: every attempt counts against the create limit, and the 409 leaves a trace under
+    the client's fingerprint that names neither the id nor the session's trail key."""
+    import uuid
+
+    moment = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: moment)
+    sid = str(uuid.uuid4())
+    assert create(body={"session_id": sid}, source_ip="203.0.113.60").status == 201
+    for _ in range(9):
+        taken = call("POST", "/api/v1/sessions", body={"session_id": sid}, source_ip="203.0.113.60")
+        assert_error(taken, 409, "session_exists")
+    # the limit (10 a minute) is used up: taken or free, an id is now answered alike
+    for probe in (sid, str(uuid.uuid4())):
+        refused = call("POST", "/api/v1/sessions", body={"session_id": probe}, source_ip="203.0.113.60")
+        assert_error(refused, 429, "rate_limited")
+
+    items = boto3.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"]
+    taken_trace = [i for i in items if i["event"]["S"] == "session_exists"]
+    assert taken_trace
+    assert all(i["pk"]["S"].startswith("c#") for i in taken_trace)
+    assert {i["details"]["M"]["action"]["S"] for i in taken_trace} == {"create_session"}
+    assert {i["actor"]["S"] for i in taken_trace} == {i["pk"]["S"][2:] for i in taken_trace}
+    assert sid not in json.dumps(items)
+    assert _events(sid) == ["session_created"]  # the owner's trail holds no stranger's attempt
+
+
 def test_limits_are_settings(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("CREATE_LIMIT_PER_MINUTE", "2")
     create(source_ip="203.0.113.9")

@@ -1,16 +1,23 @@
 """Per-client rate limits, counted in the limits table: one item per (action, client, minute),
 `n` incremented under the condition `n < limit`, removed by TTL two minutes after its window.
-The charge rides in the same transaction as the write it limits: a refused request counts nothing
-and writes nothing, and a limited request costs no extra round trip."""
+The charge rides in the same transaction as the write it limits, so a limited request costs no extra
+round trip. A request refused with 429 counts nothing and writes nothing; a request refused for
+another reason that must still be counted (a create whose session id is taken: the 409 would
+otherwise be a free probe of which ids exist) is charged alone afterwards (`charge_alone`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
+from chatvault.dal import connection
 from chatvault.dal.items import TableMeta, TableName
+from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.transaction import Transaction
 from chatvault.models.domain import RateCharge
 
@@ -26,15 +33,32 @@ class LimitItem(Model):
     expires_at = TTLAttribute()
 
 
+def _counter(charge: RateCharge) -> tuple[LimitItem, list[Any], Condition]:
+    """The counter's item, its update and the condition that refuses a client over the limit."""
+    item = LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
+    actions = [
+        LimitItem.n.add(1),
+        LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC)),
+    ]
+    return item, actions, LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute)
+
+
 def add_charge(tx: Transaction, charge: RateCharge) -> None:
     """Add the counter update to a transaction, as item CHARGE: refused when the client is over."""
-    item = LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
-    tx.update(
-        CHARGE,
-        item,
-        [
-            LimitItem.n.add(1),
-            LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC)),
-        ],
-        condition=LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute),
-    )
+    item, actions, condition = _counter(charge)
+    tx.update(CHARGE, item, actions, condition=condition)
+
+
+@storage_errors
+def charge_alone(charge: RateCharge) -> bool:
+    """Count a request whose own write was refused, in one conditional UpdateItem: False when the
+    client is over the limit (the request is then refused as over it, 429)."""
+    connection.of(LimitItem)
+    item, actions, condition = _counter(charge)
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == CONDITION_CHECK_FAILED:
+            return False
+        raise
+    return True

@@ -187,6 +187,7 @@ class AuditEntry(Record):
         "interrupted_delete_finished",
         "erased_by_operator",
         "rate_limited",
+        "session_exists",
         "sweep_finished",
         "session_exported",
     ]
