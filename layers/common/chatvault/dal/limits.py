@@ -1,9 +1,13 @@
 """Per-client rate limits, counted in the limits table: one item per (action, client, minute),
 `n` incremented under the condition `n < limit`, removed by TTL two minutes after its window.
 The charge rides in the same transaction as the write it limits, so a limited request costs no extra
-round trip. A request refused with 429 counts nothing and writes nothing; a request refused for
+round trip. A request refused with 429 is not charged and writes nothing of its own; one refused for
 another reason that must still be counted (a create whose session id is taken: the 409 would
-otherwise be a free probe of which ids exist) is charged alone afterwards (`charge_alone`)."""
+otherwise be a free probe of which ids exist) is charged alone afterwards (`charge_alone`).
+
+The same item counts the client's audited refusals of that minute, one number per event
+(`count_refusal`), so that the audit trail can hold one item per client, action, event and minute
+with its count (dal/audit.py, record_refusal) instead of one item per refusal."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from chatvault.dal import connection
 from chatvault.dal.items import TableMeta, TableName
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.transaction import Transaction
-from chatvault.models.domain import RateCharge
+from chatvault.models.domain import RateCharge, RefusalEvent
 
 CHARGE = "charge"  # the charge's name in the transaction it rides in
 
@@ -30,17 +34,24 @@ class LimitItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     n = NumberAttribute(default=0)
+    # refusals of the minute, by event
+    rate_limited = NumberAttribute(null=True)
+    session_exists = NumberAttribute(null=True)
     expires_at = TTLAttribute()
+
+
+def _item(charge: RateCharge) -> LimitItem:
+    return LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
+
+
+def _expiry(charge: RateCharge) -> Any:
+    return LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC))
 
 
 def _counter(charge: RateCharge) -> tuple[LimitItem, list[Any], Condition]:
     """The counter's item, its update and the condition that refuses a client over the limit."""
-    item = LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
-    actions = [
-        LimitItem.n.add(1),
-        LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC)),
-    ]
-    return item, actions, LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute)
+    actions = [LimitItem.n.add(1), _expiry(charge)]
+    return _item(charge), actions, LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute)
 
 
 def add_charge(tx: Transaction, charge: RateCharge) -> None:
@@ -62,3 +73,19 @@ def charge_alone(charge: RateCharge) -> bool:
             return False
         raise
     return True
+
+
+_REFUSALS: dict[RefusalEvent, NumberAttribute] = {
+    "rate_limited": LimitItem.rate_limited,
+    "session_exists": LimitItem.session_exists,
+}
+
+
+@storage_errors
+def count_refusal(charge: RateCharge, event: RefusalEvent) -> int:
+    """Count one refusal of the charged request in its minute's item (one UpdateItem, no condition);
+    how many of this event the client has had in this minute, this one included."""
+    connection.of(LimitItem)
+    item = _item(charge)
+    item.update(actions=[_REFUSALS[event].add(1), _expiry(charge)])
+    return int(getattr(item, event))

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
 
-from chatvault.dal import audit
+from chatvault.dal import audit, limits
 from chatvault.errors import RateLimitedError, SessionExistsError
-from chatvault.models.domain import AuditEntry, RateCharge
+from chatvault.models.domain import AuditEntry, RateCharge, RefusalEvent
 from chatvault.observability import logger, metrics
 
 
@@ -29,10 +28,15 @@ def refusals_audited(charge: RateCharge) -> Iterator[None]:
         raise
 
 
-def _audit(charge: RateCharge, event: Literal["rate_limited", "session_exists"]) -> None:
+def _audit(charge: RateCharge, event: RefusalEvent) -> None:
+    """One audit item per client, action, event and minute, with how many there were: a client at its
+    limit would otherwise write one item a request, each kept for AUDIT_RETENTION_DAYS. Two writes,
+    on the refused path only: the count (limits table), then the item that carries it."""
     try:
-        audit.record(
-            AuditEntry(event=event, at=charge.at, actor=charge.client, details={"action": charge.action})
+        times = limits.count_refusal(charge, event)
+        audit.record_refusal(
+            AuditEntry(event=event, at=charge.at, actor=charge.client, details={"action": charge.action}),
+            times,
         )
     except Exception:  # the refusal stands even if its trace cannot be written now
         logger.warning("refusal not audited", extra={"action": charge.action, "event": event})

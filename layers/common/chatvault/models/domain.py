@@ -172,6 +172,10 @@ class UploadRecord(Record):
     expires_at: datetime
 
 
+# The refusals the audit trail records, counted per client, action and minute (logic/limits.py)
+RefusalEvent = Literal["rate_limited", "session_exists"]
+
+
 class AuditEntry(Record):
     """One lifecycle event. Ids, counts and fingerprints only: never content, file names, tokens or
     raw IP addresses."""
