@@ -33,6 +33,14 @@ def limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
 
 
 @pytest.fixture(scope="session")
+def probed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """Default limits, for one test that counts a single client's attempts and their audit trace
+    (every request comes from 127.0.0.1: a stack shared with another limited test would mix counts)."""
+    with local_stack(tmp_path_factory.mktemp("probed")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def max_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """`make dev` with every size parameter at its largest allowed value."""
     with local_stack(tmp_path_factory.mktemp("max"), f"MaxMessageChars=65536 {UNLIMITED}") as running:

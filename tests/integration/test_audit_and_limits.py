@@ -125,7 +125,61 @@ def test_refusals_are_audited_under_the_client_fingerprint() -> None:
     refusals = [i for i in items if i["event"]["S"] == "rate_limited"]
     assert len(refusals) == 1
     assert refusals[0]["pk"]["S"].startswith("c#")
+    assert refusals[0]["times"] == {"N": "1"}
     assert "203.0.113.50" not in json.dumps(items)
+
+
+def test_a_taken_session_id_is_charged_and_audited_like_any_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client-chosen id answered 409 while it lives and 201 once it is gone must not be a free,
+    unaudited oracle: every attempt counts against the create limit, and the 409 leaves a trace under
+    the client's fingerprint that names neither the id nor the session's trail key."""
+    import uuid
+
+    moment = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: moment)
+    sid = str(uuid.uuid4())
+    assert create(body={"session_id": sid}, source_ip="203.0.113.60").status == 201
+    for _ in range(9):
+        taken = call("POST", "/api/v1/sessions", body={"session_id": sid}, source_ip="203.0.113.60")
+        assert_error(taken, 409, "session_exists")
+    # the limit (10 a minute) is used up: taken or free, an id is now answered alike
+    for probe in (sid, str(uuid.uuid4())):
+        refused = call("POST", "/api/v1/sessions", body={"session_id": probe}, source_ip="203.0.113.60")
+        assert_error(refused, 429, "rate_limited")
+
+    items = boto3.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"]
+    (taken_trace,) = [i for i in items if i["event"]["S"] == "session_exists"]
+    assert taken_trace["times"] == {"N": "9"}
+    assert taken_trace["pk"]["S"] == "c#" + taken_trace["actor"]["S"]
+    assert taken_trace["details"]["M"] == {"action": {"S": "create_session"}}
+    assert sid not in json.dumps(items)
+    assert _events(sid) == ["session_created"]  # the owner's trail holds no stranger's attempt
+
+
+def test_refusals_are_one_audit_item_per_client_action_and_minute_with_their_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """40 creates in one minute from one client: 10 sessions and 30 refusals, which add one audit
+    item (its count says 30), not 30 items kept for the audit retention. The next minute, a new item."""
+    moment = clock.now().replace(second=5)
+    monkeypatch.setattr(clock, "now", lambda: moment)
+    statuses = [call("POST", "/api/v1/sessions", source_ip="203.0.113.70").status for _ in range(40)]
+    assert statuses == [201] * 10 + [429] * 30
+
+    def refusal_items() -> list[dict]:
+        items = boto3.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"]
+        return [i for i in items if i["pk"]["S"].startswith("c#")]
+
+    (refusals,) = refusal_items()
+    assert refusals["event"] == {"S": "rate_limited"}
+    assert refusals["times"] == {"N": "30"}
+    assert refusals["details"]["M"] == {"action": {"S": "create_session"}}
+
+    later = moment + timedelta(minutes=1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    for _ in range(12):
+        call("POST", "/api/v1/sessions", source_ip="203.0.113.70")
+    assert sorted(int(i["times"]["N"]) for i in refusal_items()) == [2, 30]
 
 
 def test_limits_are_settings(settings_env: pytest.MonkeyPatch) -> None:

@@ -265,6 +265,35 @@ def test_rate_limits_over_http_with_default_settings(limited_stack: LocalStack) 
     assert fine.status_code == 201
 
 
+def test_probing_a_session_id_over_http_is_charged_and_audited_in_bounded_items(
+    probed_stack: LocalStack,
+) -> None:
+    """A client asks 40 times for one id of its choosing: the first is 201, then 409 until its create
+    limit (10 a minute) is used up, then 429, so the oracle costs it its limit; every refusal is in
+    the audit table, under the client's fingerprint, without the id, counted on one item per event
+    and minute."""
+    base = f"{probed_stack.api}/api/v1/sessions"
+    sid = str(uuid.uuid4())
+    answers = [requests.post(base, json={"session_id": sid}, timeout=10) for _ in range(40)]
+    statuses = [r.status_code for r in answers]
+
+    assert statuses[0] == 201
+    assert set(statuses[1:]) <= {409, 429}
+    assert statuses.count(429) >= 20  # at most 10 attempts a minute, and 40 fit in two
+    _error(next(r for r in answers if r.status_code == 409), 409, "session_exists")
+    _error(next(r for r in answers if r.status_code == 429), 429, "rate_limited")
+    audit = boto3.client("dynamodb", endpoint_url=probed_stack.moto, region_name="us-east-1").scan(
+        TableName="chatvault-local-AuditTable"
+    )["Items"]
+    for event, status in (("session_exists", 409), ("rate_limited", 429)):
+        refusals = [i for i in audit if i["event"]["S"] == event]
+        assert 1 <= len(refusals) <= 2, event  # one item a minute (the 40 may straddle two)
+        assert sum(int(i["times"]["N"]) for i in refusals) == statuses.count(status), event
+        assert all(i["pk"]["S"].startswith("c#") for i in refusals)
+    assert len(audit) <= 5  # the session's creation and at most four refusal items, not 39
+    assert sid not in json.dumps(audit)
+
+
 def test_fingerprints_are_keyed_by_a_secret_that_is_never_logged(stack: LocalStack) -> None:
     """No table holds the source address, and no public salt turns it into a stored fingerprint."""
     created = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()

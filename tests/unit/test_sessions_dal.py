@@ -11,10 +11,10 @@ import pytest
 from chatvault import clock
 from chatvault.dal import sessions
 from chatvault.dal.keys import PROFILE_SK, SESSION_SK
-from chatvault.errors import SessionExistsError, SessionNotFoundError
+from chatvault.errors import RateLimitedError, SessionExistsError, SessionNotFoundError
 from chatvault.logic.delete_session import delete_session
 from chatvault.logic.identity import Caller, hash_token
-from chatvault.models.domain import NewSession, Principal, SessionChanges
+from chatvault.models.domain import AuditEntry, NewSession, Principal, RateCharge, SessionChanges
 from tests.helpers import deletion_entry, store
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -64,6 +64,28 @@ def test_create_refuses_a_live_id_and_reuses_an_expired_one() -> None:
     other = _new()
     store(expired.model_copy(update={"session_id": other.session_id}))
     assert store(_new(other.session_id)).title == "t"
+
+
+def test_a_create_refused_for_a_taken_id_is_charged_all_the_same() -> None:
+    """Otherwise `session_id` is a free oracle: 409 while the id lives, 201 once it is gone. Over the
+    limit, a taken id is answered 429 like a free one, so it tells nothing either."""
+    new = _new()
+    charge = RateCharge(action="create_session", client="prober", at=new.created_at, per_minute=3)
+
+    def attempt(session: NewSession) -> None:
+        entry = AuditEntry(session_id=session.session_id, event="session_created", at=session.created_at)
+        sessions.create(session, charge, entry)
+
+    attempt(new)
+    for _ in range(2):
+        with pytest.raises(SessionExistsError):
+            attempt(_new(new.session_id))
+    (counter,) = boto3.client("dynamodb").scan(TableName="chatvault-local-LimitsTable")["Items"]
+    assert counter["n"] == {"N": "3"}
+    with pytest.raises(RateLimitedError):
+        attempt(_new(new.session_id))
+    with pytest.raises(RateLimitedError):
+        attempt(_new())
 
 
 def test_update_is_refused_for_strangers_ended_and_expired_sessions() -> None:

@@ -4,21 +4,33 @@ returns a session's trail, also after the session is erased. TTL: AUDIT_RETENTIO
 The partition key is pseudonymous: `s#<HMAC of the session id>` (or `c#<client fingerprint>` for a
 refusal that concerns no session), keyed by the deployment's secret (dal/secret.py). Whoever holds the
 secret and a session id can find its trail; the table itself names no session, so after the panic
-button no table holds the session's id."""
+button no table holds the session's id.
+
+Refusals (429, a create's 409) are not one item each: a client at its limit would write one a
+request, each kept for the audit retention. They are one item per client, action, event and minute
+(`sk = minute#event#action`, a deterministic key), `times` saying how many there were
+(record_refusal)."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from chatvault.clock import iso
 from chatvault.dal import connection, secret
 from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import storage_errors, write_batch
+from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
 from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
 
@@ -33,6 +45,7 @@ class AuditItem(Model):
     at = UTCDateTimeAttribute()
     actor = UnicodeAttribute(null=True)
     details: MapAttribute[str, Any] = MapAttribute(default=dict)
+    times = NumberAttribute(null=True)  # a refusal's item: how many in its minute
     expires_at = TTLAttribute()
 
 
@@ -61,6 +74,33 @@ def item_of(entry: AuditEntry) -> AuditItem:
 def record(entry: AuditEntry) -> None:
     connection.of(AuditItem)
     item_of(entry).save()
+
+
+@storage_errors
+def record_refusal(entry: AuditEntry, times: int) -> None:
+    """A client's refusals of one action and event in one minute, as one item: `times` is how many
+    there have been (counted in the limits table: dal/limits.py, count_refusal), `at` the minute.
+    One PutItem, conditioned so that a put carrying a smaller count (a concurrent refusal that
+    arrived late) does not replace a larger one. (Not an UpdateItem adding to the item's count: the
+    functions that refuse may only put items in the audit table, as every other audit write does.)"""
+    connection.of(AuditItem)
+    minute = datetime.fromtimestamp(int(entry.at.timestamp()) // 60 * 60, tz=UTC)
+    action = str(entry.details.get("action", ""))
+    item = AuditItem(
+        _key(entry),
+        f"{iso(minute)}#{entry.event}#{action}",
+        event=entry.event,
+        at=minute,
+        actor=entry.actor,
+        details=dict(entry.details),
+        times=times,
+        expires_at=minute + timedelta(days=get_settings().audit_retention_days),
+    )
+    try:
+        item.save(condition=AuditItem.pk.does_not_exist() | (AuditItem.times < times))
+    except PutError as exc:
+        if exc.cause_response_code != CONDITION_CHECK_FAILED:
+            raise
 
 
 @storage_errors

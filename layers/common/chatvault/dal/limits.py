@@ -1,21 +1,32 @@
 """Rate limits, counted in the limits table. Per client: one item per (action, client, minute),
 `n` incremented under the condition `n < limit`, removed by TTL two minutes after its window.
-The charge rides in the same transaction as the write it limits: a refused request counts nothing
-and writes nothing, and a limited request costs no extra round trip. Per session: exports an hour
-(`charge_export`), one conditional write before the export reads anything."""
+The charge rides in the same transaction as the write it limits, so a limited request costs no extra
+round trip. A request refused with 429 is not charged and writes nothing of its own; one refused for
+another reason that must still be counted (a create whose session id is taken: the 409 would
+otherwise be a free probe of which ids exist) is charged alone afterwards (`charge_alone`).
+
+The same item counts the client's audited refusals of that minute, one number per event
+(`count_refusal`), so that the audit trail can hold one item per client, action, event and minute
+with its count (dal/audit.py, record_refusal) instead of one item per refusal.
+
+Per session: exports an hour (`charge_export`), one conditional write before the export reads
+anything."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
+from chatvault.dal import connection
 from chatvault.dal.items import TableMeta, TableName
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.transaction import Transaction
-from chatvault.models.domain import RateCharge
+from chatvault.models.domain import RateCharge, RefusalEvent
 
 CHARGE = "charge"  # the charge's name in the transaction it rides in
 
@@ -26,21 +37,61 @@ class LimitItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     n = NumberAttribute(default=0)
+    # refusals of the minute, by event
+    rate_limited = NumberAttribute(null=True)
+    session_exists = NumberAttribute(null=True)
     expires_at = TTLAttribute()
+
+
+def _item(charge: RateCharge) -> LimitItem:
+    return LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
+
+
+def _expiry(charge: RateCharge) -> Any:
+    return LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC))
+
+
+def _counter(charge: RateCharge) -> tuple[LimitItem, list[Any], Condition]:
+    """The counter's item, its update and the condition that refuses a client over the limit."""
+    actions = [LimitItem.n.add(1), _expiry(charge)]
+    return _item(charge), actions, LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute)
 
 
 def add_charge(tx: Transaction, charge: RateCharge) -> None:
     """Add the counter update to a transaction, as item CHARGE: refused when the client is over."""
-    item = LimitItem(f"{charge.action}#{charge.client}#{charge.window}")
-    tx.update(
-        CHARGE,
-        item,
-        [
-            LimitItem.n.add(1),
-            LimitItem.expires_at.set(datetime.fromtimestamp((charge.window + 3) * 60, tz=UTC)),
-        ],
-        condition=LimitItem.n.does_not_exist() | (LimitItem.n < charge.per_minute),
-    )
+    item, actions, condition = _counter(charge)
+    tx.update(CHARGE, item, actions, condition=condition)
+
+
+@storage_errors
+def charge_alone(charge: RateCharge) -> bool:
+    """Count a request whose own write was refused, in one conditional UpdateItem: False when the
+    client is over the limit (the request is then refused as over it, 429)."""
+    connection.of(LimitItem)
+    item, actions, condition = _counter(charge)
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == CONDITION_CHECK_FAILED:
+            return False
+        raise
+    return True
+
+
+_REFUSALS: dict[RefusalEvent, NumberAttribute] = {
+    "rate_limited": LimitItem.rate_limited,
+    "session_exists": LimitItem.session_exists,
+}
+
+
+@storage_errors
+def count_refusal(charge: RateCharge, event: RefusalEvent) -> int:
+    """Count one refusal of the charged request in its minute's item (one UpdateItem, no condition);
+    how many of this event the client has had in this minute, this one included."""
+    connection.of(LimitItem)
+    item = _item(charge)
+    item.update(actions=[_REFUSALS[event].add(1), _expiry(charge)])
+    return int(getattr(item, event))
 
 
 @storage_errors
@@ -48,6 +99,7 @@ def charge_export(session_id: str, at: datetime, per_hour: int) -> bool:
     """Count one export of the session in the current hour (ExportRateLimit): an export re-reads the
     whole history, so a session may be exported `per_hour` times an hour. One conditional UpdateItem
     (1 write unit); False, with nothing counted, when the session is over."""
+    connection.of(LimitItem)
     hour = int(at.timestamp()) // 3600
     item = LimitItem(f"export#{session_id}#{hour}")
     try:

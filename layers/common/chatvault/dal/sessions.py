@@ -114,7 +114,12 @@ def _vacant(at: datetime) -> Condition:
 
 @storage_errors
 def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord:
-    """Session, profile, audit entry and the client's rate-limit charge: one transaction."""
+    """Session, profile, audit entry and the client's rate-limit charge: one transaction.
+
+    Every attempt counts against the client's limit, whatever its answer: when the id is taken, the
+    refused transaction counted nothing, so the attempt is charged alone (one more UpdateItem, on the
+    refused path only) before it is answered 409; over the limit, it is answered 429 instead, so a
+    client over its limit learns nothing about which ids exist."""
     profile_expires_at = profile_expiry(new.expires_at)
     session = SessionItem(
         new.session_id,
@@ -151,6 +156,8 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
         if refused.failed(limits.CHARGE):
             raise RateLimitedError(charge.retry_after) from refused
         if refused.failed("session"):
+            if not limits.charge_alone(charge):
+                raise RateLimitedError(charge.retry_after) from refused
             raise SessionExistsError() from refused
         raise
     return record_of(session, profile)

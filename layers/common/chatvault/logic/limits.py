@@ -1,14 +1,17 @@
-"""Rate-limit refusals leave a trace in the audit trail (under the client's fingerprint: no session
-exists, or the caller may not be its owner)."""
+"""Refusals of a limited request leave a trace in the audit trail, under the client's fingerprint (no
+session exists, or the caller may not be its owner): 429 `rate_limited`, and 409 `session_exists`
+(a create whose client-chosen id is taken: the attempt is charged like any other, and the id asked
+for is not recorded, neither in the clear nor as the key of the session's trail, which is its
+owner's)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from chatvault.dal import audit
-from chatvault.errors import RateLimitedError
-from chatvault.models.domain import AuditEntry, RateCharge
+from chatvault.dal import audit, limits
+from chatvault.errors import RateLimitedError, SessionExistsError
+from chatvault.models.domain import AuditEntry, RateCharge, RefusalEvent
 from chatvault.observability import logger, metrics
 
 
@@ -18,15 +21,22 @@ def refusals_audited(charge: RateCharge) -> Iterator[None]:
         yield
     except RateLimitedError:
         metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
-        try:
-            audit.record(
-                AuditEntry(
-                    event="rate_limited",
-                    at=charge.at,
-                    actor=charge.client,
-                    details={"action": charge.action},
-                )
-            )
-        except Exception:  # the refusal stands even if its trace cannot be written now
-            logger.warning("rate-limit refusal not audited", extra={"action": charge.action})
+        _audit(charge, "rate_limited")
         raise
+    except SessionExistsError:
+        _audit(charge, "session_exists")
+        raise
+
+
+def _audit(charge: RateCharge, event: RefusalEvent) -> None:
+    """One audit item per client, action, event and minute, with how many there were: a client at its
+    limit would otherwise write one item a request, each kept for AUDIT_RETENTION_DAYS. Two writes,
+    on the refused path only: the count (limits table), then the item that carries it."""
+    try:
+        times = limits.count_refusal(charge, event)
+        audit.record_refusal(
+            AuditEntry(event=event, at=charge.at, actor=charge.client, details={"action": charge.action}),
+            times,
+        )
+    except Exception:  # the refusal stands even if its trace cannot be written now
+        logger.warning("refusal not audited", extra={"action": charge.action, "event": event})

@@ -86,7 +86,13 @@ class CreateSessionRequest(StrictRequest):
         json_schema_extra={"examples": [{"title": "Onboarding", "metadata": {"channel": "web"}}]}
     )
 
-    session_id: Uuid4 | None = Field(default=None, description="Client-chosen UUIDv4; 409 if taken.")
+    session_id: Uuid4 | None = Field(
+        default=None,
+        description=(
+            "Client-chosen UUIDv4; 409 if taken. Every attempt counts against the create limit, taken or"
+            " not: over it, 429 either way."
+        ),
+    )
     title: Title | None = None
     metadata: Metadata = Field(default_factory=dict)
 

@@ -173,6 +173,10 @@ class UploadRecord(Record):
     expires_at: datetime
 
 
+# The refusals the audit trail records, counted per client, action and minute (logic/limits.py)
+RefusalEvent = Literal["rate_limited", "session_exists"]
+
+
 class AuditEntry(Record):
     """One lifecycle event. Ids, counts and fingerprints only: never content, file names, tokens or
     raw IP addresses."""
@@ -188,6 +192,7 @@ class AuditEntry(Record):
         "interrupted_delete_finished",
         "erased_by_operator",
         "rate_limited",
+        "session_exists",
         "sweep_finished",
         "session_exported",
     ]
