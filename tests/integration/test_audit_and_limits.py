@@ -67,7 +67,9 @@ def test_the_audit_table_holds_no_content_names_tokens_ips_or_session_ids() -> N
     assert len(_events(sid)) == 3
 
 
-def test_creating_sessions_is_limited_per_client_with_retry_after() -> None:
+def test_creating_sessions_is_limited_per_client_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = clock.now().replace(second=5)  # the eleven creates in one window, whenever the test runs
+    monkeypatch.setattr(clock, "now", lambda: moment)
     for _ in range(10):
         create(source_ip="203.0.113.5")
 
@@ -93,7 +95,9 @@ def test_the_limit_resets_with_the_next_minute(monkeypatch: pytest.MonkeyPatch) 
     assert create(source_ip="203.0.113.7").status == 201
 
 
-def test_jwt_callers_are_limited_by_subject(jwt_mode: None) -> None:
+def test_jwt_callers_are_limited_by_subject(jwt_mode: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = clock.now().replace(second=5)  # the eleven creates in one window, whenever the test runs
+    monkeypatch.setattr(clock, "now", lambda: moment)
     for i in range(10):
         create(subject="alice", source_ip=f"203.0.113.{i}")
     assert_error(
@@ -102,7 +106,9 @@ def test_jwt_callers_are_limited_by_subject(jwt_mode: None) -> None:
     assert create(subject="bob", source_ip="203.0.113.1").status == 201
 
 
-def test_issuing_uploads_is_limited_per_client() -> None:
+def test_issuing_uploads_is_limited_per_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = clock.now().replace(second=5)  # the eleven uploads in one window, whenever the test runs
+    monkeypatch.setattr(clock, "now", lambda: moment)
     s = create().body
     body = {"filename": "a.png", "content_type": "image/png", "size": 1}
     path = f"/api/v1/sessions/{s['session_id']}/uploads"
@@ -184,6 +190,8 @@ def test_refusals_are_one_audit_item_per_client_action_and_minute_with_their_cou
 
 def test_limits_are_settings(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("CREATE_LIMIT_PER_MINUTE", "2")
+    moment = clock.now().replace(second=5)  # the three creates in one window
+    settings_env.setattr(clock, "now", lambda: moment)
     create(source_ip="203.0.113.9")
     create(source_ip="203.0.113.9")
     assert_error(call("POST", "/api/v1/sessions", source_ip="203.0.113.9"), 429, "rate_limited")
