@@ -47,6 +47,7 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing left where a newcomer runs them (the repository)
     answers = _answers(done.stdout)
     created, got, renamed, message, forged, reply, page, form, posted, ended, receipt, gone, gone_again = (
         answers
