@@ -8,10 +8,21 @@ from it."""
 
 from __future__ import annotations
 
+import sys
+
+# Before anything else is imported: on an older Python the functions' own imports fail (itertools.batched
+# and the like) and every request would be a 500 after a banner that says all is well.
+if sys.version_info < (3, 13):  # noqa: UP036 - the check is for an interpreter older than the project
+    sys.exit(
+        f"make dev: chatvault runs on Python 3.13 (Lambda's python3.13); this is {sys.version.split()[0]}. "
+        "Install Python 3.13 (pyenv install 3.13, or your system's python3.13), then `rm -rf .venv` and "
+        "`make dev` again."
+    )
+
 import json
 import os
 import signal
-import sys
+import socket
 import threading
 
 from infra.local import events, scheduler
@@ -21,9 +32,27 @@ from infra.local.runtime import Runtime
 from infra.local.template import Stack, parameter_overrides, state_file
 
 
+def _taken(port: int) -> bool:
+    """Something already listens on 127.0.0.1:port (a bind fails)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "3000"))
     moto_port = int(os.environ.get("MOTO_PORT", "5000"))
+    for name, number, other in (("PORT", port, 3001), ("MOTO_PORT", moto_port, 5001)):
+        if _taken(number):
+            print(
+                f"make dev: port {number} ({name}) is in use on 127.0.0.1: stop what holds it, or choose "
+                f"another (make dev {name}={other}).",
+                file=sys.stderr,
+            )
+            return 2
     endpoint = f"http://127.0.0.1:{moto_port}"
     stack = Stack.from_template(parameter_overrides())
 
