@@ -52,11 +52,14 @@ def test_the_bot_answers_a_user_message_once(stack: LocalStack, monkeypatch: pyt
 
 
 @pytest.mark.usefixtures("local_credentials")
-def test_the_bot_runs_from_a_shell(stack: LocalStack) -> None:
+@pytest.mark.parametrize("base", ["", "/api/v1"], ids=["service URL", "API base"])
+def test_the_bot_runs_from_a_shell(stack: LocalStack, base: str) -> None:
+    """The README's command, given the service's URL or the API base the curl walkthrough uses."""
     created = ChatVault(stack.api).create_session()
     ChatVault(stack.api).with_token(created.session_token or "").append(created.session_id, "user", "hi")
+    api = stack.api + base
     ran = subprocess.run(
-        [sys.executable, "-m", "examples.echo_bot.bot", "--api", stack.api, "--session", created.session_id],
+        [sys.executable, "-m", "examples.echo_bot.bot", "--api", api, "--session", created.session_id],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -73,6 +76,14 @@ def test_the_examples_template_passes_cfn_lint() -> None:
         check=False,
     )
     assert lint.returncode == 0, lint.stdout
+
+
+def test_make_dev_alone_installs_what_the_readmes_bot_command_needs() -> None:
+    """`make dev` installs requirements.txt (and what it includes) only; the bot needs the client."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/pip install --quiet -r requirements.txt" in makefile
+    serving = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert "-e ./clients/python[iam]" in serving
 
 
 def _options(argv: list[str]) -> dict[str, str]:

@@ -52,7 +52,8 @@ class ChatVault:
         timeout: float = 10.0,
         http: requests.Session | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        # the service's root, or its API base (`…/api/v1`, as docs/API.md and the JS client name it)
+        self.base_url = base_url.rstrip("/").removesuffix("/api/v1")
         self.auth = auth or NoAuth()
         self.retries = retries
         self.max_wait = max_wait
