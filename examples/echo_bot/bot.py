@@ -74,7 +74,11 @@ def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--api", required=True, help="the service's URL (make dev: http://127.0.0.1:3000, or its API base http://127.0.0.1:3000/api/v1)")
+    parser.add_argument(
+        "--api",
+        required=True,
+        help="the service's URL or its API base (make dev: http://127.0.0.1:3000 or http://127.0.0.1:3000/api/v1)",
+    )
     parser.add_argument("--session", required=True, help="the session to answer")
     args = parser.parse_args()
     os.environ["CHATVAULT_API_URL"] = args.api
