@@ -67,8 +67,12 @@ def add_charge(tx: Transaction, charge: RateCharge) -> None:
 def charge_alone(charge: RateCharge) -> bool:
     """Count a request whose own write was refused, in one conditional UpdateItem: False when the
     client is over the limit (the request is then refused as over it, 429)."""
+    return _counted(*_counter(charge))
+
+
+def _counted(item: LimitItem, actions: list[Any], condition: Condition) -> bool:
+    """One conditional UpdateItem of a counter: False, with nothing counted, when it is refused."""
     connection.of(LimitItem)
-    item, actions, condition = _counter(charge)
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
@@ -99,19 +103,9 @@ def charge_export(session_id: str, at: datetime, per_hour: int) -> bool:
     """Count one export of the session in the current hour (ExportRateLimit): an export re-reads the
     whole history, so a session may be exported `per_hour` times an hour. One conditional UpdateItem
     (1 write unit); False, with nothing counted, when the session is over."""
-    connection.of(LimitItem)
     hour = int(at.timestamp()) // 3600
-    item = LimitItem(f"export#{session_id}#{hour}")
-    try:
-        item.update(
-            actions=[
-                LimitItem.n.add(1),
-                LimitItem.expires_at.set(datetime.fromtimestamp((hour + 2) * 3600, tz=UTC)),
-            ],
-            condition=LimitItem.n.does_not_exist() | (LimitItem.n < per_hour),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_CHECK_FAILED:
-            return False
-        raise
-    return True
+    return _counted(
+        LimitItem(f"export#{session_id}#{hour}"),
+        [LimitItem.n.add(1), LimitItem.expires_at.set(datetime.fromtimestamp((hour + 2) * 3600, tz=UTC))],
+        LimitItem.n.does_not_exist() | (LimitItem.n < per_hour),
+    )
