@@ -331,9 +331,8 @@ export class ChatvaultClient {
   }
 
   async finishErase(entry, { signal, keepalive = false } = {}) {
-    const path = `/sessions/${encodeURIComponent(entry.session_id)}`;
     try {
-      await this.request("DELETE", path, { signal, keepalive, token: entry.session_token });
+      await this.request("DELETE", this.sessionPath(entry.session_id), { signal, keepalive, token: entry.session_token });
     } catch (error) {
       if (!(error instanceof ChatvaultError && error.status === 404)) throw error;
     }
