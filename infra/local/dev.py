@@ -33,8 +33,10 @@ from infra.local.template import Stack, parameter_overrides, state_file
 
 
 def _taken(port: int) -> bool:
-    """Something already listens on 127.0.0.1:port (a bind fails)."""
+    """Something already listens on 127.0.0.1:port (a bind fails). SO_REUSEADDR as the servers bind,
+    so that the connections a previous `make dev` left in TIME_WAIT do not count as a listener."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
