@@ -81,7 +81,8 @@ def main() -> int:
         )
     )
     print(f"[dev] AWS emulator (moto) at {endpoint}: {', '.join(sorted(names.values()))}", flush=True)
-    print(f"[dev] AuthMode={stack.parameters['AuthMode']}  API at http://127.0.0.1:{port}/api/v1", flush=True)
+    modes = f"AuthMode={stack.parameters['AuthMode']}  ModelId={stack.parameters['ModelId']}"
+    print(f"[dev] {modes}  API at http://127.0.0.1:{port}/api/v1", flush=True)
     stop.wait()
     state.unlink(missing_ok=True)
     server.shutdown()

@@ -48,10 +48,16 @@ def load(path: Path = TEMPLATE) -> dict[str, Any]:
         return yaml.load(fh, Loader=_CfnLoader)
 
 
+# What the local stack runs with unless PARAMETER_OVERRIDES says otherwise: the stand-in model (there is
+# no Bedrock without an AWS account).
+LOCAL_PARAMETERS = {"ModelId": "stand-in"}
+
+
 def parameter_overrides() -> dict[str, str]:
-    """`PARAMETER_OVERRIDES="AuthMode=jwt JwtIssuer=https://..."`, like sam's --parameter-overrides."""
+    """`PARAMETER_OVERRIDES="AuthMode=jwt JwtIssuer=https://..."`, like sam's --parameter-overrides,
+    over LOCAL_PARAMETERS."""
     pairs = shlex.split(os.environ.get("PARAMETER_OVERRIDES", ""))
-    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    return {**LOCAL_PARAMETERS, **dict(pair.split("=", 1) for pair in pairs if "=" in pair)}
 
 
 def state_file() -> Path:
@@ -204,6 +210,12 @@ class Stack:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                sep, text = arg
+                return str(self.resolve(text)).split(sep)
+            if key == "Fn::FindInMap":
+                mapping, top, second = (self.resolve(a) for a in arg)
+                return self.template["Mappings"][mapping][top][second]
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
 

@@ -33,6 +33,11 @@ def test_every_route_of_the_contract_is_served_and_nothing_else() -> None:
         ("GET", "/api/v1/service/sessions/{session_id}/messages"),
         ("POST", "/api/v1/service/sessions/{session_id}/messages"),
     }
+    chat = DOC.split("## The chat (the chat issue)")[1].split("\n## ")[0]
+    assert _contract_routes(chat) == {
+        ("POST", "/api/v1/sessions/{session_id}/chat"),
+        ("POST", "/api/v1/chat"),
+    }
     assert set(routes()) == _contract_routes()
 
 

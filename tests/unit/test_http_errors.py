@@ -19,21 +19,38 @@ def _domain_errors() -> list[type[errors.ChatVaultError]]:
 
 @pytest.mark.parametrize("cls", _domain_errors())
 def test_every_domain_error_has_one_mapping_and_a_json_body(cls: type[errors.ChatVaultError]) -> None:
-    assert cls in ERROR_MAP
+    assert cls in ERROR_MAP or cls is errors.ChatStartedError  # answered as its cause
     special = {
         errors.MethodNotAllowedError: lambda: errors.MethodNotAllowedError(["GET"]),
         errors.ValidationFailedError: lambda: errors.ValidationFailedError("body.x", "bad"),
         errors.RateLimitedError: lambda: errors.RateLimitedError(17),
+        errors.ModelBusyError: lambda: errors.ModelBusyError(5),
+        errors.ChatStartedError: lambda: errors.ChatStartedError(errors.ModelTimeoutError(), {"session": {}}),
     }
     exc = special.get(cls, cls)()
     response = from_domain(exc, "req-1")
-    status, code = ERROR_MAP[cls]
+    status, code = ERROR_MAP[errors.ModelTimeoutError if cls is errors.ChatStartedError else cls]
     body = json.loads(response.body)
     assert response.status_code == status
     assert body["error"]["code"] == code
     assert body["error"]["request_id"] == "req-1"
     assert body["error"]["message"].endswith(".")
-    assert 400 <= status < 500 or cls is errors.StorageUnavailableError
+    # the server's own failures: storage, and the model (the chat routes)
+    model = (errors.ModelBusyError, errors.ModelTimeoutError, errors.ModelFailedError)
+    model += (errors.ChatStartedError,)
+    assert 400 <= status < 500 or cls is errors.StorageUnavailableError or cls in model
+
+
+def test_a_chat_that_created_its_session_answers_its_failure_with_the_session_beside() -> None:
+    """Without it, the new session's token (sent only once) would be lost with the failure."""
+    started = {"session": {"session_id": "s", "session_token": "t"}, "message": {"message_id": "m"}}
+    response = from_domain(errors.ChatStartedError(errors.ModelBusyError(5), started), "r")
+    body = json.loads(response.body)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert body["error"]["code"] == "model_unavailable"
+    assert body["session"] == started["session"]
+    assert body["message"] == started["message"]
 
 
 def test_unavailable_says_when_to_retry() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ChatVaultError(Exception):
     """Base of every error the logic raises on purpose. The message is one human sentence."""
@@ -108,6 +110,43 @@ class StorageUnavailableError(ChatVaultError):
     """DynamoDB or S3 kept failing (throttling, 5xx) after the retries this call could afford."""
 
     default_message = "The service is briefly unavailable; retry shortly."
+
+
+class ReplyInProgressError(ChatVaultError):
+    default_message = "A reply in this session is still being made; send again when it is stored."
+
+
+class ModelBusyError(ChatVaultError):
+    """The model was throttled or unavailable (503 with Retry-After). The user message stays stored; a
+    retry with its message_id asks the model again."""
+
+    default_message = "The model is busy or unavailable; retry shortly with the same message_id."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelTimeoutError(ChatVaultError):
+    default_message = "The model did not answer in time; retry with the same message_id."
+
+
+class ModelFailedError(ChatVaultError):
+    """The model could not be used: no access to it, a bad model configuration, or a model error (502).
+    The message says what an operator can do; the cause is logged."""
+
+    default_message = "The model could not be used; the operator should check the chat function's logs."
+
+
+class ChatStartedError(ChatVaultError):
+    """A chat without a session that created one, then failed: the failure's own answer, carrying the
+    new session (with its token: the only time it is sent) and the stored user message, if any, so
+    that the client can retry on the session's chat route with the same message_id."""
+
+    def __init__(self, cause: ChatVaultError, started: dict[str, Any]) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+        self.started = started
 
 
 class UploadNotFoundError(ChatVaultError):

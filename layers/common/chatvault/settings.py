@@ -84,6 +84,18 @@ class Settings(BaseModel):
     # ExportRateLimit: exports of one session an hour (each re-reads the whole history); 429 beyond
     export_limit_per_hour: int = Field(default=10, alias="EXPORT_LIMIT_PER_HOUR", ge=1, le=1000)
 
+    # The chat (logic/chat.py, llm/): ModelId is a Bedrock model or inference-profile id (the template
+    # resolves its default, "auto"), or "stand-in" for the deterministic stand-in model
+    model_id: str = Field(default="stand-in", alias="MODEL_ID", min_length=1, max_length=bounds.MODEL_CHARS)
+    system_prompt: str = Field(default="", alias="SYSTEM_PROMPT", max_length=4096)
+    max_reply_tokens: int = Field(default=1024, alias="MAX_REPLY_TOKENS", ge=1, le=8192)
+    # how many of the session's newest messages the model sees (the new user message included)
+    chat_context_messages: int = Field(default=20, alias="CHAT_CONTEXT_MESSAGES", ge=1, le=200)
+    guardrail_id: str = Field(default="", alias="GUARDRAIL_ID")
+    guardrail_version: str = Field(default="", alias="GUARDRAIL_VERSION")
+    # the stand-in's pause before it answers, in milliseconds (0: at once)
+    stand_in_delay_ms: int = Field(default=0, alias="STAND_IN_DELAY_MS", ge=0, le=5000)
+
     @model_validator(mode="after")
     def _both_mode_knows_its_issuer(self) -> Settings:
         if self.auth_mode == "both" and not (self.jwt_issuer and self.jwt_audience):

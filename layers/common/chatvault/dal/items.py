@@ -100,6 +100,10 @@ class SessionItem(ChatItem, discriminator="session"):
     # When the profile's TTL falls (epoch seconds): an append that would let the session outlive its
     # profile refreshes the profile too (dal/messages.py)
     profile_expires_at = NumberAttribute(null=True)
+    # One reply at a time (dal/messages.py ReplyLock): the token of the chat making a reply, and when
+    # its guard lapses (epoch milliseconds: the end of that function's invocation)
+    reply_lock = UnicodeAttribute(null=True)
+    reply_until = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
 

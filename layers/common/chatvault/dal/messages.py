@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +48,24 @@ PREVIEW_CHARS = 120
 _LAST_MESSAGE = MESSAGE_PREFIX + "~"
 
 
+@dataclass(frozen=True)
+class ReplyLock:
+    """One reply at a time per session (the chat, logic/chat.py), kept on the session item: no item of
+    its own, no write unit of its own. The user message's append takes it (`holds=False`: the
+    transaction also sets `reply_lock`/`reply_until`, on condition that no guard is held or the one
+    held has lapsed); the reply's append must hold it (`holds=True`: on condition that `reply_lock`
+    is still this token) and frees it in the same write. So two attempts at one reply can never both
+    store one, and a guard whose function died lapses at `until_ms`, the end of its invocation."""
+
+    token: str
+    until_ms: int  # epoch milliseconds
+    holds: bool = False
+
+
+def millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def compact_json(value: object) -> str:
     """UTF-8 JSON, not ASCII escapes: an astral character costs 4 bytes of the item, not 12."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -67,14 +86,22 @@ def is_position(value: object) -> bool:
 
 @storage_errors
 def append(
-    message: NewMessage, principal: Principal, retention: timedelta, per_minute: int, ceiling: int
+    message: NewMessage,
+    principal: Principal,
+    retention: timedelta,
+    per_minute: int,
+    ceiling: int | None,
+    *,
+    lock: ReplyLock | None = None,
 ) -> Appended:
     """Append the message to the caller's live, active session, or say why not. Each attempt is one
     TransactWriteItems; a refused attempt tells from the items as they were (ALL_OLD) whether the
     message can still be written (at a higher position, with the rate limit's real state, with the
     profile's TTL refreshed) and the next attempt does that. `ceiling`: the most messages a session
-    may hold (the count is a condition of the same write: no extra cost). 429 (RateLimitedError) when
-    the session is over AppendRateLimit; 503 (StorageUnavailableError) when the attempts run out."""
+    may hold (the count is a condition of the same write: no extra cost; None: no ceiling). `lock`:
+    take or use the session's reply guard in the same write ("busy" when another holds it). 429
+    (RateLimitedError) when the session is over AppendRateLimit; 503 (StorageUnavailableError) when
+    the attempts run out."""
     floor = ""  # the lowest position the next attempt may take
     known_tat: int | None = None
     refresh_profile = False
@@ -84,7 +111,7 @@ def append(
         step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
         stored = _record(message, position, at, retention)
         try:
-            _transaction(message, principal, stored, step, refresh_profile, ceiling=ceiling).send()
+            _transaction(message, principal, stored, step, refresh_profile, ceiling=ceiling, lock=lock).send()
         except TransactWriteError as exc:  # not refused: a conflict with another writer, a fault
             if not is_transient(exc):
                 raise
@@ -93,23 +120,10 @@ def append(
         except Refused as refused:
             session_item = refused.old("session", SessionItem)
             session = record_of(session_item) if session_item is not None else None
-            marker = refused.old("marker", MessageIdItem)
-            if refused.failed("session") and (
-                session is None or not principal.may_use(session) or not session.is_live(clock.now())
-            ):
-                return Appended(outcome="missing")
-            if marker is not None:
-                if marker.body_hash != message.body_hash:
-                    return Appended(outcome="conflict")
-                earlier = get(message.session_id, marker.position)
-                return (
-                    Appended(outcome="replayed", message=earlier) if earlier else Appended(outcome="missing")
-                )
+            decided = _decided(refused, session, message, principal, at, ceiling=ceiling, lock=lock)
+            if decided is not None:
+                return decided
             if session is not None:
-                if session.status == "ended":
-                    return Appended(outcome="ended")
-                if session.message_count >= ceiling:
-                    return Appended(outcome="full")
                 known_tat = session.append_tat
                 refresh_profile = refresh_profile or _profile_stale(session, at + retention)
                 if session.last_position:
@@ -136,6 +150,44 @@ def _record(message: NewMessage, position: str, at: datetime, retention: timedel
     )
 
 
+def _decided(
+    refused: Refused,
+    session: SessionRecord | None,
+    message: NewMessage,
+    principal: Principal,
+    at: datetime,
+    *,
+    ceiling: int | None,
+    lock: ReplyLock | None,
+) -> Appended | None:
+    """How a refused attempt ends the append, if it does (None: the next attempt can succeed)."""
+    marker = refused.old("marker", MessageIdItem)
+    if refused.failed("session") and (
+        session is None or not principal.may_use(session) or not session.is_live(clock.now())
+    ):
+        return Appended(outcome="missing")
+    if marker is not None:
+        if marker.body_hash != message.body_hash:
+            return Appended(outcome="conflict")
+        earlier = get(message.session_id, marker.position)
+        return Appended(outcome="replayed", message=earlier) if earlier else Appended(outcome="missing")
+    if session is None:
+        return None
+    if session.status == "ended":
+        return Appended(outcome="ended")
+    full = ceiling is not None and session.message_count >= ceiling
+    busy = lock is not None and _guarded_by_another(session, lock, at)
+    return Appended(outcome="full") if full else Appended(outcome="busy") if busy else None
+
+
+def _guarded_by_another(session: SessionRecord, lock: ReplyLock, at: datetime) -> bool:
+    """The session's reply guard keeps this attempt out: held by another and not lapsed (taking it), or
+    no longer this attempt's (using it)."""
+    if lock.holds:
+        return session.reply_lock != lock.token
+    return session.reply_until is not None and session.reply_until >= millis(at)
+
+
 def _profile_stale(session: SessionRecord, session_expires_at: datetime) -> bool:
     """Would the profile's TTL fall before the session's new expiry? (The next attempt refreshes it.)"""
     return session.profile_expires_at is None or session.profile_expires_at < epoch(session_expires_at)
@@ -148,7 +200,8 @@ def _transaction(
     step: Pace | None,
     refresh_profile: bool,
     *,
-    ceiling: int,
+    ceiling: int | None,
+    lock: ReplyLock | None,
 ) -> Transaction:
     """One attempt's items: "session" (conditioned on the caller, its state, its last position, its
     pace and its profile's TTL), "message", and for a client id its "marker"; "profile" only to
@@ -167,11 +220,17 @@ def _transaction(
         # the owner's index sorts by it; the service writer may write to an owned session (on an
         # anonymous one it is not indexed: no owner_key)
         actions.append(SessionItem.activity_at.set(iso(at)))
-    condition = (
-        writable(principal, at)
-        & (SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position))
-        & (SessionItem.message_count < ceiling)
+    condition = writable(principal, at) & (
+        SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position)
     )
+    if ceiling is not None:
+        condition &= SessionItem.message_count < ceiling
+    if lock is not None and lock.holds:  # the reply: only while its guard is this attempt's; frees it
+        actions += [SessionItem.reply_lock.remove(), SessionItem.reply_until.remove()]
+        condition &= SessionItem.reply_lock == lock.token
+    elif lock is not None:  # a chat's user message: takes the guard, if free or lapsed
+        actions += [SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)]
+        condition &= SessionItem.reply_until.does_not_exist() | (SessionItem.reply_until < millis(at))
     tx = Transaction()
     if refresh_profile:
         profile_expires_at = profile_expiry(session_expires_at)

@@ -73,6 +73,8 @@ def record_of(item: SessionItem, profile: ProfileItem | None = None) -> SessionR
         last_position=item.last_position,
         append_tat=int(item.append_tat) if item.append_tat is not None else None,
         profile_expires_at=int(item.profile_expires_at) if item.profile_expires_at is not None else None,
+        reply_lock=item.reply_lock,
+        reply_until=int(item.reply_until) if item.reply_until is not None else None,
     )
 
 
@@ -198,6 +200,11 @@ def concurrently(
     """Send a read of the session now, alongside a write or a query (one round trip of latency for
     both); the caller takes its result when it needs it."""
     return _side_reads().submit(read, session_id)
+
+
+def in_background[**P, R](read: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+    """Any read, sent now beside another request (as `concurrently`)."""
+    return _side_reads().submit(read, *args, **kwargs)
 
 
 @storage_errors

@@ -75,13 +75,30 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
         "`not_found`: no such route; `upload_not_found`: no such upload, or its file has not arrived.",
         {},
     ),
-    409: ("`session_exists`, `session_ended`, `message_id_conflict` or `session_owned`.", {}),
+    409: (
+        "`session_exists`, `session_ended`, `session_full`, `message_id_conflict`, `session_owned` or "
+        "`reply_in_progress` (the chat routes: another reply of the session is being made).",
+        {},
+    ),
     413: ("`payload_too_large` (request body) or `message_too_large` (content over MaxMessageChars).", {}),
     422: ("`validation_failed`, with `details: [{field, problem}]`.", {}),
     429: ("`rate_limited`: a per-minute limit of this client or session; see Retry-After.", _RETRY_AFTER),
+    502: (
+        "`model_unavailable`: the model could not be used (no access to it, a bad ModelId or guardrail, a "
+        "model error); the message says what the operator can do. The user message stays stored: a retry "
+        "with its `message_id` completes the pair.",
+        {},
+    ),
     503: (
-        "`service_unavailable`: storage throttled or failing after retries; nothing was written.",
+        "`service_unavailable`: storage throttled or failing after retries; nothing was written. On the chat "
+        "routes also `model_unavailable`: the model was throttled or unavailable; the user message stays "
+        "stored, and a retry with its `message_id` completes the pair.",
         _RETRY_AFTER,
+    ),
+    504: (
+        "`model_timeout` (the chat routes): the model did not answer in time; the user message stays "
+        "stored, and a retry with its `message_id` completes the pair.",
+        {},
     ),
 }
 

@@ -27,11 +27,15 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.SessionEndedError: (409, "session_ended"),
     e.SessionFullError: (409, "session_full"),
     e.MessageIdConflictError: (409, "message_id_conflict"),
+    e.ReplyInProgressError: (409, "reply_in_progress"),
     e.PayloadTooLargeError: (413, "payload_too_large"),
     e.MessageTooLargeError: (413, "message_too_large"),
     e.ValidationFailedError: (422, "validation_failed"),
     e.RateLimitedError: (429, "rate_limited"),
+    e.ModelFailedError: (502, "model_unavailable"),
     e.StorageUnavailableError: (503, "service_unavailable"),
+    e.ModelBusyError: (503, "model_unavailable"),
+    e.ModelTimeoutError: (504, "model_timeout"),
 }
 
 RETRY_AFTER_SECONDS = "1"
@@ -47,6 +51,7 @@ def error_response(
     *,
     details: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    beside: dict[str, Any] | None = None,
 ) -> Response[str]:
     body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
     if details is not None:
@@ -54,22 +59,28 @@ def error_response(
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": body}, separators=(",", ":")),
+        body=json.dumps({"error": body, **(beside or {})}, separators=(",", ":")),
         headers={**PRIVATE_HEADERS, **(headers or {})},
     )
 
 
 def from_domain(exc: e.ChatVaultError, request_id: str) -> Response[str]:
+    beside: dict[str, Any] | None = None
+    if isinstance(exc, e.ChatStartedError):  # the failure's answer, beside it what was created
+        beside = exc.started
+        exc = exc.cause
     status, code = ERROR_MAP[type(exc)]
     headers: dict[str, str] = {}
     if isinstance(exc, e.MethodNotAllowedError):
         headers["Allow"] = ", ".join(exc.allowed)
     if isinstance(exc, e.StorageUnavailableError):
         headers["Retry-After"] = RETRY_AFTER_SECONDS
-    if isinstance(exc, e.RateLimitedError):
+    if isinstance(exc, e.RateLimitedError | e.ModelBusyError):
         headers["Retry-After"] = str(exc.retry_after)
     details = exc.details if isinstance(exc, e.ValidationFailedError) else None
-    return error_response(status, code, exc.message, request_id, details=details, headers=headers)
+    return error_response(
+        status, code, exc.message, request_id, details=details, headers=headers, beside=beside
+    )
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -274,6 +274,55 @@ class MessageListOut(ApiModel):
     next_cursor: str | None
 
 
+# ---- the chat: the user message, the model's reply ----------------------------------------------
+
+
+class ChatRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"content": "Hello", "message_id": "9b2d4c1e-3f5a-4e6b-8c7d-0a1b2c3d4e5f"}]
+        }
+    )
+
+    content: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The user message: 1..MaxMessageChars characters (default 32768); longer is 413."
+    )
+    message_id: Uuid | None = Field(
+        default=None,
+        description=(
+            "Client id of the user message. Send one: a retry with it (same content) stores nothing twice, "
+            "and completes the pair when the reply was not stored (the model failed, the function died)."
+        ),
+    )
+    metadata: MessageMetadata = Field(default_factory=MessageMetadata)
+
+
+class StartChatRequest(ChatRequest):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"content": "Hello"}]})
+
+    session_id: Uuid | None = Field(
+        default=None,
+        description="An existing session (then this is POST /sessions/{session_id}/chat); none: a new one.",
+    )
+
+
+class ChatOut(ApiModel):
+    message: MessageOut = Field(description="The stored user message.")
+    reply: MessageOut = Field(description="The stored assistant reply.")
+
+
+class StartedChatOut(ApiModel):
+    session: CreatedSessionOut | SkipJsonSchema[None] = Field(
+        default=None,
+        description=(
+            "Only when this call created the session (no `session_id` sent): the new session, with its "
+            "`session_token` in anonymous mode, this once."
+        ),
+    )
+    message: MessageOut
+    reply: MessageOut
+
+
 MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's largest single PUT/POST; MaxUploadBytes may not exceed it
 UploadSize = Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES), BeforeValidator(_integral)]
 ContentType = Annotated[

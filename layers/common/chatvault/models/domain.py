@@ -39,6 +39,9 @@ class SessionRecord(Record):
     last_position: str | None = None
     append_tat: int | None = None
     profile_expires_at: int | None = None  # epoch seconds
+    # the one-reply-at-a-time guard (dal/messages.py ReplyLock): who is making a reply, until when
+    reply_lock: str | None = None
+    reply_until: int | None = None  # epoch milliseconds
 
     def is_live(self, at: datetime) -> bool:
         """Readable: not expired (TTL deletes late) and not being erased."""
@@ -146,9 +149,10 @@ class Appended(Record):
     - conflict: the message id was already used with another body;
     - ended: the session was ended (PATCH status "ended");
     - full: the session holds MaxSessionMessages messages already;
+    - busy: the session's reply guard is another's (a reply is being made; dal/messages.py ReplyLock);
     - missing: no such session for this caller (absent, another's, expired or being erased)."""
 
-    outcome: Literal["created", "replayed", "conflict", "ended", "full", "missing"]
+    outcome: Literal["created", "replayed", "conflict", "ended", "full", "busy", "missing"]
     message: MessageRecord | None = None
 
 

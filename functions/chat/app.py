@@ -1,0 +1,73 @@
+"""POST /api/v1/sessions/{session_id}/chat and POST /api/v1/chat: the user message, the model's reply,
+both stored, the reply exactly once (ChatFunction)."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.chat import chat, start_chat
+from chatvault.models.api import ChatOut, ChatRequest, StartChatRequest, StartedChatOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+FAILURES = (400, 401, 403, 404, 409, 422, 429, 502, 504)
+
+
+def _replayed(model: type[ChatOut] | type[StartedChatOut]) -> dict[int, Any]:
+    return {
+        200: {
+            "description": "A retry (same message_id and content) whose reply is stored: the same pair.",
+            "content": {"application/json": {"model": model}},
+        }
+    }
+
+
+@app.post(
+    "/api/v1/sessions/<session_id>/chat",
+    summary="Send a user message and get the model's reply, both stored (idempotent with a message_id)",
+    tags=["chat"],
+    security=docs.JWT_AUTH,
+    responses={
+        **docs.responses(201, ChatOut, "The stored user message and the stored reply.", *FAILURES),
+        **_replayed(ChatOut),
+    },
+)
+@tracer.capture_method
+def session_chat(session_id: str, body: Annotated[ChatRequest, Body()]) -> Response[str]:
+    pair, created = chat(session_id, body, app.caller)
+    return app.reply(pair, status=201 if created else 200)
+
+
+@app.post(
+    "/api/v1/chat",
+    summary="Chat without a session first: a new session (when no session_id), the message, the reply",
+    tags=["chat"],
+    security=docs.JWT_AUTH,
+    responses={
+        **docs.responses(
+            201,
+            StartedChatOut,
+            "The new session (with its token, this once, in anonymous mode) or none when session_id was "
+            "sent, the stored user message and the stored reply. A failure after the session was created "
+            "carries `session` (and `message`, when stored) beside `error`.",
+            *FAILURES,
+        ),
+        **_replayed(StartedChatOut),
+    },
+)
+@tracer.capture_method
+def sessionless_chat(body: Annotated[StartChatRequest, Body()]) -> Response[str]:
+    started, created = start_chat(body, app.caller)
+    return app.reply(started, status=201 if created else 200)
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

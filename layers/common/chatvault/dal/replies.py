@@ -1,0 +1,105 @@
+"""The chat's reads and its reply guard outside the two appends (dal/messages.py writes both messages
+and takes and frees the guard in them): the history the model sees, finding a stored reply, and the
+guard's own writes on the rarer paths (a retry takes it alone; a failed model call frees it early).
+
+The history is read concurrently with the user message's append (`context_soon`): one round trip of
+latency for both. It is read before the append has authorized the caller, and is used only if the
+append succeeds: a refused caller's read is dropped unseen."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Literal
+
+from pynamodb.exceptions import UpdateError
+
+from chatvault.dal import history, sessions
+from chatvault.dal.items import SessionItem
+from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
+from chatvault.dal.messages import ReplyLock, millis
+from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.sessions import writable
+from chatvault.models.domain import MessageRecord, Principal
+
+_LAST_MESSAGE = MESSAGE_PREFIX + "~"
+# Messages a Query while looking for a reply after its user message: the reply follows it at once
+# unless other messages were appended while it was being made.
+FIND_PAGE = 25
+
+
+@storage_errors
+def context(session_id: str, limit: int, before: str | None = None) -> list[MessageRecord]:
+    """The session's newest `limit` messages (below position `before`, when given), oldest first: one
+    strongly consistent Query, newest first."""
+    high = MESSAGE_PREFIX + before if before is not None else _LAST_MESSAGE
+    items, _ = history.query(session_id, MESSAGE_PREFIX, high, descending=True, limit=limit, after=None)
+    records = [history.message_of(raw) for raw in items if history.is_message(raw)]
+    return [r for r in reversed(records) if before is None or r.position < before]
+
+
+def context_soon(session_id: str, limit: int) -> Future[list[MessageRecord]]:
+    """`context`, sent now, beside the append."""
+    return sessions.in_background(context, session_id, limit)
+
+
+@storage_errors
+def find(session_id: str, after: str, message_id: str) -> MessageRecord | None:
+    """The message with this id stored after position `after` (a reply after its user message), by
+    Queries from there; None when there is none."""
+    start: str | None = after
+    while True:
+        items, more = history.query(
+            session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=False, limit=FIND_PAGE, after=start
+        )
+        records = [history.message_of(raw) for raw in items if history.is_message(raw)]
+        for record in records:
+            if record.message_id == message_id:
+                return record
+        if not more or not records:
+            return None
+        start = records[-1].position
+
+
+@storage_errors
+def take(
+    session_id: str, principal: Principal, lock: ReplyLock, at: datetime
+) -> Literal["taken", "busy", "gone"]:
+    """Take the session's reply guard alone (a retry whose user message is already stored): one
+    conditional UpdateItem. "busy" when another holds it; "gone" when the session is not the caller's
+    live, active session (the caller reads it to tell which)."""
+    try:
+        SessionItem(session_id, SESSION_SK).update(
+            actions=[SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)],
+            condition=writable(principal, at)
+            & (SessionItem.reply_until.does_not_exist() | (SessionItem.reply_until < millis(at))),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != CONDITION_CHECK_FAILED:
+            raise
+        current = sessions.state(session_id)
+        if (
+            current is not None
+            and principal.may_use(current)
+            and current.is_live(at)
+            and current.status == "active"
+            and current.reply_until is not None
+            and current.reply_until >= millis(at)
+        ):
+            return "busy"
+        return "gone"
+    return "taken"
+
+
+@storage_errors
+def give_back(session_id: str, lock: ReplyLock) -> None:
+    """Free the guard early (the model failed: a retry need not wait for it to lapse), if it is still
+    this attempt's."""
+    try:
+        SessionItem(session_id, SESSION_SK).update(
+            actions=[SessionItem.reply_lock.remove(), SessionItem.reply_until.remove()],
+            condition=SessionItem.reply_lock == lock.token,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != CONDITION_CHECK_FAILED:
+            raise

@@ -1,0 +1,288 @@
+"""POST /sessions/{id}/chat and POST /chat: store the user's message, ask the model with the session's
+history, store its reply exactly once, and answer with both.
+
+Exactly once. The user message is an append like any other (same identity, validation, limits,
+errors; a client `message_id` keeps its marker). The reply's `message_id` is derived from the user
+message's (uuid5), and the reply can only be stored by the attempt that holds the session's reply
+guard (dal/messages.py ReplyLock), which frees it in the same write. A retry with the same
+`message_id` finds its user message stored; it takes the guard, and under it either finds the reply
+(200, the same pair, nothing stored) or asks the model again and stores the reply (201). Two attempts
+can never both store a reply: each needs the guard, and the one that comes second finds the first's
+reply.
+
+One reply at a time. The user message's append takes the guard in its own transaction; while another
+chat of the session holds it, the chat is 409 reply_in_progress and stores nothing. A guard lasts to
+the end of its function's invocation (Lambda's remaining time), so one abandoned by a dead function
+frees the session when that function would have been stopped anyway.
+
+Failures. A model error (503/504/502, llm/) frees the guard at once and leaves the user message
+stored: the retry completes the pair. A session erased or ended while the model was answering
+refuses the reply's write: nothing is stored after an erase.
+
+Cost (the benchmark's chat section): round trip 1 is the user message's transaction (6 write units
+with a `message_id`, the guard riding on the session item) beside the history's Query; round trip 2
+is the reply's transaction (4 write units), which frees the guard. Two round trips, 10 write units."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from chatvault import clock, deadline, llm
+from chatvault.dal import messages, replies
+from chatvault.dal.messages import ReplyLock, millis
+from chatvault.errors import (
+    ChatStartedError,
+    ChatVaultError,
+    MessageIdConflictError,
+    MessageTooLargeError,
+    ReplyInProgressError,
+    SessionEndedError,
+    SessionFullError,
+    SessionNotFoundError,
+    StorageUnavailableError,
+)
+from chatvault.llm import ModelReply, ModelRequest
+from chatvault.llm.context import turns_of
+from chatvault.logic.append_message import body_hash
+from chatvault.logic.create_session import create_session
+from chatvault.logic.identity import Caller, check_role, principal_of, session_id_from_path
+from chatvault.models.api import (
+    AppendMessageRequest,
+    ChatOut,
+    ChatRequest,
+    CreateSessionRequest,
+    MessageOut,
+    StartChatRequest,
+    StartedChatOut,
+)
+from chatvault.models.domain import Appended, MessageRecord, NewMessage, Principal
+from chatvault.observability import logger, metrics
+from chatvault.settings import Settings, get_settings
+
+# Reply ids: uuid5 of the user message's id in this namespace (the same user message, the same reply id)
+REPLY_NAMESPACE = uuid.UUID("5d3f4c1e-8a2b-4c6d-9e0f-1a2b3c4d5e6f")
+# A guard outside a Lambda invocation (tools, tests without a context): as long as a chat function runs
+GUARD_WITHOUT_DEADLINE_S = 28.0
+
+
+def reply_id_of(message_id: str) -> str:
+    return str(uuid.uuid5(REPLY_NAMESPACE, message_id))
+
+
+def chat(raw_session_id: str, request: ChatRequest, caller: Caller) -> tuple[ChatOut, bool]:
+    """The stored pair, and whether this call stored the reply (False: a retry answered with the pair
+    an earlier call stored)."""
+    return _chat(session_id_from_path(raw_session_id), request, caller)
+
+
+def start_chat(request: StartChatRequest, caller: Caller) -> tuple[ChatOut | StartedChatOut, bool]:
+    """POST /chat: with a session_id, the session's chat (its answer has no `session`); without, a new
+    session first (the create's rules and limits), then its chat. If the chat then fails, its error
+    carries the new session (and the stored user message), whose token is sent only in this answer."""
+    if request.session_id is not None:  # the session's chat route, answered as it answers
+        return _chat(request.session_id, request, caller)
+    session = create_session(CreateSessionRequest(), caller)
+    token = session.session_token
+    own = caller if token is None else caller.model_copy(update={"token": token})
+    stored: list[MessageOut] = []
+    try:
+        pair, _ = _chat(session.session_id, request, own, stored=stored)
+    except ChatVaultError as exc:
+        started: dict[str, Any] = {"session": session.model_dump(mode="json")}
+        if stored:
+            started["message"] = stored[0].model_dump(mode="json")
+        raise ChatStartedError(exc, started) from exc
+    return StartedChatOut(session=session, message=pair.message, reply=pair.reply), True
+
+
+def _chat(
+    session_id: str, request: ChatRequest, caller: Caller, stored: list[MessageOut] | None = None
+) -> tuple[ChatOut, bool]:
+    settings = get_settings()
+    principal = principal_of(caller)
+    check_role("user", caller)
+    if len(request.content) > settings.max_message_chars:
+        raise MessageTooLargeError(
+            f"The message content is longer than {settings.max_message_chars} characters."
+        )
+    metadata = request.metadata.model_dump(exclude_none=True)
+    as_append = AppendMessageRequest(
+        role="user", content=request.content, message_id=request.message_id, metadata=request.metadata
+    )
+    message = NewMessage(
+        session_id=session_id,
+        message_id=str(request.message_id or uuid.uuid4()),
+        client_id=request.message_id is not None,
+        role="user",
+        content=request.content,
+        metadata=metadata,
+        body_hash=body_hash(as_append, metadata),
+    )
+    lock = ReplyLock(token=uuid.uuid4().hex, until_ms=_guard_until())
+    earlier_read = replies.context_soon(session_id, settings.chat_context_messages)
+    appended = messages.append(
+        message,
+        principal,
+        retention=timedelta(seconds=settings.retention_seconds),
+        per_minute=settings.append_limit_per_minute,
+        ceiling=settings.max_session_messages - 1,  # room for the reply
+        lock=lock,
+    )
+    user = _user_message(appended)
+    if stored is not None:
+        stored.append(MessageOut.of(user))
+    if appended.outcome == "created":
+        metrics.add_metric(name="MessagesAppended", unit="Count", value=1)
+    else:  # a retry: its user message is stored; under the guard, the reply is found or made
+        earlier_read.cancel()
+        match replies.take(session_id, principal, lock, clock.now()):
+            case "busy":
+                raise ReplyInProgressError()
+            case "gone":
+                raise _why_not(session_id, principal)
+    try:  # the guard is this call's: whatever happens before the reply's write frees it, it is freed
+        reply_id = reply_id_of(user.message_id)
+        if appended.outcome == "created":
+            earlier = [m for m in _result(earlier_read) if m.position < user.position]
+            attempt = 1
+        else:
+            found = replies.find(session_id, user.position, reply_id)
+            if found is not None:
+                _free(session_id, lock)
+                return ChatOut(message=MessageOut.of(user), reply=MessageOut.of(found)), False
+            earlier = replies.context(session_id, settings.chat_context_messages, before=user.position)
+            attempt = 2
+        reply = _ask(session_id, lock, settings, earlier, user, attempt=attempt)
+    except BaseException:
+        _free(session_id, lock)
+        raise
+    return ChatOut(message=MessageOut.of(user), reply=MessageOut.of(reply)), True
+
+
+def _guard_until() -> int:
+    """The guard lapses when this invocation ends: by then its function is stopped, dead or alive."""
+    remaining = deadline.remaining_s()
+    seconds = GUARD_WITHOUT_DEADLINE_S if remaining is None else max(remaining, 0.0)
+    return millis(clock.now()) + int(seconds * 1000) + 1000
+
+
+def _result(read: Any) -> list[MessageRecord]:
+    result: list[MessageRecord] = read.result()
+    return result
+
+
+def _user_message(appended: Appended) -> MessageRecord:
+    match appended.outcome:
+        case "created" | "replayed" if appended.message is not None:
+            if appended.message.role != "user":
+                raise MessageIdConflictError()
+            return appended.message
+        case "conflict":
+            raise MessageIdConflictError()
+        case "ended":
+            raise SessionEndedError()
+        case "full":
+            raise SessionFullError(
+                "The session holds as many messages as a session may (MaxSessionMessages), with room "
+                "for no reply."
+            )
+        case "busy":
+            raise ReplyInProgressError()
+        case _:
+            raise SessionNotFoundError()
+
+
+def _why_not(session_id: str, principal: Principal) -> ChatVaultError:
+    """Why a retry could not take the guard of a session that is not busy."""
+    from chatvault.dal import sessions
+
+    current = sessions.state(session_id)
+    visible = current is not None and principal.may_use(current) and current.is_live(clock.now())
+    ended = visible and current is not None and current.status == "ended"
+    return SessionEndedError() if ended else SessionNotFoundError()
+
+
+def _ask(
+    session_id: str,
+    lock: ReplyLock,
+    settings: Settings,
+    earlier: list[MessageRecord],
+    user: MessageRecord,
+    *,
+    attempt: int,
+) -> MessageRecord:
+    """Ask the model and store its reply under the guard, freeing it in the same write; a model
+    failure is raised (the caller frees the guard)."""
+    request = ModelRequest(
+        system=settings.system_prompt,
+        turns=turns_of(earlier, user.content, settings.chat_context_messages),
+        max_tokens=settings.max_reply_tokens,
+        attempt=attempt,
+    )
+    started = time.monotonic()
+    try:
+        reply = llm.answer(request)
+    except ChatVaultError as exc:  # the caller frees the guard
+        metrics.add_metric(name="ModelFailures", unit="Count", value=1)
+        logger.info("no reply stored", extra={"error_type": type(exc).__name__, "attempt": attempt})
+        raise
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    appended = messages.append(
+        _reply_message(session_id, reply_id_of(user.message_id), reply, elapsed_ms, settings),
+        Principal(service=True),  # the service writes the reply; the guard (this chat's) is the check
+        retention=timedelta(seconds=settings.retention_seconds),
+        per_minute=0,  # the reply is not the client's append: AppendRateLimit counts the user message
+        ceiling=None,
+        lock=ReplyLock(token=lock.token, until_ms=lock.until_ms, holds=True),
+    )
+    match appended.outcome:
+        case "created" if appended.message is not None:
+            metrics.add_metric(name="RepliesStored", unit="Count", value=1)
+            return appended.message
+        case "ended":
+            raise SessionEndedError()
+        case "busy":  # the guard lapsed and another attempt took it: that one stores the reply
+            raise ReplyInProgressError()
+        case _:
+            raise SessionNotFoundError()
+
+
+def _reply_message(
+    session_id: str, reply_id: str, reply: ModelReply, elapsed_ms: int, settings: Settings
+) -> NewMessage:
+    attributes = {"input_tokens": str(reply.input_tokens)}
+    if reply.stop_reason not in ("end_turn", "stop_sequence"):
+        attributes["stop_reason"] = reply.stop_reason
+    if reply.guardrail_intervened:
+        attributes["guardrail"] = "intervened"
+    text = reply.text
+    if len(text) > settings.max_message_chars:  # a reply longer than a message may be: cut, and said
+        text = text[: settings.max_message_chars]
+        attributes["stop_reason"] = "max_message_chars"
+    metadata = {
+        "model": reply.model,
+        "token_count": reply.output_tokens,
+        "processing_time_ms": elapsed_ms,
+        "attributes": attributes,
+    }
+    return NewMessage(
+        session_id=session_id,
+        message_id=reply_id,
+        client_id=False,
+        role="assistant",
+        content=text,
+        metadata=metadata,
+        body_hash="",
+    )
+
+
+def _free(session_id: str, lock: ReplyLock) -> None:
+    """Free the guard early (nothing when the reply's write already freed it); if storage fails now, it
+    lapses on its own at the end of the invocation."""
+    try:
+        replies.give_back(session_id, lock)
+    except StorageUnavailableError:
+        logger.warning("reply guard left to lapse")
