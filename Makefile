@@ -20,6 +20,8 @@ SAM_PATH := $(if $(PY313),$(dir $(PY313)):,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PORT ?= 3000
 export MOTO_PORT ?= 5000
+# make dev STAND_IN_DELAY_MS=800: the stand-in model waits that long before it answers
+export STAND_IN_DELAY_MS ?= 0
 
 # What serving needs (make dev, invoke, admin, openapi): the layer's pins and the emulator ...
 $(BIN)/.installed: requirements.txt layers/common/requirements.txt

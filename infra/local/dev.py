@@ -32,6 +32,9 @@ from infra.local.runtime import Runtime
 from infra.local.template import Stack, parameter_overrides, state_file
 
 
+LOCAL_ONLY_VARIABLES = ("STAND_IN_DELAY_MS",)
+
+
 def _taken(port: int) -> bool:
     """Something already listens on 127.0.0.1:port (a bind fails). SO_REUSEADDR as the servers bind,
     so that the connections a previous `make dev` left in TIME_WAIT do not count as a listener."""
@@ -61,7 +64,10 @@ def main() -> int:
     moto = start_moto(moto_port)
     names = provision(stack, endpoint)
     queues = events.provision(stack, endpoint)
-    runtime = Runtime(stack.functions(), stack.layer_dirs(), endpoint)
+    # STAND_IN_DELAY_MS (make dev STAND_IN_DELAY_MS=800): the stand-in model waits that long before it
+    # answers, so that a reply being made can be seen (and two chats at once can meet)
+    local = {name: os.environ[name] for name in LOCAL_ONLY_VARIABLES if os.environ.get(name)}
+    runtime = Runtime(stack.functions(), stack.layer_dirs(), endpoint, local)
     server = serve(Gateway(stack, runtime), port)
 
     stop = threading.Event()

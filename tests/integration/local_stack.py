@@ -36,7 +36,7 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
+def local_stack(tmp: Path, overrides: str = "", env: dict[str, str] | None = None) -> Iterator[LocalStack]:
     port, moto_port = free_port(), free_port()
     log = tmp / f"dev-{port}.log"
     env = {
@@ -45,6 +45,7 @@ def local_stack(tmp: Path, overrides: str = "") -> Iterator[LocalStack]:
         "MOTO_PORT": str(moto_port),
         "PARAMETER_OVERRIDES": overrides,
         "CHATVAULT_DEV_STATE": str(tmp / "dev-stack.json"),  # where `make invoke` finds this stack
+        **(env or {}),
     }
     for name in ("TABLE_NAME", "UPLOADS_BUCKET", "AUTH_MODE", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
