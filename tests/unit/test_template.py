@@ -859,3 +859,74 @@ def test_the_service_writer_policy_grants_invoke_on_the_service_routes_only() ->
     }
     assert TEMPLATE["Outputs"]["ServiceWriterPolicyArn"]["Value"] == {"Ref": "ServiceWriterPolicy"}
     assert TEMPLATE["Parameters"]["ClientRoles"]["Default"] == "user"
+
+
+# ---- the chat's model ------------------------------------------------------------------------------
+
+
+def _chat_function(**params: str) -> dict[str, Any]:
+    return Stack.from_template(params).resources("AWS::Serverless::Function")["ChatFunction"]
+
+
+def _bedrock_grants(fn: dict[str, Any]) -> dict[str, list[str]]:
+    grants: dict[str, list[str]] = {}
+    for policy in fn["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            for action in statement["Action"]:
+                if action.startswith("bedrock:"):
+                    resources = statement["Resource"]
+                    grants[action] = resources if isinstance(resources, list) else [resources]
+    return grants
+
+
+def test_the_chat_may_invoke_its_model_and_nothing_else() -> None:
+    """Least privilege for every kind of ModelId: InvokeModel (what Converse needs) on the model; for an
+    inference profile, on the profile and on the foundation model it routes to in any region;
+    ApplyGuardrail only with a guardrail; nothing with the stand-in. ModelId=auto resolves to this
+    region's Nova Micro profile, in the function's environment too."""
+    region, account = "us-east-1", "123456789012"
+    auto = _chat_function()
+    assert auto["Environment"]["Variables"]["MODEL_ID"] == "us.amazon.nova-micro-v1:0"
+    assert _bedrock_grants(auto) == {
+        "bedrock:InvokeModel": [
+            f"arn:aws:bedrock:{region}:{account}:inference-profile/us.amazon.nova-micro-v1:0",
+            "arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0",
+        ]
+    }
+    profile = _chat_function(ModelId="eu.anthropic.claude-3-5-haiku-20241022-v1:0")
+    assert _bedrock_grants(profile)["bedrock:InvokeModel"] == [
+        f"arn:aws:bedrock:{region}:{account}:inference-profile/eu.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+    ]
+    model = _chat_function(ModelId="amazon.nova-lite-v1:0")
+    assert model["Environment"]["Variables"]["MODEL_ID"] == "amazon.nova-lite-v1:0"
+    assert _bedrock_grants(model) == {
+        "bedrock:InvokeModel": [f"arn:aws:bedrock:{region}::foundation-model/amazon.nova-lite-v1:0"]
+    }
+    guarded = _chat_function(GuardrailId="abc123", GuardrailVersion="2")
+    assert _bedrock_grants(guarded)["bedrock:ApplyGuardrail"] == [
+        f"arn:aws:bedrock:{region}:{account}:guardrail/abc123"
+    ]
+    assert guarded["Environment"]["Variables"]["GUARDRAIL_VERSION"] == "2"
+    stand_in = _chat_function(ModelId="stand-in", GuardrailId="abc123")
+    assert _bedrock_grants(stand_in) == {}
+    assert stand_in["Environment"]["Variables"]["MODEL_ID"] == "stand-in"
+    # no other function may call Bedrock
+    for name, fn in Stack.from_template().resources("AWS::Serverless::Function").items():
+        if name != "ChatFunction":
+            assert _bedrock_grants(fn) == {}, name
+
+
+def test_model_ids_the_parameter_accepts() -> None:
+    pattern = re.compile(TEMPLATE["Parameters"]["ModelId"]["AllowedPattern"])
+    for good in (
+        "auto",
+        "stand-in",
+        "amazon.nova-micro-v1:0",
+        "us.amazon.nova-micro-v1:0",
+        "eu.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "meta.llama3-1-8b-instruct-v1:0",
+    ):
+        assert pattern.match(good), good
+    for bad in ("", "gpt-4", "arn:aws:bedrock:us-east-1::foundation-model/x.y", "a b.c"):
+        assert not pattern.match(bad), bad
