@@ -21,6 +21,9 @@ ONE_ROUND_TRIP = (
 )
 # write units of one append of a 500-character message, whatever the session's title and metadata
 APPEND_UNITS_TARGET = {"without message_id": 4, "with message_id": 6}
+CHAT_ROUND_TRIPS = 2  # besides the model call
+CHAT_WRITE_UNITS = 10  # the user message with its message_id, the reply, the reply guard
+CONTENT_CHARS_NOTE = "500-character"
 # DynamoDB on-demand, Standard table class, us-east-1 (USD per million request units)
 PRICE_WRITE_PER_MILLION = 0.625
 PRICE_READ_PER_MILLION = 0.125
@@ -214,6 +217,17 @@ def render(report: dict[str, Any]) -> str:
         units = figures["write_units"]["max"]
         lines.append(
             f"| append write units ≤ {limit} ({name}) | {units} | {_mark(units <= limit and figures['round_trips']['max'] == 1)} |"
+        )
+    chat = report.get("chat")
+    if chat:
+        trips, units = chat["round_trips"]["max"], chat["write_units"]["max"]
+        lines.append(
+            f"| chat exchange ≤ {CHAT_ROUND_TRIPS} round trips besides the model | {trips} "
+            f"({chat['requests']['median']:.0f} requests) | {_mark(trips <= CHAT_ROUND_TRIPS)} |"
+        )
+        lines.append(
+            f"| chat exchange ≤ {CHAT_WRITE_UNITS} write units (user message with message_id, reply, guard) | "
+            f"{units} | {_mark(units <= CHAT_WRITE_UNITS)} |"
         )
     history = report["append_vs_history"]
     sizes = list(history["chatvault"])
@@ -427,8 +441,32 @@ def render(report: dict[str, Any]) -> str:
         lines += _calls_table("user", report["erase_all"])
     if "largest_session" in report:
         lines += _largest_session(report["largest_session"])
+    if "chat" in report:
+        lines += _chat(report["chat"])
     lines.append("")
     return "\n".join(lines)
+
+
+def _chat(chat: dict[str, Any]) -> list[str]:
+    """Section 9: one exchange of the chat, warm, with the stand-in model."""
+    own = chat["own_ms"]
+    return [
+        "",
+        "## 9. The chat",
+        "",
+        f"One exchange (a {CONTENT_CHARS_NOTE} user message with a `message_id`, on a session holding "
+        f"{chat['history_messages']} messages, and a reply of the same size: the stand-in's, cut), warm, "
+        f"{own['runs']} runs. A longer reply costs 2 more write units a KB. Round trip 1 is "
+        "the user message's transaction (which also takes the session's reply guard) beside the Query of "
+        "the history the model sees; round trip 2 is the reply's transaction, which frees the guard.",
+        "",
+        "| | measured |",
+        "|---|---|",
+        f"| DynamoDB requests | {_m(chat['requests'])}: {', '.join(chat['operations'])} |",
+        f"| round trips besides the model | {_m(chat['round_trips'])} |",
+        f"| write units | {_m(chat['write_units'])} |",
+        f"| the service's own time around the model call (on moto) | p50 {own['p50']} ms, p95 {own['p95']} ms |",
+    ]
 
 
 def _largest_session(largest: dict[str, Any]) -> list[str]:

@@ -550,6 +550,61 @@ def append_units(calls: Calls, runs: int) -> dict[str, Any]:
     return result
 
 
+def chat_exchange(calls: Calls, runs: int, history: int) -> dict[str, Any]:
+    """One exchange of the chat (a 500-character user message with a message_id, and a 500-character
+    reply: the stand-in's, which quotes every earlier user message, cut to that size) on a session that
+    already holds `history` messages: DynamoDB requests, round trips, write units, and the service's
+    own time around the model call (the handler's time minus the model's), warm."""
+    from dataclasses import replace
+
+    from chatvault import llm
+
+    session_id, token = new_session()
+    seed_history(session_id, history)
+    path = f"/api/v1/sessions/{session_id}/chat"
+    model_s: list[float] = []
+    real = llm.answer
+
+    def timed(request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return replace(real(request), text="y" * CONTENT_CHARS)
+        finally:
+            model_s.append(time.perf_counter() - started)
+
+    writes, trips, requests, own_ms = [], [], [], []
+    llm.answer = timed  # type: ignore[assignment]
+    try:
+        call("chat", "POST", path, token=token, body={"content": "warm up"})  # a warm function
+        for _ in range(runs):
+            body = {"content": "x" * CONTENT_CHARS, "message_id": str(uuid.uuid4())}
+            model_s.clear()
+            with calls.measure() as window:
+                started = time.perf_counter()
+                status, reply = call("chat", "POST", path, token=token, body=body)
+                total = time.perf_counter() - started
+            assert status == 201, reply
+            writes.append(capacity(window)[1])
+            trips.append(float(round_trips(window)))
+            requests.append(float(len(window)))
+            own_ms.append((total - sum(model_s)) * 1000)
+    finally:
+        llm.answer = real  # type: ignore[assignment]
+    own = sorted(own_ms)
+    return {
+        "history_messages": history,
+        "write_units": spread(writes),
+        "round_trips": spread(trips),
+        "requests": spread(requests),
+        "operations": operations(window),
+        "own_ms": {
+            "p50": round(statistics.median(own), 2),
+            "p95": round(own[max(0, math.ceil(0.95 * len(own)) - 1)], 2),
+            "runs": len(own),
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------------------------
 # 3. append cost against history length, beside LangChain
 
@@ -1053,6 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
             ("cold_start", lambda: cold_start(2 if quick else 7, endpoint)),
             ("per_operation", lambda: per_operation(calls, 2 if quick else 5)),
             ("append_units", lambda: append_units(calls, 2 if quick else 5)),
+            ("chat", lambda: chat_exchange(calls, 10 if quick else 100, 20)),
             # before the large sections: a warm Lambda's heap is small, and the collector's passes over
             # the 10,000-item sections' leftovers in this process would be charged to each request
             ("warm_overhead", lambda: warm_overhead(30 if quick else 300)),

@@ -49,6 +49,14 @@ def test_an_append_costs_the_same_write_units_whatever_the_session_holds(report:
         assert figures["round_trips"]["max"] == 1, name
 
 
+def test_a_chat_exchange_is_two_round_trips_and_at_most_ten_write_units(report: dict) -> None:
+    chat = report["chat"]
+    assert chat["round_trips"]["max"] == 2
+    assert chat["requests"]["max"] == 3  # two transactions and the history's Query beside the first
+    assert chat["write_units"]["max"] <= 10
+    assert chat["own_ms"]["runs"] >= 10
+
+
 def test_append_bytes_do_not_grow_with_the_history(report: dict) -> None:
     assert report["append_vs_history"]["bytes_ratio_largest_to_smallest"] <= 1.1
 

@@ -1,7 +1,9 @@
 """The Python client (clients/python) against `make dev`'s stack, as a bot back end uses it: the
 browser's side with the session token, the bot's side with SigV4 (the local credentials), and the
 claim in both mode. These are also the issue's checks from outside: a token client appending
-`assistant` (403), a signed service append (201), a badly signed one (403)."""
+`assistant` (403), a signed service append (201), a badly signed one (403). The chat (chat,
+start_chat) runs against the stack's stand-in model, whose `/stand-in throttle|timeout|error` messages
+fail their first reply: the client's retries, with the same message_id, complete the pair once."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -16,13 +20,20 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from chatvault_client import (
+    ApiError,
+    BadGatewayError,
     BearerAuth,
     ChatVault,
     ConflictError,
     ForbiddenError,
+    GatewayTimeoutError,
     IamAuth,
     NotFoundError,
+    TooLargeError,
+    TransportError,
     UnauthorizedError,
+    UnavailableError,
+    ValidationError,
 )
 from chatvault_client import models as client_models
 
@@ -142,6 +153,199 @@ def test_a_new_session_id_on_every_append_unless_given(stack: LocalStack) -> Non
     uuid.UUID(first.message_id)
 
 
+class Recording(requests.Session):
+    """The client's HTTP session, noting each request it sends; `unreachable`: a path prefix whose
+    requests fail as a lost connection does."""
+
+    def __init__(self, unreachable: str | None = None) -> None:
+        super().__init__()
+        self.unreachable = unreachable
+        self.sent: list[tuple[str, str]] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.timeouts: list[object] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        path = urlsplit(request.url).path
+        self.sent.append((request.method or "", path))
+        self.bodies.append(json.loads(request.body) if request.body else {})
+        self.timeouts.append(kwargs.get("timeout"))
+        if self.unreachable and path.startswith(self.unreachable):
+            raise requests.ConnectionError("connection reset (the test's)")
+        return super().send(request, **kwargs)
+
+
+def _user(stack: LocalStack, **options: Any) -> tuple[ChatVault, str]:
+    """A new anonymous session, and a client holding its token (with `options`)."""
+    created = ChatVault(stack.api).create_session()
+    return ChatVault(stack.api, **options).with_token(created.session_token or ""), created.session_id
+
+
+def _history(client: ChatVault, session_id: str) -> list[tuple[str, str, str]]:
+    return [(m.role, m.content, m.message_id) for m in client.messages(session_id)]
+
+
+def test_a_chat_answers_with_the_sessions_history(stack: LocalStack) -> None:
+    http = Recording()
+    user, session_id = _user(stack, http=http)
+
+    first = user.chat(session_id, "Hello, my name is Ada")
+    message_id = str(uuid.uuid4())
+    second = user.chat(session_id, "What did I say?", message_id, metadata={"attributes": {"via": "web"}})
+
+    assert (first.message.role, first.message.content) == ("user", "Hello, my name is Ada")
+    uuid.UUID(first.message.message_id)  # none given: the client sent one
+    assert (first.reply.role, first.reply.content) == ("assistant", 'You said: "Hello, my name is Ada".')
+    assert first.reply.metadata.model == "stand-in"
+    assert second.message.message_id == message_id
+    assert second.message.metadata.attributes == {"via": "web"}
+    assert second.reply.content == 'You said: "What did I say?". Earlier you said: "Hello, my name is Ada"'
+    # a repeat is the same chat: the same pair, nothing stored
+    again = user.chat(session_id, "What did I say?", message_id, metadata={"attributes": {"via": "web"}})
+    assert again == second
+    assert _history(user, session_id) == [
+        ("user", "Hello, my name is Ada", first.message.message_id),
+        ("assistant", first.reply.content, first.reply.message_id),
+        ("user", "What did I say?", message_id),
+        ("assistant", second.reply.content, second.reply.message_id),
+    ]
+    # a chat reads for as long as the service may answer (30 s); other calls keep the client's timeout
+    timeouts = dict(zip((path for _, path in http.sent), http.timeouts, strict=True))
+    assert timeouts[f"/api/v1/sessions/{session_id}/chat"] == (10.0, 30.0)
+    assert timeouts[f"/api/v1/sessions/{session_id}/messages"] == 10.0
+
+
+def test_start_chat_creates_a_session_whose_token_works(stack: LocalStack) -> None:
+    started = ChatVault(stack.api).start_chat("Hi, I need help")
+
+    session_id = started.session.session_id
+    assert started.session.session_token
+    assert started.message.session_id == started.reply.session_id == session_id
+    assert started.reply.content == 'You said: "Hi, I need help".'
+    user = ChatVault(stack.api).with_token(started.session.session_token)
+    assert _history(user, session_id) == [
+        ("user", "Hi, I need help", started.message.message_id),
+        ("assistant", started.reply.content, started.reply.message_id),
+    ]
+    assert user.chat(session_id, "Thanks").reply.content.endswith('Earlier you said: "Hi, I need help"')
+
+
+@pytest.mark.parametrize("failure", ["throttle", "timeout", "error"])
+def test_a_failed_reply_is_retried_with_the_same_message_id(stack: LocalStack, failure: str) -> None:
+    http = Recording()
+    user, session_id = _user(stack, http=http, max_wait=0.1)  # the throttle's Retry-After (5 s), capped
+    content = f"/stand-in {failure}"
+
+    pair = user.chat(session_id, content)
+
+    assert pair.reply.content == f'You said: "{content}".'
+    chat_path = f"/api/v1/sessions/{session_id}/chat"
+    assert http.sent == [("POST", chat_path), ("POST", chat_path)]  # the failed attempt, its retry
+    assert [body["message_id"] for body in http.bodies] == [pair.message.message_id] * 2
+    assert _history(user, session_id) == [  # one user message, one reply
+        ("user", content, pair.message.message_id),
+        ("assistant", pair.reply.content, pair.reply.message_id),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("failure", "error", "status", "code"),
+    [
+        ("throttle", UnavailableError, 503, "model_unavailable"),
+        ("timeout", GatewayTimeoutError, 504, "model_timeout"),
+        ("error", BadGatewayError, 502, "model_unavailable"),
+    ],
+)
+def test_without_retries_a_model_failure_is_raised_and_its_message_id_completes_the_pair(
+    stack: LocalStack, failure: str, error: type[ApiError], status: int, code: str
+) -> None:
+    user, session_id = _user(stack, retries=0)
+    message_id = str(uuid.uuid4())
+    with pytest.raises(error) as failed:
+        user.chat(session_id, f"/stand-in {failure}", message_id)
+    assert (failed.value.status, failed.value.code, failed.value.attempts) == (status, code, 1)
+    assert failed.value.retry_after == (5.0 if failure == "throttle" else None)
+    pair = user.chat(session_id, f"/stand-in {failure}", message_id)
+    assert pair.message.message_id == message_id
+    assert [role for role, _, _ in _history(user, session_id)] == ["user", "assistant"]
+
+
+def test_an_error_a_retry_cannot_mend_is_raised_at_once(stack: LocalStack) -> None:
+    http = Recording()
+    user, session_id = _user(stack, http=http, retries=3)
+    cases: list[tuple[type[ApiError], str, str, str]] = [
+        (NotFoundError, "session_not_found", str(uuid.uuid4()), "hello"),
+        (TooLargeError, "message_too_large", session_id, "x" * 32769),
+        (ConflictError, "message_id_conflict", session_id, "other content"),
+    ]
+    taken = user.chat(session_id, "hello").message.message_id
+    for error, code, target, content in cases:
+        http.sent.clear()
+        with pytest.raises(error) as refused:
+            user.chat(target, content, taken)
+        assert (refused.value.code, refused.value.attempts) == (code, 1)
+        assert len(http.sent) == 1
+    http.sent.clear()
+    with pytest.raises(ValidationError):
+        user.chat(session_id, "hello", "not-a-uuid")
+    assert len(http.sent) == 1
+    assert len(_history(user, session_id)) == 2
+
+
+@pytest.mark.parametrize("failure", ["throttle", "timeout", "error"])
+def test_start_chat_whose_first_reply_fails_keeps_its_session(stack: LocalStack, failure: str) -> None:
+    http = Recording()
+    content = f"/stand-in {failure}"
+
+    started = ChatVault(stack.api, http=http, max_wait=0.1).start_chat(content)
+
+    session_id = started.session.session_id
+    assert started.session.session_token
+    assert started.reply.content == f'You said: "{content}".'
+    # one session: the failure named it, and the retry went to its chat route (with its token)
+    assert http.sent == [("POST", "/api/v1/chat"), ("POST", f"/api/v1/sessions/{session_id}/chat")]
+    assert [body["message_id"] for body in http.bodies] == [started.message.message_id] * 2
+    user = ChatVault(stack.api).with_token(started.session.session_token)
+    assert _history(user, session_id) == [
+        ("user", content, started.message.message_id),
+        ("assistant", started.reply.content, started.reply.message_id),
+    ]
+
+
+def test_start_chat_out_of_retries_raises_with_its_session(stack: LocalStack) -> None:
+    message_id = str(uuid.uuid4())
+    with pytest.raises(BadGatewayError) as failed:
+        ChatVault(stack.api, retries=0).start_chat("/stand-in error", message_id)
+    session, stored = failed.value.session, failed.value.user_message
+    assert session is not None
+    assert session.session_token
+    assert stored is not None
+    assert stored.message_id == message_id
+    user = ChatVault(stack.api).with_token(session.session_token)
+    assert user.chat(session.session_id, "/stand-in error", message_id).message == stored
+
+    # the session's route unreachable: the last error (a TransportError) still carries the session
+    http = Recording(unreachable="/api/v1/sessions/")
+    with pytest.raises(TransportError) as lost:
+        ChatVault(stack.api, http=http, retries=2, max_wait=0.01).start_chat("/stand-in timeout", message_id)
+    session = lost.value.session
+    assert session is not None
+    assert session.session_token
+    assert lost.value.attempts == 3
+    chat_path = f"/api/v1/sessions/{session.session_id}/chat"
+    assert http.sent == [("POST", "/api/v1/chat"), ("POST", chat_path), ("POST", chat_path)]
+    user = ChatVault(stack.api).with_token(session.session_token)
+    pair = user.chat(session.session_id, "/stand-in timeout", message_id)
+    assert [m for _, _, m in _history(user, session.session_id)] == [message_id, pair.reply.message_id]
+
+
+def test_the_chat_is_an_end_users_call(stack: LocalStack) -> None:
+    bot = ChatVault(stack.api, IamAuth(region="us-east-1", credentials=LOCAL))
+    with pytest.raises(TypeError):
+        bot.chat(str(uuid.uuid4()), "hello")
+    with pytest.raises(TypeError):
+        bot.start_chat("hello")
+
+
 @pytest.mark.parametrize(
     ("model", "schema"),
     [
@@ -158,6 +362,10 @@ def test_a_new_session_id_on_every_append_unless_given(stack: LocalStack) -> Non
         (client_models.UpdateSessionRequest, "UpdateSessionRequest"),
         (client_models.AppendMessageRequest, "AppendMessageRequest"),
         (client_models.CreateUploadRequest, "CreateUploadRequest"),
+        (client_models.ChatRequest, "ChatRequest"),
+        (client_models.StartChatRequest, "StartChatRequest"),
+        (client_models.ChatPair, "ChatOut"),
+        (client_models.StartedChat, "StartedChatOut"),
         (client_models.ErrorBody, "ErrorBody"),
         (client_models.ErrorDetail, "ErrorDetail"),
     ],
@@ -167,6 +375,7 @@ def test_the_client_models_are_the_documents_schemas(model: type, schema: str) -
     document = json.loads(OPENAPI.read_text())["components"]["schemas"][schema]
     assert set(model.model_fields) == set(document["properties"]), schema
     assert model.__doc__.split(":")[0].strip() == schema
-    if schema.endswith("Out") and schema != "CreatedSessionOut":
+    # StartedChatOut's `session` is absent when a session_id is sent; start_chat never sends one
+    if schema.endswith("Out") and schema not in ("CreatedSessionOut", "StartedChatOut"):
         required = {name for name, field in model.model_fields.items() if field.is_required()}
         assert required <= set(document.get("required", [])), schema

@@ -49,9 +49,22 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing left where a newcomer runs them (the repository)
     answers = _answers(done.stdout)
-    created, got, renamed, message, forged, reply, page, form, posted, ended, receipt, gone, gone_again = (
-        answers
-    )
+    (
+        created,
+        got,
+        renamed,
+        message,
+        forged,
+        reply,
+        page,
+        chat,
+        form,
+        posted,
+        ended,
+        receipt,
+        gone,
+        gone_again,
+    ) = answers
 
     sid = created["session_id"]
     assert created["title"] == "Onboarding"
@@ -62,12 +75,15 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
     assert forged["error"]["code"] == "role_not_allowed"
     assert reply["role"] == "assistant"
     assert [m["content"] for m in page["items"]] == ["Hi!", "Hello"]
+    assert chat["message"]["content"] == "What did I say?"
+    assert chat["reply"]["content"] == 'You said: "What did I say?". Earlier you said: "Hello"'
+
     assert form["key"] == f"uploads/{sid}/{form['upload_id']}"
     assert form["max_bytes"] == len("hello, file\n")
     assert posted == 204
     assert ended["status"] == "ended"
     assert receipt["session_id"] == sid
-    assert receipt["erased"] == {"messages": 2, "uploads": 1}
+    assert receipt["erased"] == {"messages": 4, "uploads": 1}
     assert gone["error"]["code"] == gone_again["error"]["code"] == "session_not_found"
     assert not [item for item in table_items(stack) if item.get("pk", {}).get("S") == sid]
 

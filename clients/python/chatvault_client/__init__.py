@@ -4,10 +4,12 @@ from chatvault_client.auth import Auth, BearerAuth, IamAuth, NoAuth, SessionToke
 from chatvault_client.client import ChatVault
 from chatvault_client.errors import (
     ApiError,
+    BadGatewayError,
     BadRequestError,
     ChatVaultClientError,
     ConflictError,
     ForbiddenError,
+    GatewayTimeoutError,
     NotFoundError,
     RateLimitedError,
     TooLargeError,
@@ -17,26 +19,31 @@ from chatvault_client.errors import (
     ValidationError,
 )
 from chatvault_client.models import (
+    ChatPair,
     CreatedSession,
     DeleteReceipt,
     Message,
     MessageMetadata,
     Role,
     Session,
+    StartedChat,
     Upload,
 )
 
 __all__ = [
     "ApiError",
     "Auth",
+    "BadGatewayError",
     "BadRequestError",
     "BearerAuth",
+    "ChatPair",
     "ChatVault",
     "ChatVaultClientError",
     "ConflictError",
     "CreatedSession",
     "DeleteReceipt",
     "ForbiddenError",
+    "GatewayTimeoutError",
     "IamAuth",
     "Message",
     "MessageMetadata",
@@ -46,6 +53,7 @@ __all__ = [
     "Role",
     "Session",
     "SessionTokenAuth",
+    "StartedChat",
     "TooLargeError",
     "TransportError",
     "UnauthorizedError",

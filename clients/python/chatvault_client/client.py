@@ -5,9 +5,24 @@
         ...
     bot.append(session_id, "assistant", reply)                               # any role, idempotent
 
+    started = ChatVault("https://api.example").start_chat("Hello")          # a new session, the reply
+    user = ChatVault("https://api.example").with_token(started.session.session_token)
+    pair = user.chat(started.session.session_id, "And then?")               # the message, the reply
+
 Retries: 429 and 503 (nothing was written) up to `retries` times, waiting what Retry-After says
 (capped by `max_wait`); a network failure is retried only where a repeat is safe: reads, and appends,
-which always carry a message_id (a repeat answers the stored message and stores nothing)."""
+which always carry a message_id (a repeat answers the stored message and stores nothing).
+
+A chat always carries a message_id too, and a repeat with it is the same chat (the service stores its
+pair once, and completes it when the user message was stored without a reply), so a chat is also
+retried, with the same message_id, on a network failure, on 502 and 504 (the model failed or was too
+slow) and on 409 reply_in_progress (a reply of the session, maybe this chat's own earlier attempt, is
+being made; without a Retry-After the wait starts at 2 s, as a reply takes seconds), never on another
+4xx. start_chat's own request (POST /chat, which creates a session) is repeated only on a 429 or 503
+that names no session: a repeat of one that did would create a second session. Once a failure names
+the new session, the retries go to that session's chat route (with its token, with the same
+message_id), and an error raised after that carries the session in `.session`, so its token is not
+lost. Every retry counts against the same `retries`."""
 
 from __future__ import annotations
 
@@ -20,9 +35,11 @@ import requests
 from pydantic import BaseModel
 
 from chatvault_client.auth import Auth, BearerAuth, NoAuth, SessionTokenAuth
-from chatvault_client.errors import ApiError, TransportError, error_of
+from chatvault_client.errors import ApiError, ChatVaultClientError, TransportError, error_of
 from chatvault_client.models import (
     AppendMessageRequest,
+    ChatPair,
+    ChatRequest,
     CreatedSession,
     CreateSessionRequest,
     CreateUploadRequest,
@@ -33,12 +50,19 @@ from chatvault_client.models import (
     Role,
     Session,
     SessionPage,
+    StartChatRequest,
+    StartedChat,
     UpdateSessionRequest,
     Upload,
 )
 
 T = TypeVar("T", bound=BaseModel)
-RETRIED_STATUSES = (429, 503)
+RETRIED_STATUSES = (429, 503)  # nothing was written: any call
+CHAT_RETRIED_STATUSES = (502, 504)  # the model failed, the user message stays stored: a chat's repeat
+# A chat's answer waits for the model: on AWS up to ~28 s (the model gets 22 s, the chat function
+# at most 28 s, API Gateway 29 s). A shorter read timeout gives up on a chat that is still being
+# answered, and its retry would only meet 409 reply_in_progress; so a chat reads for at least this long.
+CHAT_READ_TIMEOUT = 30.0
 
 
 class ChatVault:
@@ -148,9 +172,11 @@ class ChatVault:
     ) -> Message:
         """Append one message. It always carries a message_id (a new UUID unless given), so a retry
         after a lost answer stores it once."""
-        meta = MessageMetadata.model_validate(metadata) if isinstance(metadata, dict) else metadata
         body = AppendMessageRequest(
-            role=role, content=content, message_id=message_id or str(uuid.uuid4()), metadata=meta
+            role=role,
+            content=content,
+            message_id=message_id or str(uuid.uuid4()),
+            metadata=_metadata(metadata),
         )
         return self._call("POST", f"{self._sessions()}/{session_id}/messages", Message, body=body, safe=True)
 
@@ -168,6 +194,82 @@ class ChatVault:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    # -- the chat ---------------------------------------------------------------------------------
+
+    def chat(
+        self,
+        session_id: str,
+        content: str,
+        message_id: str | None = None,
+        *,
+        metadata: MessageMetadata | dict[str, Any] | None = None,
+    ) -> ChatPair:
+        """Send a user message and get the model's reply, both stored. It always carries a message_id
+        (a new UUID unless given), and every retry (see the module's docstring) sends the same one, so
+        the pair is stored once. An end user's call (a session token or a bearer token)."""
+        self._end_user("chat")
+        body = ChatRequest(
+            content=content, message_id=message_id or str(uuid.uuid4()), metadata=_metadata(metadata)
+        )
+        return self._chat(session_id, body)
+
+    def start_chat(
+        self,
+        content: str,
+        message_id: str | None = None,
+        *,
+        metadata: MessageMetadata | dict[str, Any] | None = None,
+    ) -> StartedChat:
+        """Start a conversation without a session: a new session (anonymous mode: its `session_token`,
+        this once), the user message and the reply. If the chat fails after the session was created,
+        it is retried on that session's chat route with the same message_id; an error raised then
+        carries the session (`.session`, token included) and, when known, the stored `.user_message`:
+        retry with `with_token(error.session.session_token).chat(error.session.session_id, content,
+        message_id)`."""
+        self._end_user("start_chat")
+        message_id = message_id or str(uuid.uuid4())
+        meta = _metadata(metadata)
+        body = StartChatRequest(content=content, message_id=message_id, metadata=meta)
+        try:
+            return self._call(
+                "POST", "/api/v1/chat", StartedChat, body=body, safe=False, timeout=self._chat_timeout()
+            )
+        except ApiError as failed:
+            session = failed.session
+            if session is None or failed.attempts > self.retries or not _retried(failed, chat=True):
+                raise
+            time.sleep(self._wait(failed, failed.attempts))
+            first = failed
+        owner = self.with_token(session.session_token) if session.session_token else self
+        again = ChatRequest(content=content, message_id=message_id, metadata=meta)
+        try:
+            pair = owner._chat(session.session_id, again, retried=first.attempts)
+        except ChatVaultClientError as exc:
+            exc.session = session
+            exc.user_message = exc.user_message or first.user_message
+            raise
+        return StartedChat(session=session, message=pair.message, reply=pair.reply)
+
+    def _chat(self, session_id: str, body: ChatRequest, *, retried: int = 0) -> ChatPair:
+        return self._call(
+            "POST",
+            f"/api/v1/sessions/{session_id}/chat",
+            ChatPair,
+            body=body,
+            safe=True,
+            chat=True,
+            timeout=self._chat_timeout(),
+            retried=retried,
+        )
+
+    def _chat_timeout(self) -> tuple[float, float]:
+        """(connect, read): a chat reads for as long as the service may take to answer it."""
+        return (self.timeout, max(self.timeout, CHAT_READ_TIMEOUT))
+
+    def _end_user(self, what: str) -> None:
+        if self.auth.service:
+            raise TypeError(f"{what} is an end user's call: the service writer has no chat route")
 
     # -- uploads -----------------------------------------------------------------------------------
 
@@ -202,10 +304,16 @@ class ChatVault:
         body: BaseModel | None = None,
         query: dict[str, Any] | None = None,
         safe: bool | None = None,
+        chat: bool = False,
+        timeout: float | tuple[float, float] | None = None,
+        retried: int = 0,
     ) -> T:
+        """`safe`: a network failure may be retried (default: GETs); `chat`: a repeat of the body is
+        the same chat (see the module's docstring); `retried`: the retries this call's caller already
+        made (start_chat's first request)."""
         data = body.model_dump_json(exclude_none=True).encode() if body is not None else None
         retry_network = method == "GET" if safe is None else safe
-        attempt = 0
+        attempt = retried
         while True:
             request = requests.Request(
                 method,
@@ -216,28 +324,57 @@ class ChatVault:
             )
             prepared = self.auth.sign(self.http.prepare_request(request))
             try:
-                reply = self.http.send(prepared, timeout=self.timeout)
+                reply = self.http.send(prepared, timeout=timeout or self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not retry_network or attempt >= self.retries:
-                    raise TransportError(str(exc)) from exc
+                    lost = TransportError(str(exc))
+                    lost.attempts = attempt + 1
+                    raise lost from exc
                 attempt += 1
                 time.sleep(min(self.max_wait, 0.2 * 2**attempt))
                 continue
-            if reply.status_code in RETRIED_STATUSES and attempt < self.retries:
+            payload = _payload(reply)
+            if reply.status_code < 400:
+                return answer.model_validate(payload)
+            error = error_of(reply.status_code, payload, reply.headers.get("Retry-After"))
+            # an answer that names a session this call created is never repeated on its route
+            if error.session is None and attempt < self.retries and _retried(error, chat=chat):
                 attempt += 1
-                time.sleep(self._wait(reply, attempt))
+                time.sleep(self._wait(error, attempt))
                 continue
-            payload = reply.json() if reply.content else None
-            if reply.status_code >= 400:
-                raise error_of(reply.status_code, payload)
-            return answer.model_validate(payload)
+            error.attempts = attempt + 1
+            raise error
 
-    def _wait(self, reply: requests.Response, attempt: int) -> float:
-        try:
-            seconds = float(reply.headers.get("Retry-After", ""))
-        except ValueError:
+    def _wait(self, error: ApiError, attempt: int) -> float:
+        if error.retry_after is not None:
+            seconds = error.retry_after
+        elif error.code == "reply_in_progress":  # a reply takes seconds: 2, 4, 8...
+            seconds = 2.0**attempt
+        else:
             seconds = 0.2 * 2**attempt
         return max(0.0, min(self.max_wait, seconds))
+
+
+def _retried(error: ApiError, *, chat: bool) -> bool:
+    if error.status in RETRIED_STATUSES:
+        return True
+    return chat and (error.status in CHAT_RETRIED_STATUSES or error.code == "reply_in_progress")
+
+
+def _payload(reply: requests.Response) -> Any:
+    """The answer's JSON; None when it has none (a proxy's HTML error page: the error by its status)."""
+    if not reply.content:
+        return None
+    try:
+        return reply.json()
+    except ValueError:
+        if reply.status_code < 400:
+            raise
+        return None
+
+
+def _metadata(metadata: MessageMetadata | dict[str, Any] | None) -> MessageMetadata | None:
+    return MessageMetadata.model_validate(metadata) if isinstance(metadata, dict) else metadata
 
 
 __all__ = ["ApiError", "ChatVault"]

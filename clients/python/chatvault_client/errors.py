@@ -1,13 +1,25 @@
 """Typed errors: every answer of 400 and above is an ApiError carrying the service's `error.code`
-(and its subclass by status, so callers can catch a kind without comparing strings)."""
+(and its subclass by status, so callers can catch a kind without comparing strings).
+
+Every error also says how many requests the call made (`attempts`, its retries included) and, when a
+chat without a session (start_chat) created one before it failed, carries that session (`session`,
+with its `session_token` in anonymous mode: the only time the service sends it) and the stored user
+message (`user_message`, when the service reported it), so that the chat can be retried on it."""
 
 from __future__ import annotations
 
-from chatvault_client.models import ErrorBody, ErrorDetail
+from contextlib import suppress
+from typing import Any
+
+from chatvault_client.models import CreatedSession, ErrorBody, ErrorDetail, Message
 
 
 class ChatVaultClientError(Exception):
     """Base of everything this client raises."""
+
+    attempts: int = 0  # the requests this call made before giving up (1: no retry)
+    session: CreatedSession | None = None  # start_chat: the session it created (keep its token)
+    user_message: Message | None = None  # start_chat: the user message, when known to be stored
 
 
 class TransportError(ChatVaultClientError):
@@ -24,6 +36,7 @@ class ApiError(ChatVaultClientError):
         self.message = error.message
         self.request_id = error.request_id
         self.details: list[ErrorDetail] = list(error.details or [])
+        self.retry_after: float | None = None  # the answer's Retry-After, in seconds
 
 
 class BadRequestError(ApiError): ...  # 400: invalid_json, invalid_cursor
@@ -38,7 +51,9 @@ class ForbiddenError(ApiError): ...  # 403: role_not_allowed; a bad SigV4 signat
 class NotFoundError(ApiError): ...  # 404: session_not_found, not_found
 
 
-class ConflictError(ApiError): ...  # 409: session_exists, session_ended, message_id_conflict, session_owned
+# 409: session_exists, session_ended, session_full, message_id_conflict, session_owned; reply_in_progress
+# (a chat: retried first)
+class ConflictError(ApiError): ...
 
 
 class TooLargeError(ApiError): ...  # 413: payload_too_large, message_too_large
@@ -50,7 +65,16 @@ class ValidationError(ApiError): ...  # 422: validation_failed (see .details)
 class RateLimitedError(ApiError): ...  # 429: rate_limited (retried first, honouring Retry-After)
 
 
-class UnavailableError(ApiError): ...  # 503: service_unavailable (retried first)
+# 502: model_unavailable (the model could not be used); API Gateway's own when a function failed.
+# A chat: retried first.
+class BadGatewayError(ApiError): ...
+
+
+class UnavailableError(ApiError): ...  # 503: service_unavailable, model_unavailable (retried first)
+
+
+# 504: model_timeout; API Gateway's own when a function did not answer in time. A chat: retried first.
+class GatewayTimeoutError(ApiError): ...
 
 
 BY_STATUS: dict[int, type[ApiError]] = {
@@ -62,16 +86,28 @@ BY_STATUS: dict[int, type[ApiError]] = {
     413: TooLargeError,
     422: ValidationError,
     429: RateLimitedError,
+    502: BadGatewayError,
     503: UnavailableError,
+    504: GatewayTimeoutError,
 }
 
 
-def error_of(status: int, body: object) -> ApiError:
+def error_of(status: int, body: object, retry_after: str | None = None) -> ApiError:
     """The error for an answer; API Gateway's own answers (`{"message": ...}`, e.g. a 403 for a bad
-    signature) get a code of their own."""
+    signature) get a code of their own. A chat that created its session and then failed has the
+    session (and the stored user message) beside `error`: they ride on the error."""
+    started: dict[str, Any] = {}
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = ErrorBody.model_validate(body["error"])
+        started = body
     else:
         text = body.get("message") if isinstance(body, dict) else None
         error = ErrorBody(code=f"http_{status}", message=str(text or "No error body."), request_id="")
-    return BY_STATUS.get(status, ApiError)(status, error)
+    raised = BY_STATUS.get(status, ApiError)(status, error)
+    if isinstance(started.get("session"), dict):
+        raised.session = CreatedSession.model_validate(started["session"])
+    if isinstance(started.get("message"), dict):
+        raised.user_message = Message.model_validate(started["message"])
+    with suppress(ValueError):  # an HTTP date, or nonsense: the client's own backoff
+        raised.retry_after = float(retry_after) if retry_after is not None else None
+    return raised

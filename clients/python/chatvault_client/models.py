@@ -66,6 +66,23 @@ class Message(_Answer):
     created_at: datetime
 
 
+class ChatPair(_Answer):
+    """ChatOut: the stored user message and the model's stored reply (role `assistant`)."""
+
+    message: Message
+    reply: Message
+
+
+class StartedChat(_Answer):
+    """StartedChatOut: the new session (with its `session_token` in anonymous mode, this once), the user
+    message and the reply. The document's `session` is optional (absent when a `session_id` was sent);
+    the client's start_chat never sends one, so here it is always present."""
+
+    session: CreatedSession
+    message: Message
+    reply: Message
+
+
 class MessagePage(_Answer):
     """MessageListOut"""
 
@@ -129,6 +146,20 @@ class AppendMessageRequest(_Request):
     content: str
     message_id: str | None = None
     metadata: MessageMetadata | None = None
+
+
+class ChatRequest(_Request):
+    """ChatRequest"""
+
+    content: str
+    message_id: str | None = None
+    metadata: MessageMetadata | None = None
+
+
+class StartChatRequest(ChatRequest):
+    """StartChatRequest"""
+
+    session_id: str | None = None
 
 
 class CreateUploadRequest(_Request):
