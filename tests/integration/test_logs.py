@@ -51,6 +51,11 @@ def test_a_full_scenario_logs_nothing_sensitive(
         source_ip=IP,
         body={"role": "user", "content": CONTENT * 2000},
     )
+    # the chat: an exchange, a model failure (its log line), and its retry
+    call("POST", f"{base}/chat", token=token, source_ip=IP, body={"content": CONTENT})
+    failing = {"content": "/stand-in error", "message_id": str(uuid.uuid4())}
+    assert call("POST", f"{base}/chat", token=token, source_ip=IP, body=failing).status == 502
+    assert call("POST", f"{base}/chat", token=token, source_ip=IP, body=failing).status == 201
     call("GET", f"{base}/messages", token=token, query="order=desc", source_ip=IP)
     call(
         "POST",

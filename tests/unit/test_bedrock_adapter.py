@@ -359,3 +359,52 @@ def test_a_local_botocore_error_is_logged_without_its_text(
     (record,) = [r for r in caplog.records if r.getMessage() == "model call failed"]
     assert record.error_code == "ParamValidationError"  # type: ignore[attr-defined]
     assert SECRET not in _logged(caplog, capfd)
+
+
+def test_a_long_mixed_stored_history_reaches_converse_as_it_accepts_it() -> None:
+    """From stored messages (every role, a failed reply's user message, a bot's two replies) through
+    the context rule (llm/context.py) to the request Bedrock receives: alternating roles, starting with
+    a user's, no system or tool message, the newest ChatContextMessages only."""
+    from datetime import UTC, datetime
+
+    from chatvault.llm.context import turns_of
+    from chatvault.models.domain import MessageRecord
+
+    at = datetime(2026, 12, 5, tzinfo=UTC)
+    roles = ["assistant", "user", "system", "user", "assistant", "tool", "assistant", "user", "assistant"]
+    stored = [
+        MessageRecord(
+            session_id="s",
+            position=f"{n:020d}",
+            message_id=f"m{n}",
+            role=role,  # type: ignore[arg-type]
+            content=f"{role} {n}",
+            metadata={},
+            created_at=at,
+            expires_at=at,
+        )
+        for n, role in enumerate(roles * 3)
+    ]
+    request = ModelRequest(system=SYSTEM, turns=turns_of(stored, "newest", limit=12), max_tokens=256)
+    expected_messages = [
+        {"role": "user", "content": [{"text": "user 16"}]},
+        {"role": "assistant", "content": [{"text": "assistant 17"}, {"text": "assistant 18"}]},
+        {"role": "user", "content": [{"text": "user 19"}, {"text": "user 21"}]},
+        {"role": "assistant", "content": [{"text": "assistant 22"}, {"text": "assistant 24"}]},
+        {"role": "user", "content": [{"text": "user 25"}]},
+        {"role": "assistant", "content": [{"text": "assistant 26"}]},
+        {"role": "user", "content": [{"text": "newest"}]},
+    ]
+    with Stubber(bedrock.client()) as stub:
+        stub.add_response(
+            "converse",
+            _response([{"text": "ok"}]),
+            {
+                "modelId": MODEL,
+                "messages": expected_messages,
+                "system": [{"text": SYSTEM}],
+                "inferenceConfig": {"maxTokens": 256},
+            },
+        )
+        assert bedrock.converse(request, MODEL).text == "ok"
+        stub.assert_no_pending_responses()
