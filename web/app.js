@@ -1,5 +1,6 @@
 // The demo chat page: an anonymous session that survives reloads, on the chatvault client.
-// The page writes `user` messages only; there is no bot here and no answer is made up.
+// Each message is a chat: the service stores it, asks the model (the stand-in model locally) and
+// stores its reply; the page shows what the service stored and makes nothing up.
 import { ChatvaultClient, ChatvaultError, NetworkError } from "./chatvault.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +14,10 @@ const ui = {
   problem: $("problem"),
   retry: $("retry"),
   retryErase: $("retry-erase"),
+  replying: $("replying"),
+  replyProblem: $("reply-problem"),
+  resend: $("resend"),
+  retrySend: $("retry-send"),
   compose: $("compose"),
   message: $("message"),
   send: $("send"),
@@ -30,6 +35,9 @@ const ui = {
 
 const RESET_NOTICE = "Your previous conversation is no longer available, so a new one has started.";
 let active = false; // a session is in use (false after an erase until "New conversation")
+let replying = false; // a reply is being made: Send waits for it
+let unanswered = null; // the exchange whose reply failed, which "Retry" sends again with its message_id
+const WHO = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
 
 function notice(text) {
   ui.notice.textContent = text;
@@ -51,9 +59,44 @@ function describe(error) {
 
 function setActive(on) {
   active = on;
-  for (const el of [ui.message, ui.send, ui.file, ui.title, ui.erase, ...ui.rename.querySelectorAll("button")]) {
+  for (const el of [ui.message, ui.file, ui.title, ui.erase, ...ui.rename.querySelectorAll("button")]) {
     el.disabled = !on;
   }
+  ui.send.disabled = !on || replying;
+}
+
+function setReplying(on) {
+  replying = on;
+  ui.send.disabled = !active || on;
+  ui.replying.textContent = on ? "The assistant is replying…" : "";
+}
+
+/** A chat that got no reply: said in its own alert, beside the conversation, with "Retry" when a
+ *  retry can finish it (`turn`: what to send again). */
+function replyProblem(text, turn = null) {
+  ui.replyProblem.textContent = text;
+  unanswered = turn;
+  ui.resend.hidden = !turn;
+}
+
+/** Whether sending the same message_id again can finish the exchange: the model failed (the message
+ *  is stored and waits for its reply), another reply was being made, or no answer came at all. */
+function canRetry(error) {
+  if (error instanceof NetworkError) return true;
+  if (!(error instanceof ChatvaultError)) return false;
+  if (error.status === 409) return error.code === "reply_in_progress";
+  return [429, 502, 503, 504].includes(error.status);
+}
+
+function describeChat(error) {
+  if (error instanceof ChatvaultError) {
+    const wait = error.retryAfter ? ` Please wait ${error.retryAfter} seconds first.` : "";
+    if (error.code === "model_unavailable" && error.status === 503) return `The assistant is busy just now.${wait}`;
+    if (error.code === "model_unavailable") return "The assistant is unavailable just now.";
+    if (error.code === "model_timeout") return "The assistant took too long to answer.";
+    if (error.code === "reply_in_progress") return "Another reply in this conversation is still being made.";
+  }
+  return describe(error);
 }
 
 function showTitle(session) {
@@ -68,7 +111,7 @@ function render(message, { pending = false } = {}) {
   li.dataset.messageId = message.message_id ?? "";
   const who = document.createElement("span");
   who.className = "who";
-  who.textContent = message.role === "user" ? "You" : message.role;
+  who.textContent = WHO[message.role] ?? message.role;
   const text = document.createElement("span");
   text.className = "content";
   text.textContent = message.content;
@@ -80,6 +123,7 @@ function render(message, { pending = false } = {}) {
 
 function clearConversation() {
   ui.log.replaceChildren();
+  replyProblem("");
   ui.uploads.replaceChildren();
   ui.progress.hidden = true;
 }
@@ -128,31 +172,72 @@ async function lost() {
   notice(RESET_NOTICE);
 }
 
+/** Marks a user message as waiting for its reply, answered, or failed (`note` says how). */
+function mark(li, state, note = "") {
+  li.classList.toggle("pending", state === "pending");
+  li.classList.toggle("failed", state === "failed");
+  li.querySelector(".note")?.remove();
+  if (note) {
+    const span = document.createElement("span");
+    span.className = "note";
+    span.textContent = note;
+    li.append(span);
+  }
+}
+
+/** One exchange: the message and its reply, stored by the service (POST .../chat). The page retries
+ *  nothing by itself (retries: 0): a failure is said at once, and "Retry" sends the same message_id
+ *  again, which stores neither message twice and completes the pair. */
+async function exchange(turn) {
+  replyProblem("");
+  mark(turn.li, "pending");
+  setReplying(true);
+  try {
+    const options = { messageId: turn.messageId, retries: 0 };
+    const { message, reply } = await client.chat(turn.sessionId, turn.content, options);
+    if (client.sessionId !== turn.sessionId) return; // erased or replaced meanwhile: nothing to show
+    mark(turn.li, "answered");
+    turn.li.dataset.messageId = message.message_id;
+    render(reply);
+  } catch (error) {
+    if (client.sessionId !== turn.sessionId) return;
+    if (error instanceof ChatvaultError && error.status === 404) {
+      turn.li.remove();
+      await lost();
+      ui.message.value = turn.content;
+      return;
+    }
+    if (canRetry(error)) {
+      mark(turn.li, "failed", "No reply yet");
+      const again = "Choose Retry to send your message again (it is not stored twice).";
+      replyProblem(`The assistant has not replied. ${describeChat(error)} ${again}`, turn);
+    } else {
+      mark(turn.li, "failed", "Not sent");
+      replyProblem(`Not sent: ${describeChat(error)}`);
+      if (!ui.message.value) ui.message.value = turn.content;
+    }
+  } finally {
+    setReplying(false);
+  }
+}
+
 ui.compose.addEventListener("submit", async (event) => {
   event.preventDefault();
   const content = ui.message.value.trim();
-  if (!content || !active) return;
+  if (!content || !active || replying) return;
   problem("");
   const messageId = crypto.randomUUID();
   const li = render({ role: "user", content, message_id: messageId }, { pending: true });
   ui.message.value = "";
   ui.message.focus();
-  try {
-    const stored = await client.appendMessage({ role: "user", content, message_id: messageId });
-    li.classList.remove("pending");
-    li.dataset.messageId = stored.message_id;
-  } catch (error) {
-    if (error instanceof ChatvaultError && error.status === 404) {
-      li.remove();
-      await lost();
-      ui.message.value = content;
-      return;
-    }
-    li.classList.add("failed");
-    li.classList.remove("pending");
-    problem(`Not sent: ${describe(error)}`);
-    if (!ui.message.value) ui.message.value = content;
-  }
+  // a new message goes on from here: the one whose reply failed stays in the log, without its Retry
+  await exchange({ content, messageId, sessionId: client.sessionId, li });
+});
+
+ui.retrySend.addEventListener("click", () => {
+  if (!unanswered || replying) return;
+  ui.message.focus(); // the button hides while the retry runs
+  exchange(unanswered);
 });
 
 ui.message.addEventListener("keydown", (event) => {

@@ -59,6 +59,37 @@ export interface Message {
   created_at: string;
 }
 
+/** POST /sessions/{session_id}/chat's body. */
+export interface ChatRequest {
+  content: string;
+  message_id?: string | null;
+  metadata?: MessageMetadata;
+}
+
+/** POST /chat's body: without `session_id` a session is created first. */
+export interface StartChatRequest extends ChatRequest {
+  session_id?: string | null;
+}
+
+/** A chat's answer: the stored user message and the stored assistant reply. */
+export interface ChatResult {
+  message: Message;
+  reply: Message;
+}
+
+/** POST /chat's answer: `session` (with its token, this once, in anonymous mode) when it created one. */
+export interface StartedChat extends ChatResult {
+  session?: CreatedSession;
+}
+
+export interface ChatOptions extends CallOptions {
+  /** The user message's id; a UUIDv4 is chosen when none is given. Retry a failure with the same one. */
+  messageId?: string;
+  metadata?: MessageMetadata;
+  /** This call's retries (default the client's `retries`); 0 leaves every retry to the caller. */
+  retries?: number;
+}
+
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
@@ -209,6 +240,10 @@ export class ChatvaultError extends Error {
   readonly details: ErrorDetail[];
   /** Seconds from Retry-After, when the answer had one. */
   readonly retryAfter: number | null;
+  /** A chat failure after its session was created (startChat): that session, with its token. */
+  readonly session: CreatedSession | null;
+  /** A chat failure: the message_id it sent; a chat with it completes the pair. */
+  readonly messageId: string | null;
 }
 
 /** No answer at all: the request may or may not have arrived. */
@@ -216,6 +251,9 @@ export class NetworkError extends Error {
   constructor(cause?: unknown);
   readonly code: "network_error";
   readonly cause: unknown;
+  /** As ChatvaultError's: set on a chat's failure. */
+  readonly session: CreatedSession | null;
+  readonly messageId: string | null;
 }
 
 export function memoryStorage(): SessionStorageLike;
@@ -235,7 +273,8 @@ export class ChatvaultClient {
   /** The erases a quick exit left to finish: each session's id and token, nothing of the conversation. */
   readonly pendingErases: StoredSession[];
   /** One call of the API (base URL, headers, retries, typed errors): what the methods below use.
-   *  `token` overrides the stored session token (null: none). */
+   *  `token` overrides the stored session token (null: none); `retries` the client's number of
+   *  retries; `retryOn` which answers are retried (default 429 and 503). */
   request<T = unknown>(
     method: string,
     path: string,
@@ -246,6 +285,8 @@ export class ChatvaultClient {
       signal?: AbortSignal;
       keepalive?: boolean;
       token?: string | null;
+      retries?: number;
+      retryOn?: (status: number, data: unknown) => boolean;
     },
   ): Promise<{ status: number; data: T; text: string }>;
 
@@ -274,6 +315,16 @@ export class ChatvaultClient {
     options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number; cursor?: string },
   ): Promise<MessagePage>;
   messages(options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number }): AsyncGenerator<Message, void>;
+
+  /** POST /sessions/{id}/chat (`sessionId` null: the stored session): the user message and the model's
+   *  reply, both stored. Always sends a message_id and retries with it a lost connection, 429, 502,
+   *  503, 504 and 409 reply_in_progress (after Retry-After); never another 4xx. A thrown failure
+   *  carries `messageId`: a chat with it completes the pair. */
+  chat(sessionId: string | null | undefined, content: string, options?: ChatOptions): Promise<ChatResult>;
+  /** POST /chat: a new session (remembered, with its token) and its first exchange. A failure after the
+   *  session was created is retried on the session's route with the same message_id; thrown, it
+   *  carries `session` (remembered too) and `messageId`. */
+  startChat(content: string, options?: ChatOptions): Promise<ChatResult & { session: CreatedSession }>;
 
   listUploads(options?: SessionCallOptions & { limit?: number; cursor?: string }): Promise<UploadPage>;
   getUpload(uploadId: string, options?: SessionCallOptions): Promise<UploadDownload>;

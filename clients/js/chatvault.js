@@ -15,6 +15,10 @@ export class ChatvaultError extends Error {
     this.requestId = error.request_id || null;
     this.details = error.details || [];
     this.retryAfter = retryAfter;
+    // A chat that created its session and then failed answers with that session beside the error
+    // (its token is sent this once): startChat adopts it.
+    this.session = (body && body.session) || null;
+    this.messageId = null; // a chat's failure: the message_id it sent, to retry with
   }
 }
 
@@ -25,6 +29,8 @@ export class NetworkError extends Error {
     this.name = "NetworkError";
     this.code = "network_error";
     this.cause = cause;
+    this.session = null;
+    this.messageId = null;
   }
 }
 
@@ -53,6 +59,35 @@ function uuid4() {
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The answers every call retries (after Retry-After): a rate limit, or the service briefly unavailable. */
+const retryable = (status) => status === 429 || status === 503;
+
+/** The answers a chat retries with its message_id, which makes a retry safe: those above, the model's
+ *  failures (502 model_unavailable, 504 model_timeout; the user message stays stored and the retry
+ *  completes the pair), and 409 reply_in_progress (another reply of the session, maybe this very
+ *  chat's after a lost answer, is still being made). Never another 4xx. An answer that carries a
+ *  session the chat created is not retried on its route: that would create a second session. */
+function chatRetryable(status, data) {
+  if (data && data.session) return false;
+  if (status === 409) return Boolean(data && data.error && data.error.code === "reply_in_progress");
+  return retryable(status) || status === 502 || status === 504;
+}
+
+/** A chat's request body: a message_id always (chosen here when none is given), so that a retry is the
+ *  same message and never stores it, or its reply, twice. */
+function chatBody(content, messageId, metadata) {
+  return { content, message_id: messageId ?? uuid4(), ...(metadata === undefined ? {} : { metadata }) };
+}
+
+/** A chat's failure carries the message_id it sent (and, when known, the session it was in). */
+function chatFailure(error, messageId, session = null) {
+  if (error instanceof ChatvaultError || error instanceof NetworkError) {
+    error.messageId = messageId;
+    if (session && !error.session) error.session = session;
+  }
+  return error;
 }
 
 const sleep = (ms, signal) =>
@@ -176,7 +211,14 @@ export class ChatvaultClient {
 
   // ---- HTTP ----
 
-  async request(method, path, { body, query, idempotent = method === "GET", signal, keepalive = false, token } = {}) {
+  /** `retries` overrides the client's for this call; `retryOn(status, data)` says which answers are
+   *  retried (default 429 and 503), each after its Retry-After, or 1, 2, 4... seconds without one. */
+  async request(
+    method,
+    path,
+    { body, query, idempotent = method === "GET", signal, keepalive = false, token, retries, retryOn = retryable } = {},
+  ) {
+    const attempts = retries ?? this.retries;
     let url = this.baseUrl + path;
     if (query) {
       const params = new URLSearchParams();
@@ -199,7 +241,7 @@ export class ChatvaultClient {
         response = await this.fetch(url, init);
       } catch (cause) {
         if (signal && signal.aborted) throw cause;
-        if (!idempotent || attempt >= this.retries) throw new NetworkError(cause);
+        if (!idempotent || attempt >= attempts) throw new NetworkError(cause);
         await sleep(Math.min(2 ** attempt * 250, 4000), signal);
         continue;
       }
@@ -214,7 +256,7 @@ export class ChatvaultClient {
       }
       if (response.ok) return { status: response.status, data, text };
       const retryAfter = parseRetryAfter(response.headers.get("Retry-After"));
-      if ((response.status === 429 || response.status === 503) && attempt < this.retries) {
+      if (attempt < attempts && retryOn(response.status, data)) {
         const wait = retryAfter ?? 2 ** attempt;
         if (wait <= this.maxRetryDelaySeconds) {
           await sleep(wait * 1000, signal);
@@ -400,6 +442,62 @@ export class ChatvaultClient {
       for (const item of page.items) yield item;
       cursor = page.next_cursor;
     } while (cursor);
+  }
+
+  // ---- the chat ----
+
+  /** POST /sessions/{id}/chat: the user message and the model's reply, both stored: `{message, reply}`
+   *  (`sessionId` null: the stored session). Sends a `message_id` (one is chosen when none is given)
+   *  and retries with it a lost connection, 429, 502, 503, 504 and 409 `reply_in_progress`, after
+   *  Retry-After (`retries`: this call's number of retries). A failure is thrown with `messageId`: a
+   *  later chat with it completes the pair, and stores neither message twice. */
+  async chat(sessionId, content, { messageId, metadata, signal, retries } = {}) {
+    const body = chatBody(content, messageId, metadata);
+    return this.sessionChat(sessionId, body, { signal, retries });
+  }
+
+  /** POST /chat: a new session and its first exchange, `{session, message, reply}`. The session is
+   *  remembered as createSession remembers it (its token is sent only in this answer). When the chat
+   *  fails after the session was created, the failure carries the session: it is remembered, and the
+   *  chat is retried on the session's route with the same message_id. A failure thrown from there
+   *  carries `session` and `messageId`: `chat(error.session.session_id, content, {messageId})` finishes
+   *  it. Retried like chat(); a lost answer to the first request is retried on /chat too, and if that
+   *  request had arrived, the session it created is never learned of (it expires with RetentionHours). */
+  async startChat(content, { messageId, metadata, signal, retries } = {}) {
+    const body = chatBody(content, messageId, metadata);
+    let data;
+    try {
+      ({ data } = await this.request("POST", "/chat", {
+        body,
+        idempotent: true,
+        signal,
+        retries,
+        retryOn: chatRetryable,
+        token: null,
+      }));
+    } catch (error) {
+      const session = error instanceof ChatvaultError ? error.session : null;
+      if (!session) throw chatFailure(error, body.message_id);
+      this.remember(session.session_id, session.session_token);
+      const token = session.session_token ?? null;
+      try {
+        return { session, ...(await this.sessionChat(session.session_id, body, { signal, retries, token })) };
+      } catch (failure) {
+        throw chatFailure(failure, body.message_id, session);
+      }
+    }
+    this.remember(data.session.session_id, data.session.session_token);
+    return data;
+  }
+
+  async sessionChat(sessionId, body, { signal, retries, token } = {}) {
+    try {
+      const path = `${this.sessionPath(sessionId)}/chat`;
+      const options = { body, idempotent: true, signal, retries, retryOn: chatRetryable, token };
+      return (await this.request("POST", path, options)).data;
+    } catch (error) {
+      throw chatFailure(error, body.message_id);
+    }
   }
 
   // ---- uploads ----

@@ -5,6 +5,7 @@ Each case runs in the page (same origin as the API), importing the module the pa
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -258,3 +259,287 @@ def test_the_quick_exits_erase_is_recorded_until_confirmed(page: Any, page_stack
         f"{page_stack.api}/api/v1/sessions/{sid}", headers={"X-Session-Token": token}, timeout=10
     )
     assert gone.status_code == 404
+
+
+# ---- the chat ----
+
+# A fetch that records each chat request (its route, message_id and the status it got) before
+# answering as the service did: the cases below read what the client sent, and in which order.
+RECORDING = """
+const sent = [];
+const recording = async (url, init) => {
+  const chat = init.method === 'POST' && /\\/chat$/.test(url);
+  const response = await fetch(url, init);
+  if (chat) {
+    const route = url.includes('/sessions/') ? 'session' : 'start';
+    sent.push({ route, message_id: JSON.parse(init.body).message_id, status: response.status });
+  }
+  return response;
+};
+"""
+UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+def _stored_messages(stack: LocalStack, sid: str, token: str) -> list[dict[str, Any]]:
+    listed = requests.get(
+        f"{stack.api}/api/v1/sessions/{sid}/messages", headers={"X-Session-Token": token}, timeout=10
+    )
+    assert listed.status_code == 200, listed.text
+    items: list[dict[str, Any]] = listed.json()["items"]
+    return items
+
+
+def test_a_chat_returns_both_messages_and_both_are_stored(page: Any, page_stack: LocalStack) -> None:
+    out = _run(
+        page,
+        RECORDING
+        + """
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+        const created = await client.createSession();
+        const first = await client.chat(null, 'Hello, my name is Ada');
+        const second = await client.chat(created.session_id, 'What did I say?');
+        const stored = (await client.listMessages()).items;
+        return { created, first, second, stored, sent };
+        """,
+    )
+    first, second = out["first"], out["second"]
+    assert [first["message"]["role"], first["reply"]["role"]] == ["user", "assistant"]
+    assert first["message"]["content"] == "Hello, my name is Ada"
+    assert first["reply"]["content"] == 'You said: "Hello, my name is Ada".'
+    assert second["reply"]["content"] == (
+        'You said: "What did I say?". Earlier you said: "Hello, my name is Ada"'
+    )
+    pairs = [first["message"], first["reply"], second["message"], second["reply"]]
+    assert out["stored"] == pairs
+    # the client chose each message_id (a UUIDv4), and the service kept it
+    assert [s["route"] for s in out["sent"]] == ["session", "session"]
+    assert [s["message_id"] for s in out["sent"]] == [
+        first["message"]["message_id"],
+        second["message"]["message_id"],
+    ]
+    assert all(re.match(UUID4, s["message_id"]) for s in out["sent"])
+    created = out["created"]
+    assert _stored_messages(page_stack, created["session_id"], created["session_token"]) == pairs
+
+
+@pytest.mark.parametrize(
+    ("command", "status", "code"),
+    [
+        ("/stand-in throttle", 503, "model_unavailable"),
+        ("/stand-in timeout", 504, "model_timeout"),
+        ("/stand-in error", 502, "model_unavailable"),
+    ],
+)
+def test_a_chat_the_model_failed_is_retried_with_its_message_id_and_stored_once(
+    page: Any, page_stack: LocalStack, command: str, status: int, code: str
+) -> None:
+    """The stand-in fails the first attempt at the reply: the user message is stored, and the client's
+    retry (after Retry-After, for the 503) with the same message_id stores the reply, once."""
+    out = _run(
+        page,
+        RECORDING
+        + """
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+        const created = await client.createSession();
+        const started = performance.now();
+        const pair = await client.chat(null, arg);
+        const waited = performance.now() - started;
+        let refused = null;  // and a caller that retries itself sees the failure, typed, with the message_id
+        const caller = new ChatvaultClient({ storage: client.storage, retries: 0 });
+        try { await caller.chat(null, arg, { messageId: crypto.randomUUID() }); }
+        catch (e) { refused = { name: e.name, status: e.status, code: e.code, messageId: e.messageId }; }
+        const again = await caller.chat(null, arg, { messageId: refused.messageId });
+        return { created, pair, waited, refused, again, sent };
+        """,
+        command,
+    )
+    pair, sent = out["pair"], out["sent"]
+    mid = pair["message"]["message_id"]
+    assert [(s["message_id"], s["status"]) for s in sent] == [(mid, status), (mid, 201)]
+    if status == 503:
+        assert out["waited"] >= 5000  # the stand-in's Retry-After, as Bedrock's throttle maps to
+    assert pair["reply"]["role"] == "assistant"
+    assert pair["reply"]["content"].startswith(f'You said: "{command}".')
+    assert out["refused"]["name"] == "ChatvaultError"
+    assert out["refused"]["status"] == status
+    assert out["refused"]["code"] == code
+    assert out["again"]["message"]["message_id"] == out["refused"]["messageId"]
+    created = out["created"]
+    stored = _stored_messages(page_stack, created["session_id"], created["session_token"])
+    assert stored == [pair["message"], pair["reply"], out["again"]["message"], out["again"]["reply"]]
+
+
+def test_a_chat_whose_answer_was_lost_is_resent_and_stored_once(page: Any, page_stack: LocalStack) -> None:
+    """The connection drops while the reply is being made: the retry with the same message_id gets
+    409 reply_in_progress (retried) or the stored pair, never a second message or reply."""
+    out = _run(
+        page,
+        """
+        const sent = [];
+        let lose = true;
+        const flaky = async (url, init) => {
+          const chat = init.method === 'POST' && url.endsWith('/chat');
+          if (chat) sent.push(JSON.parse(init.body).message_id);
+          if (chat && lose) {  // the service gets it and makes the reply; its answer never comes back
+            lose = false;
+            fetch(url, init);
+            throw new TypeError('Failed to fetch');
+          }
+          return fetch(url, init);
+        };
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: flaky });
+        await client.createSession();
+        const pair = await client.chat(null, 'once only');
+        const stored = (await client.listMessages()).items;
+        return { sent, pair, stored };
+        """,
+    )
+    mid = out["pair"]["message"]["message_id"]
+    assert len(out["sent"]) >= 2
+    assert set(out["sent"]) == {mid}
+    assert out["stored"] == [out["pair"]["message"], out["pair"]["reply"]]
+
+
+def test_a_chat_retries_only_what_a_retry_can_finish(page: Any) -> None:
+    """409 reply_in_progress, 502, 503 and 504 are retried with the same message_id (after Retry-After);
+    409 session_full and a 500 are not."""
+    out = _run(
+        page,
+        """
+        const answers = [];
+        const sent = [];
+        const scripted = async (url, init) => {
+          if (init.method === 'POST' && url.endsWith('/chat')) {
+            sent.push(JSON.parse(init.body).message_id);
+            if (answers.length) {
+              const [status, code] = answers.shift();
+              const body = JSON.stringify({ error: { code, message: 'm', request_id: 'r' } });
+              return new Response(body, { status, headers: { 'Retry-After': '0' } });
+            }
+          }
+          return fetch(url, init);
+        };
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: scripted, retries: 4 });
+        await client.createSession();
+        answers.push([409, 'reply_in_progress'], [502, 'model_unavailable'], [503, 'model_unavailable'],
+                     [504, 'model_timeout']);
+        const pair = await client.chat(null, 'after four failures');
+        const retried = sent.splice(0);
+        const refused = [];
+        for (const answer of [[409, 'session_full'], [500, 'http_500']]) {
+          answers.push(answer);
+          try { await client.chat(null, 'refused'); }
+          catch (e) { refused.push({ code: e.code, attempts: sent.splice(0).length }); }
+        }
+        return { pair, retried, refused, stored: (await client.listMessages()).items };
+        """,
+    )
+    mid = out["pair"]["message"]["message_id"]
+    assert out["retried"] == [mid] * 5
+    assert out["stored"] == [out["pair"]["message"], out["pair"]["reply"]]
+    assert out["refused"] == [{"code": "session_full", "attempts": 1}, {"code": "http_500", "attempts": 1}]
+
+
+def test_a_chat_is_not_retried_on_another_4xx(page: Any) -> None:
+    out = _run(
+        page,
+        RECORDING
+        + """
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+        await client.createSession();
+        const refused = [];
+        for (const content of ['', 'x'.repeat(40000)]) {
+          try { await client.chat(null, content); }
+          catch (e) { refused.push({ status: e.status, code: e.code, messageId: e.messageId }); }
+        }
+        return { refused, sent, count: (await client.listMessages()).items.length };
+        """,
+    )
+    assert [(r["status"], r["code"]) for r in out["refused"]] == [
+        (422, "validation_failed"),
+        (413, "message_too_large"),
+    ]
+    assert [s["status"] for s in out["sent"]] == [422, 413]  # one request each
+    assert [r["messageId"] for r in out["refused"]] == [s["message_id"] for s in out["sent"]]
+    assert out["count"] == 0
+
+
+def test_start_chat_creates_a_session_and_keeps_its_token(page: Any, page_stack: LocalStack) -> None:
+    out = _run(
+        page,
+        RECORDING
+        + """
+        sessionStorage.clear();
+        const client = new ChatvaultClient({ storage: sessionStorage, storageKey: 'k', fetch: recording });
+        const started = await client.startChat('Hello, my name is Ada');
+        const again = new ChatvaultClient({ storage: sessionStorage, storageKey: 'k' });  // as after a reload
+        const restored = await again.restoreSession();
+        const next = await again.chat(null, 'What did I say?');
+        return { started, stored: JSON.parse(sessionStorage.getItem('k')), restored, next, sent };
+        """,
+    )
+    started = out["started"]
+    session = started["session"]
+    assert session["session_token"]
+    assert out["stored"] == {"session_id": session["session_id"], "session_token": session["session_token"]}
+    assert out["restored"]["session_id"] == session["session_id"]
+    assert started["message"]["session_id"] == started["reply"]["session_id"] == session["session_id"]
+    assert started["reply"]["content"] == 'You said: "Hello, my name is Ada".'
+    assert out["next"]["reply"]["content"].endswith('Earlier you said: "Hello, my name is Ada"')
+    assert [(s["route"], s["status"]) for s in out["sent"]] == [("start", 201)]
+    # the token works for anyone holding it, and the session holds the two exchanges
+    stored = _stored_messages(page_stack, session["session_id"], session["session_token"])
+    assert stored == [started["message"], started["reply"], out["next"]["message"], out["next"]["reply"]]
+
+
+def test_start_chat_adopts_the_session_a_failure_carries_and_retries_on_its_route(
+    page: Any, page_stack: LocalStack
+) -> None:
+    """POST /chat created the session, then the model failed: the answer carries the session (and its
+    token, this once). The client keeps it and finishes the chat on the session's route, same message_id."""
+    out = _run(
+        page,
+        RECORDING
+        + """
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+        const started = await client.startChat('/stand-in error');
+        // the retry on the session's route does not get through either: the failure carries the session
+        const cut = async (url, init) => {
+          if (url.includes('/sessions/') && url.endsWith('/chat')) throw new TypeError('Failed to fetch');
+          return fetch(url, init);
+        };
+        const caller = new ChatvaultClient({ storage: memoryStorage(), retries: 0, fetch: cut });
+        let refused = null;
+        try { await caller.startChat('/stand-in timeout'); }
+        catch (e) {
+          refused = { code: e.code, session: e.session, messageId: e.messageId, stored: caller.stored };
+        }
+        const online = new ChatvaultClient({ storage: caller.storage });  // the session it remembered
+        const finished = await online.chat(refused.session.session_id, '/stand-in timeout',
+                                           { messageId: refused.messageId });
+        return { started, stored: client.stored, refused, finished, sent };
+        """,
+    )
+    started, sent = out["started"], out["sent"]
+    session = started["session"]
+    mid = started["message"]["message_id"]
+    assert [(s["route"], s["message_id"], s["status"]) for s in sent] == [
+        ("start", mid, 502),
+        ("session", mid, 201),
+    ]
+    assert out["stored"] == {"session_id": session["session_id"], "session_token": session["session_token"]}
+    stored = _stored_messages(page_stack, session["session_id"], session["session_token"])
+    assert stored == [started["message"], started["reply"]]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+
+    refused = out["refused"]
+    assert refused["code"] == "network_error"
+    assert refused["session"]["session_token"]
+    assert refused["stored"] == {
+        "session_id": refused["session"]["session_id"],
+        "session_token": refused["session"]["session_token"],
+    }
+    finished = out["finished"]
+    assert finished["message"]["message_id"] == refused["messageId"]
+    held = _stored_messages(page_stack, refused["session"]["session_id"], refused["session"]["session_token"])
+    assert held == [finished["message"], finished["reply"]]

@@ -39,10 +39,24 @@ def _texts(page: Any) -> list[str]:
     return _conversation(page).locator("li .content").all_inner_texts()
 
 
+def _entries(page: Any) -> list[tuple[str, str]]:
+    """The conversation as shown: who said it (the label a screen reader reads first) and what."""
+    items = _conversation(page).get_by_role("listitem")
+    return [(i.locator(".who").inner_text(), i.locator(".content").inner_text()) for i in items.all()]
+
+
+def _said(text: str, *earlier: str) -> str:
+    """The stand-in model's reply to `text`, after the user messages `earlier`."""
+    reply = f'You said: "{text}".'
+    return reply + (" Earlier you said: " + "; ".join(f'"{e}"' for e in earlier) if earlier else "")
+
+
 def _send(page: Any, text: str) -> None:
+    """Send, and wait for the exchange: the message stored and the reply to it shown."""
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
-    _conversation(page).locator("li:not(.pending) .content", has_text=text).wait_for()
+    _conversation(page).locator("li.user:not(.pending) .content", has_text=text).wait_for()
+    _conversation(page).locator("li.assistant .content", has_text=f'You said: "{text}".').wait_for()
 
 
 def _notices(page: Any) -> str:
@@ -105,13 +119,21 @@ def test_first_visit_three_messages_and_a_reload_keeps_them(
     page.reload()
     page.wait_for_selector("body[data-session-ready=true]")
 
-    assert _texts(page) == ["Hello, is anyone there?", "I would like some advice.", "Thank you."]
+    said = ["Hello, is anyone there?", "I would like some advice.", "Thank you."]
+    assert _texts(page) == [
+        said[0],
+        _said(said[0]),
+        said[1],
+        _said(said[1], said[0]),
+        said[2],
+        _said(said[2], *said[:2]),
+    ]
     assert _stored(page) == first
     assert RESET not in _notices(page)
     served = _server(page_stack, first).json()
-    assert served["message_count"] == 3
+    assert served["message_count"] == 6
     messages = _server(page_stack, first, "/messages").json()["items"]
-    assert {m["role"] for m in messages} == {"user"}  # the page writes user messages only
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 3  # each message a chat: its reply
     page.screenshot(path=str(artifacts / "page.png"), full_page=True)
 
 
@@ -126,7 +148,7 @@ def test_keyboard_only_enter_sends(page: Any, page_stack: LocalStack) -> None:
     page.get_by_label("Message", exact=True).focus()
     page.keyboard.type("typed, not clicked")
     page.keyboard.press("Enter")
-    _conversation(page).locator("li:not(.pending) .content", has_text="typed, not clicked").wait_for()
+    _conversation(page).locator("li.user:not(.pending) .content", has_text="typed, not clicked").wait_for()
     assert page.evaluate("document.activeElement.id") == "message"  # ready for the next one
 
 
@@ -162,7 +184,7 @@ def test_the_panic_button_erases_everything_after_a_confirmation(page: Any, page
     dialog.get_by_role("button", name="Erase everything").click()
 
     page.get_by_role("status").filter(has_text="Erased").wait_for()
-    assert "1 message and 1 file" in _notices(page)
+    assert "2 messages and 1 file" in _notices(page)  # the message and its reply
     assert _stored(page) is None
     assert _texts(page) == []
     assert page.get_by_label("Message", exact=True).is_disabled()
@@ -360,7 +382,7 @@ def test_an_erase_that_does_not_go_through_keeps_the_session_and_offers_a_retry(
     assert "Erased at" not in _notices(page)
     assert _retry(page).is_visible()
     assert _stored(page) == stored  # kept: the erase can still be finished from here
-    assert _server(page_stack, stored).json()["message_count"] == 1
+    assert _server(page_stack, stored).json()["message_count"] == 2  # the message and its reply
 
     if cut == "offline":
         page.context.set_offline(False)
@@ -369,7 +391,7 @@ def test_an_erase_that_does_not_go_through_keeps_the_session_and_offers_a_retry(
     _retry(page).click()
 
     page.get_by_role("status").filter(has_text="Erased at").wait_for()
-    assert "1 message and 0 files" in _notices(page)
+    assert "2 messages and 0 files" in _notices(page)
     assert not _retry(page).is_visible()
     assert _stored(page) is None
     assert _texts(page) == []
@@ -496,3 +518,149 @@ def test_the_quick_exit_leaves_no_conversation_title_in_the_browsers_history(
         visited = db.execute("SELECT url, title FROM urls").fetchall()
     assert (f"{page_stack.api}/", "Chat") in visited  # the page is in the history, under the neutral title
     assert [row for row in visited if title in row[1]] == []
+
+
+# ---- the chat ----
+
+ADA = "Hello, my name is Ada"
+WHAT = "What did I say?"
+CHATS = "**/api/v1/sessions/*/chat"
+
+
+def _alert(page: Any) -> Any:
+    return page.locator("#reply-problem")
+
+
+def _retry_send(page: Any) -> Any:
+    return page.get_by_role("button", name="Retry", exact=True)
+
+
+def test_a_chat_through_the_page_and_a_reload_shows_both_pairs(
+    page: Any, page_stack: LocalStack, artifacts: Path
+) -> None:
+    stored = _stored(page) or {}
+
+    _send(page, ADA)
+    _send(page, WHAT)
+
+    pairs = [("You", ADA), ("Assistant", _said(ADA)), ("You", WHAT), ("Assistant", _said(WHAT, ADA))]
+    assert _entries(page) == pairs
+    # the reply is the assistant's to assistive technology too: its list item's text starts with the role
+    replies = _conversation(page).get_by_role("listitem").filter(has_text="Assistant")
+    assert replies.count() == 2
+    assert replies.first.inner_text().startswith("Assistant")
+    assert page.get_by_role("status").filter(has_text="replying").count() == 0
+    assert page.get_by_role("button", name="Send", exact=True).is_enabled()
+
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+
+    assert _entries(page) == pairs
+    assert _stored(page) == stored
+    messages = _server(page_stack, stored, "/messages").json()["items"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", ADA),
+        ("assistant", _said(ADA)),
+        ("user", WHAT),
+        ("assistant", _said(WHAT, ADA)),
+    ]
+    page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ("/stand-in throttle", "busy just now"),
+        ("/stand-in timeout", "took too long"),
+        ("/stand-in error", "unavailable just now"),
+    ],
+)
+def test_a_reply_that_failed_shows_an_alert_and_retry_completes_the_pair(
+    page: Any, page_stack: LocalStack, command: str, says: str
+) -> None:
+    stored = _stored(page) or {}
+    _send(page, ADA)
+    chats: list[str] = []
+    page.on("request", lambda r: chats.append(r.post_data or "") if r.url.endswith("/chat") else None)
+
+    page.get_by_label("Message", exact=True).fill(command)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    page.get_by_role("alert").filter(has_text="The assistant has not replied").wait_for()
+    assert says in _alert(page).inner_text()
+    assert _retry_send(page).is_visible()
+    assert _entries(page)[-1] == ("You", command)  # no reply shown, and the message marked
+    assert "No reply yet" in _conversation(page).locator("li.user.failed").inner_text()
+    assert page.get_by_role("button", name="Send", exact=True).is_enabled()
+    held = _server(page_stack, stored, "/messages").json()["items"]
+    assert [m["role"] for m in held] == ["user", "assistant", "user"]  # the message waits for its reply
+
+    _retry_send(page).click()
+
+    _conversation(page).locator("li.assistant .content", has_text=command).wait_for()
+    assert _entries(page) == [
+        ("You", ADA),
+        ("Assistant", _said(ADA)),
+        ("You", command),
+        ("Assistant", _said(command, ADA)),
+    ]
+    assert _alert(page).inner_text() == ""
+    assert not _retry_send(page).is_visible()
+    assert _conversation(page).locator("li.failed").count() == 0
+    assert len({json.loads(c)["message_id"] for c in chats}) == 1  # the retry sent the same message_id
+    assert len(chats) == 2
+    messages = _server(page_stack, stored, "/messages").json()["items"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", ADA),
+        ("assistant", _said(ADA)),
+        ("user", command),
+        ("assistant", _said(command, ADA)),
+    ]  # exactly one reply stored, and the message once
+    assert messages[2]["message_id"] == json.loads(chats[0])["message_id"]
+
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+    assert [content for _, content in _entries(page)] == [m["content"] for m in messages]
+
+
+def test_send_waits_while_the_reply_is_made(page: Any, page_stack: LocalStack) -> None:
+    """While the chat is on its way (held here), the status says the assistant is replying and Send
+    (the button, and Enter) sends nothing more; the reply, once it comes, ends both."""
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:  # (Playwright takes a function here, not a bound builtin like append)
+        held.append(route)
+
+    page.route(CHATS, hold)
+    send = page.get_by_role("button", name="Send", exact=True)
+    box = page.get_by_label("Message", exact=True)
+
+    box.fill("Are you there?")
+    send.click()
+
+    page.get_by_role("status").filter(has_text="The assistant is replying").wait_for()
+    while not held:
+        page.wait_for_timeout(20)
+    assert send.is_disabled()
+    assert _conversation(page).locator("li.user.pending .content").inner_text() == "Are you there?"
+    box.fill("And another thing")  # typing goes on; sending waits
+    box.press("Enter")
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    assert box.input_value() == "And another thing"
+    assert _texts(page) == ["Are you there?"]
+
+    held[0].continue_()
+
+    _conversation(page).locator("li.assistant .content", has_text="Are you there?").wait_for()
+    assert page.get_by_role("status").filter(has_text="replying").count() == 0
+    assert send.is_enabled()
+    page.unroute(CHATS)
+    send.click()
+    _conversation(page).locator("li.assistant .content", has_text="And another thing").wait_for()
+    assert _entries(page) == [
+        ("You", "Are you there?"),
+        ("Assistant", _said("Are you there?")),
+        ("You", "And another thing"),
+        ("Assistant", _said("And another thing", "Are you there?")),
+    ]

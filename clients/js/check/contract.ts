@@ -43,6 +43,10 @@ export type Shapes = [
   Assert<Same<C.ErrorDetail, S["ErrorDetail"]>>,
   Assert<Same<C.ErrorBody, S["ErrorBody"]>>,
   Assert<Same<C.ErrorResponse, S["ErrorOut"]>>,
+  Assert<Same<C.ChatRequest, S["ChatRequest"]>>,
+  Assert<Same<C.StartChatRequest, S["StartChatRequest"]>>,
+  Assert<Same<C.ChatResult, S["ChatOut"]>>,
+  Assert<Same<C.StartedChat, S["StartedChatOut"]>>,
 ];
 
 // ---- every route: what the client sends and gets back is what the document says ----
@@ -50,6 +54,8 @@ type Sessions = "/api/v1/sessions";
 type OneSession = "/api/v1/sessions/{session_id}";
 type Messages = "/api/v1/sessions/{session_id}/messages";
 type Uploads = "/api/v1/sessions/{session_id}/uploads";
+type SessionChat = "/api/v1/sessions/{session_id}/chat";
+type Chat = "/api/v1/chat";
 export type Routes = [
   Assert<Same<Body<Sessions, "post">, C.CreateSessionRequest>>,
   Assert<Same<Json<Sessions, "post", 201>, C.CreatedSession>>,
@@ -65,6 +71,12 @@ export type Routes = [
   Assert<Same<Body<Uploads, "post">, C.CreateUploadRequest>>,
   Assert<Same<Json<Uploads, "post", 201>, C.UploadForm>>,
   Assert<Same<Json<OneSession, "get", 404>, C.ErrorResponse>>,
+  Assert<Same<Body<SessionChat, "post">, C.ChatRequest>>,
+  Assert<Same<Json<SessionChat, "post", 201>, C.ChatResult>>,
+  Assert<Same<Json<SessionChat, "post", 200>, C.ChatResult>>,
+  Assert<Same<Body<Chat, "post">, C.StartChatRequest>>,
+  Assert<Same<Json<Chat, "post", 201>, C.StartedChat>>,
+  Assert<Same<Json<Chat, "post", 200>, C.StartedChat>>,
 ];
 
 // Routes newer than some documents (the rights issue's): checked where the document has them.
@@ -102,6 +114,8 @@ type ClientRoutes =
   | "GET /api/v1/sessions/{session_id}/messages" // listMessages, messages()
   | "POST /api/v1/sessions/{session_id}/messages" // appendMessage
   | "POST /api/v1/sessions/{session_id}/uploads" // createUpload, uploadFile
+  | "POST /api/v1/sessions/{session_id}/chat" // chat, startChat's retry
+  | "POST /api/v1/chat" // startChat
   | "GET /api/v1/openapi.json"; // openapi
 // The service writer's routes (/api/v1/service/, SigV4) are for the chatbot's back end, not a browser.
 type BrowserRoutes = Exclude<DocRoutes, `${string} /api/v1/service/${string}`>;
@@ -121,6 +135,10 @@ export async function usage(): Promise<void> {
     void each;
   }
   const form: S["UploadOut"] = await client.createUpload({ filename: "a.txt", content_type: "text/plain", size: 1 });
+  const pair: S["ChatOut"] = await client.chat(null, "hi", { messageId: message.message_id });
+  const started = await client.startChat("hello", { metadata: { model: null } });
+  const asDocumented: S["StartedChatOut"] = started;
+  const token: string | null | undefined = started.session.session_token; // always there: startChat made it
   const receipt: S["DeleteReceiptOut"] = await client.eraseSession();
-  void [got, patched, message, page, form, receipt];
+  void [got, patched, message, page, form, pair, asDocumented, token, receipt];
 }
