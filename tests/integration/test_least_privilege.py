@@ -198,6 +198,28 @@ def test_every_function_is_granted_exactly_what_it_uses(
         token=token,
         body={"role": "user", "content": "x"},
     )
+    # the chat: a new session with its first exchange, an exchange, its retry (the stored pair), a
+    # model failure (the guard freed) and its retry (the guard taken alone, the reply looked for)
+    as_function("ChatFunction", "POST", "/api/v1/chat", expect=201, body={"content": "hello"})
+    chat_id, failing = str(uuid.uuid4()), str(uuid.uuid4())
+    for expect in (201, 200):
+        as_function(
+            "ChatFunction",
+            "POST",
+            f"{base}/chat",
+            expect=expect,
+            token=token,
+            body={"content": "hi", "message_id": chat_id},
+        )
+    for expect in (503, 201):
+        as_function(
+            "ChatFunction",
+            "POST",
+            f"{base}/chat",
+            expect=expect,
+            token=token,
+            body={"content": "/stand-in throttle", "message_id": failing},
+        )
     first = as_function("ListMessagesFunction", "GET", f"{base}/messages", token=token, query="limit=1").body
     as_function(
         "ListMessagesFunction", "GET", f"{base}/messages", token=token, query=f"cursor={first['next_cursor']}"
