@@ -1,15 +1,18 @@
 """POST /api/v1/sessions/{session_id}/chat and POST /api/v1/chat: the user message, the model's reply,
 both stored, the reply exactly once (ChatFunction)."""
 
+from collections.abc import Iterator
+from itertools import chain
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.http import docs
+from chatvault.http import docs, sse
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.chat import chat, start_chat
+from chatvault.logic.chat_stream import chat_events
 from chatvault.models.api import ChatOut, ChatRequest, StartChatRequest, StartedChatOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
@@ -39,6 +42,8 @@ def _replayed(model: type[ChatOut] | type[StartedChatOut]) -> dict[int, Any]:
 )
 @tracer.capture_method
 def session_chat(session_id: str, body: Annotated[ChatRequest, Body()]) -> Response[str]:
+    if sse.wants_events(app.current_event.headers.get("accept")):
+        return _events(chat_events(session_id, body, app.caller))
     pair, created = chat(session_id, body, app.caller)
     return app.reply(pair, status=201 if created else 200)
 
@@ -62,8 +67,19 @@ def session_chat(session_id: str, body: Annotated[ChatRequest, Body()]) -> Respo
 )
 @tracer.capture_method
 def sessionless_chat(body: Annotated[StartChatRequest, Body()]) -> Response[str]:
+    if sse.wants_events(app.current_event.headers.get("accept")):
+        return _events(chat_events(None, body, app.caller))
     started, created = start_chat(body, app.caller)
     return app.reply(started, status=201 if created else 200)
+
+
+def _events(events: Iterator[tuple[str, Any]]) -> Response[str]:
+    """The streamed form through the HTTP API, which cannot stream: the same events, sent when the reply
+    is complete (the streaming API, ChatStreamFunction, sends them as they are written). A failure before
+    anything is stored is the usual error response, raised by the first event."""
+    first = next(events)
+    body = b"".join(sse.stream(chain([first], events), app.request_id)).decode()
+    return Response(status_code=200, content_type=sse.CONTENT_TYPE, body=body, headers=dict(sse.HEADERS))
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)

@@ -31,7 +31,7 @@ from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
 from infra.local.template import Stack, parameter_overrides, state_file
 
-LOCAL_ONLY_VARIABLES = ("STAND_IN_DELAY_MS",)
+LOCAL_ONLY_VARIABLES = ("STAND_IN_DELAY_MS", "STAND_IN_WORD_MS")
 
 
 def _taken(port: int) -> bool:

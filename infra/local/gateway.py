@@ -68,6 +68,7 @@ class Gateway:
         self.stack = stack
         self.runtime = runtime
         self.routes = sorted(stack.routes(), key=lambda r: r.priority)
+        self.stream_routes = sorted(stack.stream_routes(), key=lambda r: r.priority)
         self.cors = stack.cors()
         self.issuer = stack.parameters.get("JwtIssuer") or ""
         self.audience = stack.parameters.get("JwtAudience") or ""
@@ -103,7 +104,9 @@ class Gateway:
 
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, dict[str, str], Any]:
+        """The answer: status, headers, and the body (bytes, or for a streaming route an iterator of
+        chunks)."""
         url = urlsplit(raw_path)
         origin = headers.get("origin")
         if method == "OPTIONS" and origin and headers.get("access-control-request-method"):
@@ -116,6 +119,10 @@ class Gateway:
         page = page_file(url.path) if method in ("GET", "HEAD") else None
         if page is not None:  # before the routes: the fallback route would answer 404
             return 200, {"Content-Type": PAGE_TYPES[page.suffix], **PAGE_HEADERS}, page.read_bytes()
+        if "text/event-stream" in headers.get("accept", "").lower():
+            streamed = match_route(self.stream_routes, method, url.path)
+            if streamed is not None:  # the streaming API's route: answered as it is written
+                return self.stream(streamed[0], method, url, headers, body)
         found = self.match(method, url.path)
         if found is None:
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
@@ -137,6 +144,29 @@ class Gateway:
             return 500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
         status, out_headers, out_body = self.response(result)
         return status, {**out_headers, **self.cors_headers(origin)}, out_body
+
+    def stream(
+        self, route: Route, method: str, url: Any, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        """A streaming route (the REST API's, on AWS): the function's head, then its chunks as they come
+        (an iterator the server writes chunk by chunk, and runs to its end even if the client left)."""
+        request = {
+            "method": method,
+            "path": url.path,
+            "query": dict(parse_qsl(url.query, keep_blank_values=True)),
+            "headers": headers,
+            "body": body,
+            "source_ip": "127.0.0.1",
+            "request_id": str(uuid.uuid4()),
+        }
+        answer = self.runtime.stream(route.function, request)
+        try:
+            kind, (status, out_headers) = next(answer)
+        except (FunctionError, StopIteration) as exc:
+            print(f"[gateway] {route.function}: {exc}", flush=True)
+            return 500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
+        assert kind == "head"
+        return status, out_headers, (chunk for _, chunk in answer)
 
     @staticmethod
     def event(
@@ -227,12 +257,37 @@ def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
             status, out_headers, out_body = gateway.handle(self.command, self.path, headers, body)
             self.send_response(status)
             for key, value in out_headers.items():
-                if key.lower() not in ("content-length", "connection"):
+                if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(key, value)
+            if not isinstance(out_body, bytes):  # streamed: each chunk as the function writes it
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self._chunks(out_body)
+                return
             self.send_header("Content-Length", str(len(out_body)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(out_body)
+
+        def _chunks(self, chunks: Any) -> None:
+            """Write and flush each chunk; a client that went away stops the writing, not the function:
+            the rest is read to its end (the reply is stored when it is complete)."""
+            gone = False
+            for chunk in chunks:
+                if gone or not chunk:
+                    continue
+                try:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                except OSError:
+                    gone = True
+            if not gone:
+                try:
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except OSError:
+                    pass
+            self.close_connection = True
 
         def __getattr__(self, name: str) -> Any:
             # any method at all (QUERY, TRACE, made-up ones) reaches the routes, as at API Gateway

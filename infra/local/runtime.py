@@ -12,6 +12,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -58,7 +59,10 @@ def _worker(conn: Connection, fn: Function, layer_dirs: list[str], env: dict[str
     os.dup2(2, 1)
     os.environ.update(env)
     sys.path[:0] = [str(fn.code_dir), *layer_dirs]
-    module_name, handler_name = fn.handler.rsplit(".", 1)
+    # A Lambda Web Adapter function (Handler run.sh) is an HTTP server on AWS; here its app module's
+    # `respond` is called directly, and the gateway gets its answer chunk by chunk (Runtime.stream)
+    web = fn.handler == "run.sh"
+    module_name, handler_name = ("app", "respond") if web else fn.handler.rsplit(".", 1)
     try:
         handler = getattr(importlib.import_module(module_name), handler_name)
     except Exception:
@@ -70,6 +74,9 @@ def _worker(conn: Connection, fn: Function, layer_dirs: list[str], env: dict[str
             event = conn.recv()
         except EOFError:
             return
+        if web:
+            _serve_streaming(conn, handler, event, fn.timeout)
+            continue
         context = LambdaContext(
             function_name=fn.name,
             memory_limit_in_mb=fn.memory,
@@ -91,6 +98,23 @@ def _worker(conn: Connection, fn: Function, layer_dirs: list[str], env: dict[str
                 )
             )
         sys.stdout.flush()
+
+
+def _serve_streaming(conn: Connection, respond: Any, request: dict[str, Any], timeout: int) -> None:
+    """One request to a web-adapter function: ("head", (status, headers)), then ("chunk", bytes) as each
+    is written, then ("end", None), or ("error", ...) if it fails before its head."""
+    from chatvault.http.stream import PlainRequest
+
+    try:
+        status, headers, chunks = respond(PlainRequest(**request, remaining_ms=timeout * 1000))
+    except Exception as exc:
+        conn.send(("error", {"errorType": type(exc).__name__, "errorMessage": str(exc)}))
+        return
+    conn.send(("head", (status, headers)))
+    for chunk in chunks:
+        conn.send(("chunk", chunk))
+    conn.send(("end", None))
+    sys.stdout.flush()
 
 
 class FunctionError(RuntimeError):
@@ -119,6 +143,21 @@ class _Worker:
         if status != "ok":
             raise FunctionError(payload.get("errorMessage", "error"))
         return payload
+
+    def stream(self, request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """The head, then each chunk as the function writes it (within its timeout)."""
+        self.conn.send(request)
+        ends = time.monotonic() + self.timeout + 1
+        while True:
+            if not self.conn.poll(max(0.0, ends - time.monotonic())):
+                self.process.kill()
+                raise FunctionError(f"Task timed out after {self.timeout} seconds")
+            kind, payload = self.conn.recv()
+            if kind == "error":
+                raise FunctionError(payload.get("errorMessage", "error"))
+            if kind == "end":
+                return
+            yield kind, payload
 
     def close(self) -> None:
         self.process.kill()
@@ -174,6 +213,22 @@ class Runtime:
             self._idle[name].append(worker)
             self._lock.notify()
         return result
+
+    def stream(self, name: str, request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """A web-adapter function's answer as it is written: ("head", (status, headers)), then
+        ("chunk", bytes)... The worker is busy until the last chunk."""
+        worker = self._acquire(name)
+        try:
+            yield from worker.stream(request)
+        except BaseException:
+            worker.close()
+            with self._lock:
+                self._count[name] -= 1
+                self._lock.notify()
+            raise
+        with self._lock:
+            self._idle[name].append(worker)
+            self._lock.notify()
 
     def close(self) -> None:
         with self._lock:

@@ -300,6 +300,17 @@ class Stack:
                 routes.append(Route(method, path, fn.name, schemes[0] if schemes else None))
         return routes
 
+    def stream_routes(self) -> list[Route]:
+        """The streaming API's routes (REST `Api` events whose integration streams): the gateway sends a
+        request there when it asks for `text/event-stream`."""
+        routes = []
+        for fn in self.functions().values():
+            for event in fn.events.values():
+                props = event.get("Properties", {})
+                if event.get("Type") == "Api" and props.get("ResponseTransferMode") == "RESPONSE_STREAM":
+                    routes.append(Route(props["Method"].upper(), props["Path"], fn.name, None, stream=True))
+        return routes
+
     def cors(self) -> dict[str, Any]:
         api = next(
             (r for r in self.template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi"), None
@@ -324,6 +335,7 @@ class Route:
     path: str
     function: str
     auth: str | None  # the security scheme of its operation: JwtAuthorizer, AWS_IAM, or none
+    stream: bool = False  # the streaming API's (its function answers as it writes: Runtime.stream)
 
     @property
     def jwt(self) -> bool:

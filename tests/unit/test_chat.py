@@ -238,7 +238,7 @@ def test_a_reply_abandoned_by_a_dead_function_holds_the_session_until_the_guard_
     def dies(_: ModelRequest) -> ModelReply:
         raise SystemExit("the function was stopped")  # nothing after this line runs in a dead Lambda
 
-    monkeypatch.setattr(chat_logic, "_free", lambda *_: None)  # a dead function frees nothing
+    monkeypatch.setattr(chat_logic, "free_guard", lambda *_: None)  # a dead function frees nothing
     with _model(dies), pytest.raises(SystemExit):
         _chat(sid, "Hello", mid)
     monkeypatch.undo()

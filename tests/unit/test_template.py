@@ -217,7 +217,12 @@ def test_one_name_per_use_case_everywhere(name: str) -> None:
     props = FUNCTIONS[name]["Properties"]
     folder = _snake(name)
     assert props["CodeUri"] == f"functions/{folder}/"
-    assert props["Handler"] == "app.lambda_handler"
+    if props.get("Environment", {}).get("Variables", {}).get("AWS_LWA_INVOKE_MODE"):
+        # a Lambda Web Adapter function: the adapter starts run.sh, which serves app.py
+        assert props["Handler"] == "run.sh"
+        assert os.access(ROOT / "functions" / folder / "run.sh", os.X_OK)
+    else:
+        assert props["Handler"] == "app.lambda_handler"
     assert (ROOT / "functions" / folder / "app.py").is_file()
     assert (ROOT / "functions" / folder / "requirements.txt").is_file()
     assert (ROOT / "layers/common/chatvault/logic" / f"{folder}.py").is_file()
@@ -911,9 +916,13 @@ def test_the_chat_may_invoke_its_model_and_nothing_else() -> None:
     stand_in = _chat_function(ModelId="stand-in", GuardrailId="abc123")
     assert _bedrock_grants(stand_in) == {}
     assert stand_in["Environment"]["Variables"]["MODEL_ID"] == "stand-in"
-    # no other function may call Bedrock
-    for name, fn in Stack.from_template().resources("AWS::Serverless::Function").items():
-        if name != "ChatFunction":
+    # the streaming chat may stream from the same model (ConverseStream), no other function may call
+    # Bedrock
+    functions = Stack.from_template().resources("AWS::Serverless::Function")
+    streaming = _bedrock_grants(functions["ChatStreamFunction"])
+    assert streaming == {"bedrock:InvokeModelWithResponseStream": _bedrock_grants(auto)["bedrock:InvokeModel"]}
+    for name, fn in functions.items():
+        if name not in ("ChatFunction", "ChatStreamFunction"):
             assert _bedrock_grants(fn) == {}, name
 
 

@@ -116,6 +116,13 @@ class ReplyInProgressError(ChatVaultError):
     default_message = "A reply in this session is still being made; send again when it is stored."
 
 
+class ReplyStoppedError(ChatVaultError):
+    default_message = (
+        "The reply was stopped before the model wrote anything; nothing was stored. Send the message "
+        "again (the same message_id) for a reply."
+    )
+
+
 class ModelBusyError(ChatVaultError):
     """The model was throttled or unavailable (503 with Retry-After). The user message stays stored; a
     retry with its message_id asks the model again."""

@@ -93,8 +93,13 @@ class Settings(BaseModel):
     chat_context_messages: int = Field(default=20, alias="CHAT_CONTEXT_MESSAGES", ge=1, le=200)
     guardrail_id: str = Field(default="", alias="GUARDRAIL_ID")
     guardrail_version: str = Field(default="", alias="GUARDRAIL_VERSION")
+    # AllowedOrigins, comma-separated: the streaming API's integration passes the function's headers
+    # through, so ChatStreamFunction adds the CORS headers itself (http/stream.py)
+    allowed_origins: str = Field(default="*", alias="ALLOWED_ORIGINS")
     # the stand-in's pause before it answers, in milliseconds (0: at once)
     stand_in_delay_ms: int = Field(default=0, alias="STAND_IN_DELAY_MS", ge=0, le=5000)
+    # streamed, the stand-in's pause between words (its reply visibly grows)
+    stand_in_word_ms: int = Field(default=40, alias="STAND_IN_WORD_MS", ge=0, le=2000)
 
     @model_validator(mode="after")
     def _both_mode_knows_its_issuer(self) -> Settings:

@@ -104,6 +104,8 @@ class SessionItem(ChatItem, discriminator="session"):
     # its guard lapses (epoch milliseconds: the end of that function's invocation)
     reply_lock = UnicodeAttribute(null=True)
     reply_until = NumberAttribute(null=True)
+    # Stop (POST .../chat/stop): the token of the reply the person stopped; the streaming reply sees it
+    reply_stopped = UnicodeAttribute(null=True)
 
     by_owner = OwnerIndex()
 

@@ -226,7 +226,11 @@ def _transaction(
     if ceiling is not None:
         condition &= SessionItem.message_count < ceiling
     if lock is not None and lock.holds:  # the reply: only while its guard is this attempt's; frees it
-        actions += [SessionItem.reply_lock.remove(), SessionItem.reply_until.remove()]
+        actions += [
+            SessionItem.reply_lock.remove(),
+            SessionItem.reply_until.remove(),
+            SessionItem.reply_stopped.remove(),
+        ]
         condition &= SessionItem.reply_lock == lock.token
     elif lock is not None:  # a chat's user message: takes the guard, if free or lapsed
         actions += [SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)]

@@ -19,7 +19,8 @@ from chatvault.dal.items import SessionItem
 from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
 from chatvault.dal.messages import ReplyLock, millis
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
-from chatvault.dal.sessions import writable
+from chatvault.dal.sessions import owns, writable
+from chatvault.errors import SessionNotFoundError
 from chatvault.models.domain import MessageRecord, Principal
 
 _LAST_MESSAGE = MESSAGE_PREFIX + "~"
@@ -97,9 +98,45 @@ def give_back(session_id: str, lock: ReplyLock) -> None:
     this attempt's."""
     try:
         SessionItem(session_id, SESSION_SK).update(
-            actions=[SessionItem.reply_lock.remove(), SessionItem.reply_until.remove()],
+            actions=[
+                SessionItem.reply_lock.remove(),
+                SessionItem.reply_until.remove(),
+                SessionItem.reply_stopped.remove(),
+            ],
             condition=SessionItem.reply_lock == lock.token,
         )
     except UpdateError as exc:
         if exc.cause_response_code != CONDITION_CHECK_FAILED:
             raise
+
+
+@storage_errors
+def stop_asked(session_id: str, lock: ReplyLock) -> bool:
+    """Whether the reply holding this guard should stop: the person pressed Stop, or the session is
+    gone (erased: its reply could not be stored anyway). One strongly consistent GetItem."""
+    current = sessions.state(session_id)
+    return current is None or current.deleted_at is not None or current.reply_stopped == lock.token
+
+
+@storage_errors
+def stop(session_id: str, principal: Principal, at: datetime) -> bool:
+    """Ask the reply being made in the caller's session to stop: True when one was (it stops within
+    STOP_CHECK_S and stores what it wrote), False when none is being made. One conditional UpdateItem;
+    SessionNotFoundError when the session is not the caller's."""
+    try:
+        SessionItem(session_id, SESSION_SK).update(
+            actions=[SessionItem.reply_stopped.set(SessionItem.reply_lock)],
+            condition=owns(principal)
+            & SessionItem.deleted_at.does_not_exist()
+            & (SessionItem.expires_at > at)
+            & SessionItem.reply_lock.exists()
+            & (SessionItem.reply_until >= millis(at)),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != CONDITION_CHECK_FAILED:
+            raise
+        current = sessions.state(session_id)
+        if current is None or not principal.may_use(current) or not current.is_live(at):
+            raise SessionNotFoundError() from None
+        return False
+    return True

@@ -75,6 +75,7 @@ def record_of(item: SessionItem, profile: ProfileItem | None = None) -> SessionR
         profile_expires_at=int(item.profile_expires_at) if item.profile_expires_at is not None else None,
         reply_lock=item.reply_lock,
         reply_until=int(item.reply_until) if item.reply_until is not None else None,
+        reply_stopped=item.reply_stopped,
     )
 
 

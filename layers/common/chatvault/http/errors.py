@@ -28,6 +28,7 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.SessionFullError: (409, "session_full"),
     e.MessageIdConflictError: (409, "message_id_conflict"),
     e.ReplyInProgressError: (409, "reply_in_progress"),
+    e.ReplyStoppedError: (409, "reply_stopped"),
     e.PayloadTooLargeError: (413, "payload_too_large"),
     e.MessageTooLargeError: (413, "message_too_large"),
     e.ValidationFailedError: (422, "validation_failed"),

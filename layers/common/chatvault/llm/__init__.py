@@ -9,6 +9,7 @@ model error). Nothing here stores anything or logs content."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,3 +76,22 @@ def answer(request: ModelRequest) -> ModelReply:
     if settings.guardrail_id:
         guardrail = Guardrail(settings.guardrail_id, settings.guardrail_version or "DRAFT")
     return bedrock.converse(request, settings.model_id, guardrail)
+
+
+def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
+    """The reply as the model writes it: text deltas (str), then exactly one ModelReply (the whole
+    text, usage, stop reason). Closing the iterator early stops the model (a user's Stop). Failures
+    are the model errors `answer` raises, before or between deltas."""
+    from chatvault.settings import get_settings
+
+    settings = get_settings()
+    if settings.model_id == STAND_IN:
+        from chatvault.llm import stand_in
+
+        return stand_in.stream(request)
+    from chatvault.llm import bedrock
+
+    guardrail = None
+    if settings.guardrail_id:
+        guardrail = Guardrail(settings.guardrail_id, settings.guardrail_version or "DRAFT")
+    return bedrock.converse_stream(request, settings.model_id, guardrail)

@@ -11,6 +11,15 @@ trips before and after it (reading the history, storing the reply) still fit. Th
 deadline guard (chatvault/deadline.py) is not used here: its per-attempt budget is sized for 3 s
 storage calls, not for a model's answer.
 
+Streaming (converse_stream). ConverseStream answers with an event stream: messageStart,
+contentBlockStart/contentBlockDelta/contentBlockStop per block, messageStop (the stop reason), then
+metadata (usage). The same client serves it, so MODEL_READ_TIMEOUT_S bounds the wait for each chunk
+of the stream, not the whole reply: a model that keeps writing may stream for longer, and the caller
+bounds the whole (it closes the iterator when its own deadline comes). Closing the iterator closes the
+HTTP connection, which stops the model. A guardrail is applied in sync mode: every chunk is checked
+before it is sent, and when the guardrail intervenes Bedrock streams its blocked message as text
+deltas and stops with guardrail_intervened; the reply is then the text the user saw.
+
 Errors (error_of). Only the model errors of chatvault/errors.py leave this module:
 
     ThrottlingException, ServiceQuotaExceededException            ModelBusyError (busy), Retry-After 5
@@ -18,8 +27,16 @@ Errors (error_of). Only the model errors of chatvault/errors.py leave this modul
     ModelNotReadyException, connect timeout, no connection         ModelBusyError (unavailable), 5
     ModelTimeoutException, read timeout                            ModelTimeoutError
     AccessDeniedException, ResourceNotFoundException,
-    ValidationException, ModelErrorException                       ModelFailedError, saying what to do
+    ValidationException, ModelErrorException,
+    ModelStreamErrorException                                      ModelFailedError, saying what to do
     anything else                                                  ModelFailedError (check the logs)
+
+A stream's own failures arrive while it is read. Bedrock's in-stream exception events
+(throttlingException, modelStreamErrorException, ...) surface from botocore as an EventStreamError, a
+ClientError whose code is the event's camelCase name: it maps as the same-named code above. A read
+timeout or a dropped connection mid-stream surfaces from urllib3, not botocore (the stream reads the
+raw HTTP response): it maps as botocore's ReadTimeoutError or ConnectionClosedError would, and so does a
+stream that ends before its messageStop.
 
 Each is logged once at WARNING with its code and Bedrock's own error message (which names the
 request's problem, never the conversation), or for a timeout botocore's (which names the endpoint);
@@ -27,7 +44,7 @@ botocore's other errors are logged by class only. The request's content is never
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -64,6 +81,10 @@ _ERRORS: dict[str, Callable[[], ChatVaultError]] = {
     "ModelErrorException": lambda: ModelFailedError(
         "The model failed while answering; retry with the same message_id."
     ),
+    # ConverseStream's in-stream modelStreamErrorException: the model failed mid-reply
+    "ModelStreamErrorException": lambda: ModelFailedError(
+        "The model failed while answering; retry with the same message_id."
+    ),
 }
 
 
@@ -81,10 +102,8 @@ def client() -> Any:
     return boto3.session.Session().client("bedrock-runtime", config=config)  # type: ignore[call-overload]
 
 
-def converse(request: ModelRequest, model_id: str, guardrail: Guardrail | None = None) -> ModelReply:
-    """Ask the model for the reply to the request's last turn."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _params(request: ModelRequest, model_id: str) -> dict[str, Any]:
+    """The request Converse and ConverseStream share (the guardrail's configuration differs)."""
     params: dict[str, Any] = {
         "modelId": model_id,
         # A turn of several stored messages (context.py) is one message of several text blocks.
@@ -93,6 +112,14 @@ def converse(request: ModelRequest, model_id: str, guardrail: Guardrail | None =
     }
     if request.system:  # Converse refuses a blank system text block
         params["system"] = [{"text": request.system}]
+    return params
+
+
+def converse(request: ModelRequest, model_id: str, guardrail: Guardrail | None = None) -> ModelReply:
+    """Ask the model for the reply to the request's last turn."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    params = _params(request, model_id)
     if guardrail is not None:
         params["guardrailConfig"] = {
             "guardrailIdentifier": guardrail.identifier,
@@ -123,8 +150,104 @@ def converse(request: ModelRequest, model_id: str, guardrail: Guardrail | None =
     )
 
 
+def converse_stream(
+    request: ModelRequest, model_id: str, guardrail: Guardrail | None = None
+) -> Iterator[str | ModelReply]:
+    """The reply to the request's last turn as the model writes it: each text delta, then exactly one
+    ModelReply (all the deltas joined, usage, stop reason). Nothing is sent before the first `next`.
+    Closing the iterator early (a user's Stop) closes the stream and its connection. Failures are the
+    model errors `converse` raises, before or between deltas."""
+    from botocore.eventstream import ParserError
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError
+    from urllib3.exceptions import HTTPError
+
+    params = _params(request, model_id)
+    if guardrail is not None:
+        params["guardrailConfig"] = {
+            "guardrailIdentifier": guardrail.identifier,
+            "guardrailVersion": guardrail.version,
+            "trace": "disabled",
+            # every chunk checked before it is sent: the user never sees what the guardrail blocks
+            "streamProcessingMode": "sync",
+        }
+    try:
+        response = client().converse_stream(**params)
+    except (ClientError, BotoCoreError) as exc:
+        raise error_of(exc, model_id=model_id) from None
+
+    events = response["stream"]
+    parts: list[str] = []
+    stop_reason: str | None = None
+    usage: dict[str, Any] = {}
+    try:
+        for event in events:
+            if "contentBlockDelta" in event:
+                # Only text makes the reply (a reasoning model also streams reasoningContent deltas).
+                # When the guardrail intervenes, the text is its blocked-input or blocked-output message.
+                text = event["contentBlockDelta"].get("delta", {}).get("text")
+                if text:
+                    parts.append(text)
+                    yield text
+            elif "messageStop" in event:
+                stop_reason = str(event["messageStop"].get("stopReason", ""))
+            elif "metadata" in event:
+                usage = event["metadata"].get("usage", {})
+            else:
+                _raise_stream_exception(event)
+    except (ClientError, BotoCoreError, HTTPError, ParserError) as exc:
+        raise error_of(_read_failure(exc), model_id=model_id) from None
+    finally:
+        events.close()  # at the end, on a failure, or when the caller stops early: the connection goes
+
+    if stop_reason is None:  # the stream ended without its messageStop: the reply is not whole
+        raise error_of(ConnectionClosedError(endpoint_url=client().meta.endpoint_url), model_id=model_id)
+    text = "".join(parts)
+    if not text:
+        logger.warning("model returned an empty reply", extra={"stop_reason": stop_reason, "model": model_id})
+        raise ModelFailedError("The model returned an empty reply.")
+    yield ModelReply(
+        text=text,
+        model=model_id,
+        input_tokens=int(usage.get("inputTokens", 0)),
+        output_tokens=int(usage.get("outputTokens", 0)),
+        stop_reason=stop_reason,
+        guardrail_intervened=stop_reason == "guardrail_intervened",
+    )
+
+
+def _raise_stream_exception(event: dict[str, Any]) -> None:
+    """botocore raises a stream's exception events (EventStreamError); one handed over as an event
+    (`{"throttlingException": {"message": ...}}`) fails the same way."""
+    from botocore.exceptions import EventStreamError
+
+    failure = next((key for key in event if key.endswith("Exception")), None)
+    if failure is not None:
+        body = event[failure]
+        cause = str(body.get("message", "")) if isinstance(body, dict) else ""
+        raise EventStreamError({"Error": {"Code": failure, "Message": cause}}, "ConverseStream")
+
+
+def _read_failure(exc: Exception) -> Exception:
+    """A failure while reading a stream, as error_of knows it. The stream reads the raw HTTP response,
+    so a read timeout or a dropped connection arrives as urllib3's error, not botocore's."""
+    from botocore.exceptions import BotoCoreError, ConnectionClosedError, ReadTimeoutError
+    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import ReadTimeoutError as RawReadTimeoutError
+
+    if isinstance(exc, BotoCoreError) or not isinstance(exc, HTTPError):
+        return exc  # botocore's own (ReadTimeoutError is both), a ClientError, a malformed stream
+    endpoint = client().meta.endpoint_url
+    failure: Exception
+    if isinstance(exc, RawReadTimeoutError):  # no chunk within MODEL_READ_TIMEOUT_S
+        failure = ReadTimeoutError(endpoint_url=endpoint)
+    else:  # the connection broke mid-stream
+        failure = ConnectionClosedError(endpoint_url=endpoint)
+    return failure
+
+
 def error_of(exc: Exception, *, model_id: str | None = None) -> ChatVaultError:
-    """The model error a failed Converse call becomes (the table above), its cause logged once."""
+    """The model error a failed Converse or ConverseStream call becomes (the table above), its cause
+    logged once."""
     from botocore.exceptions import (
         ClientError,
         ConnectionClosedError,
@@ -136,6 +259,8 @@ def error_of(exc: Exception, *, model_id: str | None = None) -> ChatVaultError:
     error: ChatVaultError
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
+        # a stream's exception event names its code in camelCase (throttlingException)
+        code = code[:1].upper() + code[1:]
         cause = str(exc.response.get("Error", {}).get("Message", ""))
         make = _ERRORS.get(code)
         error = make() if make is not None else ModelFailedError()

@@ -8,12 +8,17 @@ first attempt at its reply fail the way Bedrock does when throttled (503 model_u
 slow for the deadline (504 model_timeout) and on a model error (502 model_unavailable): the same
 botocore errors, through the Bedrock adapter's own mapping. A retry with the same message_id (attempt
 2 and later) is answered, so every failure path, and its recovery, runs through HTTP on the local
-stack. STAND_IN_DELAY_MS delays each answer (0 by default), so that the reply's wait can be seen."""
+stack. STAND_IN_DELAY_MS delays each answer (0 by default), so that the reply's wait can be seen.
+
+Streamed (`stream`), the same reply comes word by word, each word (with the space before it) a delta,
+STAND_IN_WORD_MS apart (40 by default): a reply visibly grows, and a test can see the first delta
+arrive well before the last."""
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -71,6 +76,19 @@ def answer(request: ModelRequest) -> ModelReply:
     return ModelReply(
         text=text, model=STAND_IN, input_tokens=_tokens(request), output_tokens=words, stop_reason="end_turn"
     )
+
+
+def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
+    """`answer`, word by word: the same failures (before the first delta), the same reply."""
+    from chatvault.settings import get_settings
+
+    whole = answer(request)  # fails as `answer` does, and waits STAND_IN_DELAY_MS
+    pause = get_settings().stand_in_word_ms / 1000
+    for n, word in enumerate(re.findall(r"\s*\S+", whole.text)):
+        if n and pause:
+            time.sleep(pause)
+        yield word
+    yield whole
 
 
 def _tokens(request: ModelRequest) -> int:

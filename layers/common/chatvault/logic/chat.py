@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -64,6 +65,8 @@ from chatvault.settings import Settings, get_settings
 
 # Reply ids: uuid5 of the user message's id in this namespace (the same user message, the same reply id)
 REPLY_NAMESPACE = uuid.UUID("5d3f4c1e-8a2b-4c6d-9e0f-1a2b3c4d5e6f")
+# A reply the person stopped (POST .../chat/stop, streamed replies): stored as far as it got
+STOPPED = "stopped"
 # A guard outside a Lambda invocation (tools, tests without a context): as long as a chat function runs
 GUARD_WITHOUT_DEADLINE_S = 28.0
 
@@ -98,9 +101,38 @@ def start_chat(request: StartChatRequest, caller: Caller) -> tuple[ChatOut | Sta
     return StartedChatOut(session=session, message=pair.message, reply=pair.reply), True
 
 
+@dataclass
+class Begun:
+    """A chat whose user message is stored and whose guard is held, or whose reply already exists."""
+
+    session_id: str
+    user: MessageRecord
+    lock: ReplyLock
+    found: MessageRecord | None = None
+    earlier: list[MessageRecord] = field(default_factory=list)
+    attempt: int = 1
+
+
 def _chat(
     session_id: str, request: ChatRequest, caller: Caller, stored: list[MessageOut] | None = None
 ) -> tuple[ChatOut, bool]:
+    begun = begin(session_id, request, caller, stored)
+    if begun.found is not None:
+        return ChatOut(message=MessageOut.of(begun.user), reply=MessageOut.of(begun.found)), False
+    try:
+        reply = _ask(begun, get_settings())
+    except BaseException:
+        free_guard(session_id, begun.lock)
+        raise
+    return ChatOut(message=MessageOut.of(begun.user), reply=MessageOut.of(reply)), True
+
+
+def begin(
+    session_id: str, request: ChatRequest, caller: Caller, stored: list[MessageOut] | None = None
+) -> Begun:
+    """Store the user message and take the session's guard (one transaction), with the history the
+    model will see read beside it; for a retry, take the guard alone and look for the reply (found:
+    the guard is freed again)."""
     settings = get_settings()
     principal = principal_of(caller)
     check_role("user", caller)
@@ -144,22 +176,18 @@ def _chat(
             case "gone":
                 raise _why_not(session_id, principal)
     try:  # the guard is this call's: whatever happens before the reply's write frees it, it is freed
-        reply_id = reply_id_of(user.message_id)
         if appended.outcome == "created":
             earlier = [m for m in _result(earlier_read) if m.position < user.position]
-            attempt = 1
-        else:
-            found = replies.find(session_id, user.position, reply_id)
-            if found is not None:
-                _free(session_id, lock)
-                return ChatOut(message=MessageOut.of(user), reply=MessageOut.of(found)), False
-            earlier = replies.context(session_id, settings.chat_context_messages, before=user.position)
-            attempt = 2
-        reply = _ask(session_id, lock, settings, earlier, user, attempt=attempt)
+            return Begun(session_id, user, lock, earlier=earlier, attempt=1)
+        found = replies.find(session_id, user.position, reply_id_of(user.message_id))
+        if found is not None:
+            free_guard(session_id, lock)
+            return Begun(session_id, user, lock, found=found)
+        earlier = replies.context(session_id, settings.chat_context_messages, before=user.position)
+        return Begun(session_id, user, lock, earlier=earlier, attempt=2)
     except BaseException:
-        _free(session_id, lock)
+        free_guard(session_id, lock)
         raise
-    return ChatOut(message=MessageOut.of(user), reply=MessageOut.of(reply)), True
 
 
 def _guard_until() -> int:
@@ -205,33 +233,34 @@ def _why_not(session_id: str, principal: Principal) -> ChatVaultError:
     return SessionEndedError() if ended else SessionNotFoundError()
 
 
-def _ask(
-    session_id: str,
-    lock: ReplyLock,
-    settings: Settings,
-    earlier: list[MessageRecord],
-    user: MessageRecord,
-    *,
-    attempt: int,
-) -> MessageRecord:
+def model_request(begun: Begun, settings: Settings) -> ModelRequest:
+    return ModelRequest(
+        system=settings.system_prompt,
+        turns=turns_of(begun.earlier, begun.user.content, settings.chat_context_messages),
+        max_tokens=settings.max_reply_tokens,
+        attempt=begun.attempt,
+    )
+
+
+def _ask(begun: Begun, settings: Settings) -> MessageRecord:
     """Ask the model and store its reply under the guard, freeing it in the same write; a model
     failure is raised (the caller frees the guard)."""
-    request = ModelRequest(
-        system=settings.system_prompt,
-        turns=turns_of(earlier, user.content, settings.chat_context_messages),
-        max_tokens=settings.max_reply_tokens,
-        attempt=attempt,
-    )
     started = time.monotonic()
     try:
-        reply = llm.answer(request)
+        reply = llm.answer(model_request(begun, settings))
     except ChatVaultError as exc:  # the caller frees the guard
         metrics.add_metric(name="ModelFailures", unit="Count", value=1)
-        logger.info("no reply stored", extra={"error_type": type(exc).__name__, "attempt": attempt})
+        logger.info("no reply stored", extra={"error_type": type(exc).__name__, "attempt": begun.attempt})
         raise
-    elapsed_ms = int((time.monotonic() - started) * 1000)
+    return store_reply(begun, reply, int((time.monotonic() - started) * 1000), settings)
+
+
+def store_reply(begun: Begun, reply: ModelReply, elapsed_ms: int, settings: Settings) -> MessageRecord:
+    """The reply's write: under the guard, which it frees (a session erased or ended meanwhile refuses
+    it: nothing is stored)."""
+    lock = begun.lock
     appended = messages.append(
-        _reply_message(session_id, reply_id_of(user.message_id), reply, elapsed_ms, settings),
+        _reply_message(begun.session_id, reply_id_of(begun.user.message_id), reply, elapsed_ms, settings),
         Principal(service=True),  # the service writes the reply; the guard (this chat's) is the check
         retention=timedelta(seconds=settings.retention_seconds),
         per_minute=0,  # the reply is not the client's append: AppendRateLimit counts the user message
@@ -253,7 +282,8 @@ def _ask(
 def _reply_message(
     session_id: str, reply_id: str, reply: ModelReply, elapsed_ms: int, settings: Settings
 ) -> NewMessage:
-    attributes = {"input_tokens": str(reply.input_tokens)}
+    stopped = reply.stop_reason == STOPPED  # a stream closed early: Bedrock reports no token counts
+    attributes = {} if stopped else {"input_tokens": str(reply.input_tokens)}
     if reply.stop_reason not in ("end_turn", "stop_sequence"):
         attributes["stop_reason"] = reply.stop_reason
     if reply.guardrail_intervened:
@@ -262,12 +292,13 @@ def _reply_message(
     if len(text) > settings.max_message_chars:  # a reply longer than a message may be: cut, and said
         text = text[: settings.max_message_chars]
         attributes["stop_reason"] = "max_message_chars"
-    metadata = {
+    metadata: dict[str, Any] = {
         "model": reply.model,
-        "token_count": reply.output_tokens,
         "processing_time_ms": elapsed_ms,
         "attributes": attributes,
     }
+    if not stopped:
+        metadata["token_count"] = reply.output_tokens
     return NewMessage(
         session_id=session_id,
         message_id=reply_id,
@@ -279,7 +310,7 @@ def _reply_message(
     )
 
 
-def _free(session_id: str, lock: ReplyLock) -> None:
+def free_guard(session_id: str, lock: ReplyLock) -> None:
     """Free the guard early (nothing when the reply's write already freed it); if storage fails now, it
     lapses on its own at the end of the invocation."""
     try:

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from chatvault import bounds
+from chatvault import bounds, clock
 from chatvault.clock import iso
 from chatvault.models.domain import (
     EraseReceipt,
@@ -138,6 +138,10 @@ class SessionOut(ApiModel):
     message_count: int
     preview: str | None
     expires_at: str
+    replying: bool = Field(
+        default=False,
+        description="A reply of the chat is being made now (POST .../chat); it will appear in the history.",
+    )
 
     @classmethod
     def of(cls, record: SessionRecord) -> SessionOut:
@@ -152,6 +156,7 @@ class SessionOut(ApiModel):
             message_count=record.message_count,
             preview=record.preview,
             expires_at=iso(record.expires_at),
+            replying=record.replying(clock.now()),
         )
 
 
@@ -321,6 +326,15 @@ class StartedChatOut(ApiModel):
     )
     message: MessageOut
     reply: MessageOut
+
+
+class StopReplyOut(ApiModel):
+    stopping: bool = Field(
+        description=(
+            "True: a reply was being made; a streamed one stops within a second and is stored as far as it "
+            "got (`attributes.stop_reason: stopped`). False: none was being made; nothing changed."
+        )
+    )
 
 
 MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's largest single PUT/POST; MaxUploadBytes may not exceed it

@@ -42,6 +42,11 @@ class SessionRecord(Record):
     # the one-reply-at-a-time guard (dal/messages.py ReplyLock): who is making a reply, until when
     reply_lock: str | None = None
     reply_until: int | None = None  # epoch milliseconds
+    reply_stopped: str | None = None  # the guard's token, once the person pressed Stop
+
+    def replying(self, at: datetime) -> bool:
+        """A reply is being made (its guard is held and has not lapsed)."""
+        return self.reply_until is not None and self.reply_until >= int(at.timestamp() * 1000)
 
     def is_live(self, at: datetime) -> bool:
         """Readable: not expired (TTL deletes late) and not being erased."""

@@ -1,0 +1,91 @@
+"""POST /api/v1/sessions/{session_id}/chat and POST /api/v1/chat on the streaming API
+(ChatStreamFunction): the chat's events sent as the model writes them (chatvault/http/stream.py).
+
+On AWS the Lambda Web Adapter (a layer; AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap) starts run.sh, which
+runs `serve()`: a one-request-at-a-time HTTP server on 127.0.0.1:$AWS_LWA_PORT, as a Lambda execution
+environment serves one invocation at a time. The adapter hands it each invocation as an HTTP request
+(the API Gateway request context in the `x-amzn-request-context` header, the Lambda context in
+`x-amzn-lambda-context`) and streams the body it writes back through the REST API, whose integration
+streams. `make dev` calls `respond` directly and passes each chunk on (infra/local/runtime.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from chatvault.http.stream import PlainRequest, respond
+
+__all__ = ["respond", "serve"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/":  # the adapter's readiness check
+            self._plain(200, b"ok")
+            return
+        self._any()
+
+    def do_POST(self) -> None:
+        self._any()
+
+    def _any(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        # The request context holds the caller's IP: read for the rate limits, never logged
+        context: dict[str, Any] = json.loads(headers.pop("x-amzn-request-context", "") or "{}")
+        lambda_context: dict[str, Any] = json.loads(headers.pop("x-amzn-lambda-context", "") or "{}")
+        url = urlsplit(self.path)
+        deadline_ms = lambda_context.get("deadline")
+        status, out_headers, chunks = respond(
+            PlainRequest(
+                method=self.command,
+                path=url.path,
+                query=dict(parse_qsl(url.query, keep_blank_values=True)),
+                headers=headers,
+                body=body,
+                source_ip=(context.get("identity") or {}).get("sourceIp"),
+                request_id=str(context.get("requestId") or lambda_context.get("request_id") or "unknown"),
+                remaining_ms=int(deadline_ms - time.time() * 1000) if deadline_ms else None,
+            )
+        )
+        self.send_response(status)
+        for key, value in out_headers.items():
+            self.send_header(key, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        gone = False
+        for chunk in chunks:  # to the end, sent or not: the reply is stored when it is complete
+            if gone or not chunk:
+                continue
+            try:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            except OSError:
+                gone = True
+        if not gone:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _plain(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log here: API Gateway's access log records each request, without the IP."""
+
+
+def serve() -> None:
+    port = int(os.environ.get("AWS_LWA_PORT") or os.environ.get("PORT") or "8000")
+    HTTPServer(("127.0.0.1", port), _Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    serve()

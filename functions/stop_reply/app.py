@@ -1,0 +1,39 @@
+"""POST /api/v1/sessions/{session_id}/chat/stop: stop the reply being made (StopReplyFunction)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.stop_reply import stop_reply
+from chatvault.models.api import StopReplyOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+
+app = ApiResolver()
+
+
+@app.post(
+    "/api/v1/sessions/<session_id>/chat/stop",
+    summary="Stop the reply being made (a streamed reply stops and is stored as far as it got)",
+    tags=["chat"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(
+        200,
+        StopReplyOut,
+        "`stopping`: whether a reply was being made (it stops within a second).",
+        401,
+        404,
+    ),
+)
+@tracer.capture_method
+def stop(session_id: str) -> Response[str]:
+    return app.reply(stop_reply(session_id, app.caller))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

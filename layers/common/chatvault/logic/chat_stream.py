@@ -1,0 +1,109 @@
+"""POST /sessions/{id}/chat and POST /chat with `Accept: text/event-stream`: the chat of logic/chat.py
+(the same identity, limits, idempotency, reply guard and failure answers) as events, the model's text
+sent as it writes it (Bedrock's ConverseStream, or the stand-in word by word), and the reply stored
+once, when it is complete. The person's Stop (logic/stop_reply.py) ends it early: the text so far is
+stored. A client that goes away does not: the consumer runs the events to their end, so a reload finds
+the whole reply stored."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+from typing import Any
+
+from chatvault import llm
+from chatvault.dal import replies
+from chatvault.errors import ChatVaultError, ReplyStoppedError
+from chatvault.llm import ModelReply
+from chatvault.logic.chat import STOPPED, Begun, begin, free_guard, model_request, store_reply
+from chatvault.logic.create_session import create_session
+from chatvault.logic.identity import Caller, session_id_from_path
+from chatvault.models.api import ChatRequest, CreateSessionRequest, MessageOut, StartChatRequest
+from chatvault.models.domain import MessageRecord
+from chatvault.observability import logger, metrics
+from chatvault.settings import Settings, get_settings
+
+Event = tuple[str, Any]  # (SSE event name, its JSON data): session, message, delta, reply, error
+# How often a streamed reply looks whether the person pressed Stop (one GetItem of the session item)
+STOP_CHECK_S = 1.0
+
+
+def chat_events(raw_session_id: str | None, request: ChatRequest, caller: Caller) -> Iterator[Event]:
+    """The chat as events, for Server-Sent Events: `session` (only when this call created it), the
+    stored user `message`, the model's text as `delta`s as it writes it, then the stored `reply`, or
+    an `error` once the user message is stored (the usual error body). A failure before anything is
+    stored is raised by the first `next()` (the HTTP answer is then the usual error response). A replay
+    of a stored pair sends `message` and `reply`, no deltas. The consumer must run the iterator to its
+    end even when its client has gone: the reply is then still stored, once."""
+    if raw_session_id is None and isinstance(request, StartChatRequest) and request.session_id is None:
+        session = create_session(CreateSessionRequest(), caller)
+        yield "session", session.model_dump(mode="json")
+        token = session.session_token
+        own = caller if token is None else caller.model_copy(update={"token": token})
+        try:
+            begun = begin(session.session_id, request, own)
+        except ChatVaultError as exc:
+            yield "error", exc
+            return
+    else:
+        session_id = (
+            session_id_from_path(raw_session_id)
+            if raw_session_id is not None
+            else str(getattr(request, "session_id", ""))
+        )
+        begun = begin(session_id, request, caller)
+    yield "message", MessageOut.of(begun.user).model_dump(mode="json")
+    if begun.found is not None:
+        yield "reply", MessageOut.of(begun.found).model_dump(mode="json")
+        return
+    try:
+        reply = yield from _stream(begun, get_settings())
+    except ChatVaultError as exc:
+        free_guard(begun.session_id, begun.lock)
+        yield "error", exc
+        return
+    except BaseException:
+        free_guard(begun.session_id, begun.lock)
+        raise
+    yield "reply", MessageOut.of(reply).model_dump(mode="json")
+
+
+def _stream(begun: Begun, settings: Settings) -> Generator[Event, None, MessageRecord]:
+    """The model's deltas as it writes them, then the reply stored. Every STOP_CHECK_S it reads the
+    session item: a Stop (POST .../chat/stop) closes the model's stream, and the text so far is stored
+    with `attributes.stop_reason: stopped` (nothing written yet: ReplyStoppedError, nothing stored)."""
+    started = time.monotonic()
+    written: list[str] = []
+    reply: ModelReply | None = None
+    check_at = started + STOP_CHECK_S
+    model = llm.stream(model_request(begun, settings))
+    try:
+        for item in model:
+            if isinstance(item, ModelReply):
+                reply = item
+                break
+            written.append(item)
+            yield "delta", {"text": item}
+            if time.monotonic() >= check_at:
+                check_at = time.monotonic() + STOP_CHECK_S
+                if replies.stop_asked(begun.session_id, begun.lock):
+                    break
+    except ChatVaultError as exc:
+        metrics.add_metric(name="ModelFailures", unit="Count", value=1)
+        logger.info("no reply stored", extra={"error_type": type(exc).__name__, "attempt": begun.attempt})
+        raise
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()  # a Stop: the model stops writing (and billing)
+    if reply is None:  # stopped
+        if not "".join(written).strip():
+            raise ReplyStoppedError()
+        reply = ModelReply(
+            text="".join(written),
+            model=settings.model_id,
+            input_tokens=0,
+            output_tokens=0,
+            stop_reason=STOPPED,
+        )
+    return store_reply(begun, reply, int((time.monotonic() - started) * 1000), settings)

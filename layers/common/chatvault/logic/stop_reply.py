@@ -1,0 +1,15 @@
+"""POST /sessions/{id}/chat/stop: the person's Stop. The streamed reply being made in the session
+(logic/chat.py) sees it within STOP_CHECK_S, closes the model's stream and stores the text so far with
+`attributes.stop_reason: stopped`. Answers whether a reply was being made; changes nothing else."""
+
+from __future__ import annotations
+
+from chatvault import clock
+from chatvault.dal import replies
+from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.models.api import StopReplyOut
+
+
+def stop_reply(raw_session_id: str, caller: Caller) -> StopReplyOut:
+    session_id = session_id_from_path(raw_session_id)
+    return StopReplyOut(stopping=replies.stop(session_id, principal_of(caller), clock.now()))
