@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from chatvault.http.stream import PlainRequest, respond
 
-__all__ = ["respond", "serve"]
+__all__ = ["lambda_handler", "respond", "serve"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +80,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """No access log here: API Gateway's access log records each request, without the IP."""
+
+
+def lambda_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
+    """For tools (the benchmark's cold start, tests/events/chat_stream.json): one request in the shape
+    of PlainRequest (`body` as text), answered whole. On AWS the adapter calls the server instead."""
+    fields = {**event, "body": str(event.get("body") or "").encode()}
+    status, headers, chunks = respond(PlainRequest(**fields))
+    return {"statusCode": status, "headers": headers, "body": b"".join(chunks).decode()}
 
 
 def serve() -> None:

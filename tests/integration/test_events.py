@@ -31,7 +31,16 @@ def test_session_events_drive_their_handlers() -> None:
     assert status == 201
     assert created["session_id"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d"
     # the placeholder token is not the session's token: the right answer is 404
-    for function in ("get_session", "update_session", "delete_session", "append_message", "list_messages"):
+    for function in (
+        "get_session",
+        "update_session",
+        "delete_session",
+        "append_message",
+        "list_messages",
+        "chat",
+        "stop_reply",
+        "chat_stream",
+    ):
         status, body = _invoke(function, f"{function}.json")
         assert (status, body["error"]["code"]) == (404, "session_not_found"), function
     event = json.loads((EVENTS / "create_upload.json").read_text())

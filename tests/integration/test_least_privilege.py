@@ -220,6 +220,32 @@ def test_every_function_is_granted_exactly_what_it_uses(
             token=token,
             body={"content": "/stand-in throttle", "message_id": failing},
         )
+    as_function("StopReplyFunction", "POST", f"{base}/chat/stop", token=token)
+    # the streamed chat (ChatStreamFunction: on AWS the web adapter passes it each request)
+    from chatvault.http.stream import PlainRequest
+    from functions.chat_stream.app import respond
+
+    def streamed(path: str, content: str, message_id: str | None = None, auth: str | None = token) -> bytes:
+        body = {"content": content, **({"message_id": message_id} if message_id else {})}
+        headers = {"accept": "text/event-stream", **({"x-session-token": auth} if auth else {})}
+        cold_start()
+        _running["function"] = "ChatStreamFunction"
+        try:
+            status, _, chunks = respond(
+                PlainRequest("POST", path, headers=headers, body=json.dumps(body).encode())
+            )
+            answer = b"".join(chunks)
+        finally:
+            _running["function"] = ""
+        assert status == 200, answer
+        return answer
+
+    stream_id, stream_failing = str(uuid.uuid4()), str(uuid.uuid4())
+    assert b"event: session" in streamed("/api/v1/chat", "hello", auth=None)
+    for _ in range(2):  # an exchange, then its replay
+        assert b"event: reply" in streamed(f"{base}/chat", "hi", stream_id)
+    assert b"event: error" in streamed(f"{base}/chat", "/stand-in throttle", stream_failing)
+    assert b"event: reply" in streamed(f"{base}/chat", "/stand-in throttle", stream_failing)
     first = as_function("ListMessagesFunction", "GET", f"{base}/messages", token=token, query="limit=1").body
     as_function(
         "ListMessagesFunction", "GET", f"{base}/messages", token=token, query=f"cursor={first['next_cursor']}"
