@@ -37,6 +37,7 @@ def test_every_route_of_the_contract_is_served_and_nothing_else() -> None:
     assert _contract_routes(chat) == {
         ("POST", "/api/v1/sessions/{session_id}/chat"),
         ("POST", "/api/v1/chat"),
+        ("POST", "/api/v1/sessions/{session_id}/chat/stop"),
     }
     assert set(routes()) == _contract_routes()
 
