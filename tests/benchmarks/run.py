@@ -605,6 +605,76 @@ def chat_exchange(calls: Calls, runs: int, history: int) -> dict[str, Any]:
     }
 
 
+def chat_stream_exchange(calls: Calls, runs: int) -> dict[str, Any]:
+    """One streamed exchange (ChatStreamFunction's respond, as the web adapter calls it), warm: the
+    service's own latency from the model's first token to the first delta it sends, and the requests,
+    round trips and write units of the exchange (the reply is written once, not per delta)."""
+    from dataclasses import replace
+
+    from chatvault import llm
+    from chatvault.http.stream import PlainRequest
+    from functions.chat_stream.app import respond
+
+    session_id, token = new_session()
+    seed_history(session_id, 20)
+    first_token: list[float] = []
+    real = llm.stream
+
+    def timed(request: Any) -> Any:
+        for n, item in enumerate(real(request)):
+            if n == 0:
+                first_token.append(time.perf_counter())
+            yield replace(item, text="y" * CONTENT_CHARS) if isinstance(item, llm.ModelReply) else item
+
+    added_ms, writes, trips, requests, sent = [], [], [], [], []
+    from chatvault.settings import get_settings
+
+    os.environ["STAND_IN_WORD_MS"] = "0"  # the stand-in's pauses are not the service's time
+    get_settings.cache_clear()
+    llm.stream = timed  # type: ignore[assignment]
+    try:
+        for n in range(runs + 1):  # the first warms the function
+            body = json.dumps({"content": "x" * CONTENT_CHARS, "message_id": str(uuid.uuid4())}).encode()
+            headers = {"accept": "text/event-stream", "x-session-token": token}
+            first_token.clear()
+            with calls.measure() as window:
+                status, _, chunks = respond(
+                    PlainRequest("POST", f"/api/v1/sessions/{session_id}/chat", headers=headers, body=body)
+                )
+                first_delta = None
+                size = 0
+                for chunk in chunks:
+                    size += len(chunk)
+                    if first_delta is None and chunk.startswith(b"event: delta"):
+                        first_delta = time.perf_counter()
+            assert status == 200
+            if n == 0:
+                continue
+            assert first_delta is not None
+            assert first_token
+            added_ms.append((first_delta - first_token[0]) * 1000)
+            writes.append(capacity(window)[1])
+            trips.append(float(round_trips(window)))
+            requests.append(float(len(window)))
+            sent.append(float(size))
+    finally:
+        llm.stream = real  # type: ignore[assignment]
+        del os.environ["STAND_IN_WORD_MS"]
+        get_settings.cache_clear()
+    ordered = sorted(added_ms)
+    return {
+        "first_delta_added_ms": {
+            "p50": round(statistics.median(ordered), 3),
+            "p95": round(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)], 3),
+            "runs": len(ordered),
+        },
+        "write_units": spread(writes),
+        "round_trips": spread(trips),
+        "requests": spread(requests),
+        "bytes_sent_to_client": spread(sent),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------
 # 3. append cost against history length, beside LangChain
 
@@ -1109,6 +1179,7 @@ def main(argv: list[str] | None = None) -> int:
             ("per_operation", lambda: per_operation(calls, 2 if quick else 5)),
             ("append_units", lambda: append_units(calls, 2 if quick else 5)),
             ("chat", lambda: chat_exchange(calls, 10 if quick else 100, 20)),
+            ("chat_stream", lambda: chat_stream_exchange(calls, 10 if quick else 100)),
             # before the large sections: a warm Lambda's heap is small, and the collector's passes over
             # the 10,000-item sections' leftovers in this process would be charged to each request
             ("warm_overhead", lambda: warm_overhead(30 if quick else 300)),

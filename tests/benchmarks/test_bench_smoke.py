@@ -57,6 +57,13 @@ def test_a_chat_exchange_is_two_round_trips_and_at_most_ten_write_units(report: 
     assert chat["own_ms"]["runs"] >= 10
 
 
+def test_a_streamed_exchange_writes_the_reply_once(report: dict) -> None:
+    streamed = report["chat_stream"]
+    assert streamed["write_units"]["max"] <= 10  # as the JSON form: not a write per delta
+    assert streamed["requests"]["max"] == 3
+    assert streamed["first_delta_added_ms"]["runs"] >= 10
+
+
 def test_append_bytes_do_not_grow_with_the_history(report: dict) -> None:
     assert report["append_vs_history"]["bytes_ratio_largest_to_smallest"] <= 1.1
 
