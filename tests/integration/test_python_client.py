@@ -3,13 +3,21 @@ browser's side with the session token, the bot's side with SigV4 (the local cred
 claim in both mode. These are also the issue's checks from outside: a token client appending
 `assistant` (403), a signed service append (201), a badly signed one (403). The chat (chat,
 start_chat) runs against the stack's stand-in model, whose `/stand-in throttle|timeout|error` messages
-fail their first reply: the client's retries, with the same message_id, complete the pair once."""
+fail their first reply: the client's retries, with the same message_id, complete the pair once. The
+streamed chat (chat_stream, start_chat_stream, stop) runs against the same stand-in, which writes its
+reply word by word (40 ms apart; 300 ms on `slow_stack`), and against small local servers: one that
+drops the Accept header (the JSON form), one that sends hand-written events."""
 
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +44,8 @@ from chatvault_client import (
     ValidationError,
 )
 from chatvault_client import models as client_models
+from chatvault_client.errors import ERROR_STATUS
+from chatvault_client.stream import Event, events, lines
 
 from tests.integration.conftest import UNLIMITED
 from tests.integration.local_stack import LocalStack, local_stack
@@ -264,6 +274,7 @@ def test_without_retries_a_model_failure_is_raised_and_its_message_id_completes_
         user.chat(session_id, f"/stand-in {failure}", message_id)
     assert (failed.value.status, failed.value.code, failed.value.attempts) == (status, code, 1)
     assert failed.value.retry_after == (5.0 if failure == "throttle" else None)
+    assert failed.value.message_id == message_id
     pair = user.chat(session_id, f"/stand-in {failure}", message_id)
     assert pair.message.message_id == message_id
     assert [role for role, _, _ in _history(user, session_id)] == ["user", "assistant"]
@@ -344,6 +355,12 @@ def test_the_chat_is_an_end_users_call(stack: LocalStack) -> None:
         bot.chat(str(uuid.uuid4()), "hello")
     with pytest.raises(TypeError):
         bot.start_chat("hello")
+    with pytest.raises(TypeError):
+        bot.chat_stream(str(uuid.uuid4()), "hello")
+    with pytest.raises(TypeError):
+        bot.start_chat_stream("hello")
+    with pytest.raises(TypeError):
+        bot.stop(str(uuid.uuid4()))
 
 
 @pytest.mark.parametrize(
@@ -366,6 +383,7 @@ def test_the_chat_is_an_end_users_call(stack: LocalStack) -> None:
         (client_models.StartChatRequest, "StartChatRequest"),
         (client_models.ChatPair, "ChatOut"),
         (client_models.StartedChat, "StartedChatOut"),
+        (client_models.StopReply, "StopReplyOut"),
         (client_models.ErrorBody, "ErrorBody"),
         (client_models.ErrorDetail, "ErrorDetail"),
     ],
@@ -379,3 +397,345 @@ def test_the_client_models_are_the_documents_schemas(model: type, schema: str) -
     if schema.endswith("Out") and schema not in ("CreatedSessionOut", "StartedChatOut"):
         required = {name for name, field in model.model_fields.items() if field.is_required()}
         assert required <= set(document.get("required", [])), schema
+
+
+# -- the streamed chat ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stand-in that writes a word every 300 ms: a reply takes seconds, long enough to see it grow
+    and to stop it midway."""
+    with local_stack(tmp_path_factory.mktemp("slow"), UNLIMITED, env={"STAND_IN_WORD_MS": "300"}) as running:
+        yield running
+
+
+Answer = Callable[[BaseHTTPRequestHandler, bytes], None]
+
+
+@contextmanager
+def _serving(answer: Answer) -> Iterator[str]:
+    """A small HTTP server on a free loopback port answering every POST with `answer`; its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            answer(self, self.rfile.read(int(self.headers.get("content-length") or 0)))
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _words(text: str) -> list[str]:
+    """The stand-in's deltas for a reply: each word with the space before it."""
+    return re.findall(r"\s*\S+", text)
+
+
+def test_a_streamed_chat_gives_the_text_as_written_then_the_stored_reply(stack: LocalStack) -> None:
+    http = Recording()
+    user, session_id = _user(stack, http=http)
+    user.chat(session_id, "Hello, my name is Ada")
+    content = "What did I say before?"
+
+    stream = user.chat_stream(session_id, content, metadata={"attributes": {"via": "web"}})
+    deltas = list(stream)
+
+    assert stream.streamed
+    expected = f'You said: "{content}". Earlier you said: "Hello, my name is Ada"'
+    assert deltas == _words(expected)  # one delta a word, as the stand-in writes them
+    assert stream.reply is not None
+    assert stream.message is not None
+    assert "".join(deltas) == stream.text == stream.reply.content == expected
+    assert (stream.message.content, stream.message.message_id) == (content, stream.message_id)
+    assert stream.message.metadata.attributes == {"via": "web"}
+    assert stream.session is None
+    assert stream.result() == client_models.ChatPair(message=stream.message, reply=stream.reply)
+    assert http.sent[-1] == ("POST", f"/api/v1/sessions/{session_id}/chat")  # one request
+    assert http.timeouts[-1] == (10.0, 30.0)  # as a chat reads
+    # exactly what the history has: the reply as GET .../messages returns it
+    assert list(user.messages(session_id))[-2:] == [stream.message, stream.reply]
+
+    # a repeat (the same message_id) is the same chat: no deltas, the stored pair, nothing stored
+    again = user.chat_stream(session_id, content, stream.message_id, metadata={"attributes": {"via": "web"}})
+    assert list(again) == []
+    assert again.streamed
+    assert (again.message, again.reply) == (stream.message, stream.reply)
+    assert len(_history(user, session_id)) == 4
+
+
+def test_the_deltas_arrive_one_by_one_as_they_are_written(slow_stack: LocalStack) -> None:
+    user, session_id = _user(slow_stack)
+    stream = user.chat_stream(session_id, "Hello there, Ada")
+    arrivals: list[tuple[float, str]] = [(time.monotonic(), text) for text in stream]
+    done = time.monotonic()
+
+    assert [text for _, text in arrivals] == _words('You said: "Hello there, Ada".')  # 5 words: 1.2 s
+    times = [at for at, _ in arrivals]
+    assert times[-1] - times[0] > 0.8  # the first well before the last
+    assert done - times[0] > 0.8  # and well before the stream's end
+    assert stream.reply is not None
+    assert stream.reply.content == stream.text
+
+
+@pytest.mark.parametrize(
+    ("failure", "error", "status", "code"),
+    [
+        ("throttle", UnavailableError, 503, "model_unavailable"),
+        ("timeout", GatewayTimeoutError, 504, "model_timeout"),
+        # the event says the status the JSON form would answer: 502 here, not the busy 503
+        ("error", BadGatewayError, 502, "model_unavailable"),
+    ],
+)
+def test_a_failed_streamed_reply_raises_with_its_message_id_and_a_repeat_completes_it(
+    stack: LocalStack, failure: str, error: type[ApiError], status: int, code: str
+) -> None:
+    http = Recording()
+    user, session_id = _user(stack, http=http)
+    content = f"/stand-in {failure}"
+    message_id = str(uuid.uuid4())
+
+    stream = user.chat_stream(session_id, content, message_id)
+    with pytest.raises(error) as failed:
+        next(stream)
+
+    assert (failed.value.status, failed.value.code, failed.value.attempts) == (status, code, 1)
+    assert failed.value.retry_after == (5.0 if failure == "throttle" else None)  # as the JSON form says
+    assert failed.value.message_id == message_id
+    stored = failed.value.user_message
+    assert stored is not None
+    assert (stored.message_id, stored.content) == (message_id, content)
+    assert stream.message == stored
+    assert stream.reply is None
+    assert len(http.sent) == 1  # the stream itself does not retry
+    with pytest.raises(error):
+        stream.result()  # what the iteration raised
+
+    again = user.chat_stream(session_id, content, message_id)
+    deltas = list(again)
+    assert again.reply is not None
+    assert "".join(deltas) == again.reply.content == f'You said: "{content}".'
+    assert again.message == stored
+    assert _history(user, session_id) == [  # one user message, exactly one reply
+        ("user", content, message_id),
+        ("assistant", again.reply.content, again.reply.message_id),
+    ]
+
+
+def test_a_failure_before_anything_is_stored_is_raised_by_the_call(stack: LocalStack) -> None:
+    http = Recording()
+    user, session_id = _user(stack, http=http)
+    taken = user.chat(session_id, "hello").message.message_id
+    http.sent.clear()
+    with pytest.raises(NotFoundError) as missing:
+        user.chat_stream(str(uuid.uuid4()), "hello", taken)
+    assert (missing.value.code, missing.value.message_id) == ("session_not_found", taken)
+    with pytest.raises(ConflictError) as conflict:
+        user.chat_stream(session_id, "other content", taken)
+    assert (conflict.value.code, conflict.value.message_id) == ("message_id_conflict", taken)
+    assert len(http.sent) == 2  # neither is retried
+    assert len(_history(user, session_id)) == 2
+
+
+def test_start_chat_stream_creates_a_session_whose_token_works(stack: LocalStack) -> None:
+    stream = ChatVault(stack.api).start_chat_stream("Hi, I need help")
+    deltas = list(stream)
+
+    session = stream.session
+    assert session is not None
+    assert session.session_token
+    started = stream.result()
+    assert isinstance(started, client_models.StartedChat)
+    assert started.session == session
+    assert started.reply.content == "".join(deltas) == 'You said: "Hi, I need help".'
+    assert started.message.session_id == started.reply.session_id == session.session_id
+    user = ChatVault(stack.api).with_token(session.session_token)
+    assert list(user.messages(session.session_id)) == [started.message, started.reply]
+    follow = user.chat_stream(session.session_id, "Thanks")
+    assert "".join(follow).endswith('Earlier you said: "Hi, I need help"')
+
+
+def test_start_chat_stream_whose_reply_fails_raises_with_its_session(stack: LocalStack) -> None:
+    content = "/stand-in error"
+    stream = ChatVault(stack.api).start_chat_stream(content)
+    with pytest.raises(BadGatewayError) as failed:
+        stream.result()
+    session, message_id = failed.value.session, failed.value.message_id
+    assert session is not None
+    assert session.session_token
+    assert message_id == stream.message_id
+    assert failed.value.user_message == stream.message
+    # as its docstring says: the session's chat, with its token and the same message_id
+    user = ChatVault(stack.api).with_token(session.session_token)
+    pair = user.chat_stream(session.session_id, content, message_id).result()
+    assert pair.message == failed.value.user_message
+    assert _history(user, session.session_id) == [
+        ("user", content, message_id),
+        ("assistant", pair.reply.content, pair.reply.message_id),
+    ]
+
+
+def test_where_the_answer_is_json_the_stream_is_the_pair_without_deltas(stack: LocalStack) -> None:
+    """A proxy (or a deployment) that ignores Accept: the service answers the JSON form."""
+    seen: list[tuple[str, str | None]] = []
+
+    def forward(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        seen.append((handler.path, handler.headers.get("accept")))
+        dropped = ("accept", "host", "content-length", "connection")
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in dropped}
+        answer = requests.post(f"{stack.api}{handler.path}", data=body, headers=headers, timeout=30)
+        handler.send_response(answer.status_code)
+        handler.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+        handler.send_header("Content-Length", str(len(answer.content)))
+        handler.end_headers()
+        handler.wfile.write(answer.content)
+
+    with _serving(forward) as proxy:
+        created = ChatVault(stack.api).create_session()
+        user = ChatVault(stack.api, stream_url=f"{proxy}/api/v1").with_token(created.session_token or "")
+        stream = user.chat_stream(created.session_id, "Hello")
+        assert list(stream) == []
+        assert not stream.streamed
+        pair = stream.result()
+        assert pair.reply.content == 'You said: "Hello".'
+        assert list(user.messages(created.session_id)) == [pair.message, pair.reply]
+
+        started = ChatVault(stack.api, stream_url=proxy).start_chat_stream("Hi")
+        assert list(started) == []
+        result = started.result()
+        assert started.session == result.session
+        assert result.session.session_token
+        assert result.reply.content == 'You said: "Hi".'
+
+    # only the streamed chats went to stream_url (the other calls to base_url), asking for events
+    assert seen == [
+        (f"/api/v1/sessions/{created.session_id}/chat", "text/event-stream"),
+        ("/api/v1/chat", "text/event-stream"),
+    ]
+
+
+def _sse(*chunks: bytes) -> Answer:
+    """An answer sending these chunks of an event stream, each its own HTTP chunk."""
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for chunk in chunks:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            handler.wfile.flush()
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.close_connection = True
+
+    return answer
+
+
+def _message(role: str, content: str) -> bytes:
+    return json.dumps(
+        {
+            "message_id": str(uuid.uuid4()),
+            "session_id": "s-1",
+            "role": role,
+            "content": content,
+            "metadata": {},
+            "created_at": "2025-01-01T00:00:00Z",
+        }
+    ).encode()
+
+
+def test_the_event_stream_is_read_as_the_format_says() -> None:
+    """Comments, events without data, CRLF, CR and LF line ends (a CRLF and a UTF-8 character split
+    between chunks), data over several lines, an unknown event: the deltas, then the reply."""
+    reply = _message("assistant", "Grüße, world")
+    cut = reply.index(b', "session_id"') + 1  # between two members: the joining newline is JSON space
+    script = _sse(
+        b": a comment\r\nretry: 1000\r\n\r\n",
+        b"event: message\r\ndata: " + _message("user", "hi") + b"\r\n\r\n",
+        b'event: delta\r\ndata: {"text":\r',
+        b'\ndata: "Gr\xc3',
+        b'\xbc\xc3\x9fe, "}\r\n\r\n',
+        b"event: typing\ndata: {}\n\n",
+        b'event: delta\rdata:{"text": "world"}\r\r',
+        b"event: reply\ndata: " + reply[:cut] + b"\ndata: " + reply[cut:] + b"\n\n",
+    )
+    with _serving(script) as url:
+        stream = ChatVault(url).with_token("t").chat_stream("s-1", "hi")
+        assert list(stream) == ["Grüße, ", "world"]
+    assert stream.message is not None
+    assert stream.message.content == "hi"
+    assert stream.reply is not None
+    assert stream.reply.content == "Grüße, world"
+
+    assert list(lines([b"a\r", b"\nb\rc\n", b"\r\n", b"d"])) == ["a", "b", "c", ""]
+    assert list(events(["data: x", "data:  y", "", "event: e", "", "event: f", "data"])) == [
+        Event("message", "x\n y")
+    ]
+
+
+def test_a_stream_cut_off_raises_with_its_message_id() -> None:
+    script = _sse(
+        b"event: message\ndata: " + _message("user", "hi") + b"\n\n", b'event: delta\ndata: {"text": "Hel'
+    )
+    with _serving(script) as url:
+        stream = ChatVault(url).with_token("t").chat_stream("s-1", "hi")
+        with pytest.raises(TransportError) as lost:
+            stream.result()
+    assert lost.value.message_id == stream.message_id
+    assert lost.value.user_message == stream.message
+    assert lost.value.user_message is not None
+
+
+def test_the_error_codes_statuses_are_the_services() -> None:
+    from chatvault.http.errors import ERROR_MAP
+
+    served = {code: status for status, code in ERROR_MAP.values() if code != "model_unavailable"}
+    assert {code: ERROR_STATUS[code] for code in served} == served
+    assert ERROR_STATUS["model_unavailable"] in {s for s, c in ERROR_MAP.values() if c == "model_unavailable"}
+    assert ERROR_STATUS["internal_error"] == 500
+
+
+def test_a_reply_left_midway_is_still_stored(stack: LocalStack) -> None:
+    user, session_id = _user(stack)
+    with user.chat_stream(session_id, "one two three four five six") as stream:
+        next(stream)
+    assert stream.reply is None
+    with pytest.raises(TransportError) as closed:
+        stream.result()
+    assert closed.value.message_id == stream.message_id
+    deadline = time.monotonic() + 10
+    while len(history := _history(user, session_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert history[1][:2] == ("assistant", 'You said: "one two three four five six".')
+
+
+def test_stop_ends_a_streamed_reply_with_the_text_so_far(slow_stack: LocalStack) -> None:
+    user, session_id = _user(slow_stack)
+    assert user.stop(session_id) is False  # no reply being made
+    content = "tell me a long story about a lighthouse keeper and the sea at night"
+    whole = f'You said: "{content}".'
+
+    stream = user.chat_stream(session_id, content)
+    first = next(stream)
+    assert user.stop(session_id) is True
+    rest = list(stream)
+
+    reply = stream.reply
+    assert reply is not None
+    assert reply.metadata.attributes is not None
+    assert reply.metadata.attributes["stop_reason"] == "stopped"
+    assert reply.content == first + "".join(rest) == stream.text
+    assert whole.startswith(reply.content)
+    assert len(reply.content) < len(whole)
+    assert list(user.messages(session_id)) == [stream.message, reply]
+    assert user.stop(session_id) is False  # nothing being made any more

@@ -1,4 +1,5 @@
-"""chatvault_client: a typed client of the chatvault sessions API for chatbot back ends."""
+"""chatvault_client: a typed client of the chatvault sessions API for chatbot back ends (the chat too,
+streamed or not)."""
 
 from chatvault_client.auth import Auth, BearerAuth, IamAuth, NoAuth, SessionTokenAuth
 from chatvault_client.client import ChatVault
@@ -29,6 +30,7 @@ from chatvault_client.models import (
     StartedChat,
     Upload,
 )
+from chatvault_client.stream import ChatStream
 
 __all__ = [
     "ApiError",
@@ -37,6 +39,7 @@ __all__ = [
     "BadRequestError",
     "BearerAuth",
     "ChatPair",
+    "ChatStream",
     "ChatVault",
     "ChatVaultClientError",
     "ConflictError",

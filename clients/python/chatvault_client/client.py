@@ -22,7 +22,22 @@ being made; without a Retry-After the wait starts at 2 s, as a reply takes secon
 that names no session: a repeat of one that did would create a second session. Once a failure names
 the new session, the retries go to that session's chat route (with its token, with the same
 message_id), and an error raised after that carries the session in `.session`, so its token is not
-lost. Every retry counts against the same `retries`."""
+lost. Every retry counts against the same `retries`. An error a chat call raises carries its
+`message_id`.
+
+The streamed chat (chat_stream, start_chat_stream) sends the same request with `Accept:
+text/event-stream` and returns a ChatStream at once: iterate over it for the reply's text as the model
+writes it, then read `.reply` (or call `.result()` for the pair). Its requests go to `stream_url` (on
+AWS the stack's StreamApiUrl, which streams; the HTTP API, ApiUrl, answers the same events all at once;
+default: base_url, as `make dev` streams on its one port). Its opening request is retried as chat()'s
+(start_chat's) own is, as nothing has been given yet; once the answer has begun nothing is retried
+(deltas cannot be taken back): a failure is raised with the message_id, and a new chat_stream with it
+completes the pair (see ChatStream). `stop(session_id)` stops a streamed reply being made.
+
+    stream = user.chat_stream(session_id, "Tell me more")
+    for text in stream:
+        print(text, end="", flush=True)
+    stream.reply                                                             # the stored reply"""
 
 from __future__ import annotations
 
@@ -52,9 +67,11 @@ from chatvault_client.models import (
     SessionPage,
     StartChatRequest,
     StartedChat,
+    StopReply,
     UpdateSessionRequest,
     Upload,
 )
+from chatvault_client.stream import EVENT_STREAM, ChatStream, P
 
 T = TypeVar("T", bound=BaseModel)
 RETRIED_STATUSES = (429, 503)  # nothing was written: any call
@@ -75,9 +92,13 @@ class ChatVault:
         max_wait: float = 30.0,
         timeout: float = 10.0,
         http: requests.Session | None = None,
+        stream_url: str | None = None,
     ) -> None:
         # the service's root, or its API base (`…/api/v1`, as docs/API.md and the JS client name it)
         self.base_url = base_url.rstrip("/").removesuffix("/api/v1")
+        # where chat_stream and start_chat_stream go: on AWS the stack's StreamApiUrl (`…/v1`, the same
+        # `/api/v1/...` paths after it), which streams; default: base_url
+        self.stream_url = (stream_url or base_url).rstrip("/").removesuffix("/api/v1")
         self.auth = auth or NoAuth()
         self.retries = retries
         self.max_wait = max_wait
@@ -98,6 +119,7 @@ class ChatVault:
             max_wait=self.max_wait,
             timeout=self.timeout,
             http=self.http,
+            stream_url=self.stream_url,
         )
 
     def _sessions(self) -> str:
@@ -212,7 +234,11 @@ class ChatVault:
         body = ChatRequest(
             content=content, message_id=message_id or str(uuid.uuid4()), metadata=_metadata(metadata)
         )
-        return self._chat(session_id, body)
+        try:
+            return self._chat(session_id, body)
+        except ChatVaultClientError as exc:
+            exc.message_id = body.message_id
+            raise
 
     def start_chat(
         self,
@@ -229,7 +255,13 @@ class ChatVault:
         message_id)`."""
         self._end_user("start_chat")
         message_id = message_id or str(uuid.uuid4())
-        meta = _metadata(metadata)
+        try:
+            return self._start_chat(content, message_id, _metadata(metadata))
+        except ChatVaultClientError as exc:
+            exc.message_id = message_id
+            raise
+
+    def _start_chat(self, content: str, message_id: str, meta: MessageMetadata | None) -> StartedChat:
         body = StartChatRequest(content=content, message_id=message_id, metadata=meta)
         try:
             return self._call(
@@ -251,6 +283,75 @@ class ChatVault:
             raise
         return StartedChat(session=session, message=pair.message, reply=pair.reply)
 
+    def chat_stream(
+        self,
+        session_id: str,
+        content: str,
+        message_id: str | None = None,
+        *,
+        metadata: MessageMetadata | dict[str, Any] | None = None,
+    ) -> ChatStream[ChatPair]:
+        """chat(), streamed: the request goes to `stream_url` at once, and the ChatStream returned gives
+        the reply's text as the model writes it, then holds the stored `message` and `reply` (see
+        ChatStream). A failure before anything is stored (the session does not exist, a 409
+        message_id_conflict...) is raised here, after the retries chat() would make; once the answer
+        has begun nothing is retried: call chat_stream again with the error's `message_id`."""
+        self._end_user("chat_stream")
+        body = ChatRequest(
+            content=content, message_id=message_id or str(uuid.uuid4()), metadata=_metadata(metadata)
+        )
+        path = f"/api/v1/sessions/{session_id}/chat"
+        return self._stream(path, body, ChatPair, safe=True, chat=True)
+
+    def start_chat_stream(
+        self,
+        content: str,
+        message_id: str | None = None,
+        *,
+        metadata: MessageMetadata | dict[str, Any] | None = None,
+    ) -> ChatStream[StartedChat]:
+        """start_chat(), streamed: a new session (the ChatStream's `session`, known from the first
+        event: with its `session_token` in anonymous mode, this once), then the user message, the
+        reply's text as it is written and the stored reply. Its request is repeated only on a 429 or
+        503 (it creates a session). A failure after the session was created is raised with it
+        (`error.session`, token included) and the `message_id`: complete the pair with
+        `with_token(error.session.session_token).chat_stream(error.session.session_id, content,
+        error.message_id)`."""
+        self._end_user("start_chat_stream")
+        message_id = message_id or str(uuid.uuid4())
+        body = StartChatRequest(content=content, message_id=message_id, metadata=_metadata(metadata))
+        return self._stream("/api/v1/chat", body, StartedChat, safe=False, chat=False)
+
+    def stop(self, session_id: str) -> bool:
+        """The person's Stop: ask the reply being made in the session to stop. True when one was being
+        made: a streamed one (chat_stream, start_chat_stream) then ends within about a second with a
+        reply holding the text so far (`metadata.attributes["stop_reason"] == "stopped"`), or, when
+        the model had written nothing yet, with ConflictError `reply_stopped` (nothing stored; the same
+        message_id asks again). A reply of chat() (the JSON form) is not cut short. False: no reply
+        was being made, nothing changed."""
+        self._end_user("stop")
+        path = f"/api/v1/sessions/{session_id}/chat/stop"
+        return self._call("POST", path, StopReply, safe=True).stopping
+
+    def _stream(
+        self, path: str, body: ChatRequest, answer: type[P], *, safe: bool, chat: bool
+    ) -> ChatStream[P]:
+        message_id = str(body.message_id)
+        try:
+            response, attempts = self._send(
+                "POST",
+                self.stream_url + path,
+                body=body,
+                safe=safe,
+                chat=chat,
+                timeout=self._chat_timeout(),
+                stream=True,
+            )
+        except ChatVaultClientError as exc:
+            exc.message_id = message_id
+            raise
+        return ChatStream(response, answer, message_id, attempts)
+
     def _chat(self, session_id: str, body: ChatRequest, *, retried: int = 0) -> ChatPair:
         return self._call(
             "POST",
@@ -264,7 +365,8 @@ class ChatVault:
         )
 
     def _chat_timeout(self) -> tuple[float, float]:
-        """(connect, read): a chat reads for as long as the service may take to answer it."""
+        """(connect, read): a chat reads for as long as the service may take to answer it (a stream: the
+        longest wait for its next part, all of it where the answer comes at once)."""
         return (self.timeout, max(self.timeout, CHAT_READ_TIMEOUT))
 
     def _end_user(self, what: str) -> None:
@@ -311,20 +413,47 @@ class ChatVault:
         """`safe`: a network failure may be retried (default: GETs); `chat`: a repeat of the body is
         the same chat (see the module's docstring); `retried`: the retries this call's caller already
         made (start_chat's first request)."""
+        reply, _ = self._send(
+            method,
+            self.base_url + path,
+            body=body,
+            query=query,
+            safe=safe,
+            chat=chat,
+            timeout=timeout,
+            retried=retried,
+        )
+        return answer.model_validate(_payload(reply))
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: BaseModel | None = None,
+        query: dict[str, Any] | None = None,
+        safe: bool | None = None,
+        chat: bool = False,
+        timeout: float | tuple[float, float] | None = None,
+        retried: int = 0,
+        stream: bool = False,
+    ) -> tuple[requests.Response, int]:
+        """The answer below 400 and the requests it took, after the retries `_call` describes; an
+        answer of 400 and above is raised. `stream`: ask for the events (`Accept: text/event-stream`),
+        and return the answer before its body is read."""
         data = body.model_dump_json(exclude_none=True).encode() if body is not None else None
         retry_network = method == "GET" if safe is None else safe
         attempt = retried
         while True:
-            request = requests.Request(
-                method,
-                self.base_url + path,
-                params=query,
-                data=data,
-                headers={**({"Content-Type": "application/json"} if data else {}), **self.auth.headers()},
-            )
+            headers = {
+                **({"Content-Type": "application/json"} if data else {}),
+                **({"Accept": EVENT_STREAM} if stream else {}),
+                **self.auth.headers(),
+            }
+            request = requests.Request(method, url, params=query, data=data, headers=headers)
             prepared = self.auth.sign(self.http.prepare_request(request))
             try:
-                reply = self.http.send(prepared, timeout=timeout or self.timeout)
+                reply = self.http.send(prepared, timeout=timeout or self.timeout, stream=stream)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not retry_network or attempt >= self.retries:
                     lost = TransportError(str(exc))
@@ -333,9 +462,9 @@ class ChatVault:
                 attempt += 1
                 time.sleep(min(self.max_wait, 0.2 * 2**attempt))
                 continue
-            payload = _payload(reply)
             if reply.status_code < 400:
-                return answer.model_validate(payload)
+                return reply, attempt + 1
+            payload = _payload(reply)
             error = error_of(reply.status_code, payload, reply.headers.get("Retry-After"))
             # an answer that names a session this call created is never repeated on its route
             if error.session is None and attempt < self.retries and _retried(error, chat=chat):
@@ -377,4 +506,4 @@ def _metadata(metadata: MessageMetadata | dict[str, Any] | None) -> MessageMetad
     return MessageMetadata.model_validate(metadata) if isinstance(metadata, dict) else metadata
 
 
-__all__ = ["ApiError", "ChatVault"]
+__all__ = ["ApiError", "ChatStream", "ChatVault"]

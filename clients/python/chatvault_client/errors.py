@@ -4,7 +4,15 @@
 Every error also says how many requests the call made (`attempts`, its retries included) and, when a
 chat without a session (start_chat) created one before it failed, carries that session (`session`,
 with its `session_token` in anonymous mode: the only time the service sends it) and the stored user
-message (`user_message`, when the service reported it), so that the chat can be retried on it."""
+message (`user_message`, when the service reported it), so that the chat can be retried on it. An error
+of a chat call (chat, start_chat, chat_stream, start_chat_stream) carries the chat's `message_id`: a
+repeat with it completes the pair, and stores nothing twice.
+
+A streamed chat's `error` event has the error body but no HTTP status: `error_of_event` gives it the
+status the service answers its code with (ERROR_STATUS), so it is the same ApiError subclass the JSON
+form raises. One code has two: `model_unavailable` is 503 (the model busy or unavailable) or 502 (it
+could not be used: an operator's matter); from an event it is taken as 503, UnavailableError. An event
+has no Retry-After either: `retry_after` is None."""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ class ChatVaultClientError(Exception):
     attempts: int = 0  # the requests this call made before giving up (1: no retry)
     session: CreatedSession | None = None  # start_chat: the session it created (keep its token)
     user_message: Message | None = None  # start_chat: the user message, when known to be stored
+    message_id: str | None = None  # a chat call's message_id: a repeat with it completes the pair
 
 
 class TransportError(ChatVaultClientError):
@@ -90,6 +99,50 @@ BY_STATUS: dict[int, type[ApiError]] = {
     503: UnavailableError,
     504: GatewayTimeoutError,
 }
+
+
+# The status the service answers each error code with (chatvault/http/errors.py); model_unavailable is
+# 503 or 502 there (see the module's docstring)
+ERROR_STATUS: dict[str, int] = {
+    "invalid_json": 400,
+    "invalid_cursor": 400,
+    "token_required": 401,
+    "unauthenticated": 401,
+    "role_not_allowed": 403,
+    "forbidden": 403,
+    "session_not_found": 404,
+    "upload_not_found": 404,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "session_exists": 409,
+    "session_owned": 409,
+    "session_ended": 409,
+    "session_full": 409,
+    "message_id_conflict": 409,
+    "reply_in_progress": 409,
+    "reply_stopped": 409,
+    "payload_too_large": 413,
+    "message_too_large": 413,
+    "validation_failed": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "model_unavailable": 503,
+    "service_unavailable": 503,
+    "model_timeout": 504,
+}
+
+
+def error_of_event(body: object) -> ApiError:
+    """The error of a streamed chat's `error` event (its data: the usual error body, with the `status` and
+    `retry_after` the JSON form would answer; without them, the status of its code, an unknown code
+    500)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    status = body.get("status") if isinstance(body, dict) else None  # what the JSON form would answer
+    if not isinstance(status, int):
+        status = ERROR_STATUS.get(str(code), 500)
+    retry_after = body.get("retry_after") if isinstance(body, dict) else None
+    return error_of(status, body, str(retry_after) if retry_after is not None else None)
 
 
 def error_of(status: int, body: object, retry_after: str | None = None) -> ApiError:

@@ -47,6 +47,7 @@ class Session(_Answer):
     message_count: int
     preview: str | None
     expires_at: datetime
+    replying: bool = False  # a reply of the chat is being made now; it will appear in the history
 
 
 class CreatedSession(Session):
@@ -81,6 +82,13 @@ class StartedChat(_Answer):
     session: CreatedSession
     message: Message
     reply: Message
+
+
+class StopReply(_Answer):
+    """StopReplyOut: whether a reply was being made (a streamed one then stops within a second and is
+    stored as far as it got, `attributes.stop_reason: stopped`)."""
+
+    stopping: bool
 
 
 class MessagePage(_Answer):

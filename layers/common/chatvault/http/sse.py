@@ -28,7 +28,13 @@ def encode(event: str, data: Any) -> bytes:
 
 
 def error_data(exc: ChatVaultError, request_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(str(errors.from_domain(exc, request_id).body))
+    """The usual error body, and beside it what the JSON form says in its status line and headers: the
+    `status` it would have answered, and `retry_after` (seconds) where it would send Retry-After."""
+    response = errors.from_domain(exc, request_id)
+    body: dict[str, Any] = json.loads(str(response.body))
+    body["status"] = response.status_code
+    if "Retry-After" in response.headers:
+        body["retry_after"] = int(str(response.headers["Retry-After"]))
     return body
 
 
