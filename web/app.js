@@ -38,6 +38,63 @@ let active = false; // a session is in use (false after an erase until "New conv
 let replying = false; // a reply is being made: Send waits for it
 let unanswered = null; // the exchange whose reply failed, which "Retry" sends again with its message_id
 const WHO = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
+const NO_REPLY = "The assistant has not replied.";
+const AGAIN = "Choose Retry to send your message again (it is not stored twice).";
+
+// ---- values as a person reads them: local times, file types and sizes ----
+
+const clock = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+const dayAndClock = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const fullTime = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+
+/** A service time (ISO-8601 UTC) in the person's own time zone: the time alone when it is today. */
+function localTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toDateString() === new Date().toDateString() ? clock.format(date) : dayAndClock.format(date);
+}
+
+/** A <time> element showing `iso` in local time (`prefix` before it); its title has the full date. */
+function timeElement(iso, prefix = "") {
+  const time = document.createElement("time");
+  time.dateTime = iso;
+  time.textContent = prefix + localTime(iso);
+  const date = new Date(iso);
+  if (!Number.isNaN(date.getTime())) time.title = fullTime.format(date);
+  return time;
+}
+
+// A content type as a person names it: [one, several]; one not listed is named by its type.
+const TYPE_NAMES = {
+  "image/png": ["PNG image", "PNG images"],
+  "image/jpeg": ["JPEG image", "JPEG images"],
+  "image/webp": ["WebP image", "WebP images"],
+  "image/gif": ["GIF image", "GIF images"],
+  "image/heic": ["HEIC image", "HEIC images"],
+  "application/pdf": ["PDF document", "PDF documents"],
+  "text/plain": ["Text file", "text files"],
+  "text/csv": ["CSV file", "CSV files"],
+  "text/markdown": ["Markdown file", "Markdown files"],
+  "application/json": ["JSON file", "JSON files"],
+};
+function typeName(contentType, { plural = false } = {}) {
+  const known = TYPE_NAMES[contentType];
+  if (known) return known[plural ? 1 : 0];
+  return `${contentType || "unknown"} file${plural ? "s" : ""}`;
+}
+
+function sizeName(bytes) {
+  if (!Number.isFinite(bytes) || bytes < 1024) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
+  const units = ["KB", "MB", "GB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  const digits = value < 10 ? 1 : 0;
+  return `${new Intl.NumberFormat(undefined, { maximumFractionDigits: digits }).format(value)} ${units[unit]}`;
+}
 
 function notice(text) {
   ui.notice.textContent = text;
@@ -116,6 +173,7 @@ function render(message, { pending = false } = {}) {
   text.className = "content";
   text.textContent = message.content;
   li.append(who, text);
+  if (message.created_at) li.append(timeElement(message.created_at));
   ui.log.append(li);
   ui.log.scrollTop = ui.log.scrollHeight;
   return li;
@@ -129,8 +187,34 @@ function clearConversation() {
 }
 
 async function loadHistory() {
+  const messages = [];
+  const files = [];
+  await Promise.all([
+    (async () => {
+      for await (const message of client.messages({ order: "asc", limit: 100 })) messages.push(message);
+    })(),
+    (async () => {
+      let cursor;
+      do {
+        const page = await client.listUploads({ limit: 100, cursor });
+        files.push(...page.items);
+        cursor = page.next_cursor;
+      } while (cursor);
+    })(),
+  ]);
   clearConversation();
-  for await (const message of client.messages({ order: "asc", limit: 100 })) render(message);
+  let li = null;
+  for (const message of messages) li = render(message);
+  files.sort((a, b) => a.created_at.localeCompare(b.created_at));
+  for (const upload of files) showFile(upload);
+  const last = messages.at(-1);
+  if (li && last.role === "user") {
+    // The last message got no reply (the model failed, or the page closed while it was made): Retry
+    // sends it again with its message_id, which completes the pair and stores nothing twice.
+    mark(li, "failed", "No reply yet");
+    const turn = { content: last.content, messageId: last.message_id, sessionId: client.sessionId, li };
+    replyProblem(`${NO_REPLY} ${AGAIN}`, turn);
+  }
 }
 
 async function start({ fresh = false } = {}) {
@@ -198,6 +282,7 @@ async function exchange(turn) {
     if (client.sessionId !== turn.sessionId) return; // erased or replaced meanwhile: nothing to show
     mark(turn.li, "answered");
     turn.li.dataset.messageId = message.message_id;
+    if (!turn.li.querySelector("time")) turn.li.append(timeElement(message.created_at));
     render(reply);
   } catch (error) {
     if (client.sessionId !== turn.sessionId) return;
@@ -209,8 +294,7 @@ async function exchange(turn) {
     }
     if (canRetry(error)) {
       mark(turn.li, "failed", "No reply yet");
-      const again = "Choose Retry to send your message again (it is not stored twice).";
-      replyProblem(`The assistant has not replied. ${describeChat(error)} ${again}`, turn);
+      replyProblem(`${NO_REPLY} ${describeChat(error)} ${AGAIN}`, turn);
     } else {
       mark(turn.li, "failed", "Not sent");
       replyProblem(`Not sent: ${describeChat(error)}`);
@@ -261,37 +345,176 @@ ui.rename.addEventListener("submit", async (event) => {
   }
 });
 
+// ---- files ----
+
+const STATES = { stored: "stored", pending: "not received" }; // the service's upload states, as shown
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Fills a list item of Files: the file's type, size and when it was added (names are never stored),
+ *  its state and, once stored, a Download link. */
+function fillFile(li, { content_type, size, created_at }, state, uploadId = null) {
+  const what = document.createElement("span");
+  what.className = "file";
+  what.textContent = `${typeName(content_type)} · ${sizeName(size)}`;
+  const shown = document.createElement("span");
+  shown.className = "state";
+  shown.textContent = state;
+  li.replaceChildren(what, " · ");
+  if (created_at) li.append(timeElement(created_at, "added "), " · ");
+  li.append(shown);
+  if (uploadId) li.append(" · ", downloadLink(uploadId));
+}
+
+/** An upload as the service lists it (GET .../uploads). */
+function showFile(upload) {
+  const li = document.createElement("li");
+  li.dataset.uploadId = upload.upload_id;
+  li.dataset.status = upload.status;
+  const stored = upload.status === "stored";
+  fillFile(li, upload, STATES[upload.status] ?? upload.status, stored ? upload.upload_id : null);
+  ui.uploads.append(li);
+  return li;
+}
+
+/** A link that asks for the file's short-lived download URL when chosen, then follows it (the service
+ *  serves it as an attachment: the browser downloads it, and the page stays). */
+function downloadLink(uploadId) {
+  const link = document.createElement("a");
+  link.href = "#";
+  link.className = "download";
+  link.textContent = "Download";
+  link.addEventListener("click", async (event) => {
+    event.preventDefault();
+    problem("");
+    try {
+      const { download_url } = await client.getUpload(uploadId);
+      window.location.assign(download_url);
+    } catch (error) {
+      if (error instanceof ChatvaultError && error.code === "upload_not_found") {
+        problem("This file is no longer available: it has expired or was removed.");
+      } else if (error instanceof ChatvaultError && error.status === 404) {
+        await lost();
+      } else {
+        problem(`The file could not be downloaded. ${describe(error)}`);
+      }
+    }
+  });
+  return link;
+}
+
+/** The service's upload once it is stored (the bucket's event checks a file after it arrives, within
+ *  seconds), or null if it is not stored within about half a minute. */
+async function whenStored(uploadId, sessionId) {
+  for (const wait of [250, 500, 1000, 1000, 2000, 2000, 3000, 5000, 5000, 10000]) {
+    await sleep(wait);
+    if (client.sessionId !== sessionId) return null; // erased or replaced meanwhile
+    try {
+      return await client.getUpload(uploadId, { sessionId });
+    } catch (error) {
+      if (!(error instanceof ChatvaultError && error.code === "upload_not_found")) throw error;
+    }
+  }
+  return null;
+}
+
+// The deployment's upload rules (its AllowedUploadTypes and MaxUploadBytes) from its OpenAPI document,
+// which narrows CreateUploadRequest to them: read once, when a file is refused.
+let uploadRules = null;
+function rulesForUploads() {
+  uploadRules ??= client
+    .openapi()
+    .then((doc) => {
+      const fields = doc?.components?.schemas?.CreateUploadRequest?.properties ?? {};
+      const types = Array.isArray(fields.content_type?.enum) ? fields.content_type.enum : [];
+      if (types.length) ui.file.accept = types.join(",");
+      return { types, maxBytes: Number.isFinite(fields.size?.maximum) ? fields.size.maximum : null };
+    })
+    .catch(() => {
+      uploadRules = null; // read again next time
+      return { types: [], maxBytes: null };
+    });
+  return uploadRules;
+}
+const anyOf = new Intl.ListFormat("en", { style: "long", type: "disjunction" });
+
+/** Why the service refused to take a file (422), in a sentence; null for any other failure. */
+async function refusal(error, file) {
+  if (!(error instanceof ChatvaultError) || error.status !== 422) return null;
+  const fields = error.details.map((detail) => detail.field);
+  if (fields.includes("body.content_type")) {
+    const { types } = await rulesForUploads();
+    const names = [...new Set(types.map((type) => typeName(type, { plural: true })))];
+    return `This type of file cannot be attached.${names.length ? ` You can attach ${anyOf.format(names)}.` : ""}`;
+  }
+  if (fields.includes("body.size")) {
+    if (file.size === 0) return "This file is empty: there is nothing to attach.";
+    const { maxBytes } = await rulesForUploads();
+    return `This file is too large to attach.${maxBytes ? ` Files of up to ${sizeName(maxBytes)} can be attached.` : ""}`;
+  }
+  if (fields.includes("body.filename")) return "This file's name cannot be sent: rename the file, then attach it.";
+  return "This file cannot be attached.";
+}
+
 ui.file.addEventListener("change", async () => {
   const file = ui.file.files && ui.file.files[0];
   if (!file) return;
   problem("");
+  const sessionId = client.sessionId;
+  const facts = { content_type: file.type || "application/octet-stream", size: file.size };
   const item = document.createElement("li");
-  const label = `${file.name} (${file.size} bytes)`;
-  item.textContent = `${label}: uploading…`;
+  fillFile(item, facts, "uploading…");
   ui.uploads.append(item);
   ui.progress.hidden = false;
   ui.progress.value = 0;
+  let upload = null;
   try {
-    const { upload, status } = await client.uploadFile(file, {
+    ({ upload } = await client.uploadFile(file, {
       onProgress: ({ fraction }) => {
         ui.progress.value = Math.round(fraction * 100);
-        item.textContent = `${label}: uploading, ${Math.round(fraction * 100)}%`;
+        fillFile(item, facts, `uploading, ${Math.round(fraction * 100)}%`);
       },
-    });
-    item.textContent = `${label}: ${status}`;
-    item.dataset.uploadId = upload.upload_id;
-    item.dataset.status = status;
-    notice(`${file.name} is stored with this conversation.`);
+    }));
   } catch (error) {
-    item.textContent = `${label}: not stored`;
-    item.dataset.status = "failed";
+    ui.progress.hidden = true;
     if (error instanceof ChatvaultError && error.status === 404 && !error.code.startsWith("upload_")) {
       await lost();
-    } else {
-      problem(`The file was not stored: ${describe(error)}`);
+      return;
     }
+    const why = await refusal(error, file);
+    if (why) {
+      item.remove(); // refused before any upload was made: there is nothing to list
+      problem(why);
+    } else {
+      fillFile(item, facts, "not stored");
+      item.dataset.status = "failed";
+      const refused = error instanceof ChatvaultError && error.code.startsWith("upload_");
+      problem(`The file was not stored. ${refused ? "The file storage refused it: please try again." : describe(error)}`);
+    }
+    return;
   } finally {
     ui.file.value = "";
+    ui.progress.hidden = true;
+  }
+  // In the bucket: the service checks it (its type and size) and lists it as stored.
+  item.dataset.uploadId = upload.upload_id;
+  fillFile(item, facts, "checking…");
+  try {
+    const stored = await whenStored(upload.upload_id, sessionId);
+    if (!item.isConnected) return;
+    if (stored) {
+      fillFile(item, stored, STATES.stored, stored.upload_id);
+      item.dataset.status = "stored";
+      notice(`${file.name} is stored with this conversation.`);
+    } else {
+      fillFile(item, facts, "sent, not confirmed yet"); // the service has not checked it (yet)
+      item.dataset.status = "pending";
+    }
+  } catch (error) {
+    if (!item.isConnected) return;
+    if (error instanceof ChatvaultError && error.status === 404) return lost();
+    fillFile(item, facts, "not confirmed");
+    item.dataset.status = "pending";
+    problem(`The file was sent, but the service could not be asked whether it is stored. ${describe(error)}`);
   }
 });
 
@@ -308,7 +531,7 @@ async function erase() {
     const receipt = await client.eraseSession();
     const { messages, uploads } = receipt.erased;
     notice(
-      `Erased at ${receipt.deleted_at}: ${messages} message${messages === 1 ? "" : "s"} and ` +
+      `Erased at ${localTime(receipt.deleted_at)}: ${messages} message${messages === 1 ? "" : "s"} and ` +
         `${uploads} file${uploads === 1 ? "" : "s"}. Nothing of this conversation is kept, here or on the server. ` +
         `Choose "New conversation" to start again.`,
     );

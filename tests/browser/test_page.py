@@ -3,17 +3,23 @@ against the local stack: what the page shows, what the browser keeps, and what t
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import time
 import uuid
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from tests.browser.conftest import CHROMIUM_ARGS, UNLIMITED, chromium_path
 from tests.integration.local_stack import LocalStack, local_stack, table_items
@@ -88,11 +94,28 @@ def _server(stack: LocalStack, stored: dict[str, Any], path: str = "") -> reques
     )
 
 
-def _attach(page: Any, name: str, body: bytes) -> None:
+def _attach(page: Any, name: str, body: bytes, mime: str = "text/plain") -> None:
+    """Attach a file and wait for its outcome in Files (stored, or not)."""
     page.get_by_label("Attach a file", exact=True).set_input_files(
-        {"name": name, "mimeType": "text/plain", "buffer": body}
+        {"name": name, "mimeType": mime, "buffer": body}
     )
-    page.locator("#uploads li[data-status]").last.wait_for()
+    page.locator("#uploads li:last-child[data-status]").wait_for()
+
+
+def _files(page: Any) -> Any:
+    return page.get_by_role("list", name="Files")
+
+
+def _file_rows(page: Any) -> list[tuple[str, str, bool]]:
+    """Files as shown: what it is (type · size), its state, and whether it has a Download link."""
+    return [
+        (
+            i.locator(".file").inner_text(),
+            i.locator(".state").inner_text(),
+            i.get_by_role("link").count() == 1,
+        )
+        for i in _files(page).get_by_role("listitem").all()
+    ]
 
 
 def _nothing_left(stack: LocalStack, sid: str, secrets: list[str]) -> None:
@@ -161,7 +184,7 @@ def test_an_upload_reaches_the_bucket(page: Any, page_stack: LocalStack) -> None
     item = page.locator("#uploads li").last
     assert item.get_attribute("data-status") == "stored", item.inner_text()
     assert "stored" in item.inner_text()
-    assert page.locator("#upload-progress").evaluate("p => p.value") == 100
+    assert page.locator("#upload-progress").is_hidden()
     (key,) = _objects(page_stack, sid)
     assert key == f"uploads/{sid}/{item.get_attribute('data-upload-id')}"
     assert _s3(page_stack).get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
@@ -542,6 +565,7 @@ def test_a_chat_through_the_page_and_a_reload_shows_both_pairs(
 
     _send(page, ADA)
     _send(page, WHAT)
+    _attach(page, "notes.txt", b"Questions for Tuesday\n" * 50)
 
     pairs = [("You", ADA), ("Assistant", _said(ADA)), ("You", WHAT), ("Assistant", _said(WHAT, ADA))]
     assert _entries(page) == pairs
@@ -564,6 +588,8 @@ def test_a_chat_through_the_page_and_a_reload_shows_both_pairs(
         ("user", WHAT),
         ("assistant", _said(WHAT, ADA)),
     ]
+    assert _file_rows(page) == [("Text file · 1.1 KB", "stored", True)]
+    # the README's screenshot (docs/browser-page.png): the exchanges and the stored file, after a reload
     page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
 
 
@@ -664,3 +690,307 @@ def test_send_waits_while_the_reply_is_made(page: Any, page_stack: LocalStack) -
         ("You", "And another thing"),
         ("Assistant", _said("And another thing", "Are you there?")),
     ]
+
+
+# ---- the page as a person reads it: files, upload feedback, local times, names, the hint ----
+
+LETTER = b"a letter from the landlord\n" * 40  # 1,080 bytes: "1.1 KB"
+PNG = base64.b64decode(  # one pixel
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+TOKYO = ZoneInfo("Asia/Tokyo")
+WHERE = "PNG images, JPEG images, WebP images, PDF documents, or text files"  # AllowedUploadTypes' default
+S3_POSTS = "**/chatvault-local-uploadsbucket*"
+
+
+def _open(browser: Any, stack: LocalStack, **options: Any) -> tuple[Any, Any]:
+    """A browser context of its own (a time zone, a touch screen), on the page, its session started."""
+    context = browser.new_context(**{"viewport": {"width": 900, "height": 900}, **options})
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    opened.goto(f"{stack.api}/")
+    opened.wait_for_selector("body[data-session-ready=true]")
+    return context, opened
+
+
+def _reload(page: Any) -> None:
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+
+
+def _service_writes(stack: LocalStack, sid: str, role: str, content: str) -> None:
+    """The bot's back end appends a message (SigV4 with the local stack's credentials)."""
+    url = f"{stack.api}/api/v1/service/sessions/{sid}/messages"
+    data = json.dumps({"role": role, "content": content}).encode()
+    request = AWSRequest(method="POST", url=url, data=data, headers={"content-type": "application/json"})
+    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
+    answer = requests.post(url, data=data, headers=dict(request.headers.items()), timeout=10)
+    assert answer.status_code == 201, answer.text
+
+
+def _clock(iso: str, zone: ZoneInfo) -> str:
+    """A service time (UTC) as "HH:MM" in `zone`."""
+    return datetime.fromisoformat(iso).astimezone(zone).strftime("%H:%M")
+
+
+def test_files_are_listed_after_a_reload_and_download_what_was_stored(
+    page: Any, page_stack: LocalStack
+) -> None:
+    stored = _stored(page) or {}
+    _attach(page, "letter.txt", LETTER)
+    _attach(page, "scan.png", PNG, mime="image/png")
+    # a file whose upload was asked for and never sent: the service lists it as pending
+    form = requests.post(
+        f"{page_stack.api}/api/v1/sessions/{stored['session_id']}/uploads",
+        headers={"X-Session-Token": stored["session_token"]},
+        json={"filename": "never-sent.pdf", "content_type": "application/pdf", "size": 2_000_000},
+        timeout=10,
+    )
+    assert form.status_code == 201
+    assert _file_rows(page) == [
+        ("Text file · 1.1 KB", "stored", True),
+        (f"PNG image · {len(PNG)} bytes", "stored", True),
+    ]
+
+    _reload(page)
+
+    listed = _server(page_stack, stored, "/uploads").json()["items"]
+    assert len(listed) == 3
+    assert _file_rows(page) == [  # oldest first
+        ("Text file · 1.1 KB", "stored", True),
+        (f"PNG image · {len(PNG)} bytes", "stored", True),
+        ("PDF document · 1.9 MB", "not received", False),  # pending: its declared size, no link
+    ]
+    html = page.content()
+    assert "letter.txt" not in html  # names are never stored, so never shown after a reload
+    assert "scan.png" not in html
+    for name, body in (("Text file", LETTER), ("PNG image", PNG)):
+        item = _files(page).get_by_role("listitem").filter(has_text=name)
+        with page.expect_download() as started:
+            item.get_by_role("link", name="Download").click()
+        download = started.value
+        assert Path(download.path()).read_bytes() == body
+        fetched = requests.get(download.url, timeout=10)  # the link the page fetched, itself
+        assert fetched.status_code == 200
+        assert fetched.content == body
+    assert page.url == f"{page_stack.api}/"  # the page stays: the file is an attachment
+    assert _texts(page) == []
+    assert "no longer available" not in _notices(page)
+
+
+def test_the_progress_bar_shows_while_a_file_is_sent_and_hides_after_it_is_stored_or_not(
+    page: Any, page_stack: LocalStack
+) -> None:
+    progress = page.locator("#upload-progress")
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    assert progress.is_hidden()
+    page.route(S3_POSTS, hold)
+    page.get_by_label("Attach a file", exact=True).set_input_files(
+        {"name": "letter.txt", "mimeType": "text/plain", "buffer": LETTER}
+    )
+    while not held:
+        page.wait_for_timeout(20)
+    assert progress.is_visible()  # on its way to the bucket
+    held.pop().continue_()
+    page.locator("#uploads li:last-child[data-status]").wait_for()
+    assert _file_rows(page) == [("Text file · 1.1 KB", "stored", True)]
+    assert progress.is_hidden()
+
+    page.get_by_label("Attach a file", exact=True).set_input_files(
+        {"name": "again.txt", "mimeType": "text/plain", "buffer": LETTER}
+    )
+    while not held:
+        page.wait_for_timeout(20)
+    assert progress.is_visible()
+    held.pop().abort()  # the connection to the bucket fails
+    page.get_by_role("alert").filter(has_text="not stored").wait_for()
+    assert progress.is_hidden()
+    assert page.locator("#uploads li").last.get_attribute("data-status") == "failed"
+    assert _file_rows(page)[-1] == ("Text file · 1.1 KB", "not stored", False)
+
+
+def test_a_refused_type_is_explained_with_the_types_that_can_be_attached(
+    page: Any, page_stack: LocalStack
+) -> None:
+    answers: list[int] = []
+    page.on("response", lambda r: answers.append(r.status) if r.url.endswith("/uploads") else None)
+
+    page.get_by_label("Attach a file", exact=True).set_input_files(
+        {"name": "archive.zip", "mimeType": "application/zip", "buffer": b"PK\x05\x06" + bytes(18)}
+    )
+
+    page.get_by_role("alert").filter(has_text="cannot be attached").wait_for()
+    said = page.locator("#problem").inner_text()
+    assert said == f"This type of file cannot be attached. You can attach {WHERE}."
+    assert answers == [422]  # the service refused it
+    for raw in ("validation_failed", "body.", "422", "application/", "image/", "must be one of"):
+        assert raw not in _notices(page)
+    assert _files(page).get_by_role("listitem").count() == 0  # nothing was stored, nothing is listed
+    assert page.locator("#upload-progress").is_hidden()
+    accepted = page.get_by_label("Attach a file", exact=True).get_attribute("accept")
+    assert accepted == "image/png,image/jpeg,image/webp,application/pdf,text/plain"
+
+
+def test_a_refused_type_names_the_types_of_the_deployment(browser: Any, tmp_path: Path) -> None:
+    """The types come from the deployment (its OpenAPI document, narrowed to AllowedUploadTypes)."""
+    types = "AllowedUploadTypes=application/pdf,text/plain"
+    with local_stack(tmp_path, f"{types} {UNLIMITED}") as narrowed:
+        context, page = _open(browser, narrowed)
+        try:
+            page.get_by_label("Attach a file", exact=True).set_input_files(
+                {"name": "photo.png", "mimeType": "image/png", "buffer": PNG}
+            )
+            page.get_by_role("alert").filter(has_text="cannot be attached").wait_for()
+            said = page.locator("#problem").inner_text()
+            assert said == "This type of file cannot be attached. You can attach PDF documents or text files."
+            assert (
+                page.get_by_label("Attach a file", exact=True).get_attribute("accept")
+                == "application/pdf,text/plain"
+            )
+        finally:
+            context.close()
+
+
+def test_times_are_shown_in_the_persons_time_zone(browser: Any, page_stack: LocalStack) -> None:
+    context, page = _open(browser, page_stack, timezone_id="Asia/Tokyo", locale="en-GB")
+    try:
+        stored = _stored(page) or {}
+        _send(page, ADA)
+        _attach(page, "letter.txt", LETTER)
+        _reload(page)
+
+        messages = _server(page_stack, stored, "/messages").json()["items"]
+        shown = _conversation(page).locator("li time")
+        assert shown.count() == 2
+        for time_element, message in zip(shown.all(), messages, strict=True):
+            assert time_element.get_attribute("datetime") == message["created_at"]
+            text = time_element.inner_text()
+            assert _clock(message["created_at"], TOKYO) in text, text
+            assert _clock(message["created_at"], ZoneInfo("UTC")) not in text  # 9 hours apart
+        (upload,) = _server(page_stack, stored, "/uploads").json()["items"]
+        added = _files(page).locator("time").inner_text()
+        assert added.startswith("added ")
+        assert _clock(upload["created_at"], TOKYO) in added
+
+        page.get_by_role("button", name="Erase this conversation", exact=True).click()
+        with page.expect_response(lambda r: r.request.method == "DELETE") as erased:
+            page.get_by_role("dialog").get_by_role("button", name="Erase everything").click()
+        deleted_at = erased.value.json()["deleted_at"]
+        page.get_by_role("status").filter(has_text="Erased at").wait_for()
+        said = page.locator("#notice").inner_text()
+        assert f"Erased at {_clock(deleted_at, TOKYO)}: 2 messages and 1 file." in said, said
+        assert deleted_at not in said
+    finally:
+        context.close()
+
+
+def test_every_role_is_shown_by_name(page: Any, page_stack: LocalStack) -> None:
+    """The bot's back end may write system and tool messages (the service writer): each is named."""
+    stored = _stored(page) or {}
+    _send(page, ADA)
+    _service_writes(page_stack, stored["session_id"], "system", "A volunteer joins at six.")
+    _service_writes(page_stack, stored["session_id"], "tool", "Opening hours: 9 to 17.")
+
+    _reload(page)
+
+    assert _entries(page) == [
+        ("You", ADA),
+        ("Assistant", _said(ADA)),
+        ("System", "A volunteer joins at six."),
+        ("Tool", "Opening hours: 9 to 17."),
+    ]
+    assert "No reply yet" not in _conversation(page).inner_text()
+
+
+def test_the_page_has_an_icon_and_asks_for_no_missing_file(browser: Any, page_stack: LocalStack) -> None:
+    """In a browser of its own: a browser remembers an icon that failed, and asks for it only once."""
+    own = browser.browser_type.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+    context = own.new_context()
+    page = context.new_page()
+    failures: list[str] = []
+    page.on("console", lambda m: failures.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    try:
+        page.goto(f"{page_stack.api}/")
+        page.wait_for_selector("body[data-session-ready=true]")
+        page.wait_for_timeout(1500)  # the browser asks for /favicon.ico after the page has loaded
+        assert failures == []
+        icon = page.evaluate(
+            """() => new Promise((resolve) => {
+                 const image = new Image();
+                 image.onload = () => resolve(image.naturalWidth);
+                 image.onerror = () => resolve(0);
+                 image.src = document.querySelector("link[rel=icon]").href;
+               })"""
+        )
+        assert icon > 0
+    finally:
+        own.close()
+
+
+def test_the_esc_hint_is_shown_with_a_keyboard_and_not_on_a_touch_screen(
+    browser: Any, page_stack: LocalStack
+) -> None:
+    hint = "Press Esc twice"
+    desktop, page = _open(browser, page_stack)
+    try:
+        assert page.get_by_text(hint).is_visible()
+    finally:
+        desktop.close()
+    phone, page = _open(
+        browser, page_stack, has_touch=True, is_mobile=True, viewport={"width": 390, "height": 844}
+    )
+    try:
+        assert page.get_by_text(hint).is_hidden()
+        assert page.get_by_role("button", name="Quick exit").is_visible()  # the way out on a touch screen
+    finally:
+        phone.close()
+
+
+def test_a_message_left_without_reply_is_retried_after_a_reload(page: Any, page_stack: LocalStack) -> None:
+    stored = _stored(page) or {}
+    command = "/stand-in throttle"
+    _send(page, ADA)
+    page.get_by_label("Message", exact=True).fill(command)
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_role("alert").filter(
+        has_text="The assistant has not replied"
+    ).wait_for()  # the page retries nothing
+    held = _server(page_stack, stored, "/messages").json()["items"]
+    assert [m["role"] for m in held] == ["user", "assistant", "user"]
+
+    _reload(page)
+
+    assert _entries(page) == [("You", ADA), ("Assistant", _said(ADA)), ("You", command)]
+    waiting = _conversation(page).locator("li.user").last
+    assert "No reply yet" in waiting.inner_text()
+    assert _alert(page).inner_text().startswith("The assistant has not replied.")
+    chats: list[str] = []
+    page.on("request", lambda r: chats.append(r.post_data or "") if r.url.endswith("/chat") else None)
+
+    _retry_send(page).click()
+
+    _conversation(page).locator("li.assistant .content", has_text=command).wait_for()
+    assert _entries(page) == [
+        ("You", ADA),
+        ("Assistant", _said(ADA)),
+        ("You", command),
+        ("Assistant", _said(command, ADA)),
+    ]
+    assert [json.loads(c)["message_id"] for c in chats] == [held[2]["message_id"]]  # the stored message's id
+    assert not _retry_send(page).is_visible()
+    assert _alert(page).inner_text() == ""
+    messages = _server(page_stack, stored, "/messages").json()["items"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", ADA),
+        ("assistant", _said(ADA)),
+        ("user", command),
+        ("assistant", _said(command, ADA)),
+    ]  # exactly one reply, and the message once
+    _reload(page)
+    assert not _retry_send(page).is_visible()
+    assert "No reply yet" not in _conversation(page).inner_text()
