@@ -940,3 +940,45 @@ def test_model_ids_the_parameter_accepts() -> None:
         assert pattern.match(good), good
     for bad in ("", "gpt-4", "arn:aws:bedrock:us-east-1::foundation-model/x.y", "a b.c"):
         assert not pattern.match(bad), bad
+
+
+# ---- the streaming API ----------------------------------------------------------------------------
+
+
+def test_the_streaming_api_keeps_the_http_apis_rules() -> None:
+    """The REST API that streams the chat: Regional (an edge-optimized one drops a stream idle 30 s),
+    the stage throttling, an access log without IP address, user agent or query string, no execution
+    log (bodies), every chat route (and its preflight) streamed to the web-adapter function, and that
+    function configured for the adapter; its CORS comes from AllowedOrigins."""
+    api = RESOURCES["StreamApi"]["Properties"]
+    assert api["EndpointConfiguration"] == {"Type": "REGIONAL"}
+    (settings,) = api["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"}
+    assert settings["LoggingLevel"] == "OFF"
+    log_format = api["AccessLogSetting"]["Format"]
+    for leak in ("sourceIp", "userAgent", "queryString", "identity"):
+        assert leak not in log_format
+    fn = RESOURCES["ChatStreamFunction"]["Properties"]
+    streamed = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in fn["Events"].values()
+        if e["Type"] == "Api" and e["Properties"].get("ResponseTransferMode") == "RESPONSE_STREAM"
+    }
+    assert streamed == {
+        (method, path)
+        for method in ("POST", "OPTIONS")
+        for path in ("/api/v1/sessions/{session_id}/chat", "/api/v1/chat")
+    }
+    assert all(e["Properties"]["RestApiId"] == {"Ref": "StreamApi"} for e in fn["Events"].values())
+    variables = fn["Environment"]["Variables"]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert variables["ALLOWED_ORIGINS"] == {"Fn::Join": [",", {"Ref": "AllowedOrigins"}]}
+    (adapter,) = fn["Layers"]
+    assert "layer:LambdaAdapterLayerArm64:" in adapter["Fn::Sub"]
+    outputs = TEMPLATE["Outputs"]["StreamApiUrl"]["Value"]["Fn::Sub"]
+    assert outputs.startswith("https://${StreamApi}.execute-api.")
+    # the chat function and the streaming one read the same model settings
+    chat = RESOURCES["ChatFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: v for k, v in variables.items() if k in chat} == chat
