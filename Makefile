@@ -75,12 +75,14 @@ chromium: ## Check for Chromium (CHROMIUM=<path>, default /usr/bin/chromium); in
 	  { echo "make: the browser tests need Chromium at $(CHROMIUM): install it (Debian: apt-get install chromium) or set CHROMIUM=<path>"; exit 1; }
 	@test -x "$(CHROMIUM)" || { echo "make: no Chromium at $(CHROMIUM): set CHROMIUM=<path of chromium or chrome>"; exit 1; }
 
-dev: $(BIN)/.installed ## Serve the API on 127.0.0.1:$PORT against moto on 127.0.0.1:$MOTO_PORT
+dev: $(BIN)/.installed ## Serve the API and the demo page on 127.0.0.1:$PORT against moto on 127.0.0.1:$MOTO_PORT (in memory: stopping forgets everything)
 	$(BIN)/python -m infra.local.dev
 
-invoke: $(BIN)/.installed ## Invoke one function: make invoke FN=GetSessionFunction EVENT=tests/events/get_session.json [ENV=env.json]
-	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file> [ENV=<env.json>]"; exit 2; }
-	$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),)
+# invoke and admin: make exits 2 whenever the command fails, after the command's own message (and a
+# line of make's own naming the command's exit code); the README lists the commands' codes.
+invoke: $(BIN)/.installed ## Invoke one function on make dev's stack: make invoke FN=GetSessionFunction EVENT=tests/events/get_session.json [ENV=env.json] (a canned event runs on a session created for it: 200)
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file> [ENV=<env.json>] [AS_IS=1]"; exit 2; }
+	@$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),) $(if $(AS_IS),--as-is,)
 
 admin: $(BIN)/.installed ## Operator command: make admin ARGS="[--stack <name>] audit <session_id> | erase <session_id> | sweeps"
 	@PYTHONPATH=layers/common $(BIN)/python -m infra.admin $(ARGS)

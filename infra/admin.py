@@ -8,7 +8,11 @@ they must be allowed to read the stack's outputs, its fingerprint secret and its
                                        legal_obligation or abuse)
     sweeps [--last N]                  the orphan sweep's last N reports (default 10), newest first
 
-Output is JSON, one document a line; a session that does not exist is exit 4."""
+Output is JSON, one document a line. Exit codes: 0 done; 2 a usage error (a session id that is not a
+UUID included); 3 no stack answers; 4 no such session (no audit trail for the id, or nothing to erase),
+each with one line on stderr that says so. Through make, make itself then exits 2, after the line and
+one of its own (`make: *** [Makefile:…: admin] Error 4`); run `.venv/bin/python -m infra.admin …`
+for the code itself."""
 
 from __future__ import annotations
 
@@ -16,11 +20,25 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any, get_args
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 NOT_FOUND = 4
 NO_STACK = 3
+# the service's package, which make puts on PYTHONPATH; run directly, the command finds it itself
+LAYER = Path(__file__).resolve().parents[1] / "layers/common"
+
+
+def _session_id(text: str) -> str:
+    """A session id as the service writes it (a lowercase UUID); anything else is a usage error."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a session id (a UUID): {text!r}") from None
 
 
 def _local_environment() -> dict[str, str] | None:
@@ -67,13 +85,15 @@ def _print(value: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if str(LAYER) not in sys.path:
+        sys.path.insert(0, str(LAYER))
     parser = argparse.ArgumentParser(prog="make admin ARGS=", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", help="a deployed stack's name (default: the local stack of `make dev`)")
     commands = parser.add_subparsers(dest="command", required=True)
     audit_command = commands.add_parser("audit", help="a session's audit trail")
-    audit_command.add_argument("session_id")
+    audit_command.add_argument("session_id", type=_session_id)
     erase_command = commands.add_parser("erase", help="erase a session by id (audited)")
-    erase_command.add_argument("session_id")
+    erase_command.add_argument("session_id", type=_session_id)
     from chatvault.logic.erase_by_operator import Reason
 
     erase_command.add_argument("--reason", choices=get_args(Reason), default="data_subject_request")
@@ -83,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sweeps" and not 1 <= args.last <= 1000:
         parser.error("--last must be between 1 and 1000")
 
-    environment = _deployed_environment(args.stack) if args.stack else _local_environment()
+    where = f"stack {args.stack}" if args.stack else "the local stack (make dev)"
+    try:
+        environment = _deployed_environment(args.stack) if args.stack else _local_environment()
+    except (BotoCoreError, ClientError) as exc:  # no such stack, no credentials, no region
+        print(f"make admin: cannot read {where}'s outputs: {exc}", file=sys.stderr)
+        return NO_STACK
     if environment is None:
         print(
             "make admin: no local stack answers; start one with `make dev`, or pass --stack <name>.",
@@ -96,10 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     from chatvault.errors import SessionNotFoundError
 
     if args.command == "audit":
-        trail = audit.trail(args.session_id.strip().lower())
+        trail = audit.trail(args.session_id)
         for entry in trail:
             _print(entry.model_dump(exclude={"session_id"}))
-        return 0 if trail else NOT_FOUND
+        if not trail:
+            print(
+                f"make admin: no audit trail for session {args.session_id} in {where}: no session with "
+                "this id was created there, or its entries are past AuditRetentionDays.",
+                file=sys.stderr,
+            )
+            return NOT_FOUND
+        return 0
     if args.command == "erase":
         from chatvault.logic.erase_by_operator import erase_by_operator
 
@@ -108,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         except SessionNotFoundError:
             receipt = None
         if receipt is None:
-            print(f"make admin: no session {args.session_id}", file=sys.stderr)
+            print(
+                f"make admin: no session {args.session_id} in {where}: nothing to erase (never created, "
+                "already erased, or expired and removed).",
+                file=sys.stderr,
+            )
             return NOT_FOUND
         _print(receipt.model_dump())
         return 0

@@ -2,7 +2,13 @@
 --env-vars ENV` without Docker, against the stack that `make dev` runs: found from the file it
 writes while it runs (.dev-stack.json), else at MOTO_PORT. No stack answering is exit 3 with a
 message saying so; an HTTP answer of 5xx (or a function error) is exit 1.
-env.json has sam's format: {"<LogicalId>": {"VAR": "value"}, "Parameters": {"VAR": "value"}}."""
+env.json has sam's format: {"<LogicalId>": {"VAR": "value"}, "Parameters": {"VAR": "value"}}.
+
+The canned events of tests/events/ name one fixed session and carry a placeholder for its token: sent
+as they are, a create is 409 from its second run on, and every other call is 404. So each run gives a
+canned event a session of its own: a create gets a fresh id; an event that carries the placeholder
+token runs on a session created for it first (by CreateSessionFunction), whose id and token replace
+the canned ones; stderr says which. `--as-is` (make invoke AS_IS=1) sends the event unchanged."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,10 @@ from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import Stack, parameter_overrides, state_file
 
 NO_STACK = 3
+
+# what the canned events in tests/events/ hold in place of a real session
+CANNED_SESSION_ID = "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d"
+TOKEN_PLACEHOLDER = "replace-with-the-session_token-from-create"
 
 
 def _answers(endpoint: str) -> bool:
@@ -46,11 +57,81 @@ def running_stack() -> tuple[str, dict[str, str]] | None:
     return (endpoint, parameter_overrides()) if _answers(endpoint) else None
 
 
+def _replaced(event: dict[str, Any], replacements: dict[str, str]) -> dict[str, Any]:
+    """The event with each placeholder replaced wherever it occurs (paths, headers, the body)."""
+    text = json.dumps(event)
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    replaced: dict[str, Any] = json.loads(text)
+    return replaced
+
+
+def _create_event(event: dict[str, Any]) -> dict[str, Any]:
+    """`POST /api/v1/sessions` from the same client as `event` (its headers without the token)."""
+    context = event.get("requestContext") or {}
+    return {
+        "version": "2.0",
+        "routeKey": "POST /api/v1/sessions",
+        "rawPath": "/api/v1/sessions",
+        "rawQueryString": "",
+        "headers": {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-session-token"},
+        "requestContext": {
+            **context,
+            "routeKey": "POST /api/v1/sessions",
+            "http": {**(context.get("http") or {}), "method": "POST", "path": "/api/v1/sessions"},
+        },
+        "isBase64Encoded": False,
+        "body": json.dumps({"title": "make invoke"}),
+    }
+
+
+def _fresh_session(event: dict[str, Any], stack: Stack, endpoint: str, name: str) -> dict[str, Any] | str:
+    """The canned event on a session of its own (see the module's docstring), or why there is none.
+    In jwt mode a session belongs to a JWT's subject, which a canned event does not carry: the event
+    only gets a fresh id there."""
+    if TOKEN_PLACEHOLDER not in json.dumps(event) or stack.parameters["AuthMode"] == "jwt":
+        fresh = str(uuid.uuid4())
+        note = f"it runs with a fresh session id ({fresh})"
+        print(f"make invoke: {name} is a canned event: {note}.", file=sys.stderr)
+        return _replaced(event, {CANNED_SESSION_ID: fresh})
+    creator = Runtime(
+        {"CreateSessionFunction": stack.functions()["CreateSessionFunction"]}, stack.layer_dirs(), endpoint
+    )
+    try:
+        result = creator.invoke("CreateSessionFunction", _create_event(event))
+    except FunctionError as exc:
+        return f"CreateSessionFunction failed: {exc}"
+    finally:
+        creator.close()
+    created = json.loads(result.get("body") or "{}") if isinstance(result, dict) else {}
+    if not (isinstance(result, dict) and result.get("statusCode") == 201 and created.get("session_token")):
+        status = result.get("statusCode") if isinstance(result, dict) else result
+        if status == 429:  # the same client as everything else on the local stack: 127.0.0.1
+            limit = stack.parameters["CreateSessionRateLimit"]
+            wait = (result.get("headers") or {}).get("Retry-After", "a few")
+            return (
+                f"creating it was refused (429 rate_limited): CreateSessionRateLimit allows {limit} creates "
+                "a minute per client, and every local request comes from 127.0.0.1. Retry in "
+                f"{wait} s, or start make dev with PARAMETER_OVERRIDES=CreateSessionRateLimit=1000"
+            )
+        return f"creating its session answered {status}: {json.dumps(created)}"
+    session_id, token = created["session_id"], created["session_token"]
+    print(
+        f"make invoke: {name} is a canned event: it runs on a session created for it just now "
+        f"(session_id {session_id}, X-Session-Token {token}).",
+        file=sys.stderr,
+    )
+    return _replaced(event, {CANNED_SESSION_ID: session_id, TOKEN_PLACEHOLDER: token})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("function", help="logical id in template.yaml, e.g. GetSessionFunction")
     parser.add_argument("--event", "-e", required=True, type=Path)
     parser.add_argument("--env-vars", "-n", type=Path)
+    parser.add_argument(
+        "--as-is", action="store_true", help="send the event unchanged, even a canned one (no fresh session)"
+    )
     args = parser.parse_args(argv)
 
     found = running_stack()
@@ -72,9 +153,16 @@ def main(argv: list[str] | None = None) -> int:
         merged = {**data.get("Parameters", {}), **data.get(args.function, {})}
         # as in sam: only variables the template declares for the function can be overridden
         extra = {k: str(v) for k, v in merged.items() if k in functions[args.function].environment}
+    event = json.loads(args.event.read_text())
+    if not args.as_is and CANNED_SESSION_ID in json.dumps(event):
+        prepared = _fresh_session(event, stack, endpoint, str(args.event))
+        if isinstance(prepared, str):
+            print(f"make invoke: no session for the canned event {args.event}: {prepared}", file=sys.stderr)
+            return 1
+        event = prepared
     runtime = Runtime({args.function: functions[args.function]}, stack.layer_dirs(), endpoint, extra)
     try:
-        result = runtime.invoke(args.function, json.loads(args.event.read_text()))
+        result = runtime.invoke(args.function, event)
     except FunctionError as exc:
         print(json.dumps({"errorMessage": str(exc)}))
         return 1

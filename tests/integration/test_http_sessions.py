@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -183,8 +185,12 @@ def test_make_invoke_runs_a_function_against_the_stack(stack: LocalStack, tmp_pa
     created = datetime.fromisoformat(session["created_at"])
     expires = datetime.fromisoformat(session["expires_at"])
     assert timedelta(minutes=59) < expires - created <= timedelta(hours=1)  # RETENTION_HOURS=1 from env.json
+    # the canned event's fixed id is replaced by a fresh one (a second run would otherwise be 409), and
+    # stderr says so
+    assert session["session_id"] != CANNED_SESSION_ID
+    assert f"canned event: it runs with a fresh session id ({session['session_id']})" in result.stderr
     items = table_items(stack)
-    assert any(i["pk"]["S"] == "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d" for i in items)
+    assert any(i["pk"]["S"] == session["session_id"] for i in items)
 
 
 def _invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -197,6 +203,81 @@ def _invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         timeout=60,
         env={"PATH": "/usr/bin:/bin", **env},
     )
+
+
+CANNED_SESSION_ID = "3f6c2a9e-8d14-4b7a-9c21-5e0f7a1b2c3d"  # the session the events in tests/events/ name
+
+
+def _make_invoke(stack: LocalStack, *args: str) -> tuple[int, dict[str, Any], str]:
+    """`make invoke …` as a person types it: its exit status, the answer (statusCode and body as JSON)
+    on stdout, alone, and what it said on stderr."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "invoke", *args],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ["PATH"], "CHATVAULT_DEV_STATE": str(stack.state)},
+    )
+    answer = json.loads(done.stdout) if done.returncode == 0 else {}
+    if answer:
+        answer["body"] = json.loads(answer["body"]) if answer["body"].startswith("{") else answer["body"]
+    return done.returncode, answer, done.stderr
+
+
+def test_make_helps_invoke_example_answers_200_every_time(stack: LocalStack) -> None:
+    """`make help`'s example (GetSession) runs on a session created for it, so it is 200, not the 404
+    the canned event's placeholder token would get; and every run again, each on its own session."""
+    helped = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    (example,) = re.findall(r"make invoke (FN=\S+ EVENT=\S+)", helped)
+    sessions = []
+    for _ in range(2):
+        code, answer, said = _make_invoke(stack, *example.split())
+        assert code == 0, said
+        assert answer["statusCode"] == 200, answer
+        sessions.append(answer["body"]["session_id"])
+        assert f"a session created for it just now (session_id {sessions[-1]}, X-Session-Token " in said
+    assert len(set(sessions)) == 2
+    assert CANNED_SESSION_ID not in sessions
+
+
+@pytest.mark.parametrize(
+    ("function", "event", "status"),
+    [
+        # with test_make_invoke_runs_a_function_against_the_stack, the second create from the canned
+        # event on this stack: 201 again (409 session_exists with the event's fixed id)
+        ("CreateSessionFunction", "create_session", 201),
+        ("AppendMessageFunction", "append_message", 201),
+        ("ChatFunction", "chat", 201),
+        ("ListMessagesFunction", "list_messages", 200),
+        ("UpdateSessionFunction", "update_session", 200),
+        ("CreateUploadFunction", "create_upload", 201),
+        ("ListUploadsFunction", "list_uploads", 200),
+        ("ExportSessionFunction", "export_session", 200),
+        ("DeleteSessionFunction", "delete_session", 200),
+    ],
+)
+def test_the_canned_events_answer_as_on_a_real_session(
+    stack: LocalStack, function: str, event: str, status: int
+) -> None:
+    code, answer, said = _make_invoke(stack, f"FN={function}", f"EVENT=tests/events/{event}.json")
+    assert code == 0, said
+    assert answer["statusCode"] == status, answer
+    assert "is a canned event" in said
+    assert CANNED_SESSION_ID not in json.dumps(answer)
+
+
+def test_make_invoke_as_is_sends_the_canned_event_unchanged(stack: LocalStack) -> None:
+    """AS_IS=1: the placeholder token stays, so the session is not found (the old behaviour, on demand)."""
+    code, answer, said = _make_invoke(
+        stack, "FN=GetSessionFunction", "EVENT=tests/events/get_session.json", "AS_IS=1"
+    )
+    assert code == 0, said
+    assert (answer["statusCode"], answer["body"]["error"]["code"]) == (404, "session_not_found")
+    assert "canned event" not in said
 
 
 def test_make_invoke_without_a_running_stack_says_so(tmp_path: Any) -> None:
