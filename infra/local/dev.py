@@ -1,7 +1,8 @@
 """`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, the API on
 127.0.0.1:$PORT invoking the real handlers, the template's schedules (the orphan sweep) and its
-EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction).
-Ctrl-C stops everything.
+EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction), and the demo page
+at http://127.0.0.1:$PORT/. Ctrl-C stops everything; the emulator keeps its data in memory, so every
+session, message and file goes with it.
 
 While it runs, `.dev-stack.json` (or $CHATVAULT_DEV_STATE) says where: `make invoke` finds the stack
 from it."""
@@ -88,6 +89,8 @@ def main() -> int:
     print(f"[dev] AWS emulator (moto) at {endpoint}: {', '.join(sorted(names.values()))}", flush=True)
     modes = f"AuthMode={stack.parameters['AuthMode']}  ModelId={stack.parameters['ModelId']}"
     print(f"[dev] {modes}  API at http://127.0.0.1:{port}/api/v1", flush=True)
+    print(f"[dev] The demo page: http://127.0.0.1:{port}/", flush=True)
+    print("[dev] Everything is kept in memory: stopping make dev forgets every session and file.", flush=True)
     stop.wait()
     state.unlink(missing_ok=True)
     server.shutdown()

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.integration.local_stack import free_port
+from tests.integration.local_stack import LocalStack, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,3 +77,16 @@ def test_a_port_in_use_is_one_clear_line_and_a_non_zero_exit(
     (line,) = done.stderr.strip().splitlines()
     assert f"port {held_port} ({name}) is in use" in line
     assert not (tmp_path / "state.json").exists()
+
+
+def test_the_banner_gives_the_pages_address_and_says_the_data_is_not_kept(stack: LocalStack) -> None:
+    """Beside the API's address: the demo page's, which answers, and one line saying that stopping
+    `make dev` forgets everything (the emulator keeps its data in memory)."""
+    banner = [line for line in stack.log.read_text().splitlines() if line.startswith("[dev] ")]
+    assert any(line.endswith(f"API at {stack.api}/api/v1") for line in banner)
+    assert f"[dev] The demo page: {stack.api}/" in banner
+    page = requests.get(f"{stack.api}/", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    (memory,) = [line for line in banner if "memory" in line]
+    assert "stopping make dev forgets every session and file" in memory
