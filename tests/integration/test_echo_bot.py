@@ -3,6 +3,7 @@ writes the assistant's reply through the service writer, once per user message."
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -66,6 +67,9 @@ def test_the_bot_runs_from_a_shell(stack: LocalStack, base: str) -> None:
         check=True,
     )
     assert "You said: hi" in ran.stdout
+    # the printed reply's time is the contract's: UTC, milliseconds, Z (not pydantic's microseconds)
+    printed = json.loads(ran.stdout)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", printed["created_at"])
 
 
 def test_the_examples_template_passes_cfn_lint() -> None:

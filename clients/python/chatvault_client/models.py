@@ -4,12 +4,23 @@ Answers are read leniently (a field a newer service adds is ignored); requests a
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 Role = Literal["user", "assistant", "system", "tool"]
+
+
+def contract_time(moment: datetime) -> str:
+    """A time in the contract's form: ISO-8601 UTC with milliseconds and `Z`, `2026-11-22T10:04:05.123Z`
+    (pydantic's own JSON would have microseconds, `.123000Z`, and no fraction on a whole second)."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+# A datetime in Python; in JSON (model_dump_json, model_dump(mode="json")) the contract's form.
+Timestamp = Annotated[datetime, PlainSerializer(contract_time, return_type=str, when_used="json")]
 
 
 class _Answer(BaseModel):
@@ -41,12 +52,12 @@ class Session(_Answer):
     title: str | None
     metadata: dict[str, str]
     status: Literal["active", "ended"]
-    created_at: datetime
-    updated_at: datetime
-    last_message_at: datetime | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_message_at: Timestamp | None
     message_count: int
     preview: str | None
-    expires_at: datetime
+    expires_at: Timestamp
     replying: bool = False  # a reply of the chat is being made now; it will appear in the history
 
 
@@ -64,7 +75,7 @@ class Message(_Answer):
     role: Role
     content: str
     metadata: MessageMetadata = Field(default_factory=MessageMetadata)
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ChatPair(_Answer):
@@ -116,7 +127,7 @@ class DeleteReceipt(_Answer):
     """DeleteReceiptOut"""
 
     session_id: str
-    deleted_at: datetime
+    deleted_at: Timestamp
     erased: ErasedCounts
 
 
@@ -127,7 +138,7 @@ class Upload(_Answer):
     key: str
     url: str
     fields: dict[str, str]
-    expires_at: datetime
+    expires_at: Timestamp
     max_bytes: int
 
 
