@@ -88,9 +88,9 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
     assert not [item for item in table_items(stack) if item.get("pk", {}).get("S") == sid]
 
 
-# Blocks that need an AWS account (deploying, a deployed user pool) or are the two commands themselves
-# (make test is what runs this): every other block runs here.
-NOT_RUN_HERE = ("make dev    #", "sam deploy", "aws cognito-idp")  # (the example bot's deploy too)
+# Blocks that need an AWS account (deploying, a deployed user pool, hosting the page) or are the two
+# commands themselves (make test is what runs this): every other block runs here.
+NOT_RUN_HERE = ("make dev    #", "sam deploy", "aws cognito-idp", "aws s3 sync")  # (the bot's deploy too)
 
 
 def _blocks() -> list[str]:
@@ -115,8 +115,8 @@ def test_every_other_readme_block_runs_against_the_local_stack(stack: LocalStack
     """`make invoke` and `make admin` as the README shows them; `<session_id>` is a session's id, as
     the text says (one created over HTTP, as in the API example)."""
     runnable = [b for b in _blocks() if not any(marker in b for marker in NOT_RUN_HERE)]
-    # the two commands, the user pool's steps, deploying the stack and the example bot
-    assert len(_blocks()) - len(runnable) == 4
+    # the two commands, the user pool's steps, deploying the stack and the example bot, hosting the page
+    assert len(_blocks()) - len(runnable) == 5
     created = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()
     ran = 0
     for block in runnable:
@@ -139,3 +139,33 @@ def test_every_other_readme_block_runs_against_the_local_stack(stack: LocalStack
         timeout=10,
     )
     assert gone.status_code == 404
+
+
+def test_the_hosting_steps_make_a_page_that_calls_the_deployed_api(tmp_path: Path) -> None:
+    """The README's steps for hosting the page, but for the two that need AWS (reading the stack's
+    ApiUrl, uploading): the copy holds the page and the client it imports, and names the API base."""
+    (block,) = [b for b in _blocks() if "aws s3 sync" in b]
+    api = "https://abc123.execute-api.eu-west-1.amazonaws.com/api/v1"
+    script, found = re.subn(
+        r"^API=\$\(aws .*?\)/api/v1$", f"API={api}", block, flags=re.DOTALL | re.MULTILINE
+    )
+    assert found == 1
+    script = "\n".join(line for line in script.splitlines() if not line.startswith("aws ")) + '\necho "$SITE"'
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    site = Path(done.stdout.strip())
+    assert site.parent == tmp_path  # a temporary directory, nothing left in the repository
+    assert {p.name for p in site.iterdir()} >= {"index.html", "app.js", "style.css", "chatvault.js"}
+    page = (site / "index.html").read_text()
+    assert f'data-api="{api}"' in page
+    unset = re.compile(r'data-api="[^"]*"')  # and nothing else of the page changed
+    assert unset.sub("", page) == unset.sub("", (ROOT / "web/index.html").read_text())
+    assert 'from "./chatvault.js"' in (site / "app.js").read_text()  # the client it imports, beside it

@@ -2,7 +2,7 @@
 models.
 
 PynamoDB's model deserialization costs about 45 µs an item here, 2.2 ms of CPU for a page of 50:
-more than the rest of the request, and over the warm-request budget (README, "Performance"). So a
+more than the rest of the request, and over the warm-request budget (docs/DESIGN.md, "Performance"). So a
 page is read with PynamoDB's public low-level API (`Connection.query`, with PynamoDB's conditions, on
 the sessions table's shared connection) and its message items are decoded directly, from the
 attributes MessageItem writes, in a fifth of the time. tests/unit/test_history.py checks the decoding

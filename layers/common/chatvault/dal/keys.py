@@ -1,4 +1,4 @@
-"""The single-table key layout (README, "Data model").
+"""The single-table key layout (docs/DESIGN.md, "Data model").
 
 One partition per session, `pk = <session_id>`, items ordered by `sk`:
 
