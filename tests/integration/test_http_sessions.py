@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from chatvault.settings import get_settings
-from tests.integration.local_stack import ROOT, LocalStack, table_items
+from tests.integration.local_stack import ROOT, LocalStack, local_stack, table_items
 
 pytestmark = pytest.mark.http
 
@@ -278,6 +278,22 @@ def test_make_invoke_as_is_sends_the_canned_event_unchanged(stack: LocalStack) -
     assert code == 0, said
     assert (answer["statusCode"], answer["body"]["error"]["code"]) == (404, "session_not_found")
     assert "canned event" not in said
+
+
+def test_a_refused_create_for_a_canned_event_says_why_and_what_to_do(tmp_path: Any) -> None:
+    """Every local request comes from 127.0.0.1, so make invoke's own creates share the per-client
+    create limit with everything else: a refusal is one line naming the limit, not a traceback."""
+    with local_stack(tmp_path, "CreateSessionRateLimit=1") as limited:
+        while time.time() % 60 > 45:  # both creates in one minute's window
+            time.sleep(1)
+        event = "EVENT=tests/events/get_session.json"
+        assert _make_invoke(limited, "FN=GetSessionFunction", event)[0] == 0
+        code, answer, said = _make_invoke(limited, "FN=GetSessionFunction", event)
+    assert (code, answer) == (2, {})  # make's own code for a failed command (the command's is 1)
+    line = next(line for line in said.splitlines() if line.startswith("make invoke:"))
+    assert "creating it was refused (429 rate_limited): CreateSessionRateLimit allows 1 creates" in line
+    assert "PARAMETER_OVERRIDES=CreateSessionRateLimit=1000" in line
+    assert "Traceback" not in said
 
 
 def test_make_invoke_without_a_running_stack_says_so(tmp_path: Any) -> None:
