@@ -67,18 +67,36 @@ def _replaced(event: dict[str, Any], replacements: dict[str, str]) -> dict[str, 
 
 
 def _create_event(event: dict[str, Any]) -> dict[str, Any]:
-    """`POST /api/v1/sessions` from the same client as `event` (its headers without the token)."""
+    """`POST /api/v1/sessions` (an HTTP API event) from the same client as `event`, which is an HTTP
+    API event or a streaming function's request (`source_ip`, `headers`)."""
     context = event.get("requestContext") or {}
+    source_ip = (context.get("http") or {}).get("sourceIp") or event.get("source_ip") or "127.0.0.1"
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-session-token"}
+    headers = {**headers, "content-type": "application/json"}
+    headers.pop("accept", None)
     return {
         "version": "2.0",
         "routeKey": "POST /api/v1/sessions",
         "rawPath": "/api/v1/sessions",
         "rawQueryString": "",
-        "headers": {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-session-token"},
+        "headers": headers,
         "requestContext": {
-            **context,
+            "accountId": context.get("accountId", "123456789012"),
+            "apiId": context.get("apiId", "local"),
+            "domainName": context.get("domainName", "127.0.0.1"),
+            "domainPrefix": context.get("domainPrefix", "local"),
+            "http": {
+                "method": "POST",
+                "path": "/api/v1/sessions",
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", "make invoke"),
+            },
+            "requestId": str(uuid.uuid4()),
             "routeKey": "POST /api/v1/sessions",
-            "http": {**(context.get("http") or {}), "method": "POST", "path": "/api/v1/sessions"},
+            "stage": "$default",
+            "time": context.get("time", "22/Nov/2026:10:04:05 +0000"),
+            "timeEpoch": context.get("timeEpoch", 1795341845123),
         },
         "isBase64Encoded": False,
         "body": json.dumps({"title": "make invoke"}),

@@ -258,6 +258,8 @@ def test_make_helps_invoke_example_answers_200_every_time(stack: LocalStack) -> 
         ("ListUploadsFunction", "list_uploads", 200),
         ("ExportSessionFunction", "export_session", 200),
         ("DeleteSessionFunction", "delete_session", 200),
+        ("ChatStreamFunction", "chat_stream", 200),  # a streaming function's request, not an HTTP API event
+        ("StopReplyFunction", "stop_reply", 200),
     ],
 )
 def test_the_canned_events_answer_as_on_a_real_session(
