@@ -112,9 +112,9 @@ def test_the_guided_deploys_questions_are_those_the_pinned_sam_cli_asks() -> Non
     assert f"The pinned SAM CLI ({version[1]}) asks these, in this order" in section
     listed, not_asked = section.split("It does not ask", 1)
     labels = re.findall(r"\*([^*\n]+?)\*", listed)
-    # the questions other than the parameters', in order, and where it comes: the change set's
-    # question, which `sam deploy` asks once it has shown the change set
-    others = [a for a in asked if not a.startswith("Parameter ")]
+    # the questions other than the parameters', in order (one asked again and again: once, with its
+    # count), and where it comes: the change set's question, which `sam deploy` asks after showing it
+    others = [a for i, a in enumerate(asked) if not a.startswith("Parameter ") and a != asked[i - 1]]
     at = others.index("Confirm changes before deploy") + 1
     assert [label for label in labels if not label.startswith("Parameter ")] == [
         *others[:at],
@@ -129,8 +129,20 @@ def test_the_guided_deploys_questions_are_those_the_pinned_sam_cli_asks() -> Non
     assert f"one question for each of the template's {len(parameters)} parameters" in _flat(listed)
     for explained in ("AuthMode", "CreateUserPool", "AllowedOrigins", "ModelId", "KmsKeyArn"):
         assert f"`{explained}`" in listed
-    assert not [a for a in asked if "authentication" in a]
-    assert not_asked.startswith(' *"<Function> has no authentication. Is this okay?"*')
+    # the authentication question: asked of the streaming API's function, once per route, and of no
+    # function of the HTTP API (whose OpenAPI body declares security)
+    unauthenticated = [a.split(" has no authentication")[0] for a in asked if "has no authentication" in a]
+    http_api = {
+        name
+        for name, resource in TEMPLATE["Resources"].items()
+        if any(e["Type"] == "HttpApi" for e in resource.get("Properties", {}).get("Events", {}).values())
+    }
+    assert unauthenticated
+    assert not set(unauthenticated) & http_api
+    for function in set(unauthenticated):
+        times = unauthenticated.count(function)
+        assert f"*{function} has no authentication. Is this okay?*, asked {times} times" in _flat(listed)
+    assert not_asked.startswith(" that question of the HTTP API's functions")
 
 
 def test_what_prod_chooses_is_what_samconfig_says() -> None:
