@@ -13,13 +13,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from chatvault.http.stream import PlainRequest, respond
+from chatvault.observability import metrics
 
-__all__ = ["lambda_handler", "respond", "serve"]
+# ChatStreamFunction's Timeout in template.yaml (a test holds them equal): the invocation's length when
+# the adapter does not say its deadline, so that a reply's guard never lapses while it is being made
+TIMEOUT_S = 120
+
+__all__ = ["lambda_handler", "respond", "send", "serve"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -31,8 +37,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._any()
 
-    def do_POST(self) -> None:
-        self._any()
+    def __getattr__(self, name: str) -> Any:
+        # every other method (POST, the OPTIONS preflight, PUT...) is the service's to answer, in JSON
+        if name.startswith("do_"):
+            return self._any
+        raise AttributeError(name)
 
     def _any(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -52,25 +61,14 @@ class _Handler(BaseHTTPRequestHandler):
                 body=body,
                 source_ip=(context.get("identity") or {}).get("sourceIp"),
                 request_id=str(context.get("requestId") or lambda_context.get("request_id") or "unknown"),
-                remaining_ms=int(deadline_ms - time.time() * 1000) if deadline_ms else None,
+                # without the adapter's deadline: the function's whole Timeout (template.yaml)
+                remaining_ms=int(deadline_ms - time.time() * 1000) if deadline_ms else TIMEOUT_S * 1000,
             )
         )
-        self.send_response(status)
-        for key, value in out_headers.items():
-            self.send_header(key, value)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        gone = False
-        for chunk in chunks:  # to the end, sent or not: the reply is stored when it is complete
-            if gone or not chunk:
-                continue
-            try:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-            except OSError:
-                gone = True
-        if not gone:
-            self.wfile.write(b"0\r\n\r\n")
+        try:
+            send(self, status, out_headers, chunks)
+        finally:
+            metrics.flush_metrics()
 
     def _plain(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -80,6 +78,42 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """No access log here: API Gateway's access log records each request, without the IP."""
+
+
+def send(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], chunks: Iterator[bytes]
+) -> None:
+    """The head, then each chunk as it comes (chunked). A client that went away stops the writing, never
+    the reading: the chunks are run to their end, so the reply is still stored. No body for a 204."""
+    gone = False
+    try:
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        if status in (204, 304):
+            handler.send_header("Content-Length", "0")
+        else:
+            handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+    except OSError:
+        gone = True
+    for chunk in chunks:
+        if gone or not chunk or status in (204, 304):
+            continue
+        try:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            handler.wfile.flush()
+        except OSError:
+            gone = True
+    if gone:
+        handler.close_connection = True
+        return
+    if status not in (204, 304):
+        try:
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except OSError:
+            handler.close_connection = True
 
 
 def lambda_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:

@@ -260,19 +260,28 @@ def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
                 if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(key, value)
             if not isinstance(out_body, bytes):  # streamed: each chunk as the function writes it
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                self._chunks(out_body)
+                try:
+                    if status in (204, 304):
+                        self.send_header("Content-Length", "0")
+                    else:
+                        self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                except OSError:  # the client left before the head: the function goes on all the same
+                    for _ in out_body:
+                        pass
+                    self.close_connection = True
+                    return
+                self._chunks(out_body, framed=status not in (204, 304))
                 return
             self.send_header("Content-Length", str(len(out_body)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(out_body)
 
-        def _chunks(self, chunks: Any) -> None:
+        def _chunks(self, chunks: Any, *, framed: bool = True) -> None:
             """Write and flush each chunk; a client that went away stops the writing, not the function:
             the rest is read to its end (the reply is stored when it is complete)."""
-            gone = False
+            gone = not framed  # no body at all for a 204
             for chunk in chunks:
                 if gone or not chunk:
                     continue

@@ -156,7 +156,12 @@ class _Worker:
     def stream(self, request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         """The head, then each chunk as the function writes it (within its timeout)."""
         self.conn.send(request)
-        ends = time.monotonic() + self.timeout + 1
+        self._ends = time.monotonic() + self.timeout + 1
+        yield from self.stream_rest()
+
+    def stream_rest(self) -> Iterator[tuple[str, Any]]:
+        """What is left of the answer being streamed (until its end, or the function's timeout)."""
+        ends = self._ends
         while True:
             if not self.conn.poll(max(0.0, ends - time.monotonic())):
                 self.process.kill()
@@ -229,6 +234,13 @@ class Runtime:
         worker = self._acquire(name)
         try:
             yield from worker.stream(request)
+        except GeneratorExit:  # the gateway stopped reading (its client left): the reply is still made
+            for _ in worker.stream_rest():
+                pass
+            with self._lock:
+                self._idle[name].append(worker)
+                self._lock.notify()
+            raise
         except BaseException:
             worker.close()
             with self._lock:

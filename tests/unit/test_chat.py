@@ -405,3 +405,81 @@ def test_an_exchange_is_two_transactions_and_one_query_beside_the_first() -> Non
     with _requests() as seen:
         _chat(sid, "Hello", str(uuid.uuid4()))
     assert seen == Counter({"TransactWriteItems": 2, "Query": 1})
+
+
+@pytestmark_aws
+def test_a_completed_pair_is_answered_as_it_was_even_after_the_session_ended() -> None:
+    sid = stored_session()
+    mid = str(uuid.uuid4())
+    first, _ = _chat(sid, "Hello", mid)
+    at = clock.now()
+    from chatvault.models.domain import SessionChanges
+
+    sessions.update(
+        sid, OWNER, SessionChanges(fields=frozenset({"status"}), end=True), at, at + timedelta(hours=1)
+    )
+    assert _chat(sid, "Hello", mid) == (first, False)
+
+
+@pytestmark_aws
+def test_a_message_posing_as_a_reply_is_not_taken_for_one() -> None:
+    """A client may send a user message whose id is the reply id of another: a retry of that other
+    still asks the model and stores a real reply."""
+    sid = stored_session()
+    mid = str(uuid.uuid4())
+    with pytest.raises(ModelBusyError):
+        _chat(sid, "/stand-in throttle", mid)
+    _chat(sid, "I am not a reply", reply_id_of(mid))
+    pair, created = _chat(sid, "/stand-in throttle", mid)
+    assert created
+    assert pair.reply.role == "assistant"
+    assert pair.reply.message_id == reply_id_of(mid)
+    assert pair.reply.content.startswith('You said: "/stand-in throttle"')
+
+
+def test_blank_messages_never_reach_the_model() -> None:
+    earlier = _history(("user", "  \n"), ("assistant", "ok"), ("user", "hi"))
+    assert [p for t in turns_of(earlier, "new", limit=20) for p in t.parts] == ["hi", "new"]
+    with pytest.raises(ValueError, match="white space"):
+        ChatRequest(content=" \n\t")
+
+
+@pytestmark_aws
+def test_a_failed_stop_check_does_not_end_the_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatvault.errors import StorageUnavailableError
+    from chatvault.logic import chat_stream
+
+    def throttled(*_: Any) -> bool:
+        raise StorageUnavailableError()
+
+    monkeypatch.setattr(replies, "stop_asked", throttled)
+    monkeypatch.setattr(chat_stream, "STOP_CHECK_S", 0.0)  # look after every delta
+    sid = stored_session()
+    events = list(chat_stream.chat_events(sid, ChatRequest(content="one two three"), CALLER))
+    assert events[-1][0] == "reply"
+    assert events[-1][1]["content"] == 'You said: "one two three".'
+
+
+@pytestmark_aws
+def test_a_streamed_reply_near_the_invocations_end_is_stored_as_far_as_it_got(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chatvault import deadline
+    from chatvault.logic import chat_stream
+
+    sid = stored_session()
+    calls = {"n": 0}
+
+    def remaining() -> float:
+        calls["n"] += 1
+        # the first look sets the guard's end; then one after each delta: the second delta finds it near
+        return 30.0 if calls["n"] < 3 else 1.0
+
+    monkeypatch.setattr(deadline, "remaining_s", remaining)
+    events = list(chat_stream.chat_events(sid, ChatRequest(content="a b c d e f g h"), CALLER))
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    assert events[-1][0] == "reply"
+    reply = events[-1][1]
+    assert reply["content"] == "".join(deltas)
+    assert len(deltas) == 2
+    assert reply["metadata"]["attributes"]["stop_reason"] == "time_limit"

@@ -54,8 +54,8 @@ def find(session_id: str, after: str, message_id: str) -> MessageRecord | None:
             session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=False, limit=FIND_PAGE, after=start
         )
         records = [history.message_of(raw) for raw in items if history.is_message(raw)]
-        for record in records:
-            if record.message_id == message_id:
+        for record in records:  # a reply: a client's own message cannot pose as one
+            if record.message_id == message_id and record.role == "assistant":
                 return record
         if not more or not records:
             return None

@@ -23,8 +23,9 @@ def wants_events(accept: str | None) -> bool:
 
 
 def encode(event: str, data: Any) -> bytes:
-    """One event; JSON data has no raw newline, so one `data:` line carries it."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    """One event; JSON data has no raw newline (and the format's only line ends are CR and LF), so one
+    `data:` line carries it, in UTF-8 as written (not escaped: 2-4 bytes a character, not 6-12)."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
 
 
 def error_data(exc: ChatVaultError, request_id: str) -> dict[str, Any]:

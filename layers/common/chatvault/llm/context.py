@@ -3,7 +3,8 @@
 - The model sees the session's newest messages: at most ChatContextMessages of them (the new user
   message included) and at most CONTEXT_CHARS characters before the new message, which is always in.
   Older messages are left out, whole.
-- Only `user` and `assistant` messages. `system` messages are left out: the operator's SystemPrompt is
+- Only `user` and `assistant` messages, and none of white space alone (a model refuses blank text;
+  a plain append may store one). `system` messages are left out: the operator's SystemPrompt is
   the model's only instruction, so no one who may write a message can instruct the model. `tool`
   messages are left out: the model is given no tools, and Converse accepts a tool result only as the
   answer to its own tool call.
@@ -30,7 +31,7 @@ def turns_of(earlier: Sequence[MessageRecord], newest: str, limit: int) -> tuple
     kept: list[MessageRecord] = []
     budget = CONTEXT_CHARS
     for record in reversed(earlier[-(limit - 1) :] if limit > 1 else []):
-        if record.role not in SEEN_ROLES:
+        if record.role not in SEEN_ROLES or not record.content.strip():  # a model refuses blank text
             continue
         if len(record.content) > budget:
             break

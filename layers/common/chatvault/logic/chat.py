@@ -168,8 +168,11 @@ def begin(
         stored.append(MessageOut.of(user))
     if appended.outcome == "created":
         metrics.add_metric(name="MessagesAppended", unit="Count", value=1)
-    else:  # a retry: its user message is stored; under the guard, the reply is found or made
+    else:  # a retry: its user message is stored; the reply is found, or made under the guard
         earlier_read.cancel()
+        found = replies.find(session_id, user.position, reply_id_of(user.message_id))
+        if found is not None:  # answered as it was, even if the session has ended or is busy since
+            return Begun(session_id, user, lock, found=found)
         match replies.take(session_id, principal, lock, clock.now()):
             case "busy":
                 raise ReplyInProgressError()
@@ -282,7 +285,8 @@ def store_reply(begun: Begun, reply: ModelReply, elapsed_ms: int, settings: Sett
 def _reply_message(
     session_id: str, reply_id: str, reply: ModelReply, elapsed_ms: int, settings: Settings
 ) -> NewMessage:
-    stopped = reply.stop_reason == STOPPED  # a stream closed early: Bedrock reports no token counts
+    # a stream closed early (Stop, the time limit): Bedrock reports no token counts
+    stopped = reply.stop_reason in (STOPPED, "time_limit")
     attributes = {} if stopped else {"input_tokens": str(reply.input_tokens)}
     if reply.stop_reason not in ("end_turn", "stop_sequence"):
         attributes["stop_reason"] = reply.stop_reason

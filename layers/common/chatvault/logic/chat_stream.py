@@ -11,9 +11,9 @@ import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from chatvault import llm
+from chatvault import deadline, llm
 from chatvault.dal import replies
-from chatvault.errors import ChatVaultError, ReplyStoppedError
+from chatvault.errors import ChatVaultError, ModelTimeoutError, ReplyStoppedError
 from chatvault.llm import ModelReply
 from chatvault.logic.chat import STOPPED, Begun, begin, free_guard, model_request, store_reply
 from chatvault.logic.create_session import create_session
@@ -26,6 +26,10 @@ from chatvault.settings import Settings, get_settings
 Event = tuple[str, Any]  # (SSE event name, its JSON data): session, message, delta, reply, error
 # How often a streamed reply looks whether the person pressed Stop (one GetItem of the session item)
 STOP_CHECK_S = 1.0
+# Time kept for the reply's write when the invocation's end draws near: the model is then closed and
+# the text so far stored (`attributes.stop_reason: time_limit`), rather than the function stopped
+WRITE_RESERVE_S = 4.0
+TIME_LIMIT = "time_limit"
 
 
 def chat_events(raw_session_id: str | None, request: ChatRequest, caller: Caller) -> Iterator[Event]:
@@ -52,11 +56,12 @@ def chat_events(raw_session_id: str | None, request: ChatRequest, caller: Caller
             else str(getattr(request, "session_id", ""))
         )
         begun = begin(session_id, request, caller)
-    yield "message", MessageOut.of(begun.user).model_dump(mode="json")
     if begun.found is not None:
+        yield "message", MessageOut.of(begun.user).model_dump(mode="json")
         yield "reply", MessageOut.of(begun.found).model_dump(mode="json")
         return
-    try:
+    try:  # the guard is this call's from here: whatever happens, it is freed or the reply's write frees it
+        yield "message", MessageOut.of(begun.user).model_dump(mode="json")
         reply = yield from _stream(begun, get_settings())
     except ChatVaultError as exc:
         free_guard(begun.session_id, begun.lock)
@@ -68,13 +73,25 @@ def chat_events(raw_session_id: str | None, request: ChatRequest, caller: Caller
     yield "reply", MessageOut.of(reply).model_dump(mode="json")
 
 
+def _stop_asked(begun: Begun) -> bool:
+    """A failed look (throttled, slow) is not a Stop: the reply goes on, and the next look may see it."""
+    try:
+        return replies.stop_asked(begun.session_id, begun.lock)
+    except ChatVaultError:
+        logger.warning("stop check failed; the reply goes on")
+        return False
+
+
 def _stream(begun: Begun, settings: Settings) -> Generator[Event, None, MessageRecord]:
     """The model's deltas as it writes them, then the reply stored. Every STOP_CHECK_S it reads the
     session item: a Stop (POST .../chat/stop) closes the model's stream, and the text so far is stored
-    with `attributes.stop_reason: stopped` (nothing written yet: ReplyStoppedError, nothing stored)."""
+    with `attributes.stop_reason: stopped` (nothing written yet: ReplyStoppedError, nothing stored).
+    The model's timeout bounds each chunk; the invocation's end bounds the whole: WRITE_RESERVE_S
+    before it the model is closed and the text so far stored (`time_limit`)."""
     started = time.monotonic()
     written: list[str] = []
     reply: ModelReply | None = None
+    ended_by = STOPPED
     check_at = started + STOP_CHECK_S
     model = llm.stream(model_request(begun, settings))
     try:
@@ -84,9 +101,13 @@ def _stream(begun: Begun, settings: Settings) -> Generator[Event, None, MessageR
                 break
             written.append(item)
             yield "delta", {"text": item}
+            left = deadline.remaining_s()
+            if left is not None and left < WRITE_RESERVE_S:
+                ended_by = TIME_LIMIT
+                break
             if time.monotonic() >= check_at:
                 check_at = time.monotonic() + STOP_CHECK_S
-                if replies.stop_asked(begun.session_id, begun.lock):
+                if _stop_asked(begun):
                     break
     except ChatVaultError as exc:
         metrics.add_metric(name="ModelFailures", unit="Count", value=1)
@@ -96,14 +117,14 @@ def _stream(begun: Begun, settings: Settings) -> Generator[Event, None, MessageR
         close = getattr(model, "close", None)
         if close is not None:
             close()  # a Stop: the model stops writing (and billing)
-    if reply is None:  # stopped
+    if reply is None:  # stopped, or out of time
         if not "".join(written).strip():
-            raise ReplyStoppedError()
+            raise ReplyStoppedError() if ended_by == STOPPED else ModelTimeoutError()
         reply = ModelReply(
             text="".join(written),
             model=settings.model_id,
             input_tokens=0,
             output_tokens=0,
-            stop_reason=STOPPED,
+            stop_reason=ended_by,
         )
     return store_reply(begun, reply, int((time.monotonic() - started) * 1000), settings)

@@ -282,6 +282,14 @@ class MessageListOut(ApiModel):
 # ---- the chat: the user message, the model's reply ----------------------------------------------
 
 
+def _not_blank(text: str) -> str:
+    """A model refuses a message of spaces alone (Bedrock: a ValidationException): a 422 here, not a
+    stored message that every later chat of the session would carry to the model."""
+    if not text.strip():
+        raise ValueError("must contain more than white space")
+    return text
+
+
 class ChatRequest(StrictRequest):
     model_config = ConfigDict(
         json_schema_extra={
@@ -289,8 +297,11 @@ class ChatRequest(StrictRequest):
         }
     )
 
-    content: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="The user message: 1..MaxMessageChars characters (default 32768); longer is 413."
+    content: Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)] = Field(
+        description=(
+            "The user message: 1..MaxMessageChars characters (default 32768; longer is 413), not only white "
+            "space (422)."
+        )
     )
     message_id: Uuid | None = Field(
         default=None,
