@@ -28,6 +28,7 @@ from chatvault.errors import (
     MethodNotAllowedError,
     PayloadTooLargeError,
     RouteNotFoundError,
+    UnauthenticatedError,
     ValidationFailedError,
 )
 from chatvault.http import body, errors, sse
@@ -103,8 +104,12 @@ def _answer(request: PlainRequest) -> tuple[int, dict[str, str], Chunks]:
     if len(request.body) > get_settings().max_body_bytes:
         raise PayloadTooLargeError()
     model = ChatRequest if matched is not None else StartChatRequest
-    parsed = _parsed(request.body, model)
-    caller = _caller(request)
+    if get_settings().auth_mode == "jwt":  # as the HTTP API's authorizer: 401 before the body is read
+        caller = _caller(request)
+        parsed = _parsed(request.body, model)
+    else:
+        parsed = _parsed(request.body, model)
+        caller = _caller(request)
     session_id = matched.group("session_id") if matched is not None else None
     if not sse.wants_events(request.headers.get("accept")):
         pair: BaseModel
@@ -153,6 +158,8 @@ class _InvalidBody(Exception):
 def _caller(request: PlainRequest) -> Caller:
     settings = get_settings()
     authorization = request.headers.get("authorization")
+    if settings.auth_mode == "jwt" and not authorization:
+        raise UnauthenticatedError()
     subject = None
     if settings.accounts and authorization:
         from chatvault.logic import bearer
@@ -174,4 +181,8 @@ def _cors(origin: str | None) -> dict[str, str]:
     allowed = [o.strip() for o in get_settings().allowed_origins.split(",") if o.strip()]
     if not origin or not ("*" in allowed or origin in allowed):
         return {}
-    return {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin, "Vary": "Origin"}
+    return {
+        "Access-Control-Allow-Origin": "*" if "*" in allowed else origin,
+        "Access-Control-Expose-Headers": "retry-after",
+        "Vary": "Origin",
+    }
