@@ -1,12 +1,14 @@
 // The demo chat page: an anonymous session that survives reloads, on the chatvault client.
 // Each message is a chat: the service stores it, asks the model (the stand-in model locally) and
-// stores its reply; the page shows what the service stored and makes nothing up.
+// stores its reply; the page shows the reply as the model writes it (streamed), then what the service
+// stored, and makes nothing up.
 import { ChatvaultClient, ChatvaultError, NetworkError } from "./chatvault.js";
 
 const $ = (id) => document.getElementById(id);
 const api = document.body.dataset.api || "/api/v1";
 const exitUrl = document.body.dataset.exitUrl || "about:blank";
-const client = new ChatvaultClient({ baseUrl: api });
+// data-stream-api: where the streamed chat goes (on AWS the stack's StreamApiUrl); default data-api
+const client = new ChatvaultClient({ baseUrl: api, streamUrl: document.body.dataset.streamApi || undefined });
 
 const ui = {
   log: $("log"),
@@ -21,6 +23,7 @@ const ui = {
   compose: $("compose"),
   message: $("message"),
   send: $("send"),
+  stop: $("stop"),
   file: $("file"),
   progress: $("upload-progress"),
   uploads: $("uploads"),
@@ -39,6 +42,9 @@ let replying = false; // a reply is being made: Send waits for it
 let unanswered = null; // the exchange whose reply failed, which "Retry" sends again with its message_id
 const WHO = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
 const NO_REPLY = "The assistant has not replied.";
+const REPLYING = "The assistant is replying…";
+const REPLIED = "The assistant has replied.";
+const STOPPED = "The reply was stopped.";
 const AGAIN = "Choose Retry to send your message again (it is not stored twice).";
 
 // ---- values as a person reads them: local times, file types and sizes ----
@@ -122,10 +128,17 @@ function setActive(on) {
   ui.send.disabled = !on || replying;
 }
 
-function setReplying(on) {
+/** While a reply is being made: the status says so, Send waits and Stop is shown. Afterwards the
+ *  status says how it ended (`said`: the reply is complete, or stopped; nothing after a failure, which
+ *  the alert says). Screen readers hear these, and the reply once complete, not each piece of it. */
+function setReplying(on, said = "") {
   replying = on;
   ui.send.disabled = !active || on;
-  ui.replying.textContent = on ? "The assistant is replying…" : "";
+  const stopFocused = document.activeElement === ui.stop;
+  ui.stop.hidden = !on;
+  ui.stop.disabled = false;
+  if (!on && stopFocused) ui.message.focus(); // the button goes: focus goes where the next message is typed
+  ui.replying.textContent = on ? REPLYING : said;
 }
 
 /** A chat that got no reply: said in its own alert, beside the conversation, with "Retry" when a
@@ -141,12 +154,13 @@ function replyProblem(text, turn = null) {
 function canRetry(error) {
   if (error instanceof NetworkError) return true;
   if (!(error instanceof ChatvaultError)) return false;
-  if (error.status === 409) return error.code === "reply_in_progress";
+  if (error.status === 409) return error.code === "reply_in_progress" || error.code === "reply_stopped";
   return [429, 502, 503, 504].includes(error.status);
 }
 
 function describeChat(error) {
   if (error instanceof ChatvaultError) {
+    if (error.code === "reply_stopped") return "The reply was stopped before it began.";
     const wait = error.retryAfter ? ` Please wait ${error.retryAfter} seconds first.` : "";
     if (error.code === "model_unavailable" && error.status === 503) return `The assistant is busy just now.${wait}`;
     if (error.code === "model_unavailable") return "The assistant is unavailable just now.";
@@ -162,7 +176,10 @@ function showTitle(session) {
   document.title = session.title ? `${session.title} - Chat` : "Chat";
 }
 
-function render(message, { pending = false } = {}) {
+const stoppedReply = (message) => message.metadata?.attributes?.stop_reason === "stopped";
+
+/** A message in the log (appended, or in place of `replace`: the reply as it was being written). */
+function render(message, { pending = false, replace = null } = {}) {
   const li = document.createElement("li");
   li.className = message.role + (pending ? " pending" : "");
   li.dataset.messageId = message.message_id ?? "";
@@ -173,20 +190,42 @@ function render(message, { pending = false } = {}) {
   text.className = "content";
   text.textContent = message.content;
   li.append(who, text);
+  if (message.role === "assistant" && stoppedReply(message)) {
+    // stopped by the person: stored as far as it was written
+    li.classList.add("stopped");
+    const note = document.createElement("span");
+    note.className = "note";
+    note.textContent = "Stopped";
+    li.append(note);
+  }
   if (message.created_at) li.append(timeElement(message.created_at));
-  ui.log.append(li);
+  if (replace) replace.replaceWith(li);
+  else ui.log.append(li);
   ui.log.scrollTop = ui.log.scrollHeight;
+  return li;
+}
+
+/** The reply as the model writes it: an assistant's message that grows. The log is a live region:
+ *  it and the message are marked busy while it grows (assistive technology waits for the complete
+ *  reply, which then replaces it, instead of reading every piece), and the status says when it is. */
+function writing() {
+  const li = render({ role: "assistant", content: "" });
+  li.classList.add("writing");
+  li.setAttribute("aria-busy", "true");
+  ui.log.setAttribute("aria-busy", "true");
   return li;
 }
 
 function clearConversation() {
   ui.log.replaceChildren();
+  ui.log.removeAttribute("aria-busy");
+  if (!replying) ui.replying.textContent = "";
   replyProblem("");
   ui.uploads.replaceChildren();
   ui.progress.hidden = true;
 }
 
-async function loadHistory() {
+async function loadHistory(session) {
   const messages = [];
   const files = [];
   await Promise.all([
@@ -208,7 +247,14 @@ async function loadHistory() {
   files.sort((a, b) => a.created_at.localeCompare(b.created_at));
   for (const upload of files) showFile(upload);
   const last = messages.at(-1);
-  if (li && last.role === "user") {
+  const asked = messages.findLastIndex((message) => message.role === "user");
+  const answered = messages.slice(asked + 1).some((message) => message.role === "assistant");
+  if (session.replying && asked !== -1 && !answered) {
+    // Its reply is still being made (the page was closed or reloaded meanwhile): picked up once stored.
+    const question = messages[asked];
+    const waiting = ui.log.children[asked];
+    follow({ content: question.content, messageId: question.message_id, sessionId: client.sessionId, li: waiting });
+  } else if (li && last.role === "user") {
     // The last message got no reply (the model failed, or the page closed while it was made): Retry
     // sends it again with its message_id, which completes the pair and stores nothing twice.
     mark(li, "failed", "No reply yet");
@@ -235,7 +281,7 @@ async function start({ fresh = false } = {}) {
     const { session, restored, reset } = await client.startSession();
     if (reset) notice(RESET_NOTICE);
     showTitle(session);
-    if (restored) await loadHistory();
+    if (restored) await loadHistory(session);
     else clearConversation();
     setActive(true);
     document.body.dataset.sessionReady = "true";
@@ -269,22 +315,41 @@ function mark(li, state, note = "") {
   }
 }
 
-/** One exchange: the message and its reply, stored by the service (POST .../chat). The page retries
- *  nothing by itself (retries: 0): a failure is said at once, and "Retry" sends the same message_id
- *  again, which stores neither message twice and completes the pair. */
+/** The person's message is stored (the service's copy: its id and time). */
+function markStored(turn, message) {
+  if (!message) return;
+  mark(turn.li, "answered");
+  turn.li.dataset.messageId = message.message_id;
+  if (!turn.li.querySelector("time")) turn.li.append(timeElement(message.created_at));
+}
+
+/** One exchange: the message and its reply, stored by the service (POST .../chat, streamed: the reply
+ *  grows as the model writes it, then the stored reply takes its place). The page retries nothing by
+ *  itself (retries: 0): a failure is said at once, and "Retry" sends the same message_id again, which
+ *  stores neither message twice and completes the pair (a stored pair comes back whole). */
 async function exchange(turn) {
   replyProblem("");
   mark(turn.li, "pending");
   setReplying(true);
+  let bubble = null; // the reply as it is being written
+  let said = "";
   try {
-    const options = { messageId: turn.messageId, retries: 0 };
-    const { message, reply } = await client.chat(turn.sessionId, turn.content, options);
-    if (client.sessionId !== turn.sessionId) return; // erased or replaced meanwhile: nothing to show
-    mark(turn.li, "answered");
-    turn.li.dataset.messageId = message.message_id;
-    if (!turn.li.querySelector("time")) turn.li.append(timeElement(message.created_at));
-    render(reply);
+    const stream = client.chatStream(turn.sessionId, turn.content, { messageId: turn.messageId, retries: 0 });
+    for await (const text of stream) {
+      if (client.sessionId !== turn.sessionId) break; // erased or replaced meanwhile: nothing to show
+      if (!bubble) {
+        markStored(turn, stream.message);
+        bubble = writing();
+      }
+      bubble.querySelector(".content").append(text);
+      ui.log.scrollTop = ui.log.scrollHeight;
+    }
+    if (client.sessionId !== turn.sessionId) return stream.close();
+    markStored(turn, stream.message);
+    render(stream.reply, { replace: bubble });
+    said = stoppedReply(stream.reply) ? STOPPED : REPLIED;
   } catch (error) {
+    bubble?.remove(); // what was written of a reply that failed is not stored: it goes
     if (client.sessionId !== turn.sessionId) return;
     if (error instanceof ChatvaultError && error.status === 404) {
       turn.li.remove();
@@ -301,7 +366,57 @@ async function exchange(turn) {
       if (!ui.message.value) ui.message.value = turn.content;
     }
   } finally {
-    setReplying(false);
+    ui.log.removeAttribute("aria-busy");
+    setReplying(false, said);
+  }
+}
+
+/** The messages stored after the person's message of `turn` (oldest first). */
+async function after(turn) {
+  const { items } = await client.listMessages({ order: "desc", limit: 20, sessionId: turn.sessionId });
+  const at = items.findIndex((message) => message.message_id === turn.messageId);
+  return (at === -1 ? items : items.slice(0, at)).reverse();
+}
+
+/** A reply the service is still making, for a page that did not ask for it (reloaded, or opened
+ *  again, while it was made): said as being made, and shown once stored. It asks every second; when
+ *  the session is no longer replying without a reply stored (the model failed, or its function died),
+ *  the message is marked and Retry offered, as after a reload. */
+async function follow(turn) {
+  mark(turn.li, "pending");
+  setReplying(true);
+  let said = "";
+  try {
+    for (;;) {
+      await sleep(1000);
+      if (client.sessionId !== turn.sessionId) return;
+      let newer = await after(turn);
+      if (!newer.some((message) => message.role === "assistant")) {
+        if ((await client.getSession(turn.sessionId)).replying) continue;
+        newer = await after(turn); // it may have been stored just before the session said so
+      }
+      if (client.sessionId !== turn.sessionId) return;
+      for (const message of newer) render(message);
+      const reply = newer.find((message) => message.role === "assistant");
+      if (reply) {
+        mark(turn.li, "answered");
+        said = stoppedReply(reply) ? STOPPED : REPLIED;
+      } else {
+        mark(turn.li, "failed", "No reply yet");
+        replyProblem(`${NO_REPLY} ${AGAIN}`, turn);
+      }
+      return;
+    }
+  } catch (error) {
+    if (client.sessionId !== turn.sessionId) return;
+    if (error instanceof ChatvaultError && error.status === 404) {
+      await lost();
+      return;
+    }
+    mark(turn.li, "failed", "No reply yet");
+    replyProblem(`${NO_REPLY} ${describeChat(error)} ${AGAIN}`, turn);
+  } finally {
+    setReplying(false, said);
   }
 }
 
@@ -316,6 +431,21 @@ ui.compose.addEventListener("submit", async (event) => {
   ui.message.focus();
   // a new message goes on from here: the one whose reply failed stays in the log, without its Retry
   await exchange({ content, messageId, sessionId: client.sessionId, li });
+});
+
+// Stop: the reply being made stops within about a second and is stored as far as it was written
+// (marked Stopped); it comes as the end of the stream (or, after a reload, as the stored reply).
+ui.stop.addEventListener("click", async () => {
+  if (!replying) return;
+  ui.stop.disabled = true;
+  try {
+    // false: no reply was being made yet (the chat has not reached the service): Stop can be chosen again
+    if (!(await client.stop()) && replying) ui.stop.disabled = false;
+  } catch (error) {
+    if (error instanceof ChatvaultError && error.status === 404) return; // the exchange says it
+    ui.stop.disabled = false;
+    problem(`Not stopped: ${describe(error)}`);
+  }
 });
 
 ui.retrySend.addEventListener("click", () => {

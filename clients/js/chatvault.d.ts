@@ -14,6 +14,9 @@ export interface Session {
   message_count: number;
   preview: string | null;
   expires_at: string;
+  /** A reply of the chat is being made now (it will appear in the history): e.g. after the page that
+   *  asked for it was closed mid-reply. */
+  replying: boolean;
 }
 
 /** POST /sessions' answer: in anonymous mode it carries the session token, once. */
@@ -80,6 +83,11 @@ export interface ChatResult {
 /** POST /chat's answer: `session` (with its token, this once, in anonymous mode) when it created one. */
 export interface StartedChat extends ChatResult {
   session?: CreatedSession;
+}
+
+/** POST /sessions/{session_id}/chat/stop's answer: whether a reply was being made (it stops). */
+export interface StopReply {
+  stopping: boolean;
 }
 
 export interface ChatOptions extends CallOptions {
@@ -185,6 +193,9 @@ export interface StoredSession {
 export interface ClientOptions {
   /** The API's base URL; default "/api/v1" (same origin). */
   baseUrl?: string;
+  /** Where the streamed chat (chatStream, startChatStream) goes: on AWS the stack's StreamApiUrl
+   *  (`/api/v1` is added unless it ends with it); default `baseUrl` (`make dev` streams on its port). */
+  streamUrl?: string;
   /** Where the session id and token are kept; default localStorage; null keeps nothing. */
   storage?: SessionStorageLike | null;
   /** Default "chatvault.session". */
@@ -256,12 +267,44 @@ export class NetworkError extends Error {
   readonly messageId: string | null;
 }
 
+/** A streamed chat: iterate over it (`for await`) for the reply's text as the model writes it, each
+ *  item a delta; when the iteration ends, `message` and `reply` are the stored pair (and `session`, for
+ *  startChatStream, the new session). An `error` event is thrown as the ChatvaultError the JSON form
+ *  throws (its status, code, retryAfter), an answer cut off as a NetworkError; each carries `messageId`
+ *  (and `session`). Where the answer is the JSON form (no streaming there), there are no deltas, only
+ *  the pair; a replay (the same messageId, its pair stored) has none either. Aborting the signal or
+ *  `close()` stops reading, not the reply: `ChatvaultClient.stop()` does. */
+export class ChatStream<T extends ChatResult = ChatResult> implements AsyncIterable<string> {
+  /** Made by ChatvaultClient.chatStream and startChatStream. */
+  private constructor();
+  [Symbol.asyncIterator](): AsyncIterator<string, void, undefined>;
+  /** The stored pair, once the rest is read (deltas not iterated over are dropped). */
+  result(): Promise<T>;
+  /** Stop reading (the reply is still made and stored). */
+  close(): Promise<void>;
+  /** The user message's id: a chat with it completes the pair. */
+  readonly messageId: string;
+  /** startChatStream's new session (with its token, this once), as soon as it has come. */
+  readonly session: CreatedSession | null;
+  /** The stored user message, as soon as it has come. */
+  readonly message: Message | null;
+  /** The stored reply, once the iteration has ended (`metadata.attributes.stop_reason` "stopped":
+   *  stopped by ChatvaultClient.stop, the text so far). */
+  readonly reply: Message | null;
+  /** Whether the answer was an event stream (false: the JSON form); null until it has come. */
+  readonly streamed: boolean | null;
+  /** The deltas so far, joined (keep `reply.content`, the stored text). */
+  readonly text: string;
+}
+
 export function memoryStorage(): SessionStorageLike;
 export function parseRetryAfter(value: string | null | undefined, now?: number): number | null;
 
 export class ChatvaultClient {
   constructor(options?: ClientOptions);
   readonly baseUrl: string;
+  /** Where the streamed chat goes (ending with /api/v1). */
+  readonly streamUrl: string;
   readonly stored: StoredSession | null;
   readonly hasStored: boolean;
   readonly sessionId: string | null;
@@ -325,6 +368,16 @@ export class ChatvaultClient {
    *  session was created is retried on the session's route with the same message_id; thrown, it
    *  carries `session` (remembered too) and `messageId`. */
   startChat(content: string, options?: ChatOptions): Promise<ChatResult & { session: CreatedSession }>;
+  /** chat(), streamed (`streamUrl`): the reply's text as the model writes it, then the stored pair.
+   *  Its request is retried as chat()'s until the answer has begun; then nothing is. */
+  chatStream(sessionId: string | null | undefined, content: string, options?: ChatOptions): ChatStream<ChatResult>;
+  /** startChat(), streamed: the new session is remembered (with its token) as soon as it comes; a
+   *  failure after it was created carries it (`error.session`) and the messageId. */
+  startChatStream(content: string, options?: ChatOptions): ChatStream<ChatResult & { session: CreatedSession }>;
+  /** POST /sessions/{id}/chat/stop (`sessionId` null: the stored session): true when a reply was being
+   *  made; a streamed one ends within about a second, stored as far as it got (stop_reason
+   *  "stopped"), or with ChatvaultError reply_stopped when nothing was written yet. */
+  stop(sessionId?: string | null, options?: CallOptions): Promise<boolean>;
 
   listUploads(options?: SessionCallOptions & { limit?: number; cursor?: string }): Promise<UploadPage>;
   getUpload(uploadId: string, options?: SessionCallOptions): Promise<UploadDownload>;

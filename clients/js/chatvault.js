@@ -96,10 +96,204 @@ const sleep = (ms, signal) =>
     if (signal) signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
   });
 
+// ---- the streamed chat ----
+
+const EVENT_STREAM = "text/event-stream";
+
+/** Whether this browser can read a response as it arrives (fetch's body as a ReadableStream). */
+const canStream = () => typeof globalThis.ReadableStream === "function";
+
+/** The `text/event-stream` format, read as it arrives: `push(text)` returns the events it completed,
+ *  each `{name, data}` (`name` "message" when none is given; the `data:` lines joined with newlines).
+ *  A line ends at CRLF, LF or CR (a CR at the end of what has arrived waits: its LF may follow); a
+ *  blank line dispatches an event (one without data is not dispatched); comments (`:`), `id:`,
+ *  `retry:` and unknown fields are ignored; one space after the colon is not part of the value. */
+class EventParser {
+  constructor() {
+    this.buffer = "";
+    this.name = "";
+    this.data = [];
+  }
+
+  push(text, end = false) {
+    this.buffer += text;
+    const events = [];
+    const eol = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let found = eol.exec(this.buffer); found; found = eol.exec(this.buffer)) {
+      if (!end && found[0] === "\r" && eol.lastIndex === this.buffer.length) break;
+      this.line(this.buffer.slice(start, found.index), events);
+      start = eol.lastIndex;
+    }
+    this.buffer = this.buffer.slice(start); // an event the stream ends inside is never dispatched
+    return events;
+  }
+
+  line(line, events) {
+    if (line === "") {
+      if (this.data.length) events.push({ name: this.name || "message", data: this.data.join("\n") });
+      this.name = "";
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.name = value;
+    else if (field === "data") this.data.push(value);
+  }
+}
+
+/** The events of an event-stream response, each as soon as it has arrived (response.body's reader; a
+ *  fetch whose response has none: the whole text, once it is complete). */
+async function* eventsOf(response) {
+  const parser = new EventParser();
+  const body = response.body;
+  if (!body || typeof body.getReader !== "function") {
+    yield* parser.push(await response.text(), true);
+    return;
+  }
+  const reader = body.getReader();
+  const decoder = new TextDecoder(); // UTF-8; a character split between chunks waits for its end
+  let done = false;
+  try {
+    while (!done) {
+      const chunk = await reader.read();
+      done = chunk.done;
+      yield* parser.push(done ? decoder.decode() : decoder.decode(chunk.value, { stream: true }), done);
+    }
+  } finally {
+    if (!done) reader.cancel().catch(() => {}); // left early (a reply, a close): stop reading
+  }
+}
+
+/**
+ * A chat being answered, streamed (ChatvaultClient.chatStream, startChatStream). Iterate over it
+ * (`for await (const text of stream)`) for the reply's text as the model writes it, each item a delta;
+ * when the iteration ends, `message` and `reply` are the stored user message and the stored reply
+ * (exactly as GET .../messages returns it), and for startChatStream `session` is the new session (the
+ * client has remembered it and its token, as startChat does). `result()` reads what is left and
+ * returns the pair.
+ *
+ * The request is sent at once. `streamed` says whether the answer was an event stream (null until it
+ * has come): where it is not (a proxy or a deployment that ignores Accept, or a browser that cannot
+ * read a response as it arrives: then the JSON form is asked for), there are no deltas, only the
+ * pair. A replay of a chat whose pair is stored (the same messageId) has no deltas either.
+ *
+ * Errors: a failure before anything is stored is thrown by the first step of the iteration, after
+ * the retries chat() would make; once the answer has begun nothing is retried. An `error` event is
+ * thrown as the ChatvaultError the JSON form throws (its `status`, `code`, `retryAfter`); an answer
+ * cut off is a NetworkError. Each carries `messageId` (and `session`, for startChatStream): the user
+ * message stays stored, and a chat with that messageId completes the pair (the stored reply, or a new
+ * one). Aborting the `signal` (or `close()`) stops reading only: the service still makes and stores
+ * the reply. `ChatvaultClient.stop()` stops it.
+ */
+export class ChatStream {
+  constructor(client, open, messageId, { signal, start = false } = {}) {
+    this.messageId = messageId;
+    this.session = null;
+    this.message = null;
+    this.reply = null;
+    this.streamed = null;
+    this.text = ""; // the deltas so far, joined (keep `reply.content`: the stored text)
+    this.client = client;
+    this.start = start;
+    this.error = null;
+    this.closed = false;
+    this.signal = signal;
+    this.controller = new AbortController(); // close(), or the caller's signal, stops reading
+    if (signal) {
+      if (signal.aborted) this.controller.abort(signal.reason);
+      else signal.addEventListener("abort", () => this.controller.abort(signal.reason), { once: true });
+    }
+    this.opened = open(this.controller.signal);
+    this.opened.catch(() => {}); // thrown where it is read: by the iteration
+    this.run = this.deltas();
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.run;
+  }
+
+  /** The stored pair (`{message, reply}`, and `session` for startChatStream), once the rest of the
+   *  answer is read (deltas not iterated over are dropped). Throws what the iteration threw. */
+  async result() {
+    for await (const _ of this.run) {
+      /* the rest of the deltas */
+    }
+    if (this.error) throw this.error;
+    if (!this.reply) throw this.failed(new NetworkError(new Error("The stream was closed before its reply came.")));
+    const pair = { message: this.message, reply: this.reply };
+    return this.start ? { session: this.session, ...pair } : pair;
+  }
+
+  /** Stop reading (the service still makes and stores the reply: ChatvaultClient.stop stops it). */
+  async close() {
+    this.closed = true;
+    this.controller.abort();
+    await this.run.return(undefined);
+  }
+
+  async *deltas() {
+    try {
+      const { response } = await this.opened;
+      this.streamed = (response.headers.get("Content-Type") || "").toLowerCase().includes(EVENT_STREAM);
+      if (!this.streamed) {
+        const pair = JSON.parse(await response.text()); // the JSON form: the pair, no deltas
+        this.take("message", pair.message);
+        if (pair.session) this.take("session", pair.session);
+        this.take("reply", pair.reply);
+        return;
+      }
+      for await (const event of eventsOf(response)) {
+        const data = JSON.parse(event.data);
+        if (event.name === "delta") {
+          if (!data || typeof data.text !== "string") throw new SyntaxError("a delta without its text");
+          this.text += data.text;
+          yield data.text;
+        } else if (event.name === "error") {
+          // the status and Retry-After the JSON form would have answered ride beside the error body
+          const status = Number.isInteger(data && data.status) ? data.status : 500;
+          throw new ChatvaultError(status, data, data && data.retry_after != null ? Number(data.retry_after) : null);
+        } else {
+          this.take(event.name, data); // session, message, reply; an event a newer service sends: ignored
+          if (event.name === "reply") return;
+        }
+      }
+      throw new NetworkError(new Error("The answer ended before its reply came."));
+    } catch (error) {
+      if (this.closed) return;
+      throw this.failed(error);
+    }
+  }
+
+  take(name, data) {
+    if (name === "session") {
+      this.session = data;
+      this.client.remember(data.session_id, data.session_token); // its token comes this once
+    } else if (name === "message") this.message = data;
+    else if (name === "reply") this.reply = data;
+  }
+
+  failed(error) {
+    if (this.signal && this.signal.aborted) return (this.error = error); // the caller's own abort, as fetch throws it
+    let failure = error;
+    if (error instanceof TypeError || error instanceof SyntaxError || (error && error.name === "AbortError")) {
+      failure = new NetworkError(error); // cut off, or not readable (the cause may quote the conversation)
+    }
+    this.error = chatFailure(failure, this.messageId, this.session);
+    return this.error;
+  }
+}
+
 export class ChatvaultClient {
   /**
    * @param {object} [options]
    * @param {string} [options.baseUrl] the API's base, default "/api/v1" (same origin)
+   * @param {string} [options.streamUrl] where the streamed chat goes (chatStream, startChatStream): on
+   *   AWS the stack's StreamApiUrl (`/api/v1` is added unless it ends with it); default baseUrl
    * @param {Storage|null} [options.storage] where session_id and session_token live; default localStorage
    * @param {string} [options.storageKey] default "chatvault.session"
    * @param {() => (string|null|Promise<string|null>)} [options.getJwt] a signed-in user's JWT (jwt mode)
@@ -109,6 +303,8 @@ export class ChatvaultClient {
    */
   constructor(options = {}) {
     this.baseUrl = (options.baseUrl ?? "/api/v1").replace(/\/$/, "");
+    const streamUrl = options.streamUrl ? options.streamUrl.replace(/\/$/, "") : null;
+    this.streamUrl = !streamUrl ? this.baseUrl : streamUrl.endsWith("/api/v1") ? streamUrl : `${streamUrl}/api/v1`;
     this.storage = options.storage === undefined ? globalThis.localStorage : options.storage;
     this.storageKey = options.storageKey ?? "chatvault.session";
     this.getJwt = options.getJwt ?? null;
@@ -216,17 +412,30 @@ export class ChatvaultClient {
   async request(
     method,
     path,
-    { body, query, idempotent = method === "GET", signal, keepalive = false, token, retries, retryOn = retryable } = {},
+    {
+      body,
+      query,
+      idempotent = method === "GET",
+      signal,
+      keepalive = false,
+      token,
+      retries,
+      retryOn = retryable,
+      base = this.baseUrl,
+      accept = "application/json",
+      raw = false,
+    } = {},
   ) {
+    // (base, accept, raw: the streamed chat's. `raw` returns a success unread, as `{status, response}`.)
     const attempts = retries ?? this.retries;
-    let url = this.baseUrl + path;
+    let url = base + path;
     if (query) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) params.set(k, String(v));
       const qs = params.toString();
       if (qs) url += `?${qs}`;
     }
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: accept };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const sessionToken = token !== undefined ? token : this.stored?.session_token;
     if (sessionToken) headers["X-Session-Token"] = sessionToken;
@@ -245,6 +454,7 @@ export class ChatvaultClient {
         await sleep(Math.min(2 ** attempt * 250, 4000), signal);
         continue;
       }
+      if (response.ok && raw) return { status: response.status, response };
       const text = await response.text();
       let data = null;
       if (text) {
@@ -498,6 +708,59 @@ export class ChatvaultClient {
     } catch (error) {
       throw chatFailure(error, body.message_id);
     }
+  }
+
+  /** chat(), streamed: returns a ChatStream at once (the request is sent to `streamUrl`). Iterate
+   *  over it for the reply's text as the model writes it; then its `message` and `reply` are the
+   *  stored pair. Its request is retried as chat()'s is, until the answer has begun (see ChatStream). */
+  chatStream(sessionId, content, { messageId, metadata, signal, retries } = {}) {
+    const body = chatBody(content, messageId, metadata);
+    const open = (reading) =>
+      this.openChat(() => `${this.sessionPath(sessionId)}/chat`, body, { signal: reading, retries });
+    return new ChatStream(this, open, body.message_id, { signal });
+  }
+
+  /** startChat(), streamed: a new session (the ChatStream's `session`, remembered with its token as
+   *  soon as it comes), then the user message, the reply's text as it is written and the stored
+   *  reply. A failure after the session was created is thrown with it (`error.session`) and the
+   *  messageId: `chatStream(error.session.session_id, content, {messageId: error.messageId})` (or
+   *  `chatStream(null, ...)`: the session is remembered) completes the pair. */
+  startChatStream(content, { messageId, metadata, signal, retries } = {}) {
+    const body = chatBody(content, messageId, metadata);
+    const open = (reading) => this.openChat(() => "/chat", body, { signal: reading, retries, token: null });
+    return new ChatStream(this, open, body.message_id, { signal, start: true });
+  }
+
+  /** The streamed chat's request: the event stream asked for where this browser can read one. */
+  async openChat(path, body, { signal, retries, token }) {
+    const streams = canStream();
+    try {
+      return await this.request("POST", path(), {
+        body,
+        idempotent: true,
+        signal,
+        retries,
+        retryOn: chatRetryable,
+        token,
+        base: streams ? this.streamUrl : this.baseUrl,
+        accept: streams ? EVENT_STREAM : "application/json",
+        raw: true,
+      });
+    } catch (error) {
+      const session = error instanceof ChatvaultError ? error.session : null;
+      if (session) this.remember(session.session_id, session.session_token); // a JSON answer's
+      throw chatFailure(error, body.message_id, session);
+    }
+  }
+
+  /** POST /sessions/{id}/chat/stop: the person's Stop. True when a reply was being made in the
+   *  session: a streamed one then ends within about a second, stored as far as it got
+   *  (`metadata.attributes.stop_reason` "stopped"), or, when nothing was written yet, with the error
+   *  `reply_stopped` (409; nothing stored, the same messageId asks again). A reply of the JSON form
+   *  is not cut short. False: none was being made; nothing changed. */
+  async stop(sessionId, { signal } = {}) {
+    const { data } = await this.request("POST", `${this.sessionPath(sessionId)}/chat/stop`, { idempotent: true, signal });
+    return Boolean(data && data.stopping);
   }
 
   // ---- uploads ----

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from tests.integration.local_stack import LocalStack, local_stack
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # The page talks from 127.0.0.1 like every test: lift the per-client limits (as tests/integration does).
 UNLIMITED = "CreateSessionRateLimit=100000 UploadRateLimit=100000 AppendRateLimit=60000"
+# The streaming tests' stand-in writes a word every 120 ms (40 by default): a reply of a few dozen words
+# streams for seconds, long enough to watch it grow, stop it, or reload the page in the middle of it.
+SLOW_WORD_MS = 120
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -56,6 +60,14 @@ def page_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]
 
 
 @pytest.fixture(scope="session")
+def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A local stack of its own whose stand-in streams slowly (SLOW_WORD_MS between words)."""
+    env = {"STAND_IN_WORD_MS": str(SLOW_WORD_MS)}
+    with local_stack(tmp_path_factory.mktemp("slow"), UNLIMITED, env=env) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -71,13 +83,26 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, page_stack: LocalStack) -> Iterator[Any]:
     """A fresh browser profile (empty localStorage) on the page, its session started."""
+    with opened_page(browser, page_stack) as opened:
+        yield opened
+
+
+@pytest.fixture
+def slow_page(browser: Any, slow_stack: LocalStack) -> Iterator[Any]:
+    """As `page`, on the stack whose stand-in streams slowly."""
+    with opened_page(browser, slow_stack) as opened:
+        yield opened
+
+
+@contextmanager
+def opened_page(browser: Any, stack: LocalStack) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 900, "height": 900})
     context.set_default_timeout(15_000)
     opened = context.new_page()
     console: list[str] = []  # printed when a test fails (pytest shows captured output)
     opened.on("console", lambda m: console.append(f"console {m.type}: {m.text}"))
     opened.on("pageerror", lambda e: console.append(f"page error: {e}"))
-    opened.goto(f"{page_stack.api}/")
+    opened.goto(f"{stack.api}/")
     try:
         opened.wait_for_selector("body[data-session-ready=true]")
         yield opened

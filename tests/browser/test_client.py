@@ -543,3 +543,281 @@ def test_start_chat_adopts_the_session_a_failure_carries_and_retries_on_its_rout
     assert finished["message"]["message_id"] == refused["messageId"]
     held = _stored_messages(page_stack, refused["session"]["session_id"], refused["session"]["session_token"])
     assert held == [finished["message"], finished["reply"]]
+
+
+# ---- the streamed chat (on a stack of its own whose stand-in writes a word every SLOW_WORD_MS) ----
+
+# Reads a ChatStream: each delta with when it came, and what the stream held meanwhile and at its end.
+READ = """
+const read = async (stream) => {
+  const deltas = [];
+  const started = performance.now();
+  let messageFirst = null;
+  for await (const text of stream) {
+    if (messageFirst === null) messageFirst = stream.message !== null;
+    deltas.push({ text, at: performance.now() - started });
+  }
+  return { deltas, messageFirst, streamed: stream.streamed, text: stream.text, session: stream.session,
+           message: stream.message, reply: stream.reply, messageId: stream.messageId };
+};
+const failure = (e) => ({ name: e.name, status: e.status, code: e.code, messageId: e.messageId,
+                          retryAfter: e.retryAfter, session: e.session });
+"""
+LONG = " ".join(f"w{i}" for i in range(40))  # a reply of 42 words: about 5 s to write
+
+
+def _said(text: str) -> str:
+    return f'You said: "{text}".'
+
+
+def test_a_streamed_chat_yields_the_reply_as_it_is_written_and_a_replay_yields_none(
+    slow_page: Any, slow_stack: LocalStack
+) -> None:
+    out = _run(
+        slow_page,
+        READ
+        + """
+        sessionStorage.clear();
+        const client = new ChatvaultClient({ storage: sessionStorage, storageKey: 'k' });
+        const first = client.startChatStream(arg);
+        const started = await read(first);
+        const stored = JSON.parse(sessionStorage.getItem('k'));
+        const pair = await first.result();
+        const next = await read(client.chatStream(null, 'and then?'));
+        const replay = await read(client.chatStream(null, arg, { messageId: started.messageId }));
+        return { started, stored, pair, next, replay };
+        """,
+        LONG,
+    )
+    started, replay = out["started"], out["replay"]
+    session = started["session"]
+    assert started["streamed"] is True
+    assert started["messageFirst"] is True  # the stored user message comes before the reply's text
+    texts = [d["text"] for d in started["deltas"]]
+    assert len(texts) >= 10  # word by word
+    assert "".join(texts) == started["text"] == started["reply"]["content"] == _said(LONG)
+    assert started["deltas"][-1]["at"] - started["deltas"][0]["at"] >= 1000  # spread over time, as written
+    assert out["stored"] == {"session_id": session["session_id"], "session_token": session["session_token"]}
+    assert out["pair"] == {"session": session, "message": started["message"], "reply": started["reply"]}
+    assert started["message"]["message_id"] == started["messageId"]
+    assert "".join(d["text"] for d in out["next"]["deltas"]) == out["next"]["reply"]["content"]
+    # the same message_id again: the stored pair, no deltas
+    assert replay["deltas"] == []
+    assert replay["streamed"] is True
+    assert (replay["message"], replay["reply"]) == (started["message"], started["reply"])
+    messages = _stored_messages(slow_stack, session["session_id"], session["session_token"])
+    assert messages == [started["message"], started["reply"], out["next"]["message"], out["next"]["reply"]]
+
+
+def test_an_error_event_throws_the_json_forms_error_with_the_message_id(
+    slow_page: Any, slow_stack: LocalStack
+) -> None:
+    out = _run(
+        slow_page,
+        READ
+        + """
+        const client = new ChatvaultClient({ storage: memoryStorage() });
+        await client.createSession();
+        const failures = {};
+        for (const command of ['/stand-in throttle', '/stand-in error']) {
+          const stream = client.chatStream(null, command);
+          try { await read(stream); failures[command] = 'no error'; }
+          catch (e) { failures[command] = { ...failure(e), typed: e instanceof ChatvaultError,
+                                            asked: stream.messageId, message: stream.message }; }
+        }
+        const again = failures['/stand-in error'];
+        const completed = await read(
+          client.chatStream(null, '/stand-in error', { messageId: again.messageId }));
+        // a chat that created its session, then failed: the error carries the session, remembered too
+        const starter = new ChatvaultClient({ storage: memoryStorage() });
+        let started = null;
+        try { await read(starter.startChatStream('/stand-in timeout')); }
+        catch (e) { started = { ...failure(e), stored: starter.stored }; }
+        const finished = await read(
+          starter.chatStream(null, '/stand-in timeout', { messageId: started.messageId }));
+        // a failure before anything is stored is the answer's own status, thrown from the iteration
+        const nobody = new ChatvaultClient({ storage: memoryStorage() });
+        nobody.remember(crypto.randomUUID(), 'no such token');
+        let missing = null;
+        const stream = nobody.chatStream(null, 'hello?');
+        try { for await (const _ of stream) { /* nothing */ } } catch (e) { missing = failure(e); }
+        return { failures, completed, started, finished, missing, missingId: stream.messageId };
+        """,
+    )
+    throttled, failed = out["failures"]["/stand-in throttle"], out["failures"]["/stand-in error"]
+    for error in (throttled, failed):
+        assert error["typed"] is True
+        assert error["name"] == "ChatvaultError"
+        assert error["messageId"] == error["asked"] == error["message"]["message_id"]  # stored, as retried
+    assert (throttled["status"], throttled["code"], throttled["retryAfter"]) == (503, "model_unavailable", 5)
+    assert (failed["status"], failed["code"]) == (502, "model_unavailable")
+    completed = out["completed"]
+    assert completed["message"]["message_id"] == failed["messageId"]
+    assert "".join(d["text"] for d in completed["deltas"]) == completed["reply"]["content"]
+    assert (
+        completed["reply"]["content"] == _said("/stand-in error") + ' Earlier you said: "/stand-in throttle"'
+    )
+
+    started = out["started"]
+    assert (started["status"], started["code"]) == (504, "model_timeout")
+    session = started["session"]
+    assert session["session_token"]
+    assert started["stored"] == {
+        "session_id": session["session_id"],
+        "session_token": session["session_token"],
+    }
+    finished = out["finished"]
+    assert finished["message"]["message_id"] == started["messageId"]
+    assert finished["reply"]["content"] == _said("/stand-in timeout")
+    stored = _stored_messages(slow_stack, session["session_id"], session["session_token"])
+    assert stored == [finished["message"], finished["reply"]]
+
+    assert out["missing"]["status"] == 404
+    assert out["missing"]["code"] == "session_not_found"
+    assert out["missing"]["messageId"] == out["missingId"]
+
+
+def test_where_streaming_is_unavailable_the_json_form_gives_the_pair(
+    slow_page: Any, slow_stack: LocalStack
+) -> None:
+    out = _run(
+        slow_page,
+        READ
+        + """
+        const accepts = [];
+        const ignoring = async (url, init) => {  // a proxy that drops Accept: the service answers JSON
+          if (url.endsWith('/chat')) {
+            accepts.push(init.headers.Accept);
+            init = { ...init, headers: { ...init.headers, Accept: 'application/json' } };
+          }
+          return fetch(url, init);
+        };
+        const storage = memoryStorage();
+        const client = new ChatvaultClient({ storage, fetch: ignoring });
+        await client.createSession();
+        const proxied = await read(client.chatStream(null, 'through a proxy'));
+        const started = await read(new ChatvaultClient({ storage: memoryStorage(), fetch: ignoring })
+          .startChatStream('a new one'));
+        // a browser that cannot read a response as it arrives: the JSON form is asked for
+        const readable = globalThis.ReadableStream;
+        globalThis.ReadableStream = undefined;
+        let old;
+        try {
+          const older = new ChatvaultClient({ storage, fetch: ignoring });
+          old = await read(older.chatStream(null, 'an old browser'));
+        } finally {
+          globalThis.ReadableStream = readable;
+        }
+        // a fetch whose response has no body to read as it arrives: the events all at once
+        const whole = async (url, init) => {
+          const response = await fetch(url, init);
+          if (!url.endsWith('/chat')) return response;
+          const text = await response.text();
+          return { ok: response.ok, status: response.status, headers: response.headers, body: null,
+                   text: async () => text };
+        };
+        const reader = new ChatvaultClient({ storage, fetch: whole });
+        const bodiless = await read(reader.chatStream(null, 'all at once'));
+        const stored = (await client.listMessages()).items;
+        return { accepts, proxied, started, old, bodiless, stored };
+        """,
+    )
+    assert out["accepts"] == ["text/event-stream", "text/event-stream", "application/json"]
+    proxied, old, bodiless = out["proxied"], out["old"], out["bodiless"]
+    for pair, said in ((proxied, "through a proxy"), (old, "an old browser")):
+        assert pair["streamed"] is False
+        assert pair["deltas"] == []
+        assert pair["reply"]["content"].startswith(_said(said))
+    assert out["started"]["streamed"] is False
+    assert out["started"]["session"]["session_token"]
+    assert out["started"]["reply"]["content"] == _said("a new one")
+    assert bodiless["streamed"] is True
+    assert "".join(d["text"] for d in bodiless["deltas"]) == bodiless["reply"]["content"]
+    assert bodiless["reply"]["content"].startswith(_said("all at once"))
+    pairs = [[p["message"], p["reply"]] for p in (proxied, old, bodiless)]
+    assert out["stored"] == [m for pair in pairs for m in pair]
+
+
+def test_events_split_anywhere_are_read_whole(slow_page: Any, slow_stack: LocalStack) -> None:
+    """The stream re-cut into pieces of 1 to 5 bytes (characters split across them), with CRLF line
+    ends, a comment and an event the client does not know: the same deltas, the same reply."""
+    out = _run(
+        slow_page,
+        READ
+        + """
+        const pieces = async (url, init) => {
+          const response = await fetch(url, init);
+          if (!url.endsWith('/chat')) return response;
+          const text = ': a comment\\r\\n\\r\\nevent: later\\r\\ndata: {}\\r\\n\\r\\n'
+            + (await response.text()).replaceAll('\\n', '\\r\\n');
+          const bytes = new TextEncoder().encode(text);
+          let at = 0;
+          const body = new ReadableStream({
+            pull(controller) {
+              if (at >= bytes.length) return controller.close();
+              const size = 1 + (at % 5);
+              controller.enqueue(bytes.slice(at, at + size));
+              at += size;
+            },
+          });
+          return new Response(body, { status: response.status, headers: response.headers });
+        };
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: pieces });
+        await client.createSession();
+        return await read(client.chatStream(null, arg));
+        """,
+        "Grüße, 東京 🌸 and “quotes”",
+    )
+    said = _said("Grüße, 東京 🌸 and “quotes”")
+    assert out["reply"]["content"] == said
+    assert "".join(d["text"] for d in out["deltas"]) == said
+    assert len(out["deltas"]) >= 5
+
+
+def test_stop_ends_the_reply_and_an_abort_only_stops_reading(slow_page: Any, slow_stack: LocalStack) -> None:
+    out = _run(
+        slow_page,
+        """
+        const client = new ChatvaultClient({ storage: memoryStorage() });
+        await client.createSession();
+        const stream = client.chatStream(null, arg);
+        const texts = [];
+        let stopping = null;
+        for await (const text of stream) {
+          texts.push(text);
+          if (texts.length === 3) stopping = await client.stop();
+        }
+        const again = await client.stop();  // nothing is being made now
+        // an abort stops reading, not the reply: the service completes and stores it
+        const controller = new AbortController();
+        const left = client.chatStream(null, arg, { signal: controller.signal });
+        let aborted = null;
+        try {
+          for await (const text of left) controller.abort();
+        } catch (e) { aborted = e.name; }
+        let replied = null;
+        for (let i = 0; i < 100 && !replied; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const items = (await client.listMessages({ order: 'desc', limit: 1 })).items;
+          if (items[0].role === 'assistant') replied = items[0];
+        }
+        const session = await client.getSession();
+        const stored = (await client.listMessages()).items;
+        return { texts, stopping, again, reply: stream.reply, aborted, replied, session, stored,
+                 leftId: left.messageId };
+        """,
+        LONG,
+    )
+    full = _said(LONG)
+    reply = out["reply"]
+    assert out["stopping"] is True
+    assert out["again"] is False
+    assert reply["metadata"]["attributes"]["stop_reason"] == "stopped"
+    assert full.startswith(reply["content"])
+    assert len("".join(out["texts"])) <= len(reply["content"]) < len(full)
+    assert out["aborted"] == "AbortError"
+    assert out["replied"]["content"] == f'{full} Earlier you said: "{LONG}"'  # completed all the same
+    assert out["replied"]["metadata"].get("attributes", {}).get("stop_reason") != "stopped"
+    assert out["session"]["replying"] is False
+    assert [m["role"] for m in out["stored"]] == ["user", "assistant", "user", "assistant"]
+    assert out["stored"][2]["message_id"] == out["leftId"]

@@ -4,6 +4,7 @@ against the local stack: what the page shows, what the browser keeps, and what t
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import sqlite3
 import time
@@ -57,12 +58,16 @@ def _said(text: str, *earlier: str) -> str:
     return reply + (" Earlier you said: " + "; ".join(f'"{e}"' for e in earlier) if earlier else "")
 
 
+# A reply shown complete: the stored one, not the one still being written (marked busy meanwhile)
+REPLY = "li.assistant:not([aria-busy]) .content"
+
+
 def _send(page: Any, text: str) -> None:
     """Send, and wait for the exchange: the message stored and the reply to it shown."""
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
     _conversation(page).locator("li.user:not(.pending) .content", has_text=text).wait_for()
-    _conversation(page).locator("li.assistant .content", has_text=f'You said: "{text}".').wait_for()
+    _conversation(page).locator(REPLY, has_text=f'You said: "{text}".').wait_for()
 
 
 def _notices(page: Any) -> str:
@@ -623,7 +628,7 @@ def test_a_reply_that_failed_shows_an_alert_and_retry_completes_the_pair(
 
     _retry_send(page).click()
 
-    _conversation(page).locator("li.assistant .content", has_text=command).wait_for()
+    _conversation(page).locator(REPLY, has_text=command).wait_for()
     assert _entries(page) == [
         ("You", ADA),
         ("Assistant", _said(ADA)),
@@ -678,12 +683,12 @@ def test_send_waits_while_the_reply_is_made(page: Any, page_stack: LocalStack) -
 
     held[0].continue_()
 
-    _conversation(page).locator("li.assistant .content", has_text="Are you there?").wait_for()
+    _conversation(page).locator(REPLY, has_text="Are you there?").wait_for()
     assert page.get_by_role("status").filter(has_text="replying").count() == 0
     assert send.is_enabled()
     page.unroute(CHATS)
     send.click()
-    _conversation(page).locator("li.assistant .content", has_text="And another thing").wait_for()
+    _conversation(page).locator(REPLY, has_text="And another thing").wait_for()
     assert _entries(page) == [
         ("You", "Are you there?"),
         ("Assistant", _said("Are you there?")),
@@ -974,7 +979,7 @@ def test_a_message_left_without_reply_is_retried_after_a_reload(page: Any, page_
 
     _retry_send(page).click()
 
-    _conversation(page).locator("li.assistant .content", has_text=command).wait_for()
+    _conversation(page).locator(REPLY, has_text=command).wait_for()
     assert _entries(page) == [
         ("You", ADA),
         ("Assistant", _said(ADA)),
@@ -994,3 +999,163 @@ def test_a_message_left_without_reply_is_retried_after_a_reload(page: Any, page_
     _reload(page)
     assert not _retry_send(page).is_visible()
     assert "No reply yet" not in _conversation(page).inner_text()
+
+
+# ---- the reply streams (on a stack of its own whose stand-in writes a word every SLOW_WORD_MS) ----
+
+REPLYING = "The assistant is replying…"
+REPLIED = "The assistant has replied."
+STOPPED = "The reply was stopped."
+# Samples, every 100 ms in the page, the newest assistant message's text and what assistive technology
+# is told meanwhile: the status, and whether the text grows inside a live region that is not marked busy.
+SAMPLER = """() => {
+  window.samples = [];
+  window.sampler = setInterval(() => {
+    const replies = document.querySelectorAll('#log li.assistant');
+    const bubble = replies[replies.length - 1];
+    const live = bubble && bubble.closest('[aria-live]');
+    window.samples.push({
+      text: bubble ? bubble.querySelector('.content').textContent : null,
+      status: document.getElementById('replying').textContent,
+      heard: Boolean(live) && !bubble.closest('[aria-busy=true]'),
+      stop: Boolean(document.querySelector('#stop:not([hidden])')),
+      send: document.getElementById('send').disabled,
+    });
+  }, 100);
+}"""
+
+
+def _words(count: int, tag: str) -> str:
+    """A message whose stand-in reply is count + 2 words long (a word each SLOW_WORD_MS)."""
+    return " ".join(f"{tag}{i}" for i in range(count))
+
+
+def _replies(stack: LocalStack, stored: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in _server(stack, stored, "/messages").json()["items"] if m["role"] == "assistant"]
+
+
+def _stop(page: Any) -> Any:
+    return page.get_by_role("button", name="Stop", exact=True)
+
+
+def _status(page: Any) -> Any:
+    return page.locator("#replying")
+
+
+def _writing(page: Any) -> Any:
+    """The reply being written, once some of it is shown."""
+    bubble = _conversation(page).locator("li.assistant .content").last
+    bubble.filter(has_text="You said").wait_for()
+    return bubble
+
+
+def test_the_reply_grows_as_it_is_written_and_ends_as_stored(slow_page: Any, slow_stack: LocalStack) -> None:
+    page = slow_page
+    stored = _stored(page) or {}
+    text = _words(24, "grow")
+    page.evaluate(SAMPLER)
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_role("status").filter(has_text=REPLIED).wait_for(timeout=30_000)
+    page.wait_for_timeout(250)  # a sample or two of the reply as it stays
+    samples = page.evaluate("clearInterval(window.sampler) || window.samples")
+
+    (reply,) = [
+        m for m in _server(slow_stack, stored, "/messages").json()["items"] if m["role"] == "assistant"
+    ]
+    assert reply["content"] == _said(text)
+    final = _entries(page)[-1]
+    assert final == ("Assistant", reply["content"])  # what stays shown is the stored reply
+    growing = [s for s in samples if s["text"] is not None and s["status"] == REPLYING]
+    shown: list[str] = []
+    for sample in growing:
+        if not shown or sample["text"] != shown[-1]:
+            shown.append(sample["text"])
+    assert len(shown) >= 3, samples  # seen growing, several times, before it was complete
+    assert len(shown[0]) < len(reply["content"])
+    for before, later in itertools.pairwise(shown):
+        assert later.startswith(before)
+        assert len(later) > len(before)
+    assert all(reply["content"].startswith(s) for s in shown)
+    # meanwhile: Send waits, Stop is offered, and the growing text is not read out piece by piece
+    assert all(s["send"] and s["stop"] for s in growing)
+    assert not any(s["heard"] for s in growing)
+    assert not any(reply["content"][:20] in s["status"] for s in samples)
+    # once complete: the status says so (once), the reply can be read, Send works again
+    assert _status(page).inner_text() == REPLIED
+    assert _conversation(page).get_attribute("aria-busy") is None
+    assert _conversation(page).locator("[aria-busy]").count() == 0
+    assert _stop(page).count() == 0
+    assert page.get_by_role("button", name="Send", exact=True).is_enabled()
+
+
+def test_stop_keeps_the_reply_as_far_as_it_was_written(slow_page: Any, slow_stack: LocalStack) -> None:
+    page = slow_page
+    stored = _stored(page) or {}
+    text = _words(60, "stop")
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    _writing(page)
+    assert page.get_by_role("status").filter(has_text=REPLYING).count() == 1
+
+    _stop(page).click()
+
+    stopped = _conversation(page).locator("li.assistant", has_text="Stopped")
+    stopped.wait_for(timeout=10_000)
+    (reply,) = [
+        m for m in _server(slow_stack, stored, "/messages").json()["items"] if m["role"] == "assistant"
+    ]
+    assert reply["metadata"]["attributes"]["stop_reason"] == "stopped"
+    full = _said(text)
+    assert full.startswith(reply["content"])
+    assert 0 < len(reply["content"]) < len(full)
+    assert stopped.locator(".content").inner_text() == reply["content"]  # shown as stored
+    assert _status(page).inner_text() == STOPPED
+    assert _stop(page).count() == 0
+    send = page.get_by_role("button", name="Send", exact=True)
+    assert send.is_enabled()
+    assert page.get_by_role("alert").filter(has_text="not replied").count() == 0
+
+    _send(page, "and after that?")  # Send works again: the next exchange completes
+
+    page.get_by_role("status").filter(has_text=REPLIED).wait_for(timeout=30_000)
+    assert [who for who, _ in _entries(page)] == ["You", "Assistant", "You", "Assistant"]
+    _reload(page)
+    assert "Stopped" in _conversation(page).get_by_role("listitem").nth(1).inner_text()  # and after a reload
+
+
+@pytest.mark.parametrize("away", ["reload", "close"])
+def test_a_reply_being_made_when_the_page_opens_is_shown_as_such_then_picked_up(
+    slow_page: Any, slow_stack: LocalStack, away: str
+) -> None:
+    page = slow_page
+    stored = _stored(page) or {}
+    text = _words(60, away)
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send", exact=True).click()
+    _writing(page)
+
+    if away == "reload":
+        page.reload()
+    else:  # the tab is closed mid-reply, and the page opened again in another (the same browser profile)
+        context = page.context
+        page.close()
+        page = context.new_page()
+        page.goto(f"{slow_stack.api}/")
+    page.wait_for_selector("body[data-session-ready=true]")
+
+    assert _server(slow_stack, stored).json()["replying"] is True  # still being made, as the page says:
+    assert _status(page).inner_text() == REPLYING
+    assert page.get_by_role("button", name="Send", exact=True).is_disabled()
+    assert _entries(page) == [("You", text)]
+    assert "No reply yet" not in _conversation(page).inner_text()
+    assert page.get_by_role("alert").filter(has_text="not replied").count() == 0
+
+    page.get_by_role("status").filter(has_text=REPLIED).wait_for(timeout=30_000)
+
+    messages = _server(slow_stack, stored, "/messages").json()["items"]
+    assert [(m["role"], m["content"]) for m in messages] == [("user", text), ("assistant", _said(text))]
+    assert _entries(page) == [("You", text), ("Assistant", _said(text))]  # complete, as stored
+    assert page.get_by_role("button", name="Send", exact=True).is_enabled()
+    assert _conversation(page).locator("li.pending, li.failed").count() == 0
+    _send(page, "still there?")

@@ -47,6 +47,7 @@ export type Shapes = [
   Assert<Same<C.StartChatRequest, S["StartChatRequest"]>>,
   Assert<Same<C.ChatResult, S["ChatOut"]>>,
   Assert<Same<C.StartedChat, S["StartedChatOut"]>>,
+  Assert<Same<C.StopReply, S["StopReplyOut"]>>,
 ];
 
 // ---- every route: what the client sends and gets back is what the document says ----
@@ -56,6 +57,7 @@ type Messages = "/api/v1/sessions/{session_id}/messages";
 type Uploads = "/api/v1/sessions/{session_id}/uploads";
 type SessionChat = "/api/v1/sessions/{session_id}/chat";
 type Chat = "/api/v1/chat";
+type Stop = "/api/v1/sessions/{session_id}/chat/stop";
 export type Routes = [
   Assert<Same<Body<Sessions, "post">, C.CreateSessionRequest>>,
   Assert<Same<Json<Sessions, "post", 201>, C.CreatedSession>>,
@@ -77,6 +79,7 @@ export type Routes = [
   Assert<Same<Body<Chat, "post">, C.StartChatRequest>>,
   Assert<Same<Json<Chat, "post", 201>, C.StartedChat>>,
   Assert<Same<Json<Chat, "post", 200>, C.StartedChat>>,
+  Assert<Same<Json<Stop, "post", 200>, C.StopReply>>,
 ];
 
 // Routes newer than some documents (the rights issue's): checked where the document has them.
@@ -114,8 +117,9 @@ type ClientRoutes =
   | "GET /api/v1/sessions/{session_id}/messages" // listMessages, messages()
   | "POST /api/v1/sessions/{session_id}/messages" // appendMessage
   | "POST /api/v1/sessions/{session_id}/uploads" // createUpload, uploadFile
-  | "POST /api/v1/sessions/{session_id}/chat" // chat, startChat's retry
-  | "POST /api/v1/chat" // startChat
+  | "POST /api/v1/sessions/{session_id}/chat" // chat, startChat's retry, chatStream
+  | "POST /api/v1/sessions/{session_id}/chat/stop" // stop
+  | "POST /api/v1/chat" // startChat, startChatStream
   | "GET /api/v1/openapi.json"; // openapi
 // The service writer's routes (/api/v1/service/, SigV4) are for the chatbot's back end, not a browser.
 type BrowserRoutes = Exclude<DocRoutes, `${string} /api/v1/service/${string}`>;
@@ -139,6 +143,16 @@ export async function usage(): Promise<void> {
   const started = await client.startChat("hello", { metadata: { model: null } });
   const asDocumented: S["StartedChatOut"] = started;
   const token: string | null | undefined = started.session.session_token; // always there: startChat made it
+  const stream = client.chatStream(null, "hi", { messageId: message.message_id, signal: new AbortController().signal });
+  let text = "";
+  for await (const delta of stream) text += delta;
+  const streamedPair: S["ChatOut"] = await stream.result();
+  const storedReply: S["MessageOut"] | null = stream.reply;
+  const startedStream = client.startChatStream("hello");
+  const startedPair: S["StartedChatOut"] = await startedStream.result();
+  const newToken: string | null | undefined = (await startedStream.result()).session.session_token;
+  const stopping: S["StopReplyOut"]["stopping"] = await client.stop(null);
   const receipt: S["DeleteReceiptOut"] = await client.eraseSession();
   void [got, patched, message, page, form, pair, asDocumented, token, receipt];
+  void [text, streamedPair, storedReply, startedPair, newToken, stopping];
 }
