@@ -218,14 +218,9 @@ class Runtime:
         try:
             result = worker.invoke(event)
         except FunctionError:
-            worker.close()
-            with self._lock:
-                self._count[name] -= 1
-                self._lock.notify()
+            self._drop(name, worker)
             raise
-        with self._lock:
-            self._idle[name].append(worker)
-            self._lock.notify()
+        self._release(name, worker)
         return result
 
     def stream(self, name: str, request: dict[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -237,18 +232,24 @@ class Runtime:
         except GeneratorExit:  # the gateway stopped reading (its client left): the reply is still made
             for _ in worker.stream_rest():
                 pass
-            with self._lock:
-                self._idle[name].append(worker)
-                self._lock.notify()
+            self._release(name, worker)
             raise
         except BaseException:
-            worker.close()
-            with self._lock:
-                self._count[name] -= 1
-                self._lock.notify()
+            self._drop(name, worker)
             raise
+        self._release(name, worker)
+
+    def _release(self, name: str, worker: _Worker) -> None:
+        """The worker is free for the next invocation (warm)."""
         with self._lock:
             self._idle[name].append(worker)
+            self._lock.notify()
+
+    def _drop(self, name: str, worker: _Worker) -> None:
+        """The worker failed or timed out: stopped, and no longer counted."""
+        worker.close()
+        with self._lock:
+            self._count[name] -= 1
             self._lock.notify()
 
     def close(self) -> None:

@@ -72,10 +72,7 @@ def answer(request: ModelRequest) -> ModelReply:
         return stand_in.answer(request)
     from chatvault.llm import bedrock
 
-    guardrail = None
-    if settings.guardrail_id:
-        guardrail = Guardrail(settings.guardrail_id, settings.guardrail_version or "DRAFT")
-    return bedrock.converse(request, settings.model_id, guardrail)
+    return bedrock.converse(request, settings.model_id, _guardrail())
 
 
 def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
@@ -91,7 +88,14 @@ def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
         return stand_in.stream(request)
     from chatvault.llm import bedrock
 
-    guardrail = None
-    if settings.guardrail_id:
-        guardrail = Guardrail(settings.guardrail_id, settings.guardrail_version or "DRAFT")
-    return bedrock.converse_stream(request, settings.model_id, guardrail)
+    return bedrock.converse_stream(request, settings.model_id, _guardrail())
+
+
+def _guardrail() -> Guardrail | None:
+    """The deployment's guardrail (GuardrailId, GuardrailVersion), if it has one."""
+    from chatvault.settings import get_settings
+
+    settings = get_settings()
+    if not settings.guardrail_id:
+        return None
+    return Guardrail(settings.guardrail_id, settings.guardrail_version or "DRAFT")

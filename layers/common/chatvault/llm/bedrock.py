@@ -139,15 +139,7 @@ def converse(request: ModelRequest, model_id: str, guardrail: Guardrail | None =
     if not text:
         logger.warning("model returned an empty reply", extra={"stop_reason": stop_reason, "model": model_id})
         raise ModelFailedError("The model returned an empty reply.")
-    usage = response.get("usage", {})
-    return ModelReply(
-        text=text,
-        model=model_id,
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
-        stop_reason=stop_reason,
-        guardrail_intervened=stop_reason == "guardrail_intervened",
-    )
+    return _reply(text, model_id, response.get("usage", {}), stop_reason)
 
 
 def converse_stream(
@@ -205,14 +197,7 @@ def converse_stream(
     if not text:
         logger.warning("model returned an empty reply", extra={"stop_reason": stop_reason, "model": model_id})
         raise ModelFailedError("The model returned an empty reply.")
-    yield ModelReply(
-        text=text,
-        model=model_id,
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
-        stop_reason=stop_reason,
-        guardrail_intervened=stop_reason == "guardrail_intervened",
-    )
+    yield _reply(text, model_id, usage, stop_reason)
 
 
 def _raise_stream_exception(event: dict[str, Any]) -> None:
@@ -280,3 +265,15 @@ def error_of(exc: Exception, *, model_id: str | None = None) -> ChatVaultError:
         extra["model"] = model_id
     logger.warning("model call failed", extra=extra)
     return error
+
+
+def _reply(text: str, model_id: str, usage: dict[str, Any], stop_reason: str) -> ModelReply:
+    """The reply as the service keeps it, from Converse's (or ConverseStream's) text, usage and stop."""
+    return ModelReply(
+        text=text,
+        model=model_id,
+        input_tokens=int(usage.get("inputTokens", 0)),
+        output_tokens=int(usage.get("outputTokens", 0)),
+        stop_reason=stop_reason,
+        guardrail_intervened=stop_reason == "guardrail_intervened",
+    )
