@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from chatvault import clock, llm
+from chatvault.clock import millis
 from chatvault.dal import messages, replies, sessions
-from chatvault.dal.messages import ReplyLock, millis
+from chatvault.dal.messages import ReplyLock
 from chatvault.errors import (
     ModelBusyError,
     ModelFailedError,
@@ -354,6 +355,11 @@ def test_the_guard_on_its_own_take_busy_lapse_and_only_its_holder_frees_it() -> 
     assert replies.take(sid, Principal(token_hash=hash_token("wrong")), mine, at) == "gone"
     replies.give_back(sid, other)
     assert sessions.state(sid).reply_lock is None
+    from chatvault.models.domain import SessionChanges
+
+    ending = SessionChanges(fields=frozenset({"status"}), end=True)
+    sessions.update(sid, OWNER, ending, at, at + timedelta(hours=1))
+    assert replies.take(sid, OWNER, mine, at) == "ended"  # one read says why, for the 409
 
 
 @pytestmark_aws

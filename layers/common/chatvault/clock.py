@@ -12,6 +12,11 @@ def now() -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def millis(moment: datetime) -> int:
+    """Epoch milliseconds (the guards' and leases' `until`)."""
+    return int(moment.timestamp() * 1000)
+
+
 def iso(moment: datetime) -> str:
     """`2026-11-22T10:04:05.123Z`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -14,6 +14,7 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.models import Model
 
+from chatvault.clock import millis
 from chatvault.dal import connection
 from chatvault.dal.items import TableMeta, TableName
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
@@ -29,10 +30,6 @@ class LeaseItem(Model):
     expires_at = TTLAttribute()
 
 
-def _millis(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
 @storage_errors
 def take(name: str, holder: str, at: datetime, lasting: timedelta) -> bool:
     """Take the lease until `at + lasting`: True when it is now this holder's, False when another
@@ -43,11 +40,11 @@ def take(name: str, holder: str, at: datetime, lasting: timedelta) -> bool:
         LeaseItem(f"lease#{name}").update(
             actions=[
                 LeaseItem.holder.set(holder),
-                LeaseItem.until.set(_millis(until)),
+                LeaseItem.until.set(millis(until)),
                 LeaseItem.expires_at.set(until + timedelta(days=1)),
             ],
             condition=LeaseItem.pk.does_not_exist()
-            | (LeaseItem.until < _millis(at))
+            | (LeaseItem.until < millis(at))
             | (LeaseItem.holder == holder),
         )
     except UpdateError as exc:

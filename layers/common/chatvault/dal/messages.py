@@ -25,7 +25,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chatvault import clock
-from chatvault.clock import iso
+from chatvault.clock import iso, millis
 from chatvault.dal import history, pace, sessions
 from chatvault.dal.items import MessageIdItem, MessageItem, ProfileItem, SessionItem
 from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
@@ -60,10 +60,6 @@ class ReplyLock:
     token: str
     until_ms: int  # epoch milliseconds
     holds: bool = False
-
-
-def millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def compact_json(value: object) -> str:

@@ -14,10 +14,11 @@ from typing import Literal
 
 from pynamodb.exceptions import UpdateError
 
+from chatvault.clock import millis
 from chatvault.dal import history, sessions
 from chatvault.dal.items import SessionItem
 from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
-from chatvault.dal.messages import ReplyLock, millis
+from chatvault.dal.messages import ReplyLock
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.sessions import owns, writable
 from chatvault.errors import SessionNotFoundError
@@ -65,10 +66,10 @@ def find(session_id: str, after: str, message_id: str) -> MessageRecord | None:
 @storage_errors
 def take(
     session_id: str, principal: Principal, lock: ReplyLock, at: datetime
-) -> Literal["taken", "busy", "gone"]:
+) -> Literal["taken", "busy", "ended", "gone"]:
     """Take the session's reply guard alone (a retry whose user message is already stored): one
-    conditional UpdateItem. "busy" when another holds it; "gone" when the session is not the caller's
-    live, active session (the caller reads it to tell which)."""
+    conditional UpdateItem. Refused, one read tells why: "busy" (another holds it), "ended", or "gone"
+    (not the caller's live session)."""
     try:
         SessionItem(session_id, SESSION_SK).update(
             actions=[SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)],
@@ -79,16 +80,11 @@ def take(
         if exc.cause_response_code != CONDITION_CHECK_FAILED:
             raise
         current = sessions.state(session_id)
-        if (
-            current is not None
-            and principal.may_use(current)
-            and current.is_live(at)
-            and current.status == "active"
-            and current.reply_until is not None
-            and current.reply_until >= millis(at)
-        ):
-            return "busy"
-        return "gone"
+        if current is None or not principal.may_use(current) or not current.is_live(at):
+            return "gone"
+        if current.status == "ended":
+            return "ended"
+        return "busy" if current.replying(at) else "gone"
     return "taken"
 
 

@@ -32,8 +32,9 @@ from datetime import timedelta
 from typing import Any
 
 from chatvault import clock, deadline, llm
+from chatvault.clock import millis
 from chatvault.dal import messages, replies
-from chatvault.dal.messages import ReplyLock, millis
+from chatvault.dal.messages import ReplyLock
 from chatvault.errors import (
     ChatStartedError,
     ChatVaultError,
@@ -176,8 +177,10 @@ def begin(
         match replies.take(session_id, principal, lock, clock.now()):
             case "busy":
                 raise ReplyInProgressError()
+            case "ended":
+                raise SessionEndedError()
             case "gone":
-                raise _why_not(session_id, principal)
+                raise SessionNotFoundError()
     try:  # the guard is this call's: whatever happens before the reply's write frees it, it is freed
         if appended.outcome == "created":
             earlier = [m for m in _result(earlier_read) if m.position < user.position]
@@ -224,16 +227,6 @@ def _user_message(appended: Appended) -> MessageRecord:
             raise ReplyInProgressError()
         case _:
             raise SessionNotFoundError()
-
-
-def _why_not(session_id: str, principal: Principal) -> ChatVaultError:
-    """Why a retry could not take the guard of a session that is not busy."""
-    from chatvault.dal import sessions
-
-    current = sessions.state(session_id)
-    visible = current is not None and principal.may_use(current) and current.is_live(clock.now())
-    ended = visible and current is not None and current.status == "ended"
-    return SessionEndedError() if ended else SessionNotFoundError()
 
 
 def model_request(begun: Begun, settings: Settings) -> ModelRequest:

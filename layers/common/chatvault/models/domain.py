@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from chatvault.clock import millis
+
 SessionStatus = Literal["active", "ended"]
 
 
@@ -46,7 +48,7 @@ class SessionRecord(Record):
 
     def replying(self, at: datetime) -> bool:
         """A reply is being made (its guard is held and has not lapsed)."""
-        return self.reply_until is not None and self.reply_until >= int(at.timestamp() * 1000)
+        return self.reply_until is not None and self.reply_until >= millis(at)
 
     def is_live(self, at: datetime) -> bool:
         """Readable: not expired (TTL deletes late) and not being erased."""
