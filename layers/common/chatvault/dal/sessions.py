@@ -200,7 +200,7 @@ def concurrently(
 ) -> Future[SessionRecord | None]:
     """Send a read of the session now, alongside a write or a query (one round trip of latency for
     both); the caller takes its result when it needs it."""
-    return _side_reads().submit(read, session_id)
+    return in_background(read, session_id)
 
 
 def in_background[**P, R](read: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:

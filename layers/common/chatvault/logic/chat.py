@@ -55,6 +55,7 @@ from chatvault.models.api import (
     AppendMessageRequest,
     ChatOut,
     ChatRequest,
+    CreatedSessionOut,
     CreateSessionRequest,
     MessageOut,
     StartChatRequest,
@@ -88,9 +89,7 @@ def start_chat(request: StartChatRequest, caller: Caller) -> tuple[ChatOut | Sta
     carries the new session (and the stored user message), whose token is sent only in this answer."""
     if request.session_id is not None:  # the session's chat route, answered as it answers
         return _chat(request.session_id, request, caller)
-    session = create_session(CreateSessionRequest(), caller)
-    token = session.session_token
-    own = caller if token is None else caller.model_copy(update={"token": token})
+    session, own = open_session(caller)
     stored: list[MessageOut] = []
     try:
         pair, _ = _chat(session.session_id, request, own, stored=stored)
@@ -100,6 +99,14 @@ def start_chat(request: StartChatRequest, caller: Caller) -> tuple[ChatOut | Sta
             started["message"] = stored[0].model_dump(mode="json")
         raise ChatStartedError(exc, started) from exc
     return StartedChatOut(session=session, message=pair.message, reply=pair.reply), True
+
+
+def open_session(caller: Caller) -> tuple[CreatedSessionOut, Caller]:
+    """A chat without a session: a new one (the create's rules and limits), and the caller as its
+    holder (with its token, in anonymous mode) for what follows."""
+    session = create_session(CreateSessionRequest(), caller)
+    token = session.session_token
+    return session, caller if token is None else caller.model_copy(update={"token": token})
 
 
 @dataclass

@@ -15,10 +15,9 @@ from chatvault import deadline, llm
 from chatvault.dal import replies
 from chatvault.errors import ChatVaultError, ModelTimeoutError, ReplyStoppedError
 from chatvault.llm import ModelReply
-from chatvault.logic.chat import STOPPED, Begun, begin, free_guard, model_request, store_reply
-from chatvault.logic.create_session import create_session
+from chatvault.logic.chat import STOPPED, Begun, begin, free_guard, model_request, open_session, store_reply
 from chatvault.logic.identity import Caller, session_id_from_path
-from chatvault.models.api import ChatRequest, CreateSessionRequest, MessageOut, StartChatRequest
+from chatvault.models.api import ChatRequest, MessageOut, StartChatRequest
 from chatvault.models.domain import MessageRecord
 from chatvault.observability import logger, metrics
 from chatvault.settings import Settings, get_settings
@@ -40,10 +39,8 @@ def chat_events(raw_session_id: str | None, request: ChatRequest, caller: Caller
     of a stored pair sends `message` and `reply`, no deltas. The consumer must run the iterator to its
     end even when its client has gone: the reply is then still stored, once."""
     if raw_session_id is None and isinstance(request, StartChatRequest) and request.session_id is None:
-        session = create_session(CreateSessionRequest(), caller)
+        session, own = open_session(caller)
         yield "session", session.model_dump(mode="json")
-        token = session.session_token
-        own = caller if token is None else caller.model_copy(update={"token": token})
         try:
             begun = begin(session.session_id, request, own)
         except ChatVaultError as exc:
