@@ -15,8 +15,10 @@ from chatvault.logic.chat import chat, start_chat
 from chatvault.logic.chat_stream import chat_events
 from chatvault.models.api import ChatOut, ChatRequest, StartChatRequest, StartedChatOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.settings import get_settings
 
-app = ApiResolver()
+# ModelId empty: the chat routes are off (404) and a team's own bot answers (README, "Your own bot")
+app = ApiResolver(switched_on=lambda: get_settings().chat_on)
 
 FAILURES = (400, 401, 403, 404, 409, 422, 429, 502, 504)
 

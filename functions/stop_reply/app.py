@@ -10,8 +10,10 @@ from chatvault.http.resolver import ApiResolver
 from chatvault.logic.stop_reply import stop_reply
 from chatvault.models.api import StopReplyOut
 from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.settings import get_settings
 
-app = ApiResolver()
+# ModelId empty: the chat routes are off (404) and a team's own bot answers (README, "Your own bot")
+app = ApiResolver(switched_on=lambda: get_settings().chat_on)
 
 
 @app.post(

@@ -44,7 +44,12 @@ def provision(stack: Stack, endpoint: str | None = None) -> dict[str, str]:
         names[logical] = name
         if name in existing:
             continue
-        dynamodb.create_table(TableName=name, **{k: props[k] for k in TABLE_KEYS if k in props})
+        stream = props.get("StreamSpecification")
+        dynamodb.create_table(
+            TableName=name,
+            **{k: props[k] for k in TABLE_KEYS if k in props},
+            **({"StreamSpecification": {"StreamEnabled": True, **stream}} if stream else {}),
+        )
         ttl = props.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -55,6 +60,14 @@ def provision(stack: Stack, endpoint: str | None = None) -> dict[str, str]:
         names[logical] = name
         with contextlib.suppress(secrets.exceptions.ResourceExistsException):
             secrets.create_secret(Name=name, SecretString=secrets_module.token_hex(32))
+
+    sqs = aws_client("sqs", endpoint)
+    queues = stack.resources("AWS::SQS::Queue")
+    # dead-letter queues first: a queue's redrive policy names its dead-letter queue's ARN
+    for logical, props in sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1]):
+        name = physical_name(logical, "AWS::SQS::Queue", fifo=bool(props.get("FifoQueue")))
+        names[logical] = name
+        sqs.create_queue(QueueName=name, Attributes=_queue_attributes(props))
 
     s3 = aws_client("s3", endpoint)
     existing_buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
@@ -98,6 +111,29 @@ def provision(stack: Stack, endpoint: str | None = None) -> dict[str, str]:
                 Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
     return names
+
+
+# CloudFormation's queue properties that are SQS queue attributes of the same name and meaning
+QUEUE_ATTRIBUTES = (
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "SqsManagedSseEnabled",
+)
+
+
+def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    attributes = {
+        k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
+        for k in QUEUE_ATTRIBUTES
+        if k in props
+    }
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    return attributes
 
 
 def _cors(config: dict[str, Any]) -> dict[str, Any]:

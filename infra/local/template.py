@@ -65,10 +65,17 @@ def state_file() -> Path:
     return Path(os.environ.get("CHATVAULT_DEV_STATE") or ROOT / ".dev-stack.json")
 
 
-def physical_name(logical_id: str, resource_type: str) -> str:
+def physical_name(logical_id: str, resource_type: str, *, fifo: bool = False) -> str:
     if resource_type == "AWS::S3::Bucket":
         return f"{STACK}-{logical_id}".lower()
+    if fifo:  # CloudFormation ends a FIFO queue's generated name so, as SQS requires
+        return f"{STACK}-{logical_id}.fifo"
     return f"{STACK}-{logical_id}"
+
+
+def queue_url(name: str) -> str:
+    """A queue's URL (its Ref): SQS, and the emulator, find the queue by the path's last part."""
+    return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
 
 def run_custom_resource(
@@ -161,13 +168,26 @@ class Stack:
         if name in self.parameters:
             return self.parameters[name]
         resource = self.template["Resources"][name]
+        if resource["Type"] == "AWS::SQS::Queue":
+            return queue_url(self._queue_name(name))
         return physical_name(name, resource["Type"])
+
+    def _queue_name(self, name: str) -> str:
+        fifo = self.resolve(self.template["Resources"][name]["Properties"].get("FifoQueue", False))
+        return physical_name(name, "AWS::SQS::Queue", fifo=bool(fifo))
 
     def get_att(self, name: str, attribute: str) -> Any:
         resource = self.template["Resources"][name]
         physical = physical_name(name, resource["Type"])
         if resource["Type"].startswith("Custom::"):
             return self.custom_resource(name)[attribute]
+        if resource["Type"] == "AWS::SQS::Queue":
+            queue = self._queue_name(name)
+            return {"Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}", "QueueName": queue}.get(
+                attribute, queue
+            )
+        if resource["Type"] == "AWS::DynamoDB::Table" and attribute == "StreamArn":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}/stream/local"
         if attribute == "Arn":
             kind = resource["Type"]
             if kind == "AWS::DynamoDB::Table":

@@ -85,8 +85,9 @@ class Settings(BaseModel):
     export_limit_per_hour: int = Field(default=10, alias="EXPORT_LIMIT_PER_HOUR", ge=1, le=1000)
 
     # The chat (logic/chat.py, llm/): ModelId is a Bedrock model or inference-profile id (the template
-    # resolves its default, "auto"), or "stand-in" for the deterministic stand-in model
-    model_id: str = Field(default="stand-in", alias="MODEL_ID", min_length=1, max_length=bounds.MODEL_CHARS)
+    # resolves its default, "auto"), "stand-in" for the deterministic stand-in model, or empty: the
+    # chat routes are off (404), a team's own bot answers (told by the message events)
+    model_id: str = Field(default="stand-in", alias="MODEL_ID", max_length=bounds.MODEL_CHARS)
     system_prompt: str = Field(default="", alias="SYSTEM_PROMPT", max_length=4096)
     max_reply_tokens: int = Field(default=1024, alias="MAX_REPLY_TOKENS", ge=1, le=8192)
     # how many of the session's newest messages the model sees (the new user message included)
@@ -98,6 +99,8 @@ class Settings(BaseModel):
     allowed_origins: str = Field(default="*", alias="ALLOWED_ORIGINS")
     # the stand-in's pause before it answers, in milliseconds (0: at once)
     stand_in_delay_ms: int = Field(default=0, alias="STAND_IN_DELAY_MS", ge=0, le=5000)
+    # PublishMessageEventsFunction: the FIFO queue a bot subscribes to (MessageEventsQueue's URL)
+    events_queue_url: str = Field(default="", alias="EVENTS_QUEUE_URL")
     # streamed, the stand-in's pause between words (its reply visibly grows)
     stand_in_word_ms: int = Field(default=40, alias="STAND_IN_WORD_MS", ge=0, le=2000)
 
@@ -106,6 +109,11 @@ class Settings(BaseModel):
         if self.auth_mode == "both" and not (self.jwt_issuer and self.jwt_audience):
             raise ValueError("AUTH_MODE=both needs JWT_ISSUER and JWT_AUDIENCE (it verifies bearer tokens)")
         return self
+
+    @property
+    def chat_on(self) -> bool:
+        """The built-in model answers the chat routes (else they are 404: a team's own bot answers)."""
+        return bool(self.model_id)
 
     @property
     def accounts(self) -> bool:

@@ -4,7 +4,7 @@ mapping of http/errors.py, the body-size limit, and who the caller is."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -35,8 +35,11 @@ SERVICE_PREFIX = "/api/v1/service/"
 class ApiResolver(APIGatewayHttpResolver):
     """APIGatewayHttpResolver with the service's conventions. One route per function."""
 
-    def __init__(self) -> None:
+    def __init__(self, switched_on: Callable[[], bool] | None = None) -> None:
+        """`switched_on`: the function's routes exist only while it says so (the chat's, with a
+        model); otherwise every request is the 404 of a route that does not exist, before validation."""
         super().__init__(enable_validation=True, json_body_deserializer=body.parse)
+        self.switched_on = switched_on
         self.configure_openapi(
             title="chatvault sessions API", version="1.0.0", security_schemes=docs.SECURITY_SCHEMES
         )
@@ -93,6 +96,8 @@ class ApiResolver(APIGatewayHttpResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         deadline.start(context)
         request_id = str(event.get("requestContext", {}).get("requestId", "unknown"))
+        if self.switched_on is not None and not self.switched_on():
+            return _proxy_result(errors.from_domain(RouteNotFoundError(), request_id))
         if _body_bytes(event) > get_settings().max_body_bytes:
             return _proxy_result(errors.from_domain(PayloadTooLargeError(), request_id))
         as_json = _as_json(event)

@@ -95,8 +95,8 @@ def _answer(request: PlainRequest) -> tuple[int, dict[str, str], Chunks]:
     from chatvault.models.api import ChatRequest, StartChatRequest
 
     matched = SESSION_CHAT.match(request.path)
-    if matched is None and request.path != SESSIONLESS_CHAT:
-        raise RouteNotFoundError()
+    if (matched is None and request.path != SESSIONLESS_CHAT) or not get_settings().chat_on:
+        raise RouteNotFoundError()  # no such route, or no model: the chat routes are off
     if request.method != "POST":
         raise MethodNotAllowedError(["POST"])
     if request.query:

@@ -339,6 +339,19 @@ class StartedChatOut(ApiModel):
     reply: MessageOut
 
 
+class MessageEvent(ApiModel):
+    """What a bot is told of each stored message (MessageEventsQueue, README "Your own bot"): which
+    message, never what it says. The bot reads the content through the service routes, so an erase
+    reaches everything a bot could still read. `position` orders a session's messages (a string of
+    digits, compared as text)."""
+
+    session_id: str
+    message_id: str
+    position: str
+    role: str
+    created_at: str
+
+
 class StopReplyOut(ApiModel):
     stopping: bool = Field(
         description=(
