@@ -119,7 +119,8 @@ def test_each_stored_message_becomes_one_event_without_content_in_order() -> Non
         reply.body["created_at"],
     ]
     positions = [e["position"] for e in events]
-    assert positions == sorted(positions) and all(p.isdigit() for p in positions)
+    assert positions == sorted(positions)
+    assert all(p.isdigit() for p in positions)
     assert set(events[0]) == {"session_id", "message_id", "position", "role", "created_at", "_group"}
     assert "SECRET" not in json.dumps(events)
 

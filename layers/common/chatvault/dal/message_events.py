@@ -31,7 +31,7 @@ def send(events: Sequence[MessageEvent]) -> int:
     deduplicated by its message's place (a retry within 5 minutes is dropped by SQS)."""
     sqs, url = client("sqs"), get_settings().events_queue_url
     sent = 0
-    for chunk in batched(events, SEND_BATCH):
+    for chunk in batched(events, SEND_BATCH, strict=False):
         answer = sqs.send_message_batch(
             QueueUrl=url,
             Entries=[
