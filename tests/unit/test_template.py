@@ -35,6 +35,7 @@ ALLOWED_RESOURCES = [
     {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"},
     {"Fn::Sub": "${UploadsBucket.Arn}/exports/*"},
     {"Ref": "FingerprintSecret"},
+    {"Fn::GetAtt": ["MessageEventsQueue", "Arn"]},
 ]
 
 
@@ -938,8 +939,100 @@ def test_model_ids_the_parameter_accepts() -> None:
         "meta.llama3-1-8b-instruct-v1:0",
     ):
         assert pattern.match(good), good
-    for bad in ("", "gpt-4", "arn:aws:bedrock:us-east-1::foundation-model/x.y", "a b.c"):
+    for bad in ("gpt-4", "arn:aws:bedrock:us-east-1::foundation-model/x.y", "a b.c", " "):
         assert not pattern.match(bad), bad
+    # empty: no model, the chat routes are off (a team's own bot answers), and nothing may call Bedrock
+    assert pattern.match("")
+    off = _chat_function(ModelId="")
+    assert off["Environment"]["Variables"]["MODEL_ID"] == ""
+    assert _bedrock_grants(off) == {}
+
+
+# ---- the bot's events ------------------------------------------------------------------------------
+
+
+def test_the_stream_carries_keys_only_and_wakes_the_publisher_for_new_messages_only() -> None:
+    """A stream record outlives an erase by a day: it must hold no content. Only INSERTs of message
+    items (sk M#...) invoke the publisher; a failure is retried from its record, with a bound, and then
+    recorded in UnpublishedEventsQueue."""
+    table = RESOURCES["SessionsTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "KEYS_ONLY"}
+    event = RESOURCES["PublishMessageEventsFunction"]["Properties"]["Events"]["NewMessages"]
+    assert event["Type"] == "DynamoDB"
+    props = event["Properties"]
+    assert props["Stream"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
+    assert json.loads(props["FilterCriteria"]["Filters"][0]["Pattern"]) == {
+        "eventName": ["INSERT"],
+        "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "M#"}]}}},
+    }
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["MaximumRetryAttempts"] == 10
+    assert props["MaximumRecordAgeInSeconds"] == 3600
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["UnpublishedEventsQueue", "Arn"]
+    }
+    env = RESOURCES["PublishMessageEventsFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["EVENTS_QUEUE_URL"] == {"Ref": "MessageEventsQueue"}
+
+
+def test_the_bots_queue_is_fifo_bounded_and_dead_letters_with_an_alarm() -> None:
+    queue = RESOURCES["MessageEventsQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert queue["ContentBasedDeduplication"] is False  # the publisher names each event's id
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["MessageEventsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert RESOURCES["MessageEventsDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    for name in ("MessageEventsQueue", "MessageEventsDeadLetterQueue", "UnpublishedEventsQueue"):
+        assert RESOURCES[name]["Properties"]["SqsManagedSseEnabled"] is True, name
+    alarms = _alarms()
+    for alarm, queue_name in (
+        ("MessageEventsDeadLetterAlarm", "MessageEventsDeadLetterQueue"),
+        ("UnpublishedEventsAlarm", "UnpublishedEventsQueue"),
+    ):
+        watched = alarms[alarm]
+        assert (watched["Namespace"], watched["MetricName"]) == (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+        )
+        assert watched["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_name, "QueueName"]}}
+        ]
+        assert (watched["Threshold"], watched["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_a_bot_subscribes_with_the_outputs_and_may_only_receive() -> None:
+    outputs = TEMPLATE["Outputs"]
+    assert outputs["MessageEventsQueueArn"]["Value"] == {"Fn::GetAtt": ["MessageEventsQueue", "Arn"]}
+    assert outputs["EventSubscriberPolicyArn"]["Value"] == {"Ref": "EventSubscriberPolicy"}
+    (statement,) = RESOURCES["EventSubscriberPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == [
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    ]
+    assert statement["Resource"] == {"Fn::GetAtt": ["MessageEventsQueue", "Arn"]}
+    # the publisher may read and send, nothing else: no write to the table
+    grants = RESOURCES["PublishMessageEventsFunction"]["Properties"]["Policies"][1]["Statement"]
+    assert [(g["Action"], g["Resource"]) for g in grants] == [
+        (["dynamodb:BatchGetItem"], {"Fn::GetAtt": ["SessionsTable", "Arn"]}),
+        (["sqs:SendMessage"], {"Fn::GetAtt": ["MessageEventsQueue", "Arn"]}),
+    ]
+
+
+def test_sam_wires_the_stream_to_the_publisher_and_the_failures_to_their_queue() -> None:
+    resources = _transformed()["Resources"]
+    mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    (mapping,) = mappings
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["UnpublishedEventsQueue", "Arn"]
+    }
 
 
 # ---- the streaming API ----------------------------------------------------------------------------
