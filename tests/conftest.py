@@ -14,6 +14,7 @@ os.environ.update(
         "LIMITS_TABLE": "chatvault-local-LimitsTable",
         "UPLOADS_BUCKET": "chatvault-local-uploadsbucket",
         "FINGERPRINT_SECRET": "chatvault-local-FingerprintSecret",
+        "EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/chatvault-local-MessageEventsQueue.fifo",
         "AUTH_MODE": "anonymous",
         "RETENTION_HOURS": "720",
         "AWS_REGION": "us-east-1",

@@ -144,3 +144,32 @@ def deletion_entry(session_id: str) -> Any:
     from chatvault.models.domain import AuditEntry
 
     return AuditEntry(session_id=session_id, event="session_deleted", at=clock.now())
+
+
+def new_message_records() -> list[dict[str, Any]]:
+    """The records of the sessions table's stream (in-process moto) that PublishMessageEventsFunction's
+    filter lets through (new message items), as Lambda's event source hands them to it."""
+    import boto3
+    from botocore.config import Config
+
+    from chatvault.settings import get_settings
+
+    table = boto3.client("dynamodb").describe_table(TableName=get_settings().table_name)["Table"]
+    # botocore would send it to the account's endpoint (<account>.streams-ddb...), which moto does not know
+    streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    shard = streams.describe_stream(StreamArn=table["LatestStreamArn"])["StreamDescription"]["Shards"][0]
+    iterator = streams.get_shard_iterator(
+        StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    pattern = json.loads(
+        Stack.from_template()
+        .functions()["PublishMessageEventsFunction"]
+        .events["NewMessages"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
+    )
+    prefix = pattern["dynamodb"]["Keys"]["sk"]["S"][0]["prefix"]
+    return [
+        {**record, "eventSourceARN": table["LatestStreamArn"]}
+        for record in streams.get_records(ShardIterator=iterator)["Records"]
+        if record["eventName"] in pattern["eventName"]
+        and record["dynamodb"]["Keys"]["sk"]["S"].startswith(prefix)
+    ]

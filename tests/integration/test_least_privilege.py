@@ -20,7 +20,7 @@ from chatvault.dal import secret, sessions, uploads
 from chatvault.logic.identity import hash_token
 from chatvault.models.domain import Principal
 from infra.local.template import load, physical_name
-from tests.helpers import call, context
+from tests.helpers import call, context, new_message_records
 from tests.issuer import AUDIENCE, Issuer
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -86,6 +86,9 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str
             return {("s3:DeleteObject", _objects(bucket, [params["Key"]]))}
         if operation == "AbortMultipartUpload":
             return {("s3:AbortMultipartUpload", _objects(bucket, [params["Key"]]))}
+    if service == "sqs" and operation == "SendMessageBatch":
+        queue = params["QueueUrl"].rsplit("/", 1)[1].removesuffix(".fifo")
+        return {("sqs:SendMessage", json.dumps({"Fn::GetAtt": [PHYSICAL[queue], "Arn"]}))}
     if service == "secretsmanager" and operation == "GetSecretValue":
         assert PHYSICAL[params["SecretId"]] == "FingerprintSecret"
         return {("secretsmanager:GetSecretValue", json.dumps({"Ref": "FingerprintSecret"}))}
@@ -251,6 +254,17 @@ def test_every_function_is_granted_exactly_what_it_uses(
         "ListMessagesFunction", "GET", f"{base}/messages", token=token, query=f"cursor={first['next_cursor']}"
     )
     as_function("ListMessagesFunction", "GET", f"{base}/messages", token=token, query="order=desc")
+    # the bot's events: the stream's new messages so far, read and sent to the queue
+    from functions.publish_message_events.app import lambda_handler as publish
+
+    records = new_message_records()  # what Lambda's event source reads (its own permissions, SAM's)
+    cold_start()
+    _running["function"] = "PublishMessageEventsFunction"
+    try:
+        published = publish({"Records": records}, context("PublishMessageEventsFunction"))
+    finally:
+        _running["function"] = ""
+    assert published == {"batchItemFailures": []}
     as_function(
         "CreateUploadFunction",
         "POST",

@@ -8,47 +8,14 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
-from chatvault.settings import get_settings
 from infra.local.template import Stack
-from tests.helpers import call, context
+from tests.helpers import call, context, new_message_records
 
-pytestmark = pytest.mark.usefixtures("aws", "events_queue")
+pytestmark = pytest.mark.usefixtures("aws")
 
 STACK = Stack.from_template()
 QUEUE_URL = STACK.functions()["PublishMessageEventsFunction"].environment["EVENTS_QUEUE_URL"]
-FILTER = json.loads(
-    STACK.functions()["PublishMessageEventsFunction"].events["NewMessages"]["Properties"]["FilterCriteria"][
-        "Filters"
-    ][0]["Pattern"]
-)
-
-
-@pytest.fixture
-def events_queue(settings_env: pytest.MonkeyPatch) -> None:
-    settings_env.setenv("EVENTS_QUEUE_URL", QUEUE_URL)
-
-
-def _stream_records() -> list[dict[str, Any]]:
-    """Every record of the sessions table's stream so far, as Lambda's event source gives them."""
-    table = boto3.client("dynamodb").describe_table(TableName=get_settings().table_name)["Table"]
-    # botocore would send it to the account's endpoint (<account>.streams-ddb...), which moto does not know
-    streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
-    shard = streams.describe_stream(StreamArn=table["LatestStreamArn"])["StreamDescription"]["Shards"][0]
-    iterator = streams.get_shard_iterator(
-        StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    records = streams.get_records(ShardIterator=iterator)["Records"]
-    return [{**r, "eventSourceARN": table["LatestStreamArn"]} for r in records]
-
-
-def _passes_filter(record: dict[str, Any]) -> bool:
-    """The template's filter: INSERT of an item whose sort key starts with M#."""
-    prefix = FILTER["dynamodb"]["Keys"]["sk"]["S"][0]["prefix"]
-    return record["eventName"] in FILTER["eventName"] and record["dynamodb"]["Keys"]["sk"]["S"].startswith(
-        prefix
-    )
 
 
 def _publish(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -101,7 +68,7 @@ def test_each_stored_message_becomes_one_event_without_content_in_order() -> Non
         body={"role": "assistant", "content": "SECRET-THREE"},
         service=True,
     )
-    records = [r for r in _stream_records() if _passes_filter(r)]
+    records = new_message_records()
     assert len(records) == 3  # the session item, its profile and its updates are filtered out
 
     assert _publish(records) == {"batchItemFailures": []}
@@ -128,7 +95,7 @@ def test_each_stored_message_becomes_one_event_without_content_in_order() -> Non
 def test_a_repeated_batch_is_dropped_by_the_queue() -> None:
     session_id, token = _session()
     _append(session_id, token, "hello")
-    records = [r for r in _stream_records() if _passes_filter(r)]
+    records = new_message_records()
     _publish(records)
     _publish(records)  # Lambda retried the batch
     assert len(_queued()) == 1
@@ -137,7 +104,7 @@ def test_a_repeated_batch_is_dropped_by_the_queue() -> None:
 def test_a_message_erased_before_its_event_is_sent_has_none() -> None:
     session_id, token = _session()
     _append(session_id, token, "hello")
-    records = [r for r in _stream_records() if _passes_filter(r)]
+    records = new_message_records()
     assert call("DELETE", f"/api/v1/sessions/{session_id}", token=token).status == 200
 
     assert _publish(records) == {"batchItemFailures": []}
@@ -150,7 +117,7 @@ def test_a_refused_send_is_retried_from_its_record_and_nothing_after_it_is_sent(
     session_id, token = _session()
     for text in ("one", "two", "three"):
         _append(session_id, token, text)
-    records = [r for r in _stream_records() if _passes_filter(r)]
+    records = new_message_records()
     from chatvault.dal import clients
 
     sqs = clients.client("sqs")
