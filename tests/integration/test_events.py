@@ -85,3 +85,20 @@ def test_the_erase_all_event_drives_its_handler_in_jwt_mode() -> None:
     status, body = _invoke("erase_all_sessions", "erase_all_sessions.json")
     assert status == 200
     assert body["erased"] == {"sessions": 0, "messages": 0, "uploads": 0}
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_stream_event_drives_the_publisher() -> None:
+    """The canned record names a message that is not stored (erased, or never there): no event, and
+    no failure for Lambda to retry."""
+    import boto3
+
+    from chatvault.settings import get_settings
+
+    event = json.loads((EVENTS / "publish_message_events.json").read_text())
+    result = import_module("functions.publish_message_events.app").lambda_handler(
+        event, context("publish_message_events")
+    )
+    assert result == {"batchItemFailures": []}
+    queued = boto3.client("sqs").receive_message(QueueUrl=get_settings().events_queue_url)
+    assert queued.get("Messages", []) == []
