@@ -1,7 +1,10 @@
 // The demo chat page: an anonymous session that survives reloads, on the chatvault client.
 // Each message is a chat: the service stores it, asks the model (the stand-in model locally) and
 // stores its reply; the page shows the reply as the model writes it (streamed), then what the service
-// stored, and makes nothing up.
+// stored, and makes nothing up. A deployment without a model of its own (its chat routes answer 404
+// `not_found`) has its own bot answer: there the page appends the message and waits for the bot's
+// reply ("bot mode"). Either way it asks for what others write (a bot's back end, through the service
+// writer) every so often, and shows it without a reload (the poll, below).
 import { ChatvaultClient, ChatvaultError, NetworkError } from "./chatvault.js";
 
 const $ = (id) => document.getElementById(id);
@@ -46,6 +49,31 @@ const REPLYING = "The assistant is replying…";
 const REPLIED = "The assistant has replied.";
 const STOPPED = "The reply was stopped.";
 const AGAIN = "Choose Retry to send your message again (it is not stored twice).";
+const AWAITING = "Waiting for the reply…"; // bot mode: the message is stored, the bot has not answered yet
+const NOT_YET = "No reply yet. It will appear here if one comes."; // bot mode, after BOT_WAIT_MS
+
+// ---- what others write: the poll ----
+// The page asks for the messages it has not shown (GET .../messages newest first, back to the newest
+// one it shows: one request while fewer than 20 are new), at a cadence that follows what it waits for.
+// The cost, in requests a minute for an open tab:
+//   awaiting a reply: every POLL_AWAITING_MS (1 s), 60 a minute. In bot mode for at most BOT_WAIT_MS
+//     (60 s: at most about 60 requests a message), then idle. For a reply being made when the page
+//     opened (the session is `replying`), until it is stored, up to 120 a minute: a poll that finds no
+//     reply also reads the session, to learn whether the reply is still being made.
+//   visible and idle: every POLL_IDLE_MS (10 s), 6 a minute.
+//   hidden (another tab, minimised): every POLL_HIDDEN_MS (60 s), 1 a minute, whatever it waits for;
+//     shown again, it asks at once.
+// While a reply streams nothing is asked (the stream shows it); after an erase, a quick exit, or once
+// the session is gone (404), nothing more of that session. A poll that fails waits twice as long each
+// time (at most POLL_HIDDEN_MS) and says nothing: the next one tells.
+const POLL_AWAITING_MS = 1000;
+const POLL_IDLE_MS = 10_000;
+const POLL_HIDDEN_MS = 60_000;
+const BOT_WAIT_MS = 60_000;
+let botMode = false; // the deployment's chat routes are not there (404 not_found): its own bot answers
+let streaming = false; // a streamed exchange is under way: it shows its reply itself
+let awaited = null; // the reply the poll waits for: {turn, since, follow (a reply being made on load), late}
+const poller = { sessionId: null, timer: 0, running: null, failures: 0 }; // running: the poll's AbortController
 
 // ---- values as a person reads them: local times, file types and sizes ----
 
@@ -265,6 +293,7 @@ async function loadHistory(session) {
 
 async function start({ fresh = false } = {}) {
   problem("");
+  stopPolling(); // the conversation shown until now is no longer asked about
   setActive(false);
   try {
     // A quick exit's erase that may not have gone through comes first: nothing is shown or started
@@ -284,6 +313,7 @@ async function start({ fresh = false } = {}) {
     if (restored) await loadHistory(session);
     else clearConversation();
     setActive(true);
+    startPolling(client.sessionId); // (after loadHistory: a reply being made is awaited by it)
     document.body.dataset.sessionReady = "true";
   } catch (error) {
     problem(`The conversation could not be started. ${describe(error)}`);
@@ -326,11 +356,15 @@ function markStored(turn, message) {
 /** One exchange: the message and its reply, stored by the service (POST .../chat, streamed: the reply
  *  grows as the model writes it, then the stored reply takes its place). The page retries nothing by
  *  itself (retries: 0): a failure is said at once, and "Retry" sends the same message_id again, which
- *  stores neither message twice and completes the pair (a stored pair comes back whole). */
+ *  stores neither message twice and completes the pair (a stored pair comes back whole). Where the
+ *  chat route is not there (404 `not_found`, not `session_not_found`: the deployment has no model of
+ *  its own, and the attempt changed nothing), the page is in bot mode for its life: see ask(). */
 async function exchange(turn) {
+  if (botMode) return ask(turn);
   replyProblem("");
   mark(turn.li, "pending");
   setReplying(true);
+  streaming = true;
   let bubble = null; // the reply as it is being written
   let said = "";
   try {
@@ -351,13 +385,14 @@ async function exchange(turn) {
   } catch (error) {
     bubble?.remove(); // what was written of a reply that failed is not stored: it goes
     if (client.sessionId !== turn.sessionId) return;
-    if (error instanceof ChatvaultError && error.status === 404) {
+    if (error instanceof ChatvaultError && error.status === 404 && error.code === "not_found") {
+      botMode = true; // asked below, once the exchange has ended
+    } else if (error instanceof ChatvaultError && error.status === 404) {
       turn.li.remove();
       await lost();
       ui.message.value = turn.content;
       return;
-    }
-    if (canRetry(error)) {
+    } else if (canRetry(error)) {
       mark(turn.li, "failed", "No reply yet");
       replyProblem(`${NO_REPLY} ${describeChat(error)} ${AGAIN}`, turn);
     } else {
@@ -366,59 +401,177 @@ async function exchange(turn) {
       if (!ui.message.value) ui.message.value = turn.content;
     }
   } finally {
+    streaming = false;
     ui.log.removeAttribute("aria-busy");
     setReplying(false, said);
   }
-}
-
-/** The messages stored after the person's message of `turn` (oldest first). */
-async function after(turn) {
-  const { items } = await client.listMessages({ order: "desc", limit: 20, sessionId: turn.sessionId });
-  const at = items.findIndex((message) => message.message_id === turn.messageId);
-  return (at === -1 ? items : items.slice(0, at)).reverse();
+  if (botMode) await ask(turn);
 }
 
 /** A reply the service is still making, for a page that did not ask for it (reloaded, or opened
- *  again, while it was made): said as being made, and shown once stored. It asks every second; when
- *  the session is no longer replying without a reply stored (the model failed, or its function died),
- *  the message is marked and Retry offered, as after a reload. */
-async function follow(turn) {
+ *  again, while it was made): said as being made, and shown once stored. The poll asks every second;
+ *  when the session is no longer replying without a reply stored (the model failed, or its function
+ *  died), the message is marked and Retry offered, as after a reload. */
+function follow(turn) {
   mark(turn.li, "pending");
   setReplying(true);
-  let said = "";
+  awaited = { turn, since: Date.now(), follow: true, late: false };
+}
+
+/** Bot mode: the person's message is appended (POST .../messages, role user, with its message_id: a
+ *  retry stores it once), then its reply awaited: the bot's back end writes it (the service writer),
+ *  and the poll shows it as it lands. Send stays usable meanwhile (nothing here is being made). */
+async function ask(turn) {
+  replyProblem("");
+  mark(turn.li, "pending");
   try {
-    for (;;) {
-      await sleep(1000);
-      if (client.sessionId !== turn.sessionId) return;
-      let newer = await after(turn);
-      if (!newer.some((message) => message.role === "assistant")) {
-        if ((await client.getSession(turn.sessionId)).replying) continue;
-        newer = await after(turn); // it may have been stored just before the session said so
-      }
-      if (client.sessionId !== turn.sessionId) return;
-      for (const message of newer) render(message);
-      const reply = newer.find((message) => message.role === "assistant");
-      if (reply) {
-        mark(turn.li, "answered");
-        said = stoppedReply(reply) ? STOPPED : REPLIED;
-      } else {
-        mark(turn.li, "failed", "No reply yet");
-        replyProblem(`${NO_REPLY} ${AGAIN}`, turn);
-      }
-      return;
-    }
+    const message = await client.appendMessage(
+      { role: "user", content: turn.content, message_id: turn.messageId },
+      { sessionId: turn.sessionId },
+    );
+    if (client.sessionId !== turn.sessionId) return;
+    markStored(turn, message);
   } catch (error) {
     if (client.sessionId !== turn.sessionId) return;
     if (error instanceof ChatvaultError && error.status === 404) {
+      turn.li.remove();
       await lost();
+      ui.message.value = turn.content;
       return;
     }
-    mark(turn.li, "failed", "No reply yet");
-    replyProblem(`${NO_REPLY} ${describeChat(error)} ${AGAIN}`, turn);
-  } finally {
-    setReplying(false, said);
+    mark(turn.li, "failed", "Not sent");
+    if (canRetry(error)) {
+      replyProblem(`Not sent: ${describe(error)} ${AGAIN}`, turn);
+    } else {
+      replyProblem(`Not sent: ${describe(error)}`);
+      if (!ui.message.value) ui.message.value = turn.content;
+    }
+    return;
   }
+  awaited = { turn, since: Date.now(), follow: false, late: false };
+  ui.replying.textContent = AWAITING;
+  schedulePoll();
 }
+
+/** The wait for a reply is over (`said`: how it ended, for the status; nothing when the alert says it). */
+function endWait(said = "") {
+  const ended = awaited;
+  awaited = null;
+  if (!ended) return;
+  if (ended.follow) setReplying(false, said);
+  else ui.replying.textContent = said;
+}
+
+/** The message_ids the log shows (the person's own from the moment it is sent: the page chose it). */
+function shownIds() {
+  return new Set([...ui.log.children].map((li) => li.dataset.messageId).filter(Boolean));
+}
+
+function cadence() {
+  if (document.visibilityState === "hidden") return POLL_HIDDEN_MS;
+  return awaited && !awaited.late ? POLL_AWAITING_MS : POLL_IDLE_MS;
+}
+
+function schedulePoll(ms = Math.min(cadence() * 2 ** poller.failures, POLL_HIDDEN_MS)) {
+  clearTimeout(poller.timer);
+  if (poller.sessionId && !poller.running) poller.timer = setTimeout(poll, ms);
+}
+
+/** The poll of `sessionId` (the one in use: a session that changes stops it). */
+function startPolling(sessionId) {
+  clearTimeout(poller.timer);
+  poller.running?.abort();
+  Object.assign(poller, { sessionId, running: null, failures: 0 });
+  schedulePoll();
+}
+
+/** Nothing more is asked for (an erase, a quick exit, another conversation, the session gone): a
+ *  request under way is cancelled and a wait ends unsaid. */
+function stopPolling() {
+  clearTimeout(poller.timer);
+  poller.running?.abort();
+  Object.assign(poller, { sessionId: null, running: null, failures: 0 });
+  endWait();
+}
+
+async function poll() {
+  const sessionId = poller.sessionId;
+  if (!sessionId || poller.running) return;
+  if (client.sessionId !== sessionId) return stopPolling(); // erased or replaced (in another tab too)
+  if (streaming) return schedulePoll();
+  const running = new AbortController();
+  poller.running = running;
+  const current = () => poller.running === running; // not stopped meanwhile
+  let gone = false;
+  try {
+    const newer = await client.messagesAfter(shownIds(), { sessionId, signal: running.signal, retries: 0 });
+    poller.failures = 0;
+    if (current() && !streaming) await land(newer, sessionId, running);
+  } catch (error) {
+    if (!current()) return;
+    gone = error instanceof ChatvaultError && error.status === 404;
+    poller.failures += 1;
+    if (awaited?.follow && !gone) {
+      // as a chat that got no answer: said at once, with Retry
+      mark(awaited.turn.li, "failed", "No reply yet");
+      replyProblem(`${NO_REPLY} ${describeChat(error)} ${AGAIN}`, awaited.turn);
+      endWait();
+    }
+  }
+  if (!current()) return;
+  poller.running = null;
+  if (gone || client.sessionId !== sessionId) {
+    const stillShown = client.sessionId === sessionId;
+    stopPolling();
+    if (gone && stillShown) await lost(); // erased elsewhere, or expired: as any call that finds it gone
+    return;
+  }
+  if (awaited && !awaited.follow && !awaited.late && Date.now() - awaited.since >= BOT_WAIT_MS) {
+    awaited.late = true; // the bot has not answered: said, and the poll slows to idle; a late reply still shows
+    mark(awaited.turn.li, "answered", "No reply yet");
+    ui.replying.textContent = NOT_YET;
+  }
+  schedulePoll();
+}
+
+/** Shows what the poll found (each message once, in the order stored) and ends the wait for a reply
+ *  once one has come. A reply being made on load that ends without one: marked, with Retry. */
+async function land(newer, sessionId, running) {
+  const show = (messages) => {
+    const shown = shownIds();
+    const fresh = messages.filter((message) => !shown.has(message.message_id));
+    for (const message of fresh) render(message);
+    const reply = fresh.find((message) => message.role === "assistant");
+    if (reply && unanswered) {
+      // a reply came after all for the message whose reply had failed: its alert no longer holds
+      mark(unanswered.li, "answered");
+      replyProblem("");
+    }
+    return reply;
+  };
+  let reply = show(newer);
+  if (!awaited) return;
+  if (!reply && awaited.follow) {
+    if ((await client.getSession(sessionId, { signal: running.signal })).replying) return;
+    if (poller.running !== running) return;
+    // it may have been stored just before the session said so
+    reply = show(await client.messagesAfter(shownIds(), { sessionId, signal: running.signal, retries: 0 }));
+    if (poller.running !== running) return;
+    if (!reply) {
+      mark(awaited.turn.li, "failed", "No reply yet");
+      replyProblem(`${NO_REPLY} ${AGAIN}`, awaited.turn);
+      return endWait();
+    }
+  }
+  if (!reply) return;
+  mark(awaited.turn.li, "answered");
+  endWait(stoppedReply(reply) ? STOPPED : REPLIED);
+}
+
+// Hidden, the page asks once a minute; shown again, at once (what came meanwhile, and a reply awaited).
+document.addEventListener("visibilitychange", () => {
+  schedulePoll(document.visibilityState === "visible" ? 0 : undefined);
+});
 
 ui.compose.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -657,6 +810,7 @@ ui.newButton.addEventListener("click", async () => {
 
 async function erase() {
   problem("");
+  stopPolling(); // from the panic button on, nothing of this conversation is asked for
   try {
     const receipt = await client.eraseSession();
     const { messages, uploads } = receipt.erased;
@@ -671,6 +825,7 @@ async function erase() {
     } else {
       // not confirmed: the session is kept (the client forgets it only once the service confirms)
       problem(`Not erased: this conversation is still on the server. ${describe(error)}`, { retry: erase });
+      startPolling(client.sessionId); // kept: still shown, and asked about
       return;
     }
   }
@@ -698,6 +853,7 @@ let leaving = false;
 function quickExit() {
   if (leaving) return;
   leaving = true;
+  stopPolling();
   // Records the erase (the session's id and token only) and sends the DELETE with keepalive, which
   // outlives the page; if it does not go through, the next visit finishes it before showing anything.
   client.eraseSessionOnExit();

@@ -242,7 +242,9 @@ export interface StartResult {
   reset: boolean;
 }
 
-/** The service answered with an error: `code` is its `error.code` (e.g. "session_not_found"). */
+/** The service answered with an error: `code` is its `error.code`. A 404's tells what is missing:
+ *  "session_not_found" (no such session, or not the caller's), "upload_not_found", or "not_found", no
+ *  such route (e.g. the chat routes of a deployment without its own model: its bot answers instead). */
 export class ChatvaultError extends Error {
   constructor(status: number, body: ErrorResponse | null, retryAfter?: number | null);
   readonly status: number;
@@ -358,6 +360,13 @@ export class ChatvaultClient {
     options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number; cursor?: string },
   ): Promise<MessagePage>;
   messages(options?: SessionCallOptions & { order?: "asc" | "desc"; limit?: number }): AsyncGenerator<Message, void>;
+  /** The messages stored after those already shown (`known`: their message_ids), oldest first, for a
+   *  page that polls its history: newest-first pages (`limit`, default 20) followed by their cursors
+   *  until one holds a known message, or the history ends (none known: every message). */
+  messagesAfter(
+    known: Iterable<string>,
+    options?: SessionCallOptions & { limit?: number; retries?: number },
+  ): Promise<Message[]>;
 
   /** POST /sessions/{id}/chat (`sessionId` null: the stored session): the user message and the model's
    *  reply, both stored. Always sends a message_id and retries with it a lost connection, 429, 502,

@@ -654,6 +654,27 @@ export class ChatvaultClient {
     } while (cursor);
   }
 
+  /** The messages stored after those a page has shown (`known`: their message_ids), oldest first: what
+   *  a page that polls its history appends. Reads newest-first pages of `limit` (default 20), each
+   *  next one by its cursor (a cursor continues newest-first, as the page that returned it), until a
+   *  page holds a known message or the history ends (none known: the whole history is new). One
+   *  request while fewer than `limit` messages are new. `retries`: this call's (default the client's). */
+  async messagesAfter(known, { limit = 20, sessionId, signal, retries } = {}) {
+    const seen = new Set(known);
+    const newer = [];
+    const path = `${this.sessionPath(sessionId)}/messages`;
+    let cursor;
+    do {
+      const { data } = await this.request("GET", path, { query: { order: "desc", limit, cursor }, signal, retries });
+      for (const item of data.items) {
+        if (seen.has(item.message_id)) return newer.reverse();
+        newer.push(item);
+      }
+      cursor = data.next_cursor;
+    } while (cursor);
+    return newer.reverse();
+  }
+
   // ---- the chat ----
 
   /** POST /sessions/{id}/chat: the user message and the model's reply, both stored: `{message, reply}`

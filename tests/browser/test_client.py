@@ -133,6 +133,41 @@ def test_history_pages_through_the_async_iterator(page: Any) -> None:
     assert out["newest"] == [f"m{i}" for i in reversed(range(7))]
 
 
+def test_messages_after_reads_back_to_the_newest_known_message_by_cursor(page: Any) -> None:
+    """What a polling page appends: the messages after the newest known one, oldest first, in one
+    request while few are new, page after page (newest first, by cursor) while many are."""
+    out = _run(
+        page,
+        """
+        const client = new ChatvaultClient({ storage: memoryStorage() });
+        await client.createSession();
+        const ids = [];
+        for (let i = 0; i < 8; i++) {
+          ids.push((await client.appendMessage({ role: 'user', content: `m${i}` })).message_id);
+        }
+        const requests = [];
+        const count = (u, i) => (requests.push(u), fetch(u, i));
+        const counting = new ChatvaultClient({ storage: client.storage, fetch: count });
+        const asked = async (known, options) => {
+          requests.length = 0;
+          const got = (await counting.messagesAfter(known, options)).map((m) => m.content);
+          const cursors = requests.filter((u) => u.includes('cursor=')).length;
+          return { got, requests: requests.length, cursors };
+        };
+        return {
+          few: await asked(new Set(ids.slice(0, 6)), { limit: 3 }),
+          many: await asked([ids[1]], { limit: 3 }),
+          none: await asked([], { limit: 5 }),
+          all: await asked(ids, { limit: 3 }),
+        };
+        """,
+    )
+    assert out["few"] == {"got": ["m6", "m7"], "requests": 1, "cursors": 0}
+    assert out["many"] == {"got": [f"m{i}" for i in range(2, 8)], "requests": 3, "cursors": 2}
+    assert out["none"] == {"got": [f"m{i}" for i in range(8)], "requests": 2, "cursors": 1}
+    assert out["all"] == {"got": [], "requests": 1, "cursors": 0}
+
+
 def test_the_app_chooses_the_storage(page: Any, page_stack: LocalStack) -> None:
     out = _run(
         page,

@@ -114,7 +114,7 @@ type ClientRoutes =
   | "GET /api/v1/sessions/{session_id}" // getSession, restoreSession
   | "PATCH /api/v1/sessions/{session_id}" // updateSession
   | "DELETE /api/v1/sessions/{session_id}" // eraseSession
-  | "GET /api/v1/sessions/{session_id}/messages" // listMessages, messages()
+  | "GET /api/v1/sessions/{session_id}/messages" // listMessages, messages(), messagesAfter
   | "POST /api/v1/sessions/{session_id}/messages" // appendMessage
   | "POST /api/v1/sessions/{session_id}/uploads" // createUpload, uploadFile
   | "POST /api/v1/sessions/{session_id}/chat" // chat, startChat's retry, chatStream
@@ -138,6 +138,8 @@ export async function usage(): Promise<void> {
     const each: S["MessageOut"] = m;
     void each;
   }
+  const newer: S["MessageOut"][] = await client.messagesAfter(new Set([message.message_id]), { limit: 20 });
+  const fromIds: S["MessageOut"][] = await client.messagesAfter([message.message_id], { sessionId: "s", retries: 0 });
   const form: S["UploadOut"] = await client.createUpload({ filename: "a.txt", content_type: "text/plain", size: 1 });
   const pair: S["ChatOut"] = await client.chat(null, "hi", { messageId: message.message_id });
   const started = await client.startChat("hello", { metadata: { model: null } });
@@ -153,6 +155,6 @@ export async function usage(): Promise<void> {
   const newToken: string | null | undefined = (await startedStream.result()).session.session_token;
   const stopping: S["StopReplyOut"]["stopping"] = await client.stop(null);
   const receipt: S["DeleteReceiptOut"] = await client.eraseSession();
-  void [got, patched, message, page, form, pair, asDocumented, token, receipt];
+  void [got, patched, message, page, newer, fromIds, form, pair, asDocumented, token, receipt];
   void [text, streamedPair, storedReply, startedPair, newToken, stopping];
 }
