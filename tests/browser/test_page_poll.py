@@ -100,36 +100,20 @@ def no_model_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSt
         yield started
 
 
-@pytest.fixture(params=["intercepted", "ModelId="])
-def bot_page(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[Any, LocalStack]]:
-    """The page on a deployment answered by its own bot: the test stack with its chat routes answering
-    404 not_found in the browser (page.route), or a stack started with `ModelId=`, which answers so
-    itself once the service has that setting (until then that case is skipped, saying why)."""
-    if request.param == "intercepted":
-        stack = request.getfixturevalue("page_stack")
-    else:
-        stack = request.getfixturevalue("no_model_stack")
-        created = requests.post(f"{stack.api}/api/v1/sessions", timeout=10).json()
-        chat = requests.post(
-            f"{stack.api}/api/v1/sessions/{created['session_id']}/chat",
-            json={"content": "is there a model?"},
-            headers={"X-Session-Token": created["session_token"]},
-            timeout=30,
-        )
-        code = (
-            chat.json().get("error", {}).get("code")
-            if chat.headers.get("content-type", "").startswith("application/json")
-            else None
-        )
-        if (chat.status_code, code) != (404, "not_found"):
-            pytest.skip(
-                f"ModelId= does not turn the chat routes off on this stack yet (the chat answered "
-                f"{chat.status_code} {code}): the intercepted case covers the page"
-            )
-    with opened_page(browser, stack) as page:
-        if request.param == "intercepted":
-            _no_model_here(page)
-        yield page, stack
+@pytest.fixture
+def bot_page(browser: Any, no_model_stack: LocalStack) -> Iterator[tuple[Any, LocalStack]]:
+    """The page on a deployment answered by its own bot: a stack started with `ModelId=`, whose chat
+    routes answer 404 not_found (checked first: the page's bot mode rests on that answer)."""
+    created = requests.post(f"{no_model_stack.api}/api/v1/sessions", timeout=10).json()
+    chat = requests.post(
+        f"{no_model_stack.api}/api/v1/sessions/{created['session_id']}/chat",
+        json={"content": "is there a model?"},
+        headers={"X-Session-Token": created["session_token"]},
+        timeout=30,
+    )
+    assert (chat.status_code, chat.json()["error"]["code"]) == (404, "not_found")
+    with opened_page(browser, no_model_stack) as page:
+        yield page, no_model_stack
 
 
 def test_a_reply_written_by_the_service_writer_appears_without_a_reload(
