@@ -1,8 +1,9 @@
 """`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, the API on
 127.0.0.1:$PORT invoking the real handlers, the template's schedules (the orphan sweep) and its
-EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction), and the demo page
-at http://127.0.0.1:$PORT/. Ctrl-C stops everything; the emulator keeps its data in memory, so every
-session, message and file goes with it.
+EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction), its tables' streams
+(each new message's event, to PublishMessageEventsFunction), and the demo page at
+http://127.0.0.1:$PORT/. Ctrl-C stops everything; the emulator keeps its data in memory, so
+every session, message and file goes with it.
 
 While it runs, `.dev-stack.json` (or $CHATVAULT_DEV_STATE) says where: `make invoke` finds the stack
 from it."""
@@ -26,7 +27,7 @@ import signal
 import socket
 import threading
 
-from infra.local import events, scheduler
+from infra.local import events, scheduler, streams
 from infra.local.emulator import provision, start_moto
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
@@ -76,6 +77,7 @@ def main() -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     scheduler.start(stack, runtime, stop)
     events.start(stack, runtime, endpoint, queues, stop)
+    streams.start(stack, runtime, endpoint, stop)
     state = state_file()
     state.write_text(
         json.dumps(
