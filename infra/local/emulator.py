@@ -291,7 +291,7 @@ DEDUPLICATION_SECONDS = 300  # SQS's deduplication interval (FIFO)
 
 
 def serialize_sqs() -> None:
-    """Three things the emulator's SQS does differently from SQS, which the message events meet:
+    """Four things the emulator's SQS does differently from SQS, which the message events meet:
 
     - moto deletes a message by rebuilding the queue's list without its lock, so a message sent at
       that moment (the publisher's, while the bot deletes what it answered) could be lost, and a
@@ -300,6 +300,10 @@ def serialize_sqs() -> None:
     - moto forgets a FIFO message's deduplication id once the message is deleted; SQS drops a repeat
       for 5 minutes after the first was sent, whatever became of it. Remembered here (per message
       group when DeduplicationScope is messageGroup).
+    - moto takes a message out of the in-flight set only when it reaches it again, so when a FIFO
+      group's first message and a later one both came back (their visibility timeout passed), the
+      first was skipped as "its group is in flight" (the later one still counted) and the later one
+      delivered before it. Every message back in sight leaves the in-flight set before a receive.
     - a long poll of a FIFO queue whose visible messages all belong to a group in flight spins for
       its whole wait in moto (holding the lock, with the above); here it sleeps until a message is
       sent or a second has passed."""
@@ -317,8 +321,17 @@ def serialize_sqs() -> None:
 
         setattr(SQSBackend, name, call)
 
+    receive_message = SQSBackend.receive_message
+
+    def receive_in_order(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            for message in [m for m in queue.pending_messages if m.visible]:
+                queue.pending_messages.discard(message)  # its visibility timeout passed: no longer in flight
+            return receive_message(self, queue_name, *args, **kwargs)
+
+    SQSBackend.receive_message = receive_in_order  # type: ignore[method-assign]
     for name in (
-        "receive_message",
         "send_message",
         "send_message_batch",
         "delete_message",
@@ -389,19 +402,19 @@ def poll_client(service: str, endpoint: str) -> Any:
 
 
 def quiet_polls() -> None:
-    from werkzeug.serving import WSGIRequestHandler
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    if getattr(WSGIRequestHandler, "_quieted_by_chatvault", False):
+    if getattr(MotoRequestHandler, "_quieted_by_chatvault", False):
         return
-    log_request = WSGIRequestHandler.log_request
+    log_request = MotoRequestHandler.log_request
 
     def log_unless_a_poll(self: Any, code: int | str = "-", size: int | str = "-") -> None:
         if str(code) == "200" and self.headers.get(POLL_HEADER):
             return
         log_request(self, code, size)
 
-    WSGIRequestHandler.log_request = log_unless_a_poll  # type: ignore[method-assign]
-    WSGIRequestHandler._quieted_by_chatvault = True  # type: ignore[attr-defined]
+    MotoRequestHandler.log_request = log_unless_a_poll  # type: ignore[method-assign]
+    MotoRequestHandler._quieted_by_chatvault = True  # type: ignore[attr-defined]
 
 
 def start_moto(port: int) -> Any:

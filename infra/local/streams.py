@@ -174,6 +174,8 @@ class Poller:
             StreamArn=self.stream_arn, ShardId=self.shard, ShardIteratorType=source.starting_position
         )["ShardIterator"]
         self.pending: list[dict[str, Any]] = []  # read, passed the filters, not yet done
+        self.attempts = 0  # retries of the pending records' first without progress
+        self.size = source.batch_size  # the next batch's size (halved by a bisection)
 
     def read(self) -> None:
         """The stream's new records that pass the filters, after those already pending."""
@@ -185,42 +187,45 @@ class Poller:
                 self.pending.append(event)
 
     def run(self) -> None:
-        attempts, size = 0, self.source.batch_size  # retries without progress; the batch's size now
         while not self.stop.is_set():
-            if len(self.pending) < self.source.batch_size:
-                self.read()
-            if not self.pending:
-                self.stop.wait(POLL_SECONDS)
-                continue
-            self._expire()
-            batch = self.pending[:size]
-            if not batch:
-                continue
-            try:
-                result = self.runtime.invoke(self.source.function, {"Records": batch})
-                done = failed_from(result, batch) if self.source.report_failures else None
-                error = None if done is None else f"batchItemFailures from record {done}"
-            except FunctionError as exc:
-                done, error = 0, str(exc)
-            if done is None:
-                self.pending = self.pending[len(batch) :]
-                attempts, size = 0, self.source.batch_size
-                continue
-            if done > 0:  # progress: the records before the first failure are done
-                self.pending = self.pending[done:]
-                attempts = 0
-                continue
-            if self.source.bisect and len(batch) > 1:  # a split is not counted as a retry
-                size = (len(batch) + 1) // 2
-                print(f"[streams] {self.source.function} failed; the batch is halved: {error}", flush=True)
-                continue
-            attempts += 1
-            if 0 <= self.source.retries < attempts:
-                self._give_up(batch, "RetryAttemptsExhausted", attempts)
-                attempts, size = 0, self.source.batch_size
-                continue
-            print(f"[streams] {self.source.function} failed (retry {attempts}): {error}", flush=True)
-            self.stop.wait(RETRY_PAUSE_S)
+            pause = self.step()
+            if pause:
+                self.stop.wait(pause)
+
+    def step(self) -> float:
+        """Read what is new, deliver one batch: the pause before the next step (0: none)."""
+        if len(self.pending) < self.source.batch_size:
+            self.read()
+        self._expire()
+        batch = self.pending[: self.size]
+        if not batch:
+            return POLL_SECONDS
+        errored = False
+        try:
+            result = self.runtime.invoke(self.source.function, {"Records": batch})
+            done = failed_from(result, batch) if self.source.report_failures else None
+            error = "" if done is None else f"batchItemFailures from record {done} of {len(batch)}"
+        except FunctionError as exc:
+            done, error, errored = 0, str(exc).splitlines()[0], True
+        if done is None:  # every record done
+            self.pending = self.pending[len(batch) :]
+            self.attempts, self.size = 0, self.source.batch_size
+            return 0
+        if done > 0:  # the records before the first failure are done; the retry starts there
+            self.pending = self.pending[done:]
+            self.attempts = 0
+            return 0
+        if errored and self.source.bisect and len(batch) > 1:  # a split is not counted as a retry
+            self.size = (len(batch) + 1) // 2
+            print(f"[streams] {self.source.function} failed; its batch is halved: {error}", flush=True)
+            return 0
+        self.attempts += 1
+        if 0 <= self.source.retries < self.attempts:
+            self._give_up(batch, "RetryAttemptsExhausted", self.attempts)
+            self.attempts, self.size = 0, self.source.batch_size
+            return 0
+        print(f"[streams] {self.source.function} failed (retry {self.attempts}): {error}", flush=True)
+        return RETRY_PAUSE_S
 
     def _expire(self) -> None:
         """Records older than MaximumRecordAgeInSeconds are skipped, as Lambda does."""
@@ -242,7 +247,7 @@ class Poller:
             return
         queue = self.source.on_failure.rsplit(":", 1)[1]
         url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        record = failure_record(self.source, batch, self.shard, condition, invocations + 1)
+        record = failure_record(self.source, batch, self.shard, condition, invocations)
         self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
         print(f"[streams] {self.source.function}: {condition}, {where} sent to {queue}", flush=True)
 
