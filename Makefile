@@ -22,6 +22,9 @@ export PORT ?= 3000
 export MOTO_PORT ?= 5000
 # make dev STAND_IN_DELAY_MS=800: the stand-in model waits that long before it answers
 export STAND_IN_DELAY_MS ?= 0
+# make dev BOT=echo: the example bot (examples/echo_bot) answers each user message, told by the message
+# events; the chat routes are off (ModelId empty) unless PARAMETER_OVERRIDES names a ModelId
+export BOT ?=
 
 # What serving needs (make dev, invoke, admin, openapi): the layer's pins and the emulator ...
 $(BIN)/.installed: requirements.txt layers/common/requirements.txt

@@ -1,8 +1,11 @@
 """`make dev`: moto server on 127.0.0.1:$MOTO_PORT with the template's tables and bucket, the API on
 127.0.0.1:$PORT invoking the real handlers, the template's schedules (the orphan sweep) and its
-EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction), and the demo page
-at http://127.0.0.1:$PORT/. Ctrl-C stops everything; the emulator keeps its data in memory, so every
-session, message and file goes with it.
+EventBridge rules (the bucket's ObjectCreated events, to ConfirmUploadFunction), its tables' streams
+(each new message's event, to PublishMessageEventsFunction), and the demo page at
+http://127.0.0.1:$PORT/. `make dev BOT=echo` also runs the example bot (examples/echo_bot) as the
+message events' subscriber (infra/local/subscriber.py), with the chat routes off (ModelId empty) unless
+PARAMETER_OVERRIDES names a ModelId. Ctrl-C stops everything; the emulator keeps its data in memory, so
+every session, message and file goes with it.
 
 While it runs, `.dev-stack.json` (or $CHATVAULT_DEV_STATE) says where: `make invoke` finds the stack
 from it."""
@@ -22,11 +25,12 @@ if sys.version_info < (3, 13):  # noqa: UP036 - the check is for an interpreter 
 
 import json
 import os
+import shlex
 import signal
 import socket
 import threading
 
-from infra.local import events, scheduler
+from infra.local import events, scheduler, streams, subscriber
 from infra.local.emulator import provision, start_moto
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
@@ -47,6 +51,16 @@ def _taken(port: int) -> bool:
     return False
 
 
+def bot_overrides(bot: str) -> dict[str, str]:
+    """The parameters: PARAMETER_OVERRIDES over the local defaults; with a bot, ModelId empty (the chat
+    routes off: the bot answers) unless PARAMETER_OVERRIDES names a ModelId."""
+    overrides = parameter_overrides()
+    named = {pair.split("=", 1)[0] for pair in shlex.split(os.environ.get("PARAMETER_OVERRIDES", ""))}
+    if bot and "ModelId" not in named:
+        overrides["ModelId"] = ""
+    return overrides
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "3000"))
     moto_port = int(os.environ.get("MOTO_PORT", "5000"))
@@ -59,7 +73,12 @@ def main() -> int:
             )
             return 2
     endpoint = f"http://127.0.0.1:{moto_port}"
-    stack = Stack.from_template(parameter_overrides())
+    bot = os.environ.get("BOT", "")
+    overrides = bot_overrides(bot)
+    if bot and not subscriber.bot_template(bot).exists():
+        print(f"make dev: no bot {bot!r}: BOT=echo runs examples/echo_bot", file=sys.stderr)
+        return 2
+    stack = Stack.from_template(overrides)
 
     moto = start_moto(moto_port)
     names = provision(stack, endpoint)
@@ -76,13 +95,15 @@ def main() -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     scheduler.start(stack, runtime, stop)
     events.start(stack, runtime, endpoint, queues, stop)
+    streams.start(stack, runtime, endpoint, stop)
+    bot_runtime = subscriber.start(bot, stack, f"http://127.0.0.1:{port}", endpoint, stop) if bot else None
     state = state_file()
     state.write_text(
         json.dumps(
             {
                 "api": f"http://127.0.0.1:{port}",
                 "moto": endpoint,
-                "parameter_overrides": parameter_overrides(),
+                "parameter_overrides": overrides,
             }
         )
     )
@@ -95,6 +116,8 @@ def main() -> int:
     state.unlink(missing_ok=True)
     server.shutdown()
     runtime.close()
+    if bot_runtime is not None:
+        bot_runtime.close()
     moto.stop()
     return 0
 

@@ -287,12 +287,145 @@ def _cors_on_presigned_posts() -> None:
     S3Response._cors_by_chatvault = True  # type: ignore[attr-defined]
 
 
+DEDUPLICATION_SECONDS = 300  # SQS's deduplication interval (FIFO)
+
+
+def serialize_sqs() -> None:
+    """Four things the emulator's SQS does differently from SQS, which the message events meet:
+
+    - moto deletes a message by rebuilding the queue's list without its lock, so a message sent at
+      that moment (the publisher's, while the bot deletes what it answered) could be lost, and a
+      receive racing a delete could fail on the in-flight set changing under it. Every receive, send,
+      delete and visibility change of a queue holds that queue's lock here.
+    - moto forgets a FIFO message's deduplication id once the message is deleted; SQS drops a repeat
+      for 5 minutes after the first was sent, whatever became of it. Remembered here (per message
+      group when DeduplicationScope is messageGroup).
+    - moto takes a message out of the in-flight set only when it reaches it again, so when a FIFO
+      group's first message and a later one both came back (their visibility timeout passed), the
+      first was skipped as "its group is in flight" (the later one still counted) and the later one
+      delivered before it. Every message back in sight leaves the in-flight set before a receive.
+    - a long poll of a FIFO queue whose visible messages all belong to a group in flight spins for
+      its whole wait in moto (holding the lock, with the above); here it sleeps until a message is
+      sent or a second has passed."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    if getattr(SQSBackend, "_serialized_by_chatvault", False):
+        return
+
+    def locked(name: str) -> None:
+        original = getattr(SQSBackend, name)
+
+        def call(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+            with self.get_queue(queue_name)._messages_lock:
+                return original(self, queue_name, *args, **kwargs)
+
+        setattr(SQSBackend, name, call)
+
+    receive_message = SQSBackend.receive_message
+
+    def receive_in_order(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            for message in [m for m in queue.pending_messages if m.visible]:
+                queue.pending_messages.discard(message)  # its visibility timeout passed: no longer in flight
+            return receive_message(self, queue_name, *args, **kwargs)
+
+    SQSBackend.receive_message = receive_in_order  # type: ignore[method-assign]
+    for name in (
+        "send_message",
+        "send_message_batch",
+        "delete_message",
+        "delete_message_batch",
+        "change_message_visibility",
+        "change_message_visibility_batch",
+        "purge_queue",
+    ):
+        locked(name)
+
+    add_message = Queue.add_message
+
+    def add_once(self: Any, message: Any) -> None:
+        dedup = getattr(message, "deduplication_id", None)
+        if self.fifo_queue and dedup:
+            scope = message.group_id if getattr(self, "deduplication_scope", "") == "messageGroup" else ""
+            seen: dict[tuple[str, str], float] = self.__dict__.setdefault("_sent_by_chatvault", {})
+            now = time.monotonic()
+            for key in [k for k, at in seen.items() if now - at >= DEDUPLICATION_SECONDS]:
+                del seen[key]
+            if (scope, dedup) in seen:
+                return
+            seen[(scope, dedup)] = now
+        add_message(self, message)
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with self._messages_lock:
+            self._messages_lock.wait(timeout=timeout)
+
+    Queue.add_message = add_once  # type: ignore[method-assign]
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+    SQSBackend._serialized_by_chatvault = True  # type: ignore[attr-defined]
+
+
+def forget_used_shard_iterators() -> None:
+    """moto keeps every shard iterator it ever handed out (one per GetRecords) for the server's life:
+    a stream polled a few times a second grew by megabytes an hour. The local pollers (streams.py)
+    read each iterator once and go on with the next one it returns, so a used one is dropped here."""
+    from moto.dynamodbstreams.models import ShardIterator
+
+    if getattr(ShardIterator, "_forgotten_by_chatvault", False):
+        return
+    get = ShardIterator.get
+
+    def get_once(self: Any, limit: int = 1000) -> dict[str, Any]:
+        page = get(self, limit)
+        self.streams_backend.shard_iterators.pop(self.arn, None)
+        return page
+
+    ShardIterator.get = get_once  # type: ignore[method-assign]
+    ShardIterator._forgotten_by_chatvault = True  # type: ignore[attr-defined]
+
+
+POLL_HEADER = "X-Chatvault-Poll"  # on the local event sources' requests (poll_client)
+
+
+def poll_client(service: str, endpoint: str) -> Any:
+    """A client for an event source's polling (streams.py, subscriber.py): several requests a second,
+    each of which would be a line of the emulator's access log. Its requests carry POLL_HEADER, and
+    the emulator leaves those that succeed out of the log (quiet_polls); a failed one is still logged."""
+    client = aws_client(service, endpoint)
+
+    def mark(request: Any, **_: Any) -> None:
+        request.headers[POLL_HEADER] = "1"
+
+    client.meta.events.register("before-sign", mark)
+    return client
+
+
+def quiet_polls() -> None:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    if getattr(MotoRequestHandler, "_quieted_by_chatvault", False):
+        return
+    log_request = MotoRequestHandler.log_request
+
+    def log_unless_a_poll(self: Any, code: int | str = "-", size: int | str = "-") -> None:
+        if str(code) == "200" and self.headers.get(POLL_HEADER):
+            return
+        log_request(self, code, size)
+
+    MotoRequestHandler.log_request = log_unless_a_poll  # type: ignore[method-assign]
+    MotoRequestHandler._quieted_by_chatvault = True  # type: ignore[attr-defined]
+
+
 def start_moto(port: int) -> Any:
     """A moto server in this process, on 127.0.0.1 only."""
     from moto.moto_server import werkzeug_app
     from moto.server import ThreadedMotoServer
 
     serialize_dynamodb()
+    serialize_sqs()
+    forget_used_shard_iterators()
+    quiet_polls()
     # moto's server answers CORS with a wildcard for every origin by default: off, so the bucket's own
     # CorsConfiguration (the template's, from AllowedOrigins) decides what a browser may POST, as in S3.
     werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]

@@ -45,3 +45,12 @@ def max_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """`make dev` with every size parameter at its largest allowed value."""
     with local_stack(tmp_path_factory.mktemp("max"), f"MaxMessageChars=65536 {UNLIMITED}") as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def bot_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """`make dev BOT=echo`: the example bot answers the message events (the chat routes off). A failed
+    event comes back after 1 s (BOT_RETRY_SECONDS, local only) rather than the queue's 60 s."""
+    env = {"BOT": "echo", "BOT_RETRY_SECONDS": "1"}
+    with local_stack(tmp_path_factory.mktemp("bot"), UNLIMITED, env=env) as running:
+        yield running

@@ -81,3 +81,14 @@ def table_items(stack: LocalStack) -> list[dict[str, Any]]:
     for name in ddb.list_tables()["TableNames"]:
         items += ddb.scan(TableName=name)["Items"]
     return items
+
+
+def queue_url(stack: LocalStack, logical_id: str) -> str:
+    """The emulator's URL of one of the template's queues (FIFO queues' names end in .fifo)."""
+    sqs = boto3.client("sqs", endpoint_url=stack.moto, region_name="us-east-1")
+    for name in (f"chatvault-local-{logical_id}.fifo", f"chatvault-local-{logical_id}"):
+        try:
+            return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        except sqs.exceptions.QueueDoesNotExist:
+            continue
+    raise LookupError(logical_id)

@@ -1,5 +1,6 @@
-"""The example bot back end (examples/echo_bot) against `make dev`'s stack: it reads the history and
-writes the assistant's reply through the service writer, once per user message."""
+"""The example bot back end (examples/echo_bot) against `make dev`'s stack: given Lambda's SQS event of
+the message events, it reads the history and writes the assistant's reply through the service writer,
+once per user message. (Subscribed to the queue, under `make dev BOT=echo`: test_bot_events.py.)"""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from chatvault_client import ChatVault
+from chatvault_client import ChatVault, Message
 
 from examples.echo_bot import bot
-from tests.integration.local_stack import LocalStack
+from tests.integration.local_stack import LocalStack, table_items
 
 ROOT = Path(__file__).resolve().parents[2]
+QUEUE = "chatvault-local-MessageEventsQueue.fifo"
 
 
 @pytest.fixture
@@ -27,29 +31,128 @@ def local_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
 
 
+def told(message: Message, position: str = "1") -> dict[str, str]:
+    """The message event the service sends for `message` (MessageEventsQueue's body)."""
+    return {
+        "session_id": message.session_id,
+        "message_id": message.message_id,
+        "position": position,
+        "role": message.role,
+        "created_at": message.model_dump(mode="json")["created_at"],
+    }
+
+
+def sqs_event(*bodies: object) -> dict[str, Any]:
+    """Lambda's SQS event of the bot's subscription, one record per body."""
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "handle",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {"MessageGroupId": "group", "ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{QUEUE}",
+                "awsRegion": "us-east-1",
+            }
+            for body in bodies
+        ]
+    }
+
+
 @pytest.mark.usefixtures("local_credentials")
 def test_the_bot_answers_a_user_message_once(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     created = ChatVault(stack.api).create_session()
     user = ChatVault(stack.api).with_token(created.session_token or "")
-    user.append(created.session_id, "user", "is anyone there?")
+    asked = user.append(created.session_id, "user", "is anyone there?")
     monkeypatch.setenv("CHATVAULT_API_URL", stack.api)
 
-    first = bot.lambda_handler({"session_id": created.session_id}, None)
-    second = bot.lambda_handler({"session_id": created.session_id}, None)  # a retried invocation
+    first = bot.lambda_handler(sqs_event(told(asked)), None)
+    second = bot.lambda_handler(sqs_event(told(asked)), None)  # the event delivered again
 
-    assert first["replied"] is True
-    assert second == {"replied": False, "message_id": None}  # the newest message is the bot's now
-    history = [(m.role, m.content) for m in user.messages(created.session_id)]
-    assert history == [
+    assert first == second == {"batchItemFailures": []}
+    history = list(user.messages(created.session_id))
+    assert [(m.role, m.content) for m in history] == [
         ("user", "is anyone there?"),
         ("assistant", "(stand-in bot) You said: is anyone there?"),
     ]
     # the reply's id is derived from the user message: a duplicate event replays, stores nothing
-    replay = bot.answer(bot.client_from_environment(), created.session_id)
-    assert replay is None
+    assert history[1].message_id == str(uuid.uuid5(bot.REPLY_NAMESPACE, asked.message_id))
+    assert bot.answer(bot.client_from_environment(), created.session_id) is None  # the shell's: nothing new
     user.append(created.session_id, "user", "thanks")
     assert bot.answer(bot.client_from_environment(), created.session_id) is not None
     assert [m.role for m in user.messages(created.session_id)] == ["user", "assistant", "user", "assistant"]
+
+
+@pytest.mark.usefixtures("local_credentials")
+def test_each_event_is_answered_with_the_history_up_to_its_message(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two messages in a row, one batch: each gets its own reply, from the history until it (not the
+    session's newest message); a reply event (the bot's own) is not answered."""
+    created = ChatVault(stack.api).create_session()
+    user = ChatVault(stack.api).with_token(created.session_token or "")
+    one = user.append(created.session_id, "user", "one")
+    two = user.append(created.session_id, "user", "two")
+    monkeypatch.setenv("CHATVAULT_API_URL", stack.api)
+
+    assert bot.lambda_handler(sqs_event(told(one), told(two)), None) == {"batchItemFailures": []}
+    replies = [m for m in user.messages(created.session_id) if m.role == "assistant"]
+    assert [(m.message_id, m.content) for m in replies] == [
+        (bot.reply_id(one.message_id), "(stand-in bot) You said: one"),
+        (bot.reply_id(two.message_id), "(stand-in bot) You said: two"),
+    ]
+    assert bot.lambda_handler(sqs_event(told(replies[0])), None) == {"batchItemFailures": []}
+    assert len(list(user.messages(created.session_id))) == 4
+
+
+@pytest.mark.usefixtures("local_credentials")
+def test_a_failed_event_fails_the_rest_of_its_batch_and_nothing_after_it_is_answered(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FIFO: the records after a failed one may be the same session's later messages, which must not
+    be answered before it. The failed record and every one after it are reported; the queue redelivers."""
+    created = ChatVault(stack.api).create_session()
+    user = ChatVault(stack.api).with_token(created.session_token or "")
+    one = user.append(created.session_id, "user", "one")
+    two = user.append(created.session_id, "user", "two")
+    monkeypatch.setenv("CHATVAULT_API_URL", stack.api)
+    event = sqs_event(told(one), "not an event", told(two))
+
+    result = bot.lambda_handler(event, None)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"][1:]]}
+    assert [m.content for m in user.messages(created.session_id)][2:] == ["(stand-in bot) You said: one"]
+
+
+@pytest.mark.usefixtures("local_credentials")
+def test_an_erased_session_or_a_reply_stored_already_is_done_never_retried(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHATVAULT_API_URL", stack.api)
+    # the session erased before its event was answered: done, and nothing of it is written back
+    erased = ChatVault(stack.api).create_session()
+    user = ChatVault(stack.api).with_token(erased.session_token or "")
+    gone = user.append(erased.session_id, "user", "forget me")
+    user.delete_session(erased.session_id)
+    assert bot.lambda_handler(sqs_event(told(gone)), None) == {"batchItemFailures": []}
+    assert not [item for item in table_items(stack) if erased.session_id in json.dumps(item)]
+
+    # the reply stored already with another text (a model is not deterministic): a conflict, done
+    created = ChatVault(stack.api).create_session()
+    user = ChatVault(stack.api).with_token(created.session_token or "")
+    asked = user.append(created.session_id, "user", "hello")
+    bot.client_from_environment().append(
+        created.session_id, "assistant", "an earlier answer", message_id=bot.reply_id(asked.message_id)
+    )
+    # the reply is in the history after the message: done without asking the model
+    assert bot.answer_message(bot.client_from_environment(), created.session_id, asked.message_id) is None
+    # even when the history read misses the reply (it reads the message's place): the append is a 409
+    monkeypatch.setattr(bot, "history_until", lambda *_: [asked])
+    assert bot.lambda_handler(sqs_event(told(asked)), None) == {"batchItemFailures": []}
+    assert [m.content for m in user.messages(created.session_id)] == ["hello", "an earlier answer"]
 
 
 @pytest.mark.usefixtures("local_credentials")
