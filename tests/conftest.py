@@ -12,6 +12,7 @@ os.environ.update(
         "TABLE_NAME": "chatvault-local-SessionsTable",
         "AUDIT_TABLE": "chatvault-local-AuditTable",
         "LIMITS_TABLE": "chatvault-local-LimitsTable",
+        "KEYS_TABLE": "chatvault-local-KeysTable",
         "UPLOADS_BUCKET": "chatvault-local-uploadsbucket",
         "FINGERPRINT_SECRET": "chatvault-local-FingerprintSecret",
         "EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/chatvault-local-MessageEventsQueue.fifo",

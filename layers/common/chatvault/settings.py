@@ -40,6 +40,8 @@ class Settings(BaseModel):
     uploads_bucket: str = Field(default="", alias="UPLOADS_BUCKET")
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
     limits_table: str = Field(alias="LIMITS_TABLE", min_length=1)
+    # each conversation's own key, wrapped (dal/conversation_keys.py); no backups, no PITR
+    keys_table: str = Field(default="", alias="KEYS_TABLE")
     audit_retention_days: int = Field(default=400, alias="AUDIT_RETENTION_DAYS", ge=1, le=3650)
     create_limit_per_minute: int = Field(default=10, alias="CREATE_LIMIT_PER_MINUTE", ge=1)
     upload_limit_per_minute: int = Field(default=10, alias="UPLOAD_LIMIT_PER_MINUTE", ge=1)

@@ -54,7 +54,16 @@ def session_subject(session_id: str) -> str:
     return _mac(_master_key(), f"session:{session_id}")
 
 
+@cache
+def wrapping_key() -> bytes:
+    """The key that wraps each conversation's key (dal/conversation_keys.py): derived from the
+    deployment's secret under its own label, so it is no key that hashes anything. Rotating the secret
+    makes every stored conversation unreadable."""
+    return hmac.new(_master_key(), b"conversation-key-wrap:v1", hashlib.sha256).digest()
+
+
 def forget() -> None:
     """Drop the keys this process holds (tests: a new emulator, or a new function's cold start)."""
     _master_key.cache_clear()
     _day_key.cache_clear()
+    wrapping_key.cache_clear()

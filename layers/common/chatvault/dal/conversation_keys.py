@@ -1,0 +1,140 @@
+"""Each conversation's own key (crypto-shredding), in the keys table: never in the sessions table,
+never in a backup (the keys table has no point-in-time recovery and no backups), never in a log.
+
+A key item is `pk = <session_id>`, the data key wrapped (AES-GCM under the deployment's wrapping key,
+bound to the session id: dal/secret.py derives it from the deployment's secret), and a TTL no later
+than its session's. Erasing a conversation deletes its key first, in the same transaction that marks
+the session erased (dal/sessions.py): from then on whatever is left of the conversation, in a backup,
+a point-in-time restore, an item TTL has not yet removed or a half-finished erase, opens under no key
+the deployment holds.
+
+A warm function keeps the keys it unwrapped for CACHE_SECONDS (in memory only: never written
+anywhere), so a session it served in the last minutes costs no read; otherwise one strongly consistent
+GetItem (sent beside the request's other reads: no round trip of its own)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from pynamodb.attributes import BinaryAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
+
+from chatvault import seal
+from chatvault.dal import secret
+from chatvault.dal.items import TableMeta, TableName
+from chatvault.dal.retry import storage_errors
+
+CACHE_SECONDS = 300  # how long a warm function keeps an unwrapped key
+_WRAPPED = "data_key"
+
+
+class KeyItem(Model):
+    class Meta(TableMeta):
+        table_name = TableName("keys_table")
+
+    pk = UnicodeAttribute(hash_key=True)  # the session id
+    wrapped = BinaryAttribute(legacy_encoding=False)
+    expires_at = TTLAttribute()
+
+
+class _Cache:
+    """session id -> (key, monotonic time it was read, the key's expiry in epoch seconds)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, tuple[bytes, float, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, at: datetime) -> bytes | None:
+        with self._lock:
+            found = self._keys.get(session_id)
+            if found is None:
+                return None
+            key, read_at, expires = found
+            if time.monotonic() - read_at > CACHE_SECONDS or expires <= at.timestamp():
+                del self._keys[session_id]
+                return None
+            return key
+
+    def put(self, session_id: str, key: bytes, expires_at: datetime) -> None:
+        with self._lock:
+            self._keys[session_id] = (key, time.monotonic(), expires_at.timestamp())
+
+    def drop(self, session_id: str | None = None) -> None:
+        with self._lock:
+            if session_id is None:
+                self._keys.clear()
+            else:
+                self._keys.pop(session_id, None)
+
+
+_cache = _Cache()
+
+
+def _where(session_id: str) -> bytes:
+    return seal.place(session_id, "key", _WRAPPED)
+
+
+def new(session_id: str, expires_at: datetime) -> tuple[KeyItem, bytes]:
+    """A new conversation's key: the item to write (in the create's transaction) and the key itself."""
+    key = seal.new_key()
+    item = KeyItem(
+        session_id,
+        wrapped=seal.seal(secret.wrapping_key(), _where(session_id), key),
+        expires_at=expires_at,
+    )
+    _cache.put(session_id, key, expires_at)
+    return item, key
+
+
+def _unwrapped(item: KeyItem, at: datetime) -> bytes | None:
+    if item.expires_at is None or item.expires_at <= at:
+        return None  # past its TTL, not yet removed: the conversation has expired
+    key = seal.unseal(secret.wrapping_key(), _where(item.pk), item.wrapped)
+    _cache.put(item.pk, key, item.expires_at)
+    return key
+
+
+def cached(session_id: str, at: datetime) -> bytes | None:
+    """The key, if this process read it in the last CACHE_SECONDS (no request)."""
+    return _cache.get(session_id, at)
+
+
+@storage_errors
+def read(session_id: str, at: datetime) -> bytes | None:
+    """The session's key, or None when it has none (erased, expired, or never created)."""
+    key = _cache.get(session_id, at)
+    if key is not None:
+        return key
+    try:
+        item = KeyItem.get(session_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    return _unwrapped(item, at)
+
+
+@storage_errors
+def read_many(session_ids: Iterable[str], at: datetime) -> dict[str, bytes]:
+    """The keys of several sessions (a list page): those cached, and one BatchGetItem for the rest."""
+    found: dict[str, bytes] = {}
+    missing = []
+    for session_id in dict.fromkeys(session_ids):
+        key = _cache.get(session_id, at)
+        if key is not None:
+            found[session_id] = key
+        else:
+            missing.append(session_id)
+    if missing:
+        for item in KeyItem.batch_get(missing, consistent_read=True):
+            key = _unwrapped(item, at)
+            if key is not None:
+                found[item.pk] = key
+    return found
+
+
+def forget(session_id: str | None = None) -> None:
+    """Drop a key from this process's memory (its conversation was erased here), or every key."""
+    _cache.drop(session_id)
