@@ -7,6 +7,10 @@ they must be allowed to read the stack's outputs, its fingerprint secret and its
                                        as erased_by_operator (R: data_subject_request, the default,
                                        legal_obligation or abuse)
     sweeps [--last N]                  the orphan sweep's last N reports (default 10), newest first
+    restore-check [--table T] [--dry-run]
+                                       after a restore: remove every conversation whose key is gone
+                                       (erased or expired since the backup) from the sessions table,
+                                       or from table T (a restored copy); --dry-run only counts
 
 Output is JSON, one document a line. Exit codes: 0 done; 2 a usage error (a session id that is not a
 UUID included); 3 no stack answers; 4 no such session (no audit trail for the id, or nothing to erase),
@@ -70,6 +74,7 @@ def _deployed_environment(stack: str) -> dict[str, str]:
         "TABLE_NAME": outputs["SessionsTableName"],
         "AUDIT_TABLE": outputs["AuditTableName"],
         "LIMITS_TABLE": outputs["LimitsTableName"],
+        "KEYS_TABLE": outputs["KeysTableName"],
         "UPLOADS_BUCKET": outputs["UploadsBucketName"],
         "FINGERPRINT_SECRET": outputs["FingerprintSecretArn"],
     }
@@ -99,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     erase_command.add_argument("--reason", choices=get_args(Reason), default="data_subject_request")
     sweeps_command = commands.add_parser("sweeps", help="the orphan sweep's last reports")
     sweeps_command.add_argument("--last", type=int, default=10)
+    restore_command = commands.add_parser(
+        "restore-check", help="after a restore: remove the conversations whose key is gone"
+    )
+    restore_command.add_argument(
+        "--table", help="a restored copy of the sessions table (default: the stack's)"
+    )
+    restore_command.add_argument("--dry-run", action="store_true", help="count, remove nothing")
     args = parser.parse_args(argv)
     if args.command == "sweeps" and not 1 <= args.last <= 1000:
         parser.error("--last must be between 1 and 1000")
@@ -116,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return NO_STACK
     os.environ.update(environment)
+    if getattr(args, "table", None):
+        os.environ["TABLE_NAME"] = args.table
 
     from chatvault.dal import audit
     from chatvault.errors import SessionNotFoundError
@@ -147,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return NOT_FOUND
         _print(receipt.model_dump())
+        return 0
+    if args.command == "restore-check":
+        from chatvault.logic.check_restore import check_restore
+
+        _print(check_restore(dry_run=args.dry_run).model_dump())
         return 0
     for report in audit.sweep_reports(args.last):
         _print(report)
