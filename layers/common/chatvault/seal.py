@@ -45,7 +45,8 @@ def place(session_id: str, sort_key: str, field: str) -> bytes:
 
 def seal(key: bytes, where: bytes, plaintext: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    return VERSION + nonce + _aead(key).encrypt(nonce, plaintext, where)
+    sealed: bytes = _aead(key).encrypt(nonce, plaintext, where)
+    return VERSION + nonce + sealed
 
 
 def unseal(key: bytes, where: bytes, sealed: bytes) -> bytes:

@@ -34,7 +34,8 @@ def partitions() -> Iterator[tuple[str, list[str], bool]]:
     start: dict[str, Any] | None = None
     table = connection.of(ChatItem)
     while True:
-        page = table.scan(ChatItem.Meta.table_name, exclusive_start_key=start, consistent_read=True)
+        # PynamoDB types the start key as a hash key, and passes a LastEvaluatedKey through as it is
+        page = table.scan(ChatItem.Meta.table_name, exclusive_start_key=start, consistent_read=True)  # type: ignore[arg-type]
         for item in page.get("Items", []):
             pk, sk = item["pk"]["S"], item["sk"]["S"]
             sort_keys, keyed = found.get(pk, ([], False))
