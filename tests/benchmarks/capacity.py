@@ -6,6 +6,8 @@
   the stored item after the request is read back to size it), twice that inside a transaction.
 - Reads: one unit per 4 KB (strongly consistent; half when eventually consistent), summed over a
   Query's items and rounded up once; a GetItem or a key of a BatchGetItem costs at least one unit.
+  A BatchGetItem with a projection (ProjectionExpression, AttributesToGet) costs what it would without
+  one: DynamoDB sizes the whole item it reads, so each key's item is sized as stored.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def units(operation: str, body: bytes, answer: dict[str, Any] | None, stored: Lo
         for table, ask in request["RequestItems"].items():
             found = answer.get("Responses", {}).get(table, [])
             factor = 1.0 if ask.get("ConsistentRead") else 0.5
+            if "ProjectionExpression" in ask or "AttributesToGet" in ask:  # the answer is not the item read
+                reads += factor * sum(_read(item_bytes(stored(table, key) or {})) for key in ask["Keys"])
+                continue
             reads += factor * (sum(_read(item_bytes(i)) for i in found) + len(ask["Keys"]) - len(found))
         return reads, 0.0
     if operation in ("Query", "Scan"):

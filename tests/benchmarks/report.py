@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 IMPORT_RATIO_TARGET = 1.3
@@ -36,6 +37,8 @@ SNAPSTART_CACHE_PER_GB_SECOND = 0.0000015046
 SNAPSTART_RESTORE_PER_GB = 0.0001397998
 SECONDS_A_MONTH = 30 * 24 * 3600
 MESSAGES_PER_CONVERSATION = (20, 200)
+# the message events: SendMessageBatch takes at most 10 messages (dal/message_events.py SEND_BATCH)
+SEND_BATCH = 10
 
 
 def _mark(ok: bool) -> str:
@@ -196,6 +199,14 @@ def render(report: dict[str, Any]) -> str:
         f"{report['machine']}, Python {report['python']}, against moto (in this process for the service, "
         "the same moto server for LangChain). Figures are medians with min..max over n runs. Times on "
         "moto are not AWS latencies; round trips, bytes and CPU are what carry over."
+        + (
+            ""
+            if report.get("message_events_measured_alone") or "message_events" not in report
+            else " The sessions table has its stream, as deployed; moto's copy of a table before each "
+            "transaction shares the stream's records instead of copying them all, and they are dropped "
+            "between sections (DynamoDB's writes do not pay for the stream: tests/benchmarks/run.py "
+            "`_stream_as_on_aws`)."
+        )
     )
     lines += ["", "## Targets", "", "| target | measured | |", "|---|---|---|"]
 
@@ -269,6 +280,9 @@ def render(report: dict[str, Any]) -> str:
             f"| erase-all of {name} within one Lambda call ({DELETE_TIMEOUT_S} s) | "
             f"{figures['calls']['median']} calls, {seconds} s | {_mark(seconds < DELETE_TIMEOUT_S)} |"
         )
+    events = report.get("message_events")
+    if events:
+        lines += _events_targets(report, events)
     sweeps = report["sweep"]
     sweep_name, sweep = next(iter(sweeps.items()))
     bound = sweep["target_without_constant"] + SWEEP_CONSTANT
@@ -459,6 +473,8 @@ def render(report: dict[str, Any]) -> str:
         lines += _chat(report["chat"])
     if "chat_stream" in report:
         lines += _chat_stream(report["chat_stream"])
+    if "message_events" in report:
+        lines += _message_events(report)
     lines.append("")
     return "\n".join(lines)
 
@@ -539,3 +555,98 @@ def _largest_session(largest: dict[str, Any]) -> list[str]:
         f"| peak memory (of 1,024 MB) | {export['process_peak_mb']} MB ({export['process_mb_after_imports']} MB "
         f"after imports); {export['written_mb']} MB written | — |",
     ]
+
+
+def _batches(events: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {int(n): figures for n, figures in events.items() if isinstance(figures, dict)}
+
+
+def _append_unchanged(report: dict[str, Any], events: dict[str, Any]) -> tuple[bool, str]:
+    """The append's figures as section 2 measures them (small session), and whether they are its
+    targets: what the events leave the append."""
+    units = report["append_units"]
+    rows = [units[f"small session, {w} message_id"] for w in ("without", "with")]
+    ok = events["append_sqs_requests"] == 0 and all(
+        figures["write_units"]["max"] <= limit and figures["round_trips"]["max"] == 1
+        for figures, limit in zip(rows, APPEND_UNITS_TARGET.values(), strict=True)
+    )
+    writes = "/".join(f"{figures['write_units']['median']:g}" for figures in rows)
+    trips = "/".join(sorted({f"{figures['round_trips']['median']:g}" for figures in rows}))
+    return ok, f"{writes} write units, {trips} round trip (without/with message_id)"
+
+
+def _events_targets(report: dict[str, Any], events: dict[str, Any]) -> list[str]:
+    ok, append = _append_unchanged(report, events)
+    batches = _batches(events)
+    trips = ", ".join(f"{n}: {figures['round_trips']['max']:g}" for n, figures in batches.items())
+    within = all(
+        figures["round_trips"]["max"] <= 1 + math.ceil(n / SEND_BATCH) for n, figures in batches.items()
+    )
+    return [
+        f"| events: no write unit and no round trip added to an append | the append as section 2 measures it: "
+        f"{append}; no SQS request among section 11's appends | {_mark(ok)} |",
+        f"| events: publish ≤ 1 + ⌈n/{SEND_BATCH}⌉ round trips for a batch of n new messages (2 up to "
+        f"{SEND_BATCH}) | {trips} | {_mark(within)} |",
+    ]
+
+
+def _message_events(report: dict[str, Any]) -> list[str]:
+    """Section 11: PublishMessageEventsFunction, warm, for batches of new messages."""
+    events = report["message_events"]
+    batches = _batches(events)
+    _, append = _append_unchanged(report, events)
+    runs = next(iter(batches.values()))["round_trips"]["runs"]
+    alone = bool(report.get("message_events_measured_alone"))
+    lines = [
+        "",
+        "## 11. Message events (the bot's events)",
+        "",
+        f"Batches of n new {CONTENT_CHARS_NOTE} messages, appended through the append handler (each with "
+        "a `message_id`, on a fresh session), then PublishMessageEventsFunction invoked, warm, with exactly "
+        "those messages' stream records as Lambda's event source hands them over (its filter applied: the "
+        f"session item's updates and the `message_id` markers never invoke it), {runs} runs a size. It reads "
+        "each message's id, role and time with one strongly consistent BatchGetItem (a projection without "
+        f"the content: it still costs what the whole item costs, a read unit per 4 KB) and sends the events "
+        f"to the FIFO queue {SEND_BATCH} to a SendMessageBatch, one after the other (a session's events in "
+        "order). The stream's own reads (GetRecords by Lambda's event source mapping) are not billed and "
+        "are not counted. The function's own time is the invocation minus its waits on AWS (on moto, whose "
+        "FIFO queue checks each send against every message it holds: its answers are slow and grow with "
+        "the queue, which is emptied after each run, as a bot would take its events)."
+        + (
+            " Measured in a run of its own (`python -m tests.benchmarks.run --only message_events`), on "
+            "the same machine, after the rest of this report."
+            if alone
+            else ""
+        ),
+        "",
+        "| new messages in the batch | DynamoDB requests | round trips | read units | SQS requests | request bytes "
+        "(to SQS) | invocation on moto | the function's own time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, figures in batches.items():
+        lines.append(
+            f"| {n} | {figures['dynamodb_requests']['median']:g} | {_m(figures['round_trips'])} | "
+            f"{figures['read_units']['median']:g} | {figures['sqs_requests']['median']:g} | "
+            f"{figures['request_bytes']['median']:,.0f} ({figures['sqs_bytes']['median']:,.0f}) | "
+            f"{_m(figures['invocation_ms'], ' ms')} | {_m(figures['own_ms'], ' ms')} |"
+        )
+    lines += [
+        "",
+        f'The append itself is unchanged: {append}, as section 2 ("Write units of one append", small '
+        f"session) measures it{' in the main run' if alone else ' in this same run'}. The stream is written by DynamoDB itself, outside the "
+        "append's request, and the function runs after the append has answered: the events add nothing to "
+        "the append's critical path, and none of this section's appends sent a request to SQS.",
+        "",
+        "Per 1,000 new messages, by the size of the batches Lambda hands over (up to BatchSize 100; with "
+        "no batching window a quiet table's batches hold one message or a few):",
+        "",
+        "| batch | Lambda invocations | DynamoDB requests | read units | SQS requests |",
+        "|---|---|---|---|---|",
+    ]
+    for n, figures in batches.items():
+        per = 1000 / n
+        lines.append(
+            f"| {n} | {per:,.0f} | {per * figures['dynamodb_requests']['median']:,.0f} | "
+            f"{per * figures['read_units']['median']:,.0f} | {per * figures['sqs_requests']['median']:,.0f} |"
+        )
+    return lines

@@ -54,13 +54,17 @@ def start_backend() -> tuple[Any, str]:
 
     port = free_port()
     server = start_moto(port)
+    _stream_as_on_aws()
     endpoint = f"http://127.0.0.1:{port}"
     stack = Stack.from_template()
     provision(stack, endpoint)
-    env = stack.functions()["CreateSessionFunction"].environment
+    functions = stack.functions()
+    env = functions["CreateSessionFunction"].environment
     os.environ.update(
         {
             **env,
+            # the bot's FIFO queue (provisioned above), for the publisher (section "message_events")
+            "EVENTS_QUEUE_URL": functions["PublishMessageEventsFunction"].environment["EVENTS_QUEUE_URL"],
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -74,10 +78,44 @@ def start_backend() -> tuple[Any, str]:
     return server, endpoint
 
 
+def _stream_as_on_aws() -> None:
+    """The sessions table's stream (KEYS_ONLY, as deployed) costs its writes nothing on DynamoDB; on
+    moto it would cost every transaction more and more. moto backs a table up before each transaction
+    (copy.deepcopy, to roll a failed one back), stream included: after 40,000 stream records a
+    transaction takes moto 1.5 to 3.4 s on this machine instead of about 3 ms. A stream record never
+    changes once written, so the backup here shares the records and copies only their list (a failed
+    transaction still rolls its records back); trim_streams() drops them between sections, as
+    DynamoDB trims them after 24 hours."""
+    import copy
+
+    from moto.dynamodb.models.table import StreamShard
+
+    def backup(shard: StreamShard, memo: dict[int, Any]) -> StreamShard:
+        twin = copy.copy(shard)
+        memo[id(shard)] = twin
+        twin.table = memo.get(id(shard.table), shard.table)  # the table's backup, being made
+        twin.items = list(shard.items)
+        return twin
+
+    StreamShard.__deepcopy__ = backup  # type: ignore[attr-defined]
+
+
+def trim_streams() -> None:
+    """Drop the records in the tables' streams (moto keeps them all; DynamoDB, 24 hours)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    for table in dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables.values():
+        shard = table.stream_shard
+        if shard is not None and shard.items:
+            shard.starting_sequence_number += len(shard.items)  # later records keep counting on
+            shard.items.clear()
+
+
 @dataclass
 class Seen:
-    """One AWS request: its operation, request bytes and body, when it was sent and answered, and the
-    parsed answer (for the capacity units it consumed)."""
+    """One AWS request: its operation, request bytes and body, when it was sent and answered, the
+    parsed answer (for the capacity units it consumed), and its service (dynamodb, s3, sqs)."""
 
     operation: str
     sent_bytes: int
@@ -85,6 +123,7 @@ class Seen:
     started: float
     ended: float = 0.0
     answer: dict[str, Any] | None = None
+    service: str = ""
 
 
 class Calls:
@@ -107,7 +146,8 @@ class Calls:
         if not isinstance(body, bytes | str):  # a stream (S3 uploads): its declared length
             body = b"\0" * int(request.headers.get("Content-Length", 0))
         raw = body if isinstance(body, bytes) else body.encode()
-        self._current.seen = Seen(event_name.rsplit(".", 1)[-1], len(raw), raw, time.perf_counter())
+        _, service, operation = event_name.split(".", 2)  # before-send.<service>.<operation>
+        self._current.seen = Seen(operation, len(raw), raw, time.perf_counter(), service=service)
 
     def _answered(self, response: Any = None, **_: Any) -> None:
         seen: Seen | None = getattr(self._current, "seen", None)
@@ -128,7 +168,7 @@ class Calls:
 
         for model in (ChatItem, StoredKey, ErasingMark, AuditItem, LimitItem, LeaseItem):
             self.hook(connection.of(model).client)
-        for service in ("dynamodb", "s3"):
+        for service in ("dynamodb", "s3", "sqs"):
             self.hook(client(service))
 
     @contextmanager
@@ -156,6 +196,18 @@ def sent_bytes(window: list[Seen]) -> int:
     return sum(s.sent_bytes for s in window)
 
 
+def waiting(window: list[Seen]) -> float:
+    """Seconds during which at least one of the window's requests was unanswered."""
+    total, busy_from, busy_until = 0.0, 0.0, float("-inf")
+    for seen in sorted(window, key=lambda s: s.started):
+        if seen.started > busy_until:
+            total += max(0.0, busy_until - busy_from)
+            busy_from, busy_until = seen.started, seen.ended
+        else:
+            busy_until = max(busy_until, seen.ended)
+    return total + max(0.0, busy_until - busy_from)
+
+
 def operations(window: list[Seen]) -> list[str]:
     return [s.operation for s in window]
 
@@ -163,9 +215,15 @@ def operations(window: list[Seen]) -> list[str]:
 @lru_cache(maxsize=1)
 def _reader() -> Any:
     """A client the Calls hooks do not see, to size stored items."""
+    return _reader_of("dynamodb")
+
+
+@lru_cache
+def _reader_of(service: str) -> Any:
+    """A client of `service` the Calls hooks do not see (the benchmark's own requests)."""
     import boto3
 
-    return boto3.client("dynamodb")
+    return boto3.client(service)
 
 
 def _stored(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -676,6 +734,154 @@ def chat_stream_exchange(calls: Calls, runs: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 11. the message events (the bot's events)
+
+
+def _stream_position() -> tuple[Any, str, str]:
+    """A client of the sessions table's stream (not hooked: the stream's reads are Lambda's event
+    source mapping's, not the function's), the stream's ARN, and an iterator after its last record."""
+    import boto3
+    from botocore.config import Config
+
+    from chatvault.settings import get_settings
+
+    arn = boto3.client("dynamodb").describe_table(TableName=get_settings().table_name)["Table"][
+        "LatestStreamArn"
+    ]
+    # botocore would send it to the account's endpoint (<account>.streams-ddb...), which moto does not know
+    streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")
+    return streams, arn, iterator["ShardIterator"]
+
+
+def _new_message_records(streams: Any, arn: str, iterator: str) -> list[dict[str, Any]]:
+    """The stream's records after `iterator` that PublishMessageEventsFunction's filter lets through,
+    as Lambda's event source hands them to it (as tests/helpers.py `new_message_records`, which reads
+    the stream from its start: this one reads only what the section wrote)."""
+    from infra.local.template import Stack
+
+    pattern = json.loads(
+        Stack.from_template()
+        .functions()["PublishMessageEventsFunction"]
+        .events["NewMessages"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
+    )
+    prefix = pattern["dynamodb"]["Keys"]["sk"]["S"][0]["prefix"]
+    records: list[dict[str, Any]] = []
+    while True:
+        answer = streams.get_records(ShardIterator=iterator, Limit=1000)
+        if not answer["Records"]:
+            break
+        records += answer["Records"]
+        iterator = answer["NextShardIterator"]
+    return [
+        {**record, "eventSourceARN": arn}
+        for record in records
+        if record["eventName"] in pattern["eventName"]
+        and record["dynamodb"]["Keys"]["sk"]["S"].startswith(prefix)
+    ]
+
+
+def _append_batch(calls: Calls, count: int) -> tuple[list[dict[str, Any]], list[Seen]]:
+    """A new session with `count` appended messages of CONTENT_CHARS (with a message_id, as section
+    2's append), through the append handler: the stream's records of those messages (exactly them,
+    in order) and the appends' requests."""
+    streams, arn, iterator = _stream_position()
+    session_id, token = new_session()
+    appended: list[Seen] = []
+    for _ in range(count):
+        body = {"role": "user", "content": "x" * CONTENT_CHARS, "message_id": str(uuid.uuid4())}
+        with calls.measure() as window:
+            status, reply = call(
+                "append_message", "POST", f"/api/v1/sessions/{session_id}/messages", token=token, body=body
+            )
+        assert status == 201, reply
+        appended += window
+    records = _new_message_records(streams, arn, iterator)
+    assert len(records) == count, (len(records), count)
+    assert {r["dynamodb"]["Keys"]["pk"]["S"] for r in records} == {session_id}
+    return records, appended
+
+
+def _take_events(queue_url: str) -> int:
+    """Receive and delete the queue's events, as the bot does (not counted): how many there were."""
+    sqs, taken = _reader_of("sqs"), 0
+    while True:
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not received:
+            return taken
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
+        )
+        taken += len(received)
+
+
+def message_events(calls: Calls, batches: list[int], runs: int) -> dict[str, Any]:
+    """PublishMessageEventsFunction invoked, warm, with the stream's records of a batch of `n` new
+    messages (appended through the append handler just before, `runs` times a fresh session):
+    DynamoDB requests, round trips and read units, SQS requests, request bytes, the invocation's time
+    on moto and the function's own part of it (the invocation minus its waits on AWS). The appends'
+    requests are checked, not measured again: none goes to SQS (section 2 measures the append)."""
+    from chatvault.settings import get_settings
+
+    get_settings.cache_clear()
+    assert get_settings().events_queue_url, "EVENTS_QUEUE_URL (start_backend)"
+    records, _ = _append_batch(calls, 1)
+    assert invoke("publish_message_events", {"Records": records}) == {"batchItemFailures": []}  # warm
+    assert _take_events(get_settings().events_queue_url) == 1
+    result: dict[str, Any] = {}
+    append_sqs = 0
+    for n in batches:
+        samples: dict[str, list[float]] = {
+            key: []
+            for key in (
+                "round_trips",
+                "dynamodb_requests",
+                "read_units",
+                "sqs_requests",
+                "request_bytes",
+                "sqs_bytes",
+                "invocation_ms",
+                "own_ms",
+            )
+        }
+        by_op = Counter[str]()
+        for _ in range(runs):
+            records, appended = _append_batch(calls, n)
+            append_sqs += sum(1 for s in appended if s.service == "sqs")
+            with calls.measure() as window:
+                started = time.perf_counter()
+                answer = invoke("publish_message_events", {"Records": records})
+                total = time.perf_counter() - started
+            assert answer == {"batchItemFailures": []}, answer
+            dynamodb = [s for s in window if s.service == "dynamodb"]
+            sqs = [s for s in window if s.service == "sqs"]
+            assert len(dynamodb) + len(sqs) == len(window), operations(window)
+            sent = sum(len(json.loads(s.body)["Entries"]) for s in sqs)
+            assert sent == n, (sent, n)  # one event per message
+            samples["round_trips"].append(float(round_trips(window)))
+            samples["dynamodb_requests"].append(float(len(dynamodb)))
+            samples["read_units"].append(capacity(dynamodb)[0])
+            samples["sqs_requests"].append(float(len(sqs)))
+            samples["request_bytes"].append(float(sent_bytes(window)))
+            samples["sqs_bytes"].append(float(sent_bytes(sqs)))
+            samples["invocation_ms"].append(total * 1000)
+            samples["own_ms"].append((total - waiting(window)) * 1000)
+            by_op = Counter(operations(window))
+            # the bot takes its events: moto's FIFO queue checks each send against every message it
+            # holds (SQS does not), so a queue left full would slow the later runs' sends on moto
+            assert _take_events(get_settings().events_queue_url) == n
+        result[str(n)] = {
+            "messages": n,
+            **{key: spread(values) for key, values in samples.items()},
+            "by_operation": by_op.most_common(),
+        }
+    result["append_sqs_requests"] = append_sqs
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
 # 3. append cost against history length, beside LangChain
 
 
@@ -1180,6 +1386,7 @@ def main(argv: list[str] | None = None) -> int:
             ("append_units", lambda: append_units(calls, 2 if quick else 5)),
             ("chat", lambda: chat_exchange(calls, 10 if quick else 100, 20)),
             ("chat_stream", lambda: chat_stream_exchange(calls, 10 if quick else 100)),
+            ("message_events", lambda: message_events(calls, [1, 10, 100], runs=2 if quick else 5)),
             # before the large sections: a warm Lambda's heap is small, and the collector's passes over
             # the 10,000-item sections' leftovers in this process would be charged to each request
             ("warm_overhead", lambda: warm_overhead(30 if quick else 300)),
@@ -1211,6 +1418,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             report[name] = section()
             print(f"[bench] {name}: {time.perf_counter() - started:.1f} s", flush=True)
+            trim_streams()
     finally:
         server.stop()
     if args.only:

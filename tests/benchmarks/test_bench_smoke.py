@@ -116,3 +116,20 @@ def test_the_export_reads_a_page_per_query_and_erase_all_a_few_calls_a_session(r
     for figures in report["erase_all"].values():
         assert figures["calls"]["max"] <= 7 * figures["sessions"] + 1
         assert dict(figures["by_operation"])["TransactWriteItems"] == figures["sessions"]
+
+
+def test_the_message_events_read_once_and_send_ten_to_a_request(report: dict) -> None:
+    """A batch of n new messages: one strongly consistent BatchGetItem (a read unit for each
+    500-character message) and ceil(n/10) SendMessageBatch, one after the other; the appends that
+    wrote them sent nothing to SQS."""
+    events = report["message_events"]
+    assert events["append_sqs_requests"] == 0
+    for n in (1, 10, 100):
+        figures = events[str(n)]
+        sends = -(-n // 10)
+        assert figures["dynamodb_requests"]["max"] == 1, n
+        assert figures["sqs_requests"]["min"] == figures["sqs_requests"]["max"] == sends, n
+        assert figures["round_trips"]["max"] == 1 + sends, n
+        assert figures["read_units"]["min"] > 0, n
+        assert figures["read_units"]["max"] == n, n  # a read unit per message of under 4 KB
+        assert dict(figures["by_operation"]) == {"BatchGetItem": 1, "SendMessageBatch": sends}, n
