@@ -888,6 +888,26 @@ def message_events(calls: Calls, batches: list[int], runs: int) -> dict[str, Any
 def append_vs_history(
     calls: Calls, sizes: list[int], appends: int, runs: int, endpoint: str
 ) -> dict[str, Any]:
+    from chatvault.settings import get_settings
+
+    # a history longer than MaxSessionMessages (default 1,500), to show an append's cost does not grow
+    # with it: the ceiling is lifted for this section only
+    ceiling = os.environ.get("MAX_SESSION_MESSAGES")
+    os.environ["MAX_SESSION_MESSAGES"] = str(max(sizes) + appends + 1)
+    get_settings.cache_clear()
+    try:
+        return _append_vs_history(calls, sizes, appends, runs, endpoint)
+    finally:
+        if ceiling is None:
+            os.environ.pop("MAX_SESSION_MESSAGES", None)
+        else:
+            os.environ["MAX_SESSION_MESSAGES"] = ceiling
+        get_settings.cache_clear()
+
+
+def _append_vs_history(
+    calls: Calls, sizes: list[int], appends: int, runs: int, endpoint: str
+) -> dict[str, Any]:
     ours: dict[str, Any] = {}
     for size in sizes:
         sid, token = new_session()
