@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.local.emulator import aws_client
+from infra.local.polling import poll_forever
 from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import STACK, Stack
 
@@ -93,19 +94,14 @@ def start(
 ) -> list[threading.Thread]:
     threads = []
     for rule in rules(stack):
-
-        def loop(rule: Rule = rule) -> None:
-            sqs = aws_client("sqs", endpoint)
-            while not stop.is_set():
-                try:
-                    deliver(rule, runtime, sqs, queues[rule.name])
-                except Exception as exc:  # the emulator stopping under us, at shutdown
-                    if not stop.is_set():
-                        print(f"[events] polling {rule.name} failed: {exc}", flush=True)
-                    stop.wait(1)
-
-        thread = threading.Thread(target=loop, daemon=True, name=f"events-{rule.function}")
-        thread.start()
-        threads.append(thread)
+        sqs = aws_client("sqs", endpoint)
+        threads.append(
+            poll_forever(
+                lambda rule=rule, sqs=sqs: deliver(rule, runtime, sqs, queues[rule.name]),
+                stop,
+                name=f"events-{rule.function}",
+                failed=f"[events] polling {rule.name} failed",
+            )
+        )
         print(f"[dev] {rule.function} receives the events of rule {rule.name} ({rule.event})", flush=True)
     return threads

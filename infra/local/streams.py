@@ -26,6 +26,7 @@ from typing import Any
 
 from infra.local import filters
 from infra.local.emulator import aws_client, poll_client
+from infra.local.polling import enabled_events, poll_forever
 from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import ACCOUNT, REGION, Stack
 
@@ -65,36 +66,25 @@ class StreamSource:
 
 def sources(stack: Stack) -> list[StreamSource]:
     found = []
-    for fn in stack.functions().values():
-        for name, event in fn.events.items():
-            if event.get("Type") != "DynamoDB":
-                continue
-            props = event.get("Properties", {})
-            unknown = set(props) - KNOWN
-            if unknown:
-                raise ValueError(
-                    f"{fn.name} {name}: {sorted(unknown)} not run locally (infra/local/streams.py)"
-                )
-            if not props.get("Enabled", True):
-                continue
-            destination = props.get("DestinationConfig", {}).get("OnFailure", {})
-            if destination and destination.get("Type", "SQS") != "SQS":
-                raise ValueError(f"{fn.name} {name}: only an SQS OnFailure destination runs locally")
-            found.append(
-                StreamSource(
-                    function=fn.name,
-                    event=name,
-                    table=str(props["Stream"]).split(":table/", 1)[1].split("/", 1)[0],
-                    starting_position=str(props.get("StartingPosition", "LATEST")),
-                    batch_size=int(props.get("BatchSize", 100)),
-                    filters=filters.patterns(props),
-                    report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                    bisect=bool(props.get("BisectBatchOnFunctionError", False)),
-                    retries=int(props.get("MaximumRetryAttempts", -1)),
-                    max_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
-                    on_failure=destination.get("Destination"),
-                )
+    for fn, name, props in enabled_events(stack.functions(), "DynamoDB", KNOWN, "infra/local/streams.py"):
+        destination = props.get("DestinationConfig", {}).get("OnFailure", {})
+        if destination and destination.get("Type", "SQS") != "SQS":
+            raise ValueError(f"{fn.name} {name}: only an SQS OnFailure destination runs locally")
+        found.append(
+            StreamSource(
+                function=fn.name,
+                event=name,
+                table=str(props["Stream"]).split(":table/", 1)[1].split("/", 1)[0],
+                starting_position=str(props.get("StartingPosition", "LATEST")),
+                batch_size=int(props.get("BatchSize", 100)),
+                filters=filters.patterns(props),
+                report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                bisect=bool(props.get("BisectBatchOnFunctionError", False)),
+                retries=int(props.get("MaximumRetryAttempts", -1)),
+                max_age=int(props.get("MaximumRecordAgeInSeconds", -1)),
+                on_failure=destination.get("Destination"),
             )
+        )
     return found
 
 
@@ -256,19 +246,14 @@ def start(stack: Stack, runtime: Runtime, endpoint: str, stop: threading.Event) 
     threads = []
     for source in sources(stack):
         poller = Poller(source, runtime, endpoint, stop)
-
-        def loop(poller: Poller = poller) -> None:
-            while not stop.is_set():
-                try:
-                    poller.run()
-                except Exception as exc:  # the emulator stopping under us, at shutdown
-                    if not stop.is_set():
-                        print(f"[streams] polling for {poller.source.function} failed: {exc}", flush=True)
-                    stop.wait(1)
-
-        thread = threading.Thread(target=loop, daemon=True, name=f"streams-{source.function}")
-        thread.start()
-        threads.append(thread)
+        threads.append(
+            poll_forever(
+                poller.run,
+                stop,
+                name=f"streams-{source.function}",
+                failed=f"[streams] polling for {source.function} failed",
+            )
+        )
         print(
             f"[dev] {source.function} receives the stream of {source.table} ({source.event}, "
             f"{source.starting_position}, up to {source.batch_size} records a batch)",

@@ -34,6 +34,7 @@ from typing import Any
 
 from infra.local import filters
 from infra.local.emulator import poll_client
+from infra.local.polling import enabled_events, poll_forever
 from infra.local.runtime import FunctionError, Runtime
 from infra.local.template import REGION, ROOT, Function, Stack
 
@@ -100,28 +101,17 @@ class QueueSource:
 
 def sources(functions: dict[str, Function]) -> list[QueueSource]:
     found = []
-    for fn in functions.values():
-        for name, event in fn.events.items():
-            if event.get("Type") != "SQS":
-                continue
-            props = event.get("Properties", {})
-            unknown = set(props) - KNOWN
-            if unknown:
-                raise ValueError(
-                    f"{fn.name} {name}: {sorted(unknown)} not run locally (infra/local/subscriber.py)"
-                )
-            if not props.get("Enabled", True):
-                continue
-            found.append(
-                QueueSource(
-                    function=fn.name,
-                    event=name,
-                    queue_arn=str(props["Queue"]),
-                    batch_size=int(props.get("BatchSize", 10)),
-                    filters=filters.patterns(props),
-                    report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                )
+    for fn, name, props in enabled_events(functions, "SQS", KNOWN, "infra/local/subscriber.py"):
+        found.append(
+            QueueSource(
+                function=fn.name,
+                event=name,
+                queue_arn=str(props["Queue"]),
+                batch_size=int(props.get("BatchSize", 10)),
+                filters=filters.patterns(props),
+                report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
             )
+        )
     return found
 
 
@@ -279,17 +269,12 @@ def start(name: str, service: Stack, api: str, endpoint: str, stop: threading.Ev
     retry = os.environ.get("BOT_RETRY_SECONDS")
     for source in sources(functions):
         subscriber = Subscriber(source, runtime, endpoint, stop, int(retry) if retry else None)
-
-        def loop(subscriber: Subscriber = subscriber) -> None:
-            while not stop.is_set():
-                try:
-                    subscriber.run()
-                except Exception as exc:  # the emulator stopping under us, at shutdown
-                    if not stop.is_set():
-                        print(f"[bot] polling {subscriber.source.queue_name} failed: {exc}", flush=True)
-                    stop.wait(1)
-
-        threading.Thread(target=loop, daemon=True, name=f"bot-{source.function}").start()
+        poll_forever(
+            subscriber.run,
+            stop,
+            name=f"bot-{source.function}",
+            failed=f"[bot] polling {source.queue_name} failed",
+        )
         rule = f", filter {json.dumps(source.filters)}" if source.filters else ""
         print(
             f"[dev] The {name} bot ({template.relative_to(ROOT)}) answers the message events: "
