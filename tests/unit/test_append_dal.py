@@ -4,14 +4,18 @@ ended, full and missing, decided from the refused transaction alone."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
-from chatvault import clock
-from chatvault.dal import messages, sessions
+from chatvault import clock, seal
+from chatvault.dal import conversation_keys, messages, sessions
+from chatvault.dal.items import SessionItem
+from chatvault.dal.transaction import Transaction
 from chatvault.logic.identity import hash_token
 from chatvault.models.domain import Appended, NewMessage, Principal, SessionChanges
+from tests.benchmarks.capacity import item_bytes
 from tests.helpers import stored_session
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -104,7 +108,127 @@ def test_missing_for_anything_the_caller_may_not_write(case: str) -> None:
         principal = Principal(token_hash=hash_token("someone else"))
     elif case == "being erased":
         at = clock.now()
-        assert sessions.mark_erasing(sid, OWNER, at, at + RETENTION) is not None
+        assert sessions.mark_erasing(sid, OWNER, at, at + RETENTION)
     assert _append(_message(sid), principal) == Appended(outcome="missing")
     if case != "absent":
         assert messages.page(sid, descending=False, limit=10, after=None).messages == []
+
+
+# ---- sealed under the session's key; the key's TTL follows the session's ---------------------------
+
+
+def _raw(session_id: str, sort_key: str, table: str = "chatvault-local-SessionsTable") -> dict:
+    key = {"pk": {"S": session_id}} if sort_key == "" else {"pk": {"S": session_id}, "sk": {"S": sort_key}}
+    return boto3.client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+
+
+def _key_ttl(session_id: str) -> int:
+    return int(_raw(session_id, "", "chatvault-local-KeysTable")["expires_at"]["N"])
+
+
+def _bytes(item: dict) -> int:
+    """An item's size as DynamoDB counts it (tests/benchmarks/capacity.py), binary values included."""
+    plain = {k: v for k, v in item.items() if "B" not in v}
+    return item_bytes(plain) + sum(len(k.encode()) + len(v["B"]) for k, v in item.items() if "B" in v)
+
+
+def test_an_append_seals_the_message_and_preview_and_keeps_its_items_under_a_write_unit() -> None:
+    """The bench's bar, 4 write units for a 500-character append (6 with a message_id), holds when
+    both items stay under 1 KB: with the worst preview (120 four-byte characters, sealed), the rate
+    limit's state and a chat's reply guard, an anonymous session's item is still under it (the seal
+    adds 29 bytes to the preview, the key's name and TTL 43 more). (An owned session's 36-character
+    subject, indexed twice, or a Stop on top of it, would cross 1 KB with such a preview, as it did
+    before sealing: +2 write units on those appends only.)"""
+    sid = _session()
+    SessionItem(sid, "#S").update(
+        actions=[
+            SessionItem.reply_lock.set("r" * 32),
+            SessionItem.reply_until.set(10**13),
+            SessionItem.append_tat.set(10**16),
+        ]
+    )
+    owner = OWNER
+    plain = _append(_message(sid, "x" * 500, str(uuid.uuid4())), owner)
+    assert plain.message is not None
+    message = _raw(sid, "M#" + plain.message.position)
+    assert set(message) >= {"sealed"}
+    assert not {"content", "meta"} & set(message)
+    assert b"x" * 50 not in message["sealed"]["B"]
+    assert _bytes(message) <= 1024
+    astral = _append(_message(sid, "\U0001f600" * 500), owner)
+    assert astral.outcome == "created"
+    session = _raw(sid, "#S")
+    assert "preview" not in session
+    assert len(session["sealed_preview"]["B"]) == 120 * 4 + seal.OVERHEAD
+    assert _bytes(session) <= 1024, _bytes(session)
+
+
+def test_the_keys_ttl_follows_the_sessions_without_a_write_on_every_append(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """An append slides the session's expiry; its key's TTL follows only when the session would
+    outlive it by more than the slack (min(1 hour, retention / 24)): then that append moves it to the
+    session's new expiry in the same transaction. So the key's TTL is never after the session's, and
+    never more than the slack before it."""
+    settings_env.setenv("RETENTION_HOURS", "1")  # a slack of 150 seconds
+    slack = int(sessions.key_slack().total_seconds())
+    assert slack == 150
+    sid = _session(hours=1)
+    created = _key_ttl(sid)
+    start = clock.now()
+    writes: list[list[str]] = []
+    real_send = Transaction.send
+
+    def send(tx: Transaction) -> None:
+        writes.append(tx.names)
+        real_send(tx)
+
+    settings_env.setattr(Transaction, "send", send)
+    for seconds, moved in ((60, False), (140, False), (200, True), (260, False)):
+        settings_env.setattr(clock, "now", lambda s=seconds: start + timedelta(seconds=s))
+        writes.clear()
+        assert _append(_message(sid)).outcome == "created"
+        session = _raw(sid, "#S")
+        expires, key_ttl = int(session["expires_at"]["N"]), _key_ttl(sid)
+        assert key_ttl == int(session["key_expires_at"]["N"])
+        assert expires - slack <= key_ttl <= expires, seconds
+        assert ("key" in writes[-1]) is moved, (seconds, writes)
+        if moved:  # the refused attempt, then the one that moves the key: once
+            assert writes[0] == ["message", "session"]
+            assert len(writes) == 2
+            assert key_ttl == expires > created
+        else:
+            assert len(writes) == 1
+    conversation_keys.forget()
+    record = sessions.get(sid)
+    assert record is not None
+    assert record.expires_at == datetime.fromtimestamp(_key_ttl(sid), tz=UTC)  # when it becomes unreadable
+
+
+def test_an_append_to_a_session_whose_key_is_gone_stores_nothing() -> None:
+    """A copy restored from a backup: the session item is back, its key is not (erased)."""
+    sid = _session()
+    conversation_keys.KeyItem(sid).delete()
+    conversation_keys.forget()
+    assert _append(_message(sid)) == Appended(outcome="missing")
+    assert sessions.state(sid).message_count == 0  # type: ignore[union-attr]
+
+
+def test_a_legacy_session_stays_plaintext_and_readable() -> None:
+    """A session written before conversations had keys: no key_id, plaintext items; new messages are
+    written as its old ones (the operator's migration seals them later)."""
+    sid = _session()
+    SessionItem(sid, "#S").update(actions=[SessionItem.key_id.remove(), SessionItem.key_expires_at.remove()])
+    conversation_keys.KeyItem(sid).delete()
+    conversation_keys.forget()
+    appended = _append(_message(sid, "plain words"))
+    assert appended.outcome == "created"
+    assert appended.message is not None
+    raw = _raw(sid, "M#" + appended.message.position)
+    assert raw["content"]["S"] == "plain words"
+    assert "sealed" not in raw
+    assert _raw(sid, "#S")["preview"]["S"] == "plain words"
+    page = messages.page(sid, descending=False, limit=10, after=None)
+    assert page.head is not None
+    assert [m.content for m in page.messages] == ["plain words"]
+    assert sessions.get(sid).preview == "plain words"  # type: ignore[union-attr]

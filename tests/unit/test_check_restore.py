@@ -16,6 +16,7 @@ from chatvault.settings import get_settings
 from tests.helpers import call
 
 pytestmark = pytest.mark.usefixtures("aws")
+_tokens: dict[str, str] = {}
 
 
 def _session(messages: int = 2) -> str:
@@ -28,6 +29,7 @@ def _session(messages: int = 2) -> str:
             token=created["session_token"],
         )
         assert reply.status == 201
+    _tokens[created["session_id"]] = created["session_token"]
     return str(created["session_id"])
 
 
@@ -40,20 +42,35 @@ def _items(session_id: str) -> list[dict]:
     )["Items"]
 
 
-def _keyed(session_id: str, *, with_key: bool, expired: bool = False) -> None:
-    """Mark the session as written under a key (as the service does), with its key kept or not."""
-    now = clock.now()
-    expiry = now - timedelta(minutes=1) if expired else now + timedelta(hours=1)
+def _lose_key(session_id: str, *, expired: bool = False) -> None:
+    """The session's key deleted (as an erase does), or past its TTL but not yet removed."""
+    if expired:
+        past = clock.now() - timedelta(minutes=1)
+        conversation_keys.KeyItem(session_id).update(actions=[conversation_keys.KeyItem.expires_at.set(past)])
+    else:
+        conversation_keys.KeyItem(session_id).delete()
+    conversation_keys.forget()
+
+
+def _legacy() -> str:
+    """A session written before conversations had keys: plaintext items, no key."""
+    session_id = _session()
     ddb = boto3.client("dynamodb")
-    ddb.update_item(
-        TableName=get_settings().table_name,
-        Key={"pk": {"S": session_id}, "sk": {"S": "#S"}},
-        UpdateExpression="SET key_expires_at = :e",
-        ExpressionAttributeValues={":e": {"N": str(int(expiry.timestamp()))}},
-    )
-    if with_key:
-        item, _ = conversation_keys.new(session_id, expiry)
-        item.save()
+    for item in _items(session_id):
+        if item["sk"]["S"] == "#S":
+            for name in ("key_id", "key_expires_at", "sealed_preview"):
+                item.pop(name, None)
+            item["preview"] = {"S": "m1"}
+        if item["sk"]["S"] == "!P":
+            item.pop("sealed_title", None)
+            item["title"] = {"S": "t"}
+        if "sealed" in item:
+            item.pop("sealed")
+            item["content"] = {"S": "words"}
+        ddb.put_item(TableName=get_settings().table_name, Item=item)
+    conversation_keys.KeyItem(session_id).delete()
+    conversation_keys.forget()
+    return session_id
 
 
 def _sealed_orphan() -> str:
@@ -71,10 +88,10 @@ def _sealed_orphan() -> str:
 
 
 def test_conversations_without_their_key_are_removed_whole_and_the_rest_kept() -> None:
-    kept, erased, expired, legacy = _session(), _session(), _session(), _session()
-    _keyed(kept, with_key=True)
-    _keyed(erased, with_key=False)
-    _keyed(expired, with_key=True, expired=True)
+    kept, erased, expired, legacy = _session(), _session(), _session(), _legacy()
+    _lose_key(erased)
+    _lose_key(expired, expired=True)
+    assert call("GET", f"/api/v1/sessions/{legacy}", token=_tokens[legacy]).body["title"] == "t"
     orphan = _sealed_orphan()
     counts = {s: len(_items(s)) for s in (kept, erased, expired, legacy)}
 

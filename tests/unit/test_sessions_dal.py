@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from chatvault import clock
-from chatvault.dal import sessions
+from chatvault.dal import conversation_keys, sessions
 from chatvault.dal.keys import PROFILE_SK, SESSION_SK
 from chatvault.errors import RateLimitedError, SessionExistsError, SessionNotFoundError
 from chatvault.logic.delete_session import delete_session
@@ -115,10 +115,11 @@ def test_erase_steps_remove_every_item() -> None:
     at = clock.now()
 
     assert sessions.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
-    marked = sessions.get(new.session_id)
+    assert sessions.get(new.session_id) is None  # its key is gone: nothing of it can be read
+    marked = sessions.state(new.session_id)
     assert marked is not None
     assert not marked.is_live(at)
-    assert sessions.erase_items(new.session_id, workers=4) == 120
+    assert sessions.erase_items(new.session_id, workers=4) == (120, (marked.deleted_at, 0))
     sessions.remove(new.session_id, deletion_entry(new.session_id))
 
     assert _items(new.session_id) == []
@@ -129,7 +130,8 @@ def test_mark_refuses_a_stranger() -> None:
     store(new)
     at = clock.now()
     assert not sessions.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
-    assert sessions.get(new.session_id).deleted_at is None  # type: ignore[union-attr]
+    conversation_keys.forget()
+    assert sessions.get(new.session_id).deleted_at is None  # type: ignore[union-attr]  # its key kept
 
 
 def test_a_delete_that_died_half_way_is_finished_by_a_retry() -> None:
@@ -185,3 +187,93 @@ def test_owner_list_refuses_start_keys_outside_the_owner() -> None:
         )
     with pytest.raises(InvalidCursorError):
         sessions.list_by_owner("alice", clock.now(), 10, {"pk": {"S": "x"}})
+
+
+def _raw(session_id: str, sort_key: str) -> dict:
+    return boto3.client("dynamodb").get_item(
+        TableName=TABLE, Key={"pk": {"S": session_id}, "sk": {"S": sort_key}}, ConsistentRead=True
+    )["Item"]
+
+
+def _key_item(session_id: str) -> dict | None:
+    return (
+        boto3.client("dynamodb")
+        .get_item(TableName="chatvault-local-KeysTable", Key={"pk": {"S": session_id}}, ConsistentRead=True)
+        .get("Item")
+    )
+
+
+def test_create_writes_the_key_with_the_session_and_seals_the_title_and_metadata() -> None:
+    new = _new().model_copy(update={"title": "a secret title", "metadata": {"topic": "a secret topic"}})
+    record = store(new)
+    session, profile, key = (
+        _raw(new.session_id, SESSION_SK),
+        _raw(new.session_id, PROFILE_SK),
+        _key_item(new.session_id),
+    )
+    assert key is not None
+    # the key's TTL is the session's, and the session item says so and names the key
+    assert key["expires_at"] == session["expires_at"] == session["key_expires_at"]
+    assert session["key_id"]["S"] == conversation_keys.key_id(
+        conversation_keys.read(new.session_id, clock.now())
+    )
+    assert set(profile) >= {"sealed_title", "sealed_metadata"}
+    assert not {"title", "metadata"} & set(profile)
+    assert b"secret" not in repr([session, profile]).encode()
+    assert (record.title, record.metadata) == ("a secret title", {"topic": "a secret topic"})
+    conversation_keys.forget()  # a new process: the key is read beside the session
+    assert sessions.get(new.session_id) == record
+
+
+def test_a_refused_create_leaves_the_first_sessions_key_in_place() -> None:
+    new = _new()
+    record = store(new)
+    with pytest.raises(SessionExistsError):
+        store(new)
+    assert sessions.get(new.session_id) == record  # the refused create's key was neither written nor kept
+
+
+def test_the_mark_destroys_the_key_in_the_same_write_and_a_strangers_mark_does_not() -> None:
+    new = _new()
+    store(new)
+    at = clock.now()
+    assert not sessions.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
+    assert _key_item(new.session_id) is not None
+    assert sessions.mark_erasing(new.session_id, Principal(token_hash=hash_token("t")), at, at)
+    assert _key_item(new.session_id) is None
+    assert conversation_keys.cached(new.session_id, at) is None  # nor kept in this process
+
+
+def test_a_cached_key_of_an_erased_session_made_again_under_its_id_is_not_used() -> None:
+    """A warm process holds the first session's key; the session is erased elsewhere and created
+    again under the same id: the old key is told apart by its name and read afresh."""
+    new = _new()
+    store(new)
+    at = clock.now()
+    stale = conversation_keys.read(new.session_id, at)
+    assert stale is not None
+    assert sessions.mark_erasing(new.session_id, None, at, at)
+    sessions.erase_items(new.session_id, workers=2)
+    sessions.remove(new.session_id, deletion_entry(new.session_id))
+    again = new.model_copy(update={"title": "second"})
+    store(again)
+    conversation_keys.remember(new.session_id, stale, again.expires_at)  # as another process holds it
+    got = sessions.get(new.session_id)
+    assert got is not None
+    assert got.title == "second"
+    assert conversation_keys.cached(new.session_id, at) != stale
+
+
+def test_the_session_reads_as_gone_once_its_key_has_expired() -> None:
+    """Expiry shreds: past its key's TTL (not yet removed by DynamoDB) a session has no readable key,
+    and its `expires_at` says when that happens."""
+    new = _new(hours=1)
+    record = store(new)
+    assert record.expires_at == sessions.as_stored(new.expires_at)
+    later = new.expires_at + timedelta(seconds=1)
+    assert conversation_keys.read(new.session_id, later) is None
+    conversation_keys.forget()
+    assert conversation_keys.read(new.session_id, later) is None
+    got = sessions.get(new.session_id)
+    assert got is not None  # now it is still readable; then it is not live
+    assert not got.is_live(later)

@@ -14,6 +14,7 @@ GetItem (sent beside the request's other reads: no round trip of its own)."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterable
@@ -74,20 +75,33 @@ class _Cache:
 _cache = _Cache()
 
 
+def key_id(key: bytes) -> str:
+    """A short name of a key, stored on its session item (`key_id`): which key the session was sealed
+    under, so a key cached before its session was erased and created again under the same id is
+    told apart from the new one (a truncated hash of a random 256-bit key reveals nothing of it)."""
+    return hashlib.sha256(b"chatvault/key-id|" + key).hexdigest()[:16]
+
+
 def _where(session_id: str) -> bytes:
     return seal.place(session_id, "key", _WRAPPED)
 
 
 def new(session_id: str, expires_at: datetime) -> tuple[KeyItem, bytes]:
-    """A new conversation's key: the item to write (in the create's transaction) and the key itself."""
+    """A new conversation's key: the item to write (in the create's transaction) and the key itself.
+    Not cached: the create remembers it once its transaction is written (`remember`)."""
     key = seal.new_key()
     item = KeyItem(
         session_id,
         wrapped=seal.seal(secret.wrapping_key(), _where(session_id), key),
         expires_at=expires_at,
     )
-    _cache.put(session_id, key, expires_at)
     return item, key
+
+
+def remember(session_id: str, key: bytes, expires_at: datetime) -> None:
+    """Keep a key this process has just written (a create) or whose TTL it has just moved (an append
+    or PATCH that refreshed it), until its new expiry or CACHE_SECONDS."""
+    _cache.put(session_id, key, expires_at)
 
 
 def _unwrapped(item: KeyItem, at: datetime) -> bytes | None:

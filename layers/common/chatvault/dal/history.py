@@ -6,7 +6,11 @@ more than the rest of the request, and over the warm-request budget (docs/DESIGN
 page is read with PynamoDB's public low-level API (`Connection.query`, with PynamoDB's conditions, on
 the sessions table's shared connection) and its message items are decoded directly, from the
 attributes MessageItem writes, in a fifth of the time. tests/unit/test_history.py checks the decoding
-against PynamoDB's own for every attribute, so the two cannot drift apart."""
+against PynamoDB's own for every attribute, so the two cannot drift apart.
+
+A keyed session's messages are sealed (dal/items.py): each is opened here under the session's key,
+which the caller has read beside the page. A message that does not open (sealed under another key:
+a copy of an erased conversation restored under an id used again) is unreadable, and left out."""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ from typing import Any
 from pynamodb.attributes import UTCDateTimeAttribute
 
 from chatvault.dal import connection
-from chatvault.dal.items import ChatItem, SessionItem
+from chatvault.dal.items import SEALED_MESSAGE, ChatItem, SessionItem, open_message
 from chatvault.dal.keys import MESSAGE_PREFIX
 from chatvault.models.domain import MessageRecord
+from chatvault.seal import SealBroken
 
 _DATETIME = UTCDateTimeAttribute()
 
@@ -51,15 +56,33 @@ def session_of(raw: dict[str, Any]) -> SessionItem:
     return SessionItem.from_raw_data(raw)
 
 
-def message_of(raw: dict[str, Any]) -> MessageRecord:
-    """A message item as MessageItem stores it, straight from DynamoDB JSON."""
+def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
+    """A message item as MessageItem stores it, straight from DynamoDB JSON: sealed under `key`, or
+    plaintext (a legacy session's). None when it is sealed and does not open under `key`."""
+    session_id, sort_key = raw["pk"]["S"], raw["sk"]["S"]
+    if SEALED_MESSAGE in raw:
+        if key is None:
+            return None
+        try:
+            content, metadata = open_message(key, session_id, sort_key, raw[SEALED_MESSAGE]["B"])
+        except SealBroken:
+            return None
+    else:
+        content = raw["content"]["S"]
+        metadata = json.loads(raw["meta"]["S"]) if "meta" in raw else {}
     return MessageRecord.model_construct(
-        session_id=raw["pk"]["S"],
-        position=raw["sk"]["S"].removeprefix(MESSAGE_PREFIX),
+        session_id=session_id,
+        position=sort_key.removeprefix(MESSAGE_PREFIX),
         message_id=raw["message_id"]["S"],
         role=raw["role"]["S"],
-        content=raw["content"]["S"],
-        metadata=json.loads(raw["meta"]["S"]) if "meta" in raw else {},
+        content=content,
+        metadata=metadata,
         created_at=_DATETIME.deserialize(raw["created_at"]["S"]),  # type: ignore[no-untyped-call]
         expires_at=datetime.fromtimestamp(int(raw["expires_at"]["N"]), tz=UTC),
     )
+
+
+def messages_of(items: list[dict[str, Any]], key: bytes | None) -> list[MessageRecord]:
+    """The readable messages among raw items, in their order."""
+    records = (message_of(raw, key) for raw in items if is_message(raw))
+    return [record for record in records if record is not None]

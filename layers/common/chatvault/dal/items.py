@@ -1,11 +1,44 @@
-"""PynamoDB models of the items in the sessions table (key layout in keys.py)."""
+"""PynamoDB models of the items in the sessions table (key layout in keys.py), and how what a person
+wrote is sealed in them.
+
+## Sealed fields (crypto-shredding: seal.py, dal/conversation_keys.py)
+
+A session created since conversations have keys is *keyed*: its session item carries `key_id` (S, the
+name of its key: conversation_keys.key_id) and `key_expires_at` (N, epoch seconds: when its key's TTL
+falls, never after the session's own `expires_at`), and everything a person wrote is stored sealed
+under the session's key, each value bound to its session, item and field:
+
+    item        attribute        plaintext sealed                       associated data
+    #S session  sealed_preview   the preview (UTF-8)                    place(pk, "#S", "sealed_preview")
+    !P profile  sealed_title     the title (UTF-8)                      place(pk, "!P", "sealed_title")
+    !P profile  sealed_metadata  the metadata: compact JSON object      place(pk, "!P", "sealed_metadata")
+    M# message  sealed           metadata JSON, b"\n", content (UTF-8)  place(pk, sk, "sealed")
+
+(seal.place(session_id, sort_key, field); each value is seal.seal's `0x01 | nonce | ciphertext | tag`,
+a DynamoDB binary.) A message's plaintext is its metadata as compact JSON (empty when it has none;
+compact JSON never holds a raw newline), one newline byte, then its content as it was written: the
+content is not JSON-escaped, so the largest message still fits an item (tests/integration/
+test_worst_case.py). An absent field is absent (no title, no metadata, no preview yet).
+
+A keyed item never holds the plaintext attributes. Items written before keys existed (*legacy*: the
+session item has no `key_id`) hold them as they were: `preview` (S), `title` (S) and `metadata` (M),
+`content` (S) and `meta` (S, compact JSON); they stay readable, and new writes to a legacy session
+stay plaintext (it has no key to write under). Sealing a legacy session in place (an operator's
+migration): write its key item and set `key_id`/`key_expires_at` on its session item in one
+transaction, then replace each item's plaintext attributes by their sealed ones (each item in one
+write, conditioned on the plaintext still being there, so running twice changes nothing). Readers
+take a sealed attribute when present, else the plaintext one, so a half-migrated session reads whole.
+Ids, roles, times, counters and upload declarations stay plaintext: they are not what a person wrote.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     DiscriminatorAttribute,
     MapAttribute,
     NumberAttribute,
@@ -16,7 +49,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chatvault import deadline
+from chatvault import deadline, seal
 from chatvault.dal.clients import SDK_ATTEMPTS
 from chatvault.dal.keys import ERASING_INDEX, OWNER_INDEX
 from chatvault.settings import get_settings
@@ -88,7 +121,8 @@ class SessionItem(ChatItem, discriminator="session"):
     updated_at = UTCDateTimeAttribute()
     last_message_at = UTCDateTimeAttribute(null=True)
     message_count = NumberAttribute(default=0)
-    preview = UnicodeAttribute(null=True)
+    preview = UnicodeAttribute(null=True)  # legacy sessions only
+    sealed_preview = BinaryAttribute(null=True, legacy_encoding=False)
     expires_at = TTLAttribute()
     last_position = UnicodeAttribute(null=True)
     uploads_issued = NumberAttribute(default=0)
@@ -106,6 +140,10 @@ class SessionItem(ChatItem, discriminator="session"):
     reply_until = NumberAttribute(null=True)
     # Stop (POST .../chat/stop): the token of the reply the person stopped; the streaming reply sees it
     reply_stopped = UnicodeAttribute(null=True)
+    # The conversation's key (module docstring): its name, and when its TTL falls (epoch seconds). An
+    # append that would let the session outlive its key moves the key's TTL too (dal/messages.py).
+    key_id = UnicodeAttribute(null=True)
+    key_expires_at = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
 
@@ -120,6 +158,9 @@ class StoredKey(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+    # the session item's mark, as an erase's Query of the partition reads it beside the keys
+    deleted_at = UTCDateTimeAttribute(null=True)
+    erased_messages = NumberAttribute(null=True)
 
 
 class ErasingMark(Model):
@@ -142,8 +183,10 @@ class ProfileItem(ChatItem, discriminator="profile"):
     """`sk = !P`: the session's title and metadata (up to ~37 KB), written by create and PATCH only.
     Its TTL runs a little past the session's (dal/sessions.py, profile_expiry)."""
 
-    title = UnicodeAttribute(null=True)
-    metadata: MapAttribute[str, Any] = MapAttribute(default=dict)
+    title = UnicodeAttribute(null=True)  # legacy sessions only
+    metadata: MapAttribute[str, Any] = MapAttribute(null=True)  # legacy sessions only
+    sealed_title = BinaryAttribute(null=True, legacy_encoding=False)
+    sealed_metadata = BinaryAttribute(null=True, legacy_encoding=False)
     expires_at = TTLAttribute()
 
 
@@ -152,8 +195,9 @@ class MessageItem(ChatItem, discriminator="message"):
 
     message_id = UnicodeAttribute()
     role = UnicodeAttribute()
-    content = UnicodeAttribute()
-    meta = UnicodeAttribute(null=True)  # the typed metadata, as compact JSON
+    content = UnicodeAttribute(null=True)  # legacy sessions only
+    meta = UnicodeAttribute(null=True)  # the typed metadata, as compact JSON (legacy sessions only)
+    sealed = BinaryAttribute(null=True, legacy_encoding=False)  # metadata and content
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
 
@@ -177,3 +221,37 @@ class UploadItem(ChatItem, discriminator="upload"):
     status = UnicodeAttribute(default="pending")
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+
+# ---- the sealed fields (module docstring) ------------------------------------------------------------
+
+SEALED_PREVIEW = "sealed_preview"
+SEALED_TITLE = "sealed_title"
+SEALED_METADATA = "sealed_metadata"
+SEALED_MESSAGE = "sealed"
+
+
+def compact_json(value: object) -> str:
+    """UTF-8 JSON, not ASCII escapes: an astral character costs 4 bytes of the item, not 12."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def seal_text(key: bytes, session_id: str, sort_key: str, field: str, text: str) -> bytes:
+    return seal.seal(key, seal.place(session_id, sort_key, field), text.encode("utf-8"))
+
+
+def open_text(key: bytes, session_id: str, sort_key: str, field: str, sealed: bytes) -> str:
+    """The text; seal.SealBroken when it does not open under this key in this place."""
+    return seal.unseal(key, seal.place(session_id, sort_key, field), sealed).decode("utf-8")
+
+
+def seal_message(key: bytes, session_id: str, sort_key: str, content: str, metadata: dict[str, Any]) -> bytes:
+    plain = (compact_json(metadata) if metadata else "") + "\n" + content
+    return seal.seal(key, seal.place(session_id, sort_key, SEALED_MESSAGE), plain.encode("utf-8"))
+
+
+def open_message(key: bytes, session_id: str, sort_key: str, sealed: bytes) -> tuple[str, dict[str, Any]]:
+    """(content, metadata); seal.SealBroken when it does not open under this key in this place."""
+    plain = seal.unseal(key, seal.place(session_id, sort_key, SEALED_MESSAGE), sealed)
+    meta, _, content = plain.partition(b"\n")
+    return content.decode("utf-8"), json.loads(meta) if meta else {}

@@ -10,9 +10,16 @@ retries just above it: one round trip in the common case, no read before the wri
 Idempotency: a client `message_id` writes a marker item in the same transaction; a retry finds it,
 and the same body is answered with the stored message while another body is a conflict.
 
+Sealed: a keyed session's message (its content and metadata) and preview are sealed under the
+session's key (dal/items.py), which the append needs before it writes: held by this process (a
+session it served in the last minutes), else one GetItem first. The transaction conditions on the
+session being sealed under that very key (`key_id`), so nothing is ever written under a stale one.
+
 Cost: the transaction writes the small session item and the message (and the marker): 4 write units
 for a 500-character message (6 with a `message_id`), whatever the session's title and metadata. The
-profile holding those is touched only when the session would outlive its TTL (dal/sessions.py)."""
+profile holding those is touched only when the session would outlive its TTL (dal/sessions.py), and
+the key item only when the session would outlive the key's TTL by more than sessions.key_slack()
+(about once an hour of activity: the refused attempt says so, and the next moves the key's TTL)."""
 
 from __future__ import annotations
 
@@ -20,17 +27,39 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chatvault import clock
 from chatvault.clock import iso, millis
-from chatvault.dal import history, pace, sessions
-from chatvault.dal.items import MessageIdItem, MessageItem, ProfileItem, SessionItem
+from chatvault.dal import conversation_keys, history, pace, sessions
+from chatvault.dal.items import (
+    SEALED_PREVIEW,
+    MessageIdItem,
+    MessageItem,
+    ProfileItem,
+    SessionItem,
+    compact_json,
+    open_message,
+    seal_message,
+    seal_text,
+)
 from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
 from chatvault.dal.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
-from chatvault.dal.sessions import as_stored, epoch, profile_expiry, record_of, writable
+from chatvault.dal.sessions import (
+    KeyGone,
+    KeySoon,
+    as_stored,
+    epoch,
+    key_slack,
+    keyed_as,
+    move_key_ttl,
+    profile_expiry,
+    record_of,
+    writable,
+)
 from chatvault.dal.transaction import Refused, Transaction
 from chatvault.errors import StorageUnavailableError
 from chatvault.models.domain import (
@@ -42,6 +71,7 @@ from chatvault.models.domain import (
     Principal,
     SessionRecord,
 )
+from chatvault.seal import SealBroken
 
 POSITION_DIGITS = 20
 PREVIEW_CHARS = 120
@@ -62,9 +92,15 @@ class ReplyLock:
     holds: bool = False
 
 
-def compact_json(value: object) -> str:
-    """UTF-8 JSON, not ASCII escapes: an astral character costs 4 bytes of the item, not 12."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+class Unread(Enum):
+    """The session's key, not read yet: the append reads it (`sessions.sealing_key`)."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+KeyArg = bytes | None | Literal[Unread.UNREAD]
+__all__ = ["compact_json"]  # re-exported: the message's metadata JSON (dal/items.py)
 
 
 def position_of(moment: datetime) -> str:
@@ -89,25 +125,32 @@ def append(
     ceiling: int | None,
     *,
     lock: ReplyLock | None = None,
+    key: KeyArg = UNREAD,
 ) -> Appended:
     """Append the message to the caller's live, active session, or say why not. Each attempt is one
     TransactWriteItems; a refused attempt tells from the items as they were (ALL_OLD) whether the
     message can still be written (at a higher position, with the rate limit's real state, with the
-    profile's TTL refreshed) and the next attempt does that. `ceiling`: the most messages a session
-    may hold (the count is a condition of the same write: no extra cost; None: no ceiling). `lock`:
-    take or use the session's reply guard in the same write ("busy" when another holds it). 429
-    (RateLimitedError) when the session is over AppendRateLimit; 503 (StorageUnavailableError) when
-    the attempts run out."""
+    profile's or the key's TTL refreshed, under the session's current key) and the next attempt does
+    that. `ceiling`: the most messages a session may hold (the count is a condition of the same write:
+    no extra cost; None: no ceiling). `lock`: take or use the session's reply guard in the same write
+    ("busy" when another holds it). `key`: the session's key when the caller has read it already (None:
+    it has none), else read here. 429 (RateLimitedError) when the session is over AppendRateLimit; 503
+    (StorageUnavailableError) when the attempts run out."""
     floor = ""  # the lowest position the next attempt may take
     known_tat: int | None = None
-    refresh_profile = False
+    refresh_profile = refresh_key = reread_key = False
     for attempt in range(APPEND_ATTEMPTS):
         at = clock.now()
+        key = _known(key, message.session_id, at)
         position = max(position_of(at), floor)
         step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
         stored = _record(message, position, at, retention)
+        tx = _transaction(
+            message, principal, stored, step, refresh_profile, ceiling=ceiling, lock=lock, key=key,
+            refresh_key=refresh_key,
+        )  # fmt: skip
         try:
-            _transaction(message, principal, stored, step, refresh_profile, ceiling=ceiling, lock=lock).send()
+            tx.send()
         except TransactWriteError as exc:  # not refused: a conflict with another writer, a fault
             if not is_transient(exc):
                 raise
@@ -116,20 +159,60 @@ def append(
         except Refused as refused:
             session_item = refused.old("session", SessionItem)
             session = record_of(session_item) if session_item is not None else None
-            decided = _decided(refused, session, message, principal, at, ceiling=ceiling, lock=lock)
+            if _gone(refused, session, principal):
+                return Appended(outcome="missing")
+            if session is not None and session.key_id != _named(key):
+                if session.key_id is not None and reread_key:  # keyed, and its key is gone
+                    return Appended(outcome="missing")
+                key, reread_key = _other_key(message.session_id, session), True
+                continue
+            decided = _decided(refused, session, message, at, ceiling=ceiling, lock=lock, key=key)
             if decided is not None:
                 return decided
             if session is not None:
                 known_tat = session.append_tat
                 refresh_profile = refresh_profile or _profile_stale(session, at + retention)
+                refresh_key = refresh_key or _key_stale(session, stored.expires_at)
                 if session.last_position:
                     floor = max(floor, next_position(session.last_position))
             if refused.failed("message"):  # another append took this very position
                 floor = max(floor, next_position(position))
             continue
         pace.accepted(message.session_id, step)
+        if refresh_key:  # the key's TTL moved: so does this process's copy's
+            _remember(message.session_id, key, stored.expires_at)
         return Appended(outcome="created", message=stored)
     raise StorageUnavailableError("Too many concurrent writers on this session; retry shortly.")
+
+
+def _known(key: KeyArg, session_id: str, at: datetime) -> bytes | None:
+    return sessions.sealing_key(session_id, at) if key is UNREAD else key
+
+
+def _remember(session_id: str, key: bytes | None, expires_at: datetime) -> None:
+    if key is not None:
+        conversation_keys.remember(session_id, key, expires_at)
+
+
+def _other_key(session_id: str, session: SessionRecord) -> KeyArg:
+    """The key the next attempt writes under when the session is not sealed under this one: none for
+    a legacy session (plaintext, as it was written), else the key stored now (one cached before the
+    session was erased and made again under the same id is dropped)."""
+    if session.key_id is None:
+        return None
+    conversation_keys.forget(session_id)
+    return UNREAD
+
+
+def _named(key: bytes | None) -> str | None:
+    return conversation_keys.key_id(key) if key is not None else None
+
+
+def _gone(refused: Refused, session: SessionRecord | None, principal: Principal) -> bool:
+    """The session refused the attempt for being no live session of the caller's."""
+    return bool(refused.failed("session")) and (
+        session is None or not principal.may_use(session) or not session.is_live(clock.now())
+    )
 
 
 def _record(message: NewMessage, position: str, at: datetime, retention: timedelta) -> MessageRecord:
@@ -150,22 +233,21 @@ def _decided(
     refused: Refused,
     session: SessionRecord | None,
     message: NewMessage,
-    principal: Principal,
     at: datetime,
     *,
     ceiling: int | None,
     lock: ReplyLock | None,
+    key: bytes | None,
 ) -> Appended | None:
-    """How a refused attempt ends the append, if it does (None: the next attempt can succeed)."""
-    marker = refused.old("marker", MessageIdItem)
-    if refused.failed("session") and (
-        session is None or not principal.may_use(session) or not session.is_live(clock.now())
-    ):
+    """How a refused attempt on the caller's live session, under its key, ends the append, if it
+    does (None: the next attempt can succeed)."""
+    if refused.failed("key"):  # its key is gone, not its session: a restored copy of an erased one
         return Appended(outcome="missing")
+    marker = refused.old("marker", MessageIdItem)
     if marker is not None:
         if marker.body_hash != message.body_hash:
             return Appended(outcome="conflict")
-        earlier = get(message.session_id, marker.position)
+        earlier = get(message.session_id, marker.position, key)
         return Appended(outcome="replayed", message=earlier) if earlier else Appended(outcome="missing")
     if session is None:
         return None
@@ -189,6 +271,28 @@ def _profile_stale(session: SessionRecord, session_expires_at: datetime) -> bool
     return session.profile_expires_at is None or session.profile_expires_at < epoch(session_expires_at)
 
 
+def _key_stale(session: SessionRecord, session_expires_at: datetime) -> bool:
+    """Would the key's TTL trail the session's new expiry by more than the slack? (The next attempt
+    moves it.)"""
+    slack = int(key_slack().total_seconds())
+    return session.key_expires_at is not None and session.key_expires_at < epoch(session_expires_at) - slack
+
+
+def _preview(key: bytes | None, session_id: str, content: str) -> Any:
+    """The session item's preview: sealed, or plaintext in a legacy session."""
+    preview = content[:PREVIEW_CHARS]
+    if key is None:
+        return SessionItem.preview.set(preview)
+    return SessionItem.sealed_preview.set(seal_text(key, session_id, SESSION_SK, SEALED_PREVIEW, preview))
+
+
+def _body(key: bytes | None, session_id: str, sort_key: str, message: NewMessage) -> dict[str, Any]:
+    """The message item's content and metadata: sealed, or plaintext in a legacy session."""
+    if key is not None:
+        return {"sealed": seal_message(key, session_id, sort_key, message.content, message.metadata)}
+    return {"content": message.content, "meta": compact_json(message.metadata) if message.metadata else None}
+
+
 def _transaction(
     message: NewMessage,
     principal: Principal,
@@ -198,16 +302,20 @@ def _transaction(
     *,
     ceiling: int | None,
     lock: ReplyLock | None,
+    key: bytes | None,
+    refresh_key: bool = False,
 ) -> Transaction:
-    """One attempt's items: "session" (conditioned on the caller, its state, its last position, its
-    pace and its profile's TTL), "message", and for a client id its "marker"; "profile" only to
-    refresh its TTL (about once a day of activity). Never a message without its session, never a
-    count that disagrees with the stored messages."""
+    """One attempt's items: "session" (conditioned on the caller, its state, its key, its last
+    position, its pace and its profile's and key's TTLs), "message", and for a client id its "marker";
+    "profile" only to refresh its TTL (about once a day of activity), "key" only to move its TTL
+    (about once an hour). Never a message without its session, never a count that disagrees with the
+    stored messages, never a message sealed under another key than its session's."""
     at, session_expires_at = stored.created_at, stored.expires_at
+    sid = message.session_id
     actions: list[Any] = [
         SessionItem.message_count.add(1),
         SessionItem.last_message_at.set(at),
-        SessionItem.preview.set(message.content[:PREVIEW_CHARS]),
+        _preview(key, sid, message.content),
         SessionItem.updated_at.set(at),
         SessionItem.expires_at.set(session_expires_at),
         SessionItem.last_position.set(stored.position),
@@ -216,8 +324,10 @@ def _transaction(
         # the owner's index sorts by it; the service writer may write to an owned session (on an
         # anonymous one it is not indexed: no owner_key)
         actions.append(SessionItem.activity_at.set(iso(at)))
-    condition = writable(principal, at) & (
-        SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position)
+    condition = (
+        writable(principal, at)
+        & keyed_as(key)
+        & (SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position))
     )
     if ceiling is not None:
         condition &= SessionItem.message_count < ceiling
@@ -242,6 +352,11 @@ def _transaction(
         )
     else:  # the profile must outlive the session: if it would not, this attempt is refused
         condition &= SessionItem.profile_expires_at >= epoch(session_expires_at)
+    if key is not None and refresh_key:  # the key's TTL follows the session's
+        actions += move_key_ttl(tx, sid, session_expires_at)
+    elif key is not None:  # the key's TTL must not trail the session's by more than the slack
+        slack = int(key_slack().total_seconds())
+        condition &= SessionItem.key_expires_at >= epoch(session_expires_at) - slack
     if step is not None:  # the rate limit rides on the same conditional write: no extra round trip
         if step.busy:
             actions.append(SessionItem.append_tat.set(SessionItem.append_tat + step.interval))
@@ -257,14 +372,13 @@ def _transaction(
         return_values="ALL_OLD",
     )
     item = MessageItem(
-        message.session_id,
+        sid,
         MESSAGE_PREFIX + stored.position,
         message_id=message.message_id,
         role=message.role,
-        content=message.content,
-        meta=compact_json(message.metadata) if message.metadata else None,
         created_at=at,
         expires_at=stored.expires_at,
+        **_body(key, sid, MESSAGE_PREFIX + stored.position, message),
     )
     tx.save("message", item, condition=MessageItem.pk.does_not_exist())
     if message.client_id:
@@ -285,21 +399,32 @@ def _transaction(
 
 
 @storage_errors
-def get(session_id: str, position: str) -> MessageRecord | None:
+def get(session_id: str, position: str, key: bytes | None) -> MessageRecord | None:
+    """The message at `position`, opened under the session's key (None: a legacy session); None when
+    missing or when it does not open under that key."""
     try:
-        return _message_of(MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True))
+        return _message_of(MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True), key)
     except DoesNotExist:
         return None
 
 
-def _message_of(item: MessageItem) -> MessageRecord:
+def _message_of(item: MessageItem, key: bytes | None) -> MessageRecord | None:
+    if item.sealed is not None:
+        if key is None:
+            return None
+        try:
+            content, metadata = open_message(key, item.pk, item.sk, item.sealed)
+        except SealBroken:
+            return None
+    else:
+        content, metadata = item.content or "", json.loads(item.meta) if item.meta else {}
     return MessageRecord(
         session_id=item.pk,
         position=item.sk.removeprefix(MESSAGE_PREFIX),
         message_id=item.message_id,
         role=item.role,  # type: ignore[arg-type]  # stored by append: one of the roles
-        content=item.content,
-        metadata=json.loads(item.meta) if item.meta else {},
+        content=content,
+        metadata=metadata,
         created_at=item.created_at,
         expires_at=item.expires_at,
     )
@@ -308,11 +433,13 @@ def _message_of(item: MessageItem) -> MessageRecord:
 @storage_errors
 def page(session_id: str, descending: bool, limit: int, after: str | None) -> MessagePage:
     """A page and the session item that authorizes its reader, in one round trip (dal/history.py
-    reads it).
+    reads it), the session's key read beside it (none when this process holds it).
 
     A first ascending page is one Query whose range starts at the session item (`#S` sorts just below
     the messages). Any other page cannot reach it in the same Query, so the session item is read
-    (GetItem) concurrently with the Query: two requests, one round trip of latency."""
+    (GetItem) concurrently with the Query: two requests, one round trip of latency. A keyed session
+    whose key is gone has no head (the reader is answered 404), and its messages are not opened."""
+    key = KeySoon(session_id)
     first_ascending = after is None and not descending
     session_read = None if first_ascending else sessions.concurrently(sessions.state, session_id)
     items, more = history.query(
@@ -324,17 +451,20 @@ def page(session_id: str, descending: bool, limit: int, after: str | None) -> Me
         after=after,
     )
     head: SessionRecord | None = None
-    records: list[MessageRecord] = []
-    for raw in items:
-        if history.is_message(raw):
-            records.append(history.message_of(raw))
-        else:
-            head = record_of(history.session_of(raw))
+    raw_messages = [raw for raw in items if history.is_message(raw)]
+    if first_ascending and len(raw_messages) < len(items):
+        head = record_of(history.session_of(items[0]))
     if session_read is not None:
         head = session_read.result()
-    if len(records) > limit:  # the session item was missing: keep the page size
-        records, more = records[:limit], True
-    last = records[-1].position if records else None
+    if len(raw_messages) > limit:  # the session item was missing: keep the page size
+        raw_messages, more = raw_messages[:limit], True
+    records: list[MessageRecord] = []
+    if head is not None:
+        try:
+            records = history.messages_of(raw_messages, key.named(head.key_id))
+        except KeyGone:
+            head = None
+    last = raw_messages[-1]["sk"]["S"].removeprefix(MESSAGE_PREFIX) if raw_messages else None
     return MessagePage.model_construct(head=head, messages=records, last_position=last if more else None)
 
 
@@ -348,15 +478,18 @@ EXPORT_PAGE = 250
 @storage_errors
 def every_page(session_id: str, page_size: int = EXPORT_PAGE) -> Iterator[list[MessageRecord]]:
     """The whole history, oldest first, a page per strongly consistent Query (no scan), for an
-    export: 10,000 messages are 40 Queries of EXPORT_PAGE."""
+    export (after `sessions.get` has read the session and its key: this process holds it): 10,000
+    messages are 40 Queries of EXPORT_PAGE."""
+    key = sessions.sealing_key(session_id, clock.now())
     after: str | None = None
     while True:
         items, more = history.query(
             session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=False, limit=page_size, after=after
         )
-        records = [history.message_of(raw) for raw in items if history.is_message(raw)]
+        raw_messages = [raw for raw in items if history.is_message(raw)]
+        records = history.messages_of(raw_messages, key)
         if records:
             yield records
-        if not more or not records:
+        if not more or not raw_messages:
             return
-        after = records[-1].position
+        after = raw_messages[-1]["sk"]["S"].removeprefix(MESSAGE_PREFIX)

@@ -4,7 +4,8 @@ guard's own writes on the rarer paths (a retry takes it alone; a failed model ca
 
 The history is read concurrently with the user message's append (`context_soon`): one round trip of
 latency for both. It is read before the append has authorized the caller, and is used only if the
-append succeeds: a refused caller's read is dropped unseen."""
+append succeeds: a refused caller's read is dropped unseen. The session's key is read once, before
+both (none when this process holds it: the chat's own append cached it), and opens the history."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Literal
 
 from pynamodb.exceptions import UpdateError
 
+from chatvault import clock
 from chatvault.clock import millis
 from chatvault.dal import history, sessions
 from chatvault.dal.items import SessionItem
@@ -31,36 +33,44 @@ FIND_PAGE = 25
 
 
 @storage_errors
-def context(session_id: str, limit: int, before: str | None = None) -> list[MessageRecord]:
-    """The session's newest `limit` messages (below position `before`, when given), oldest first: one
-    strongly consistent Query, newest first."""
+def context(session_id: str, limit: int, key: bytes | None, before: str | None = None) -> list[MessageRecord]:
+    """The session's newest `limit` messages (below position `before`, when given), oldest first,
+    opened under the session's key (None: a legacy session): one strongly consistent Query, newest
+    first."""
     high = MESSAGE_PREFIX + before if before is not None else _LAST_MESSAGE
     items, _ = history.query(session_id, MESSAGE_PREFIX, high, descending=True, limit=limit, after=None)
-    records = [history.message_of(raw) for raw in items if history.is_message(raw)]
+    records = history.messages_of(items, key)
     return [r for r in reversed(records) if before is None or r.position < before]
 
 
-def context_soon(session_id: str, limit: int) -> Future[list[MessageRecord]]:
+def context_soon(session_id: str, limit: int, key: bytes | None) -> Future[list[MessageRecord]]:
     """`context`, sent now, beside the append."""
-    return sessions.in_background(context, session_id, limit)
+    return sessions.in_background(context, session_id, limit, key)
 
 
 @storage_errors
-def find(session_id: str, after: str, message_id: str) -> MessageRecord | None:
+def find(session_id: str, after: str, message_id: str, key: bytes | None) -> MessageRecord | None:
     """The message with this id stored after position `after` (a reply after its user message), by
-    Queries from there; None when there is none."""
+    Queries from there, opened under the session's key; None when there is none."""
     start: str | None = after
     while True:
         items, more = history.query(
             session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=False, limit=FIND_PAGE, after=start
         )
-        records = [history.message_of(raw) for raw in items if history.is_message(raw)]
-        for record in records:  # a reply: a client's own message cannot pose as one
+        raw_messages = [raw for raw in items if history.is_message(raw)]
+        # a reply: a client's own message cannot pose as one
+        for record in history.messages_of(raw_messages, key):
             if record.message_id == message_id and record.role == "assistant":
                 return record
-        if not more or not records:
+        if not more or not raw_messages:
             return None
-        start = records[-1].position
+        start = raw_messages[-1]["sk"]["S"].removeprefix(MESSAGE_PREFIX)
+
+
+def sealing_key(session_id: str) -> bytes | None:
+    """The key the chat's messages are sealed under and its history opens with: held by this process,
+    else one GetItem (before the append and the history's Query, which both need it)."""
+    return sessions.sealing_key(session_id, clock.now())
 
 
 @storage_errors

@@ -2,26 +2,47 @@
 
 A session is two items: the session item (`#S`: owner, state, counters; small, rewritten by every
 append) and its profile (`!P`: title and metadata, up to ~37 KB; written by create and PATCH only), so
-an append's cost does not grow with the title and metadata. Reads fetch both in one BatchGetItem."""
+an append's cost does not grow with the title and metadata. Reads fetch both in one BatchGetItem.
+
+Its title, metadata and preview are sealed under the conversation's own key (dal/items.py), made by
+the create and written in its transaction to the keys table. A read fetches the key beside the
+session (`KeySoon`: one GetItem sent with the read, none when this process holds it), and a keyed
+session whose key is gone (erased, expired, or a restored copy of an erased one) reads as missing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from itertools import batched
 from typing import Any, cast
 
 from pynamodb.attributes import MapAttribute
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
+from chatvault import clock
 from chatvault.clock import iso
-from chatvault.dal import audit, connection, limits
-from chatvault.dal.items import ChatItem, ErasingMark, ProfileItem, SessionItem, StoredKey, UploadItem
+from chatvault.dal import audit, connection, conversation_keys, limits
+from chatvault.dal.conversation_keys import KeyItem
+from chatvault.dal.items import (
+    SEALED_METADATA,
+    SEALED_PREVIEW,
+    SEALED_TITLE,
+    ChatItem,
+    ErasingMark,
+    ProfileItem,
+    SessionItem,
+    StoredKey,
+    UploadItem,
+    compact_json,
+    open_text,
+    seal_text,
+)
 from chatvault.dal.keys import ERASING, PROFILE_SK, SESSION_SK, UPLOAD_PREFIX
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
+from chatvault.dal.retry import storage_errors, write_batch
 from chatvault.dal.transaction import Refused, Transaction
 from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
 from chatvault.models.domain import (
@@ -43,6 +64,13 @@ def profile_expiry(session_expires_at: datetime) -> datetime:
     return session_expires_at + slack
 
 
+def key_slack() -> timedelta:
+    """How far a key's TTL may trail its session's: an append moves the key's TTL only when the
+    session's new expiry would pass it by more (about once an hour of activity: dal/messages.py), so
+    a conversation becomes unreadable at most this much before its session expires."""
+    return timedelta(seconds=min(3600, get_settings().retention_seconds // 24))
+
+
 def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
@@ -52,22 +80,33 @@ def as_stored(expiry: datetime) -> datetime:
     return datetime.fromtimestamp(epoch(expiry), tz=UTC)
 
 
-def record_of(item: SessionItem, profile: ProfileItem | None = None) -> SessionRecord:
+def record_of(
+    item: SessionItem, profile: ProfileItem | None = None, key: bytes | None = None
+) -> SessionRecord:
     """The session as the logic sees it; without its profile (`title` None, `metadata` empty) when
-    the read did not fetch it (appends, pages: they only need who owns it and its state)."""
+    the read did not fetch it (appends, pages: they only need who owns it and its state), and without
+    its preview when the read did not fetch its key. `expires_at` is when the conversation becomes
+    unreadable: the session's expiry, or its key's when that falls first."""
+    expires_at = item.expires_at
+    if item.key_expires_at is not None:
+        expires_at = min(expires_at, datetime.fromtimestamp(int(item.key_expires_at), tz=UTC))
+    preview: str | None = item.preview
+    if item.sealed_preview is not None:
+        preview = open_text(key, item.pk, SESSION_SK, SEALED_PREVIEW, item.sealed_preview) if key else None
+    title, metadata = (None, {}) if profile is None else _profile_fields(profile, key)
     return SessionRecord(
         session_id=item.pk,
         token_hash=item.token_hash,
         owner_id=item.owner_id,
-        title=profile.title if profile is not None else None,
-        metadata=_plain_map(profile.metadata) if profile is not None else {},
+        title=title,
+        metadata=metadata,
         status=item.status,  # type: ignore[arg-type]
         created_at=item.created_at,
         updated_at=item.updated_at,
         last_message_at=item.last_message_at,
         message_count=int(item.message_count),
-        preview=item.preview,
-        expires_at=item.expires_at,
+        preview=preview,
+        expires_at=expires_at,
         uploads_issued=int(item.uploads_issued or 0),
         deleted_at=item.deleted_at,
         last_position=item.last_position,
@@ -76,7 +115,82 @@ def record_of(item: SessionItem, profile: ProfileItem | None = None) -> SessionR
         reply_lock=item.reply_lock,
         reply_until=int(item.reply_until) if item.reply_until is not None else None,
         reply_stopped=item.reply_stopped,
+        key_id=item.key_id,
+        key_expires_at=int(item.key_expires_at) if item.key_expires_at is not None else None,
     )
+
+
+def _profile_fields(profile: ProfileItem, key: bytes | None) -> tuple[str | None, dict[str, str]]:
+    """The title and metadata: sealed (a keyed session's) or plaintext (a legacy one's)."""
+    title = profile.title
+    metadata = _plain_map(profile.metadata)
+    if key is not None:
+        if profile.sealed_title is not None:
+            title = open_text(key, profile.pk, PROFILE_SK, SEALED_TITLE, profile.sealed_title)
+        if profile.sealed_metadata is not None:
+            opened = json.loads(
+                open_text(key, profile.pk, PROFILE_SK, SEALED_METADATA, profile.sealed_metadata)
+            )
+            metadata = {str(k): str(v) for k, v in opened.items()}
+    return title, metadata
+
+
+class KeyGone(Exception):
+    """A keyed session whose key is gone: erased, expired, or the session was made again since under
+    the same id. Nothing of it can be read: it is answered as missing."""
+
+
+class KeySoon:
+    """A session's key, sent for now beside the read that fetches the session (one GetItem, one round
+    trip of latency for both; none when this process holds the key), and checked against the session
+    item once that arrives (`named`)."""
+
+    def __init__(self, session_id: str, at: datetime | None = None) -> None:
+        self.session_id = session_id
+        self.at = at or clock.now()
+        self._cached = conversation_keys.cached(session_id, self.at)
+        self._read: Future[bytes | None] | None = None
+        if self._cached is None:
+            if threading.current_thread().name.startswith(_SIDE_READ):
+                # already beside the request's main read: read here rather than wait on the pool
+                self._read = Future()
+                self._read.set_result(conversation_keys.read(session_id, self.at))
+            else:
+                self._read = in_background(conversation_keys.read, session_id, self.at)
+
+    def named(self, key_id: str | None) -> bytes | None:
+        """The key the session item names (its `key_id`); None for a legacy session (plaintext, no
+        key). KeyGone when the session is keyed and its key is gone. A cached key that is not the one
+        the session names (erased and created again since it was cached) is dropped and the key read
+        afresh."""
+        if key_id is None:
+            return None
+        key = self._cached if self._read is None else self._read.result()
+        if key is not None and conversation_keys.key_id(key) == key_id:
+            return key
+        if self._read is None:  # a stale cached key: read the one stored now
+            conversation_keys.forget(self.session_id)
+            key = conversation_keys.read(self.session_id, self.at)
+            if key is not None and conversation_keys.key_id(key) == key_id:
+                return key
+        raise KeyGone(self.session_id)
+
+
+def _sealed_profile(
+    key: bytes | None, session_id: str, title: str | None, metadata: dict[str, str]
+) -> dict[str, Any]:
+    """A profile's title and metadata as attributes: sealed under the key, or plaintext without one
+    (a legacy session)."""
+    if key is None:
+        return {"title": title, "metadata": dict(metadata)}
+    return {
+        SEALED_TITLE: seal_text(key, session_id, PROFILE_SK, SEALED_TITLE, title) if title else None,
+        SEALED_METADATA: (
+            seal_text(key, session_id, PROFILE_SK, SEALED_METADATA, compact_json(metadata))
+            if metadata
+            else None
+        ),
+    }
 
 
 def _plain_map(value: Any) -> dict[str, str]:
@@ -117,13 +231,15 @@ def _vacant(at: datetime) -> Condition:
 
 @storage_errors
 def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord:
-    """Session, profile, audit entry and the client's rate-limit charge: one transaction.
+    """Session, profile, the conversation's key (in the keys table), audit entry and the client's
+    rate-limit charge: one transaction. The key's TTL is the session's.
 
     Every attempt counts against the client's limit, whatever its answer: when the id is taken, the
     refused transaction counted nothing, so the attempt is charged alone (one more UpdateItem, on the
     refused path only) before it is answered 409; over the limit, it is answered 429 instead, so a
     client over its limit learns nothing about which ids exist."""
     profile_expires_at = profile_expiry(new.expires_at)
+    key_item, key = conversation_keys.new(new.session_id, new.expires_at)
     session = SessionItem(
         new.session_id,
         SESSION_SK,
@@ -138,19 +254,21 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
         expires_at=new.expires_at,
         uploads_issued=0,
         profile_expires_at=epoch(profile_expires_at),
+        key_id=conversation_keys.key_id(key),
+        key_expires_at=epoch(new.expires_at),
     )
     profile = ProfileItem(
         new.session_id,
         PROFILE_SK,
-        title=new.title,
-        metadata=dict(new.metadata),
         expires_at=profile_expires_at,
+        **_sealed_profile(key, new.session_id, new.title, new.metadata),
     )
 
     tx = Transaction()
     tx.save("session", session, condition=_vacant(new.created_at))
-    # a profile left by an expired session (its TTL runs a little longer) is replaced
+    # a profile (or key) left by an expired session (their TTLs run a little longer) is replaced
     tx.save("profile", profile)
+    tx.save("key", key_item)
     tx.save("audit", audit.item_of(entry))
     limits.add_charge(tx, charge)
     try:
@@ -163,12 +281,15 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
                 raise RateLimitedError(charge.retry_after) from refused
             raise SessionExistsError() from refused
         raise
-    return record_of(session, profile)
+    conversation_keys.remember(new.session_id, key, new.expires_at)
+    return record_of(session, profile, key)
 
 
 @storage_errors
 def get(session_id: str) -> SessionRecord | None:
-    """The session with its profile: one strongly consistent BatchGetItem of both items."""
+    """The session with its profile: one strongly consistent BatchGetItem of both items, its key read
+    beside it. None when missing, or keyed and its key gone."""
+    key = KeySoon(session_id)
     session: SessionItem | None = None
     profile: ProfileItem | None = None
     for item in ChatItem.batch_get(
@@ -178,21 +299,52 @@ def get(session_id: str) -> SessionRecord | None:
             session = item
         elif isinstance(item, ProfileItem):
             profile = item
-    return record_of(session, profile) if session is not None else None
+    if session is None:
+        return None
+    try:
+        return record_of(session, profile, key.named(session.key_id))
+    except KeyGone:
+        return None
 
 
 @storage_errors
 def state(session_id: str) -> SessionRecord | None:
-    """The session item alone (who owns it, its state; no profile): one strongly consistent GetItem."""
+    """The session item alone (who owns it, its state; no profile, no preview, no key): one strongly
+    consistent GetItem. A keyed session whose key is gone still has its state (the panic button
+    erases it whatever is left)."""
     try:
         return record_of(SessionItem.get(session_id, SESSION_SK, consistent_read=True))
     except DoesNotExist:
         return None
 
 
+def sealing_key(session_id: str, at: datetime) -> bytes | None:
+    """The key a write to the session seals under: held by this process, else one GetItem. None when
+    the session has none (legacy, or gone: the write's condition on `key_id` refuses what would be
+    wrong)."""
+    return conversation_keys.read(session_id, at)
+
+
+def keyed_as(key: bytes | None) -> Condition:
+    """The session item is sealed under this key (or, None, is a legacy session without one)."""
+    if key is None:
+        return cast(Condition, SessionItem.key_id.does_not_exist())
+    return cast(Condition, SessionItem.key_id == conversation_keys.key_id(key))
+
+
+def move_key_ttl(tx: Transaction, session_id: str, expires_at: datetime) -> list[Any]:
+    """Move the key's TTL to the session's new expiry in this transaction (only if the key is still
+    there: never a key item without its key); the session item's actions that record it."""
+    tx.update("key", KeyItem(session_id), [KeyItem.expires_at.set(expires_at)], condition=KeyItem.pk.exists())
+    return [SessionItem.key_expires_at.set(epoch(expires_at))]
+
+
+_SIDE_READ = "session-read"
+
+
 @lru_cache(maxsize=1)
 def _side_reads() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="session-read")
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix=_SIDE_READ)
 
 
 def concurrently(
@@ -218,14 +370,17 @@ def update(
     *,
     entry: AuditEntry | None = None,
 ) -> SessionRecord | None:
-    """Apply a PATCH in one transaction: the session item (conditioned on the caller and its state),
-    the profile (its fields, and its TTL, which must outlive the session's new expiry) and, when
-    ending the session, the audit entry. None when the session is not live, not the caller's, or
-    ended (the caller reads it to tell which).
+    """Apply a PATCH in one transaction: the session item (conditioned on the caller, its state and
+    its key), the profile (its fields, sealed under the session's key, and its TTL, which must outlive
+    the session's new expiry), the key's TTL (moved with the session's) and, when ending the session,
+    the audit entry. None when the session is not live, not the caller's, ended, or its key is gone
+    (the caller reads it to tell which).
 
-    The answer is the session as this write left it: the session is read concurrently with the write
-    and the fields the write set are laid over what was read (fields it did not set are the same
-    before and after it), so the PATCH costs one round trip of latency."""
+    The key is needed before the write: held by this process (the usual case), else read first (one
+    GetItem). The answer is the session as this write left it: the session is read concurrently with
+    the write and the fields the write set are laid over what was read (fields it did not set are the
+    same before and after it), so the PATCH costs one round trip of latency."""
+    key = sealing_key(session_id, at)
     before = concurrently(get, session_id)
     profile_expires_at = profile_expiry(expires_at)
     actions: list[Any] = [
@@ -238,21 +393,34 @@ def update(
     if changes.end:
         actions.append(SessionItem.status.set("ended"))
     profile_actions: list[Any] = [ProfileItem.expires_at.set(profile_expires_at)]
-    if "title" in changes.fields:
-        profile_actions.append(
-            ProfileItem.title.set(changes.title) if changes.title else ProfileItem.title.remove()
-        )
-    if "metadata" in changes.fields:
-        profile_actions.append(ProfileItem.metadata.set(dict(changes.metadata or {})))
+    sealed = _sealed_profile(key, session_id, changes.title, dict(changes.metadata or {}))
+    for field, plain_attr, sealed_attr, name in (
+        ("title", ProfileItem.title, ProfileItem.sealed_title, SEALED_TITLE),
+        ("metadata", ProfileItem.metadata, ProfileItem.sealed_metadata, SEALED_METADATA),
+    ):
+        if field not in changes.fields:
+            continue
+        value = sealed[field] if key is None else sealed[name]
+        attribute = plain_attr if key is None else sealed_attr
+        profile_actions.append(attribute.set(value) if value else attribute.remove())  # type: ignore[attr-defined]
 
     tx = Transaction()
     if entry is not None:
         tx.save("audit", audit.item_of(entry))
-    tx.update("session", SessionItem(session_id, SESSION_SK), actions, condition=writable(principal, at))
+    if key is not None:  # the key's TTL follows the session's
+        actions += move_key_ttl(tx, session_id, expires_at)
+    tx.update(
+        "session",
+        SessionItem(session_id, SESSION_SK),
+        actions,
+        condition=writable(principal, at) & keyed_as(key),
+    )
     tx.update("profile", ProfileItem(session_id, PROFILE_SK), profile_actions)
     read = _commit_beside(tx, before, session_id)
     if read is None:
         return None
+    if key is not None:
+        conversation_keys.remember(session_id, key, as_stored(expires_at))
     written: dict[str, Any] = {"updated_at": at, "expires_at": as_stored(expires_at)}
     if changes.end:
         written["status"] = "ended"
@@ -305,7 +473,7 @@ def _commit_beside(
     try:
         tx.commit()
     except Refused as refused:
-        if refused.failed("session"):
+        if refused.failed("session") or refused.failed("key"):
             return None
         raise
     try:
@@ -376,7 +544,10 @@ def live_ids(session_ids: list[str], at: datetime) -> set[str]:
 def list_by_owner(
     owner_id: str, at: datetime, limit: int, start_key: dict[str, Any] | None
 ) -> tuple[list[SessionRecord], dict[str, Any] | None]:
-    """A page of the owner's live sessions, newest activity first, and the key to continue from."""
+    """A page of the owner's live sessions, newest activity first, and the key to continue from: one
+    Query of the owner index, then the page's profiles (one BatchGetItem) and their keys (one
+    BatchGetItem of the keys table, for those this process does not hold) side by side. A keyed
+    session whose key is gone is left out."""
     if start_key is not None and not _owner_key_of(start_key, owner_id):
         raise InvalidCursorError()
     results = SessionItem.by_owner.query(
@@ -388,11 +559,27 @@ def list_by_owner(
         filter_condition=(SessionItem.expires_at > at) & SessionItem.deleted_at.does_not_exist(),
     )
     heads = list(results)
+    keys = in_background(conversation_keys.read_many, [h.pk for h in heads if h.key_id is not None], at)
     profiles = {
         item.pk: item
         for item in ProfileItem.batch_get([(h.pk, PROFILE_SK) for h in heads], consistent_read=True)
     }
-    return [record_of(h, profiles.get(h.pk)) for h in heads], results.last_evaluated_key
+    found = keys.result()
+    stale = [h.pk for h in heads if h.key_id is not None and not _names(found.get(h.pk), h)]
+    if stale:  # keys cached before their session was made again under the same id: read afresh
+        for session_id in stale:
+            conversation_keys.forget(session_id)
+        found.update(conversation_keys.read_many(stale, at))
+    records = [
+        record_of(h, profiles.get(h.pk), found.get(h.pk))
+        for h in heads
+        if h.key_id is None or _names(found.get(h.pk), h)  # a keyed session without its key: gone
+    ]
+    return [r for r in records if r.is_live(at)], results.last_evaluated_key
+
+
+def _names(key: bytes | None, item: SessionItem) -> bool:
+    return key is not None and conversation_keys.key_id(key) == item.key_id
 
 
 @storage_errors
@@ -415,34 +602,37 @@ def _owner_key_of(key: dict[str, Any], owner_id: str) -> bool:
 
 
 @storage_errors
-def mark_erasing(
-    session_id: str, principal: Principal | None, at: datetime, keep_until: datetime
-) -> tuple[datetime, int] | None:
-    """Step 1: make the session unreadable at once and freeze its message count, in one UpdateItem
-    that answers with the mark: (when the delete began, how many messages the session held). Its TTL
-    moves to `keep_until`, so the mark outlives the erase. Idempotent: a retried delete keeps the
-    first mark. None if the session is gone or not the caller's (`principal` None: an operator's
-    erase, whoever owns it)."""
-    item = SessionItem(session_id, SESSION_SK)
+def mark_erasing(session_id: str, principal: Principal | None, at: datetime, keep_until: datetime) -> bool:
+    """Step 1: destroy the conversation's key and make the session unreadable at once, freezing its
+    message count, in one transaction: the key item deleted (from then on whatever is left of the
+    conversation, here, in a backup or a restore, opens under no key), the session item marked. Its
+    TTL moves to `keep_until`, so the mark outlives the erase. Idempotent: a retried delete keeps the
+    first mark (`erase_items` reads it). False if the session is gone or not the caller's (`principal`
+    None: an operator's erase, whoever owns it)."""
+    tx = Transaction()
+    tx.delete("key", KeyItem(session_id))
+    tx.update(
+        "session",
+        SessionItem(session_id, SESSION_SK),
+        [
+            SessionItem.deleted_at.set(SessionItem.deleted_at | at),
+            SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
+            SessionItem.erasing.set(ERASING),
+            SessionItem.expires_at.set(keep_until),
+        ],
+        condition=(
+            SessionItem.pk.exists() & owns(principal) if principal is not None else SessionItem.pk.exists()
+        ),
+    )
     try:
-        item.update(
-            actions=[
-                SessionItem.deleted_at.set(SessionItem.deleted_at | at),
-                SessionItem.erased_messages.set(SessionItem.erased_messages | SessionItem.message_count),
-                SessionItem.erasing.set(ERASING),
-                SessionItem.expires_at.set(keep_until),
-            ],
-            condition=(
-                SessionItem.pk.exists() & owns(principal)
-                if principal is not None
-                else SessionItem.pk.exists()
-            ),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_CHECK_FAILED:
-            return None
+        tx.commit()
+    except Refused as refused:
+        if refused.failed("session"):
+            return False
         raise
-    return item.deleted_at or at, int(item.erased_messages or 0)
+    finally:
+        conversation_keys.forget(session_id)
+    return True
 
 
 @storage_errors
@@ -453,22 +643,34 @@ def stale_erasures(before: datetime, limit: int = 1000) -> list[str]:
     return [item.pk for item in marked]
 
 
-def _erasable(session_id: str) -> Iterator[StoredKey]:
-    """Every item of the session's partition but the session item and its profile (the messages and
-    markers, and anything else stored there), as keys: one strongly consistent Query a page."""
-    keys = StoredKey.query(session_id, consistent_read=True, attributes_to_get=["pk", "sk"])
-    return (key for key in keys if key.sk not in (SESSION_SK, PROFILE_SK))
-
-
 @storage_errors
-def erase_items(session_id: str, workers: int) -> int:
-    """Step 2: delete every message and marker of the session, 25 keys a request, in parallel."""
+def erase_items(session_id: str, workers: int) -> tuple[int, tuple[datetime, int] | None]:
+    """Step 2: delete every message and marker of the session, 25 keys a request, in parallel: every
+    item of its partition but the session item and its profile, as keys, from one strongly consistent
+    Query a page. Returns how many were deleted, and the session's mark (when its delete began, how
+    many messages it held), read by the same Query (None when the session item is gone)."""
     connection.of(StoredKey)
+    mark: tuple[datetime, int] | None = None
     futures = []
+    keys = StoredKey.query(
+        session_id, consistent_read=True, attributes_to_get=["pk", "sk", "deleted_at", "erased_messages"]
+    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for chunk in batched(_erasable(session_id), 25, strict=False):
+        chunk: list[StoredKey] = []
+        for key in keys:
+            if key.sk == SESSION_SK:
+                if key.deleted_at is not None:
+                    mark = key.deleted_at, int(key.erased_messages or 0)
+                continue
+            if key.sk == PROFILE_SK:
+                continue
+            chunk.append(StoredKey(key.pk, key.sk))
+            if len(chunk) == 25:
+                futures.append(pool.submit(write_batch, StoredKey, deletes=chunk))
+                chunk = []
+        if chunk:
             futures.append(pool.submit(write_batch, StoredKey, deletes=chunk))
-        return sum(f.result() for f in futures)
+        return sum(f.result() for f in futures), mark
 
 
 @storage_errors
@@ -486,20 +688,3 @@ def remove(session_id: str, entry: AuditEntry) -> bool:
     except Refused:
         return False
     return True
-
-
-@storage_errors
-def erased_counts(session_id: str) -> tuple[datetime, int] | None:
-    """The mark of a session being erased: when, and how many messages it held."""
-    try:
-        item = SessionItem.get(
-            session_id,
-            SESSION_SK,
-            consistent_read=True,
-            attributes_to_get=["pk", "sk", "kind", "deleted_at", "erased_messages"],
-        )
-    except DoesNotExist:
-        return None
-    if item.deleted_at is None:
-        return None
-    return item.deleted_at, int(item.erased_messages or 0)

@@ -19,9 +19,14 @@ Failures. A model error (503/504/502, llm/) frees the guard at once and leaves t
 stored: the retry completes the pair. A session erased or ended while the model was answering
 refuses the reply's write: nothing is stored after an erase.
 
+Sealed: both messages are sealed under the session's key and the history opens with it (dal/items.py);
+the key is read once, before the first write (none when this function holds it: the session it served
+in the last minutes, or the one it has just created).
+
 Cost (the benchmark's chat section): round trip 1 is the user message's transaction (6 write units
 with a `message_id`, the guard riding on the session item) beside the history's Query; round trip 2
-is the reply's transaction (4 write units), which frees the guard. Two round trips, 10 write units."""
+is the reply's transaction (4 write units), which frees the guard. Two round trips, 10 write units;
+one GetItem (a round trip) more when the key is not held."""
 
 from __future__ import annotations
 
@@ -116,6 +121,7 @@ class Begun:
     session_id: str
     user: MessageRecord
     lock: ReplyLock
+    key: bytes | None = field(repr=False)  # the session's key (None: a legacy session); never logged
     found: MessageRecord | None = None
     earlier: list[MessageRecord] = field(default_factory=list)
     attempt: int = 1
@@ -162,7 +168,8 @@ def begin(
         body_hash=body_hash(as_append, metadata),
     )
     lock = ReplyLock(token=uuid.uuid4().hex, until_ms=_guard_until())
-    earlier_read = replies.context_soon(session_id, settings.chat_context_messages)
+    key = replies.sealing_key(session_id)
+    earlier_read = replies.context_soon(session_id, settings.chat_context_messages, key)
     appended = messages.append(
         message,
         principal,
@@ -170,6 +177,7 @@ def begin(
         per_minute=settings.append_limit_per_minute,
         ceiling=settings.max_session_messages - 1,  # room for the reply
         lock=lock,
+        key=key,
     )
     user = _user_message(appended)
     if stored is not None:
@@ -178,9 +186,9 @@ def begin(
         metrics.add_metric(name="MessagesAppended", unit="Count", value=1)
     else:  # a retry: its user message is stored; the reply is found, or made under the guard
         earlier_read.cancel()
-        found = replies.find(session_id, user.position, reply_id_of(user.message_id))
+        found = replies.find(session_id, user.position, reply_id_of(user.message_id), key)
         if found is not None:  # answered as it was, even if the session has ended or is busy since
-            return Begun(session_id, user, lock, found=found)
+            return Begun(session_id, user, lock, key, found=found)
         match replies.take(session_id, principal, lock, clock.now()):
             case "busy":
                 raise ReplyInProgressError()
@@ -191,13 +199,13 @@ def begin(
     try:  # the guard is this call's: whatever happens before the reply's write frees it, it is freed
         if appended.outcome == "created":
             earlier = [m for m in _result(earlier_read) if m.position < user.position]
-            return Begun(session_id, user, lock, earlier=earlier, attempt=1)
-        found = replies.find(session_id, user.position, reply_id_of(user.message_id))
+            return Begun(session_id, user, lock, key, earlier=earlier, attempt=1)
+        found = replies.find(session_id, user.position, reply_id_of(user.message_id), key)
         if found is not None:
             free_guard(session_id, lock)
-            return Begun(session_id, user, lock, found=found)
-        earlier = replies.context(session_id, settings.chat_context_messages, before=user.position)
-        return Begun(session_id, user, lock, earlier=earlier, attempt=2)
+            return Begun(session_id, user, lock, key, found=found)
+        earlier = replies.context(session_id, settings.chat_context_messages, key, before=user.position)
+        return Begun(session_id, user, lock, key, earlier=earlier, attempt=2)
     except BaseException:
         free_guard(session_id, lock)
         raise
@@ -269,6 +277,7 @@ def store_reply(begun: Begun, reply: ModelReply, elapsed_ms: int, settings: Sett
         per_minute=0,  # the reply is not the client's append: AppendRateLimit counts the user message
         ceiling=None,
         lock=ReplyLock(token=lock.token, until_ms=lock.until_ms, holds=True),
+        key=begun.key,
     )
     match appended.outcome:
         case "created" if appended.message is not None:

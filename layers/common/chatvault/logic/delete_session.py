@@ -1,6 +1,7 @@
 """DELETE /sessions/{id}: the panic button. Permanent, and safe to retry.
 
-1. mark the session as being erased (unreadable at once, message count frozen);
+1. destroy the conversation's key and mark the session as being erased, in one transaction
+   (unreadable at once, here and in any backup; message count frozen);
 2. erase every message and marker of the partition (batched, parallel), then every file under
    `uploads/{session_id}/` (1,000 keys a call);
 3. remove the session item and its profile.
@@ -12,6 +13,7 @@ does the next sweep (logic/sweep_orphans.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from chatvault import clock
@@ -30,21 +32,27 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
     # An expired session the owner can still prove is erased now too, rather than left to TTL (days)
-    authorize(sessions.state(session_id), principal)
+    before = authorize(sessions.state(session_id), principal)
     at = clock.now()
-    marked = sessions.mark_erasing(
+    if not sessions.mark_erasing(
         session_id, principal, at, at + timedelta(seconds=settings.retention_seconds)
-    )
-    if marked is None:
+    ):
         raise SessionNotFoundError()  # removed by a concurrent delete
-    deleted_at, message_count = marked
 
-    items, files = finish_erase(session_id, message_count, caller.fingerprint)
+    erased = finish_erase(session_id, caller.fingerprint)
 
     logger.info(
-        "session erased", extra={"session_id": session_id, "items_erased": items, "files_erased": files}
+        "session erased",
+        extra={"session_id": session_id, "items_erased": erased.items, "files_erased": erased.files},
     )
     metrics.add_metric(name="SessionsErased", unit="Count", value=1)
+    if erased.deleted_at is None:  # a concurrent delete removed it meanwhile: its mark, as read before
+        erased = replace(erased, deleted_at=before.deleted_at or at, messages=before.message_count)
     return DeleteReceiptOut.of(
-        EraseReceipt(session_id=session_id, deleted_at=deleted_at, messages=message_count, uploads=files)
+        EraseReceipt(
+            session_id=session_id,
+            deleted_at=erased.deleted_at or at,
+            messages=erased.messages,
+            uploads=erased.files,
+        )
     )

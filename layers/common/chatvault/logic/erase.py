@@ -1,9 +1,12 @@
 """Erasing a marked session: every message, marker and upload record, every uploaded file and export
-object, then the session itself.
+object, then the session itself. The mark (dal/sessions.py mark_erasing) has already destroyed the
+conversation's key, so nothing here removes anything that could still be read.
 Shared by the panic button and by the sweep, which finishes deletes whose Lambda died."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from chatvault import clock
@@ -12,18 +15,26 @@ from chatvault.models.domain import AuditEntry
 from chatvault.settings import get_settings
 
 
+@dataclass(frozen=True)
+class Erased:
+    items: int  # items erased by this call
+    files: int  # files erased by this call
+    messages: int  # messages the session held when its delete began (its mark)
+    deleted_at: datetime | None  # when its delete began (None: the session was already removed)
+
+
 def finish_erase(
     session_id: str,
-    messages: int,
     actor: str | None,
     event: Literal[
         "session_deleted", "interrupted_delete_finished", "erased_by_operator"
     ] = "session_deleted",
     details: dict[str, int | str] | None = None,
-) -> tuple[int, int]:
-    """Idempotent; returns (items erased, files erased) by this call. The session's removal and its
-    audit entry (with the counts) are one transaction."""
-    items = sessions.erase_items(session_id, get_settings().delete_workers)
+) -> Erased:
+    """Idempotent. The session's mark (when, how many messages) is read by the Query that finds its
+    items; the session's removal and its audit entry (with the counts) are one transaction."""
+    items, mark = sessions.erase_items(session_id, get_settings().delete_workers)
+    deleted_at, messages = mark if mark is not None else (None, 0)
     files = uploads.erase_session_files(session_id)
     exports.erase_session_exports(session_id)
     entry = AuditEntry(
@@ -34,4 +45,4 @@ def finish_erase(
         details={"messages": messages, "uploads": files, **(details or {})},
     )
     sessions.remove(session_id, entry)
-    return items, files
+    return Erased(items=items, files=files, messages=messages, deleted_at=deleted_at)

@@ -2,7 +2,8 @@
 session of the caller with the panic button's guarantees, and answer one receipt.
 
 1. find the caller's sessions (the owner index, every page) and mark each as being erased, in
-   parallel: all of them are unreadable at once, their message counts frozen;
+   parallel, each with its key destroyed in the same transaction: all of them are unreadable at
+   once, here and in any backup, their message counts frozen;
 2. erase each marked session as the panic button does (logic/erase.py: messages, markers, upload
    records, files, exports, then the session with its audit entry), DELETE_WORKERS // 2 at a time
    (each erase runs its own batches in parallel), starting a session only while the Lambda has
@@ -48,18 +49,18 @@ def erase_all_sessions(caller: Caller) -> EraseAllReceiptOut:
         marks = list(
             pool.map(lambda sid: (sid, sessions.mark_erasing(sid, principal, at, keep_until)), session_ids)
         )
-    marked = [(sid, mark[1]) for sid, mark in marks if mark is not None]
+    marked = [sid for sid, mark in marks if mark]
 
-    def erase(session_id: str, message_count: int) -> tuple[int, int] | None:
+    def erase(session_id: str) -> tuple[int, int] | None:
         left = deadline.remaining_s()
         if left is not None and left < SESSION_BUDGET_S:
             return None  # marked, so a retry or the sweep finishes it
-        _, files = finish_erase(session_id, message_count, actor)
-        return message_count, files
+        erased = finish_erase(session_id, actor)
+        return erased.messages, erased.files
 
     workers = max(1, settings.delete_workers // 2)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="erase") as pool:
-        done = list(pool.map(lambda pair: erase(*pair), marked))
+        done = list(pool.map(erase, marked))
     finished = [d for d in done if d is not None]
     metrics.add_metric(name="SessionsErased", unit="Count", value=len(finished))
     logger.info(

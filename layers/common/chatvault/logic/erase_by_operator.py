@@ -24,11 +24,12 @@ def erase_by_operator(raw_session_id: str, reason: Reason) -> EraseReceipt | Non
     session_id = session_id_from_path(raw_session_id)
     at = clock.now()
     keep_until = at + timedelta(seconds=get_settings().retention_seconds)
-    marked = sessions.mark_erasing(session_id, None, at, keep_until)
-    if marked is None:
+    if not sessions.mark_erasing(session_id, None, at, keep_until):
         return None
-    deleted_at, message_count = marked
-    _, files = finish_erase(
-        session_id, message_count, OPERATOR, event="erased_by_operator", details={"reason": reason}
+    erased = finish_erase(session_id, OPERATOR, event="erased_by_operator", details={"reason": reason})
+    return EraseReceipt(
+        session_id=session_id,
+        deleted_at=erased.deleted_at or at,
+        messages=erased.messages,
+        uploads=erased.files,
     )
-    return EraseReceipt(session_id=session_id, deleted_at=deleted_at, messages=message_count, uploads=files)

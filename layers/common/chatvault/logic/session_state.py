@@ -21,8 +21,12 @@ def refused(session_id: str, principal: Principal, at: datetime) -> SessionRecor
 
 
 def raise_refusal(session_id: str, principal: Principal, at: datetime) -> NoReturn:
-    """404 for a missing, foreign, expired or erased session; 409 for an ended one."""
-    raise_for(refused(session_id, principal, at))
+    """404 for a missing, foreign, expired or erased session; 409 for an ended one. Reads the session
+    item alone (its state: no profile, no key)."""
+    record = authorize(sessions.state(session_id), principal)
+    if not record.is_live(at):
+        raise SessionNotFoundError()
+    raise_for(record)
 
 
 def raise_for(record: SessionRecord) -> NoReturn:

@@ -116,12 +116,11 @@ def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
         if settings.dry_run:
             logger.info("interrupted delete found (dry run)", extra={"session_id": session_id})
             continue
-        marked = sessions.erased_counts(session_id)
-        messages = marked[1] if marked else 0
-        items, files = finish_erase(session_id, messages, None, event="interrupted_delete_finished")
+        erased = finish_erase(session_id, None, event="interrupted_delete_finished")
         report.erasures_finished += 1
         logger.info(
-            "interrupted delete finished", extra={"session_id": session_id, "items": items, "files": files}
+            "interrupted delete finished",
+            extra={"session_id": session_id, "items": erased.items, "files": erased.files},
         )
 
     pending: list[Folder] = []  # orphans waiting for a full DeleteObjects call

@@ -45,6 +45,10 @@ class SessionRecord(Record):
     reply_lock: str | None = None
     reply_until: int | None = None  # epoch milliseconds
     reply_stopped: str | None = None  # the guard's token, once the person pressed Stop
+    # the conversation's key (dal/items.py): its name and when its TTL falls (epoch seconds); None for
+    # a session written before conversations had keys (plaintext)
+    key_id: str | None = None
+    key_expires_at: int | None = None
 
     def replying(self, at: datetime) -> bool:
         """A reply is being made (its guard is held and has not lapsed)."""
