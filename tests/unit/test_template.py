@@ -29,6 +29,7 @@ ALLOWED_RESOURCES = [
     {"Fn::GetAtt": ["SessionsTable", "Arn"]},
     {"Fn::GetAtt": ["AuditTable", "Arn"]},
     {"Fn::GetAtt": ["LimitsTable", "Arn"]},
+    {"Fn::GetAtt": ["KeysTable", "Arn"]},
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_owner"},
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_erasing"},
     {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
@@ -287,6 +288,31 @@ def test_table_has_ttl_on_demand_billing_encryption_and_the_owner_index() -> Non
     assert [k["AttributeName"] for k in owner["KeySchema"]] == ["owner_key", "activity_at"]
     assert erasing["IndexName"] == "by_erasing"
     assert erasing["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def _pitr(stack: Stack) -> dict[str, bool]:
+    return {
+        name: table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False)
+        for name, table in stack.resources("AWS::DynamoDB::Table").items()
+    }
+
+
+def test_point_in_time_recovery_is_on_for_the_data_and_audit_tables_and_never_for_the_keys() -> None:
+    """Crypto-shredding makes backups safe: the sessions table holds only sealed content and the audit
+    table no content, so both are recoverable by default; the keys table never is (a backup of the
+    keys would bring back every conversation erased since)."""
+    assert TEMPLATE["Parameters"]["PointInTimeRecovery"]["Default"] == "true"
+    default = _pitr(Stack.from_template())
+    assert default["SessionsTable"] is True
+    assert default["AuditTable"] is True
+    assert default["KeysTable"] is False
+    off = _pitr(Stack.from_template({"PointInTimeRecovery": "false"}))
+    assert (off["SessionsTable"], off["AuditTable"], off["KeysTable"]) == (False, False, False)
+    keys = RESOURCES["KeysTable"]["Properties"]
+    assert keys["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": False
+    }  # not a parameter
+    assert keys["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_auth_mode_switches_the_jwt_authorizer_on_every_session_route() -> None:
