@@ -16,7 +16,7 @@ import botocore.client
 import pytest
 
 from chatvault import clock
-from chatvault.dal import secret, sessions, uploads
+from chatvault.dal import conversation_keys, secret, sessions, uploads
 from chatvault.logic.identity import hash_token
 from chatvault.models.domain import Principal
 from infra.local.template import load, physical_name
@@ -145,8 +145,10 @@ def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
 
 
 def cold_start() -> None:
-    """What a process reads once (the fingerprint secret) is read again, as by a new function."""
+    """What a process reads once (the fingerprint secret) or keeps for minutes (conversation keys) is
+    read again, as by a new function."""
     secret.forget()
+    conversation_keys.forget()
 
 
 def confirm(key: str) -> dict[str, Any]:
@@ -224,6 +226,16 @@ def test_every_function_is_granted_exactly_what_it_uses(
             body={"content": "/stand-in throttle", "message_id": failing},
         )
     as_function("StopReplyFunction", "POST", f"{base}/chat/stop", token=token)
+    # hours later, each writer moves the conversation key's TTL with the session's (about once an hour)
+    started = clock.now()
+    for hours, writer in ((2, "AppendMessageFunction"), (4, "ChatFunction")):
+        settings_env.setattr(clock, "now", lambda h=hours: started + timedelta(hours=h))
+        path, body = (
+            (f"{base}/messages", {"role": "user", "content": "later"})
+            if writer == "AppendMessageFunction"
+            else (f"{base}/chat", {"content": "later"})
+        )
+        as_function(writer, "POST", path, expect=201, token=token, body=body)
     # the streamed chat (ChatStreamFunction: on AWS the web adapter passes it each request)
     from chatvault.http.stream import PlainRequest
     from functions.chat_stream.app import respond
@@ -249,6 +261,8 @@ def test_every_function_is_granted_exactly_what_it_uses(
         assert b"event: reply" in streamed(f"{base}/chat", "hi", stream_id)
     assert b"event: error" in streamed(f"{base}/chat", "/stand-in throttle", stream_failing)
     assert b"event: reply" in streamed(f"{base}/chat", "/stand-in throttle", stream_failing)
+    settings_env.setattr(clock, "now", lambda: started + timedelta(hours=6))
+    assert b"event: reply" in streamed(f"{base}/chat", "later")  # moves the key's TTL
     first = as_function("ListMessagesFunction", "GET", f"{base}/messages", token=token, query="limit=1").body
     as_function(
         "ListMessagesFunction", "GET", f"{base}/messages", token=token, query=f"cursor={first['next_cursor']}"
