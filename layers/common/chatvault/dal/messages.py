@@ -440,6 +440,13 @@ def page(session_id: str, descending: bool, limit: int, after: str | None) -> Me
     (GetItem) concurrently with the Query: two requests, one round trip of latency. A keyed session
     whose key is gone has no head (the reader is answered 404), and its messages are not opened."""
     key = KeySoon(session_id)
+    try:
+        return _page(session_id, descending, limit, after, key)
+    finally:
+        key.settle()
+
+
+def _page(session_id: str, descending: bool, limit: int, after: str | None, key: KeySoon) -> MessagePage:
     first_ascending = after is None and not descending
     session_read = None if first_ascending else sessions.concurrently(sessions.state, session_id)
     items, more = history.query(

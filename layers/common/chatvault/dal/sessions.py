@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
@@ -175,6 +175,12 @@ class KeySoon:
                 return key
         raise KeyGone(self.session_id)
 
+    def settle(self) -> None:
+        """Wait for the read, if one was sent, whatever its answer: a request finishes none of its
+        reads after it has answered (a legacy or missing session's key is never asked for)."""
+        if self._read is not None:
+            wait([self._read])
+
 
 def _sealed_profile(
     key: bytes | None, session_id: str, title: str | None, metadata: dict[str, str]
@@ -292,19 +298,21 @@ def get(session_id: str) -> SessionRecord | None:
     key = KeySoon(session_id)
     session: SessionItem | None = None
     profile: ProfileItem | None = None
-    for item in ChatItem.batch_get(
-        [(session_id, SESSION_SK), (session_id, PROFILE_SK)], consistent_read=True
-    ):
-        if isinstance(item, SessionItem):
-            session = item
-        elif isinstance(item, ProfileItem):
-            profile = item
-    if session is None:
-        return None
     try:
+        for item in ChatItem.batch_get(
+            [(session_id, SESSION_SK), (session_id, PROFILE_SK)], consistent_read=True
+        ):
+            if isinstance(item, SessionItem):
+                session = item
+            elif isinstance(item, ProfileItem):
+                profile = item
+        if session is None:
+            return None
         return record_of(session, profile, key.named(session.key_id))
     except KeyGone:
         return None
+    finally:
+        key.settle()
 
 
 @storage_errors
@@ -474,6 +482,7 @@ def _commit_beside(
         tx.commit()
     except Refused as refused:
         if refused.failed("session") or refused.failed("key"):
+            wait([before])  # nothing of this request outlives it
             return None
         raise
     try:
