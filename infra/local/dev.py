@@ -92,6 +92,8 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # SIGHUP: as a deployment, every function starts cold (tests: a restore is a deployment)
+    signal.signal(signal.SIGHUP, lambda *_: runtime.recycle())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     scheduler.start(stack, runtime, stop)
     events.start(stack, runtime, endpoint, queues, stop)
@@ -104,6 +106,7 @@ def main() -> int:
                 "api": f"http://127.0.0.1:{port}",
                 "moto": endpoint,
                 "parameter_overrides": overrides,
+                "pid": os.getpid(),
             }
         )
     )

@@ -245,6 +245,19 @@ class Runtime:
             self._idle[name].append(worker)
             self._lock.notify()
 
+    def recycle(self) -> None:
+        """As a deployment does: every idle worker stopped, so each function's next invocation is a
+        cold start (nothing a warm function kept in memory, such as conversation keys, survives)."""
+        with self._lock:
+            idle = [(name, worker) for name, workers in self._idle.items() for worker in workers]
+            for workers in self._idle.values():
+                workers.clear()
+            for name, _ in idle:
+                self._count[name] -= 1
+            self._lock.notify_all()
+        for _, worker in idle:
+            worker.close()
+
     def _drop(self, name: str, worker: _Worker) -> None:
         """The worker failed or timed out: stopped, and no longer counted."""
         worker.close()
