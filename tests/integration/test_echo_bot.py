@@ -138,7 +138,7 @@ def test_an_erased_session_or_a_reply_stored_already_is_done_never_retried(
     gone = user.append(erased.session_id, "user", "forget me")
     user.delete_session(erased.session_id)
     assert bot.lambda_handler(sqs_event(told(gone)), None) == {"batchItemFailures": []}
-    assert not [item for item in table_items(stack) if erased.session_id in json.dumps(item)]
+    assert not [item for item in table_items(stack) if erased.session_id in json.dumps(item, default=repr)]
 
     # the reply stored already with another text (a model is not deterministic): a conflict, done
     created = ChatVault(stack.api).create_session()

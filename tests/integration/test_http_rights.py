@@ -203,7 +203,7 @@ def _everything(stack: LocalStack) -> list[str]:
     found = []
     for table in ddb.list_tables()["TableNames"]:
         for page in ddb.get_paginator("scan").paginate(TableName=table):
-            found += [json.dumps(item) for item in page["Items"]]
+            found += [json.dumps(item, default=repr) for item in page["Items"]]
     for page in _s3(stack).get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         found += [o["Key"] for o in page.get("Contents", [])]
     return found

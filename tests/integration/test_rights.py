@@ -481,7 +481,7 @@ def _left_of(session_ids: list[str]) -> list[str]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     text = []
     for table in ddb.list_tables()["TableNames"]:
-        text += [json.dumps(i) for i in ddb.scan(TableName=table)["Items"]]
+        text += [json.dumps(i, default=repr) for i in ddb.scan(TableName=table)["Items"]]  # sealed: bytes
     text += [o["Key"] for o in _s3().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     return [t for t in text if any(sid in t for sid in session_ids)]
 
@@ -514,12 +514,13 @@ def test_erase_all_out_of_time_leaves_every_session_unreadable_and_a_retry_finis
     monkeypatch.setenv("DELETE_WORKERS", "2")  # one erase at a time
     get_settings.cache_clear()
     from chatvault.logic import erase_all_sessions
+    from chatvault.logic.erase import Erased
 
     real = erase_all_sessions.finish_erase
     erased: list[str] = []
 
-    def finish_one_then_run_out(session_id: str, messages: int, actor: str | None) -> tuple[int, int]:
-        result = real(session_id, messages, actor)
+    def finish_one_then_run_out(session_id: str, actor: str | None) -> Erased:
+        result = real(session_id, actor)
         erased.append(session_id)
         deadline._deadline = 0.0  # the Lambda's time is up after the first session
         return result

@@ -2,8 +2,9 @@
 (MaxMessageChars=65536), in the characters that cost the most bytes, with every metadata field at
 its limit, fits a DynamoDB item (400 KB) and is read back exactly. So does the largest session.
 
-Costs per character: content is stored as a DynamoDB string (UTF-8: an astral character is 4 bytes);
-message metadata as UTF-8 JSON, where a control character is the most expensive (`\\u0001`, 6 bytes)."""
+Costs per character: content is stored sealed (dal/items.py) as its UTF-8 bytes (an astral character
+is 4 bytes), never JSON-escaped; message metadata as UTF-8 JSON, where a control character is the most
+expensive (`\\u0001`, 6 bytes), sealed with it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import boto3
 import pytest
 
 from chatvault import bounds
-from tests.benchmarks.capacity import item_bytes
+from tests.benchmarks.capacity import item_bytes as plain_bytes
 from tests.helpers import call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -23,6 +24,13 @@ ITEM_LIMIT = 400 * 1024
 MAX_SETTING = 65_536
 ASTRAL = "\U0001f600"
 CONTROL = "\x01"
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's own item size (tests/benchmarks/capacity.py), binary values (sealed) included."""
+    binary = {k: v for k, v in item.items() if "B" in v}
+    plain = plain_bytes({k: v for k, v in item.items() if k not in binary})
+    return plain + sum(len(k.encode()) + len(v["B"]) for k, v in binary.items())
 
 
 def _distinct(i: int, length: int, filler: str) -> str:
