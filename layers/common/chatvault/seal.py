@@ -32,6 +32,11 @@ def new_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
+def ready() -> None:
+    """Import the cipher now (about 10 ms, once per process): under SnapStart, before the snapshot."""
+    _aead(bytes(KEY_BYTES))
+
+
 def _aead(key: bytes) -> Any:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # only where something is sealed
 

@@ -24,12 +24,13 @@ from pynamodb.attributes import BinaryAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from chatvault import seal
+from chatvault import seal, snapshot
 from chatvault.dal import secret
 from chatvault.dal.items import TableMeta, TableName
 from chatvault.dal.retry import storage_errors
 
 CACHE_SECONDS = 300  # how long a warm function keeps an unwrapped key
+snapshot.prime(seal.ready)  # under SnapStart, the cipher's import is in the snapshot
 _WRAPPED = "data_key"
 
 
