@@ -108,6 +108,8 @@ def remember(session_id: str, key: bytes, expires_at: datetime) -> None:
 def _unwrapped(item: KeyItem, at: datetime) -> bytes | None:
     if item.expires_at is None or item.expires_at <= at:
         return None  # past its TTL, not yet removed: the conversation has expired
+    if not item.wrapped:
+        return None  # no key in it: never written by `new` (a stray item is no key)
     key = seal.unseal(secret.wrapping_key(), _where(item.pk), item.wrapped)
     _cache.put(item.pk, key, item.expires_at)
     return key
