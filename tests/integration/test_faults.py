@@ -104,7 +104,7 @@ def _delete_calls() -> list[str]:
 def test_a_delete_makes_these_calls() -> None:
     assert _delete_calls() == [
         "GetItem",
-        "UpdateItem",
+        "TransactWriteItems",  # the mark, and the key destroyed with it
         "Query",
         "BatchWriteItem",
         "ListObjectsV2",

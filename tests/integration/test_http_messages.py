@@ -122,6 +122,6 @@ def test_delete_leaves_no_message_item_in_any_table(stack: LocalStack) -> None:
     sid = url.rsplit("/", 1)[1]
     ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
     for table in ddb.list_tables()["TableNames"]:
-        dump = json.dumps(ddb.scan(TableName=table)["Items"])
+        dump = json.dumps(ddb.scan(TableName=table)["Items"], default=repr)
         assert sid not in dump
         assert "private" not in dump

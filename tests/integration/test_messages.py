@@ -402,7 +402,7 @@ def test_append_writes_constant_bytes_whatever_the_history(monkeypatch: pytest.M
     def measure(self: Any) -> Any:
         import json
 
-        sizes.append(len(json.dumps([self._put_items, self._update_items])))
+        sizes.append(len(json.dumps([self._put_items, self._update_items], default=bytes.hex)))
         return original(self)
 
     monkeypatch.setattr(transaction_dal.TransactWrite, "_commit", measure)
@@ -428,7 +428,8 @@ def test_an_append_does_not_rewrite_the_title_and_metadata(monkeypatch: pytest.M
     def measure(self: Any) -> Any:
         import json
 
-        sizes.setdefault(label, []).append(len(json.dumps([self._put_items, self._update_items])))
+        sent = json.dumps([self._put_items, self._update_items], default=bytes.hex)
+        sizes.setdefault(label, []).append(len(sent))
         return original(self)
 
     monkeypatch.setattr(transaction_dal.TransactWrite, "_commit", measure)
