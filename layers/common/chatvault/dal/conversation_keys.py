@@ -25,7 +25,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from chatvault import seal, snapshot
-from chatvault.dal import secret
+from chatvault.dal import connection, secret
 from chatvault.dal.items import TableMeta, TableName
 from chatvault.dal.retry import storage_errors
 
@@ -126,6 +126,7 @@ def read(session_id: str, at: datetime) -> bytes | None:
     key = _cache.get(session_id, at)
     if key is not None:
         return key
+    connection.shared(KeyItem)
     try:
         item = KeyItem.get(session_id, consistent_read=True)
     except DoesNotExist:
@@ -145,6 +146,7 @@ def read_many(session_ids: Iterable[str], at: datetime) -> dict[str, bytes]:
         else:
             missing.append(session_id)
     if missing:
+        connection.shared(KeyItem)
         for item in KeyItem.batch_get(missing, consistent_read=True):
             key = _unwrapped(item, at)
             if key is not None:

@@ -52,6 +52,7 @@ def partitions() -> Iterator[tuple[str, list[str], bool]]:
 def live_keys(session_ids: list[str], at: datetime) -> set[str]:
     """Which of these sessions still have a key (present and within its TTL): 100 a BatchGetItem."""
     live: set[str] = set()
+    connection.shared(KeyItem)
     for chunk in batched(session_ids, 100, strict=False):
         for item in KeyItem.batch_get(
             list(chunk), consistent_read=True, attributes_to_get=["pk", "expires_at"]
