@@ -127,7 +127,7 @@ def _nothing_left(stack: LocalStack, sid: str, secrets: list[str]) -> None:
     """No item of any table is the session's or holds its content; no object is under its folder."""
     items = table_items(stack)
     assert not [i for i in items if i.get("pk", {}).get("S", "").endswith(sid)]
-    dump = json.dumps(items)
+    dump = json.dumps(items, default=repr)  # sealed values are bytes
     for secret in [sid, *secrets]:
         assert secret not in dump
     assert _objects(stack, sid) == []
