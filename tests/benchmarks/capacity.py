@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Callable
@@ -33,6 +34,8 @@ def _value_bytes(value: dict[str, Any]) -> int:
         return len(raw.encode())
     if kind == "N":
         return len(raw.strip("-").replace(".", "")) // 2 + 2
+    if kind == "B":
+        return len(base64.b64decode(raw))
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "M":
