@@ -8,8 +8,9 @@ client's fingerprint is keyed by a *daily* key derived from the secret, so one p
 cannot be linked from one day to the next in the audit table alone. Session keys are not rotated: a
 session's trail must stay findable from its id (and, without the secret, not even from that).
 
-The secret is read once per process, on first use (a cold start of a function that writes audit
-entries or counts a rate limit); functions that only read sessions never fetch it."""
+The same secret, under a label of its own, wraps each conversation's key (`wrapping_key`,
+dal/conversation_keys.py). The secret is read once per process, on first use: a cold start of a
+function that writes audit entries, counts a rate limit or opens a conversation's key."""
 
 from __future__ import annotations
 
