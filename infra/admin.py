@@ -117,14 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         "--table", help="a restored copy of the sessions table (default: the stack's)"
     )
     restore_command.add_argument("--dry-run", action="store_true", help="count, remove nothing")
-    copy_command = commands.add_parser(
-        "restore-copy",
-        help="after a restore: copy back into the live table the items it lost (absent ones only: an "
-        "item present, even damaged, is never overwritten; never an erased or expired conversation)",
+    copy_help = (
+        "after a restore: copy back into the live table the items it lost (absent ones only: an "
+        "item present, even damaged, is never overwritten nor repaired; never an erased or expired "
+        "conversation)"
     )
+    copy_command = commands.add_parser("restore-copy", help=copy_help, description=copy_help)
     # dest "restored", not "table": the live table stays the stack's (TABLE_NAME is not redirected)
     copy_command.add_argument(
-        "--table", dest="restored", required=True, help="the restored table to copy from (not the live one)"
+        "--table",
+        dest="restored",
+        required=True,
+        metavar="T",
+        help="the restored table to copy from (not the live one)",
     )
     copy_command.add_argument(
         "--session",
