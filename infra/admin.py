@@ -11,6 +11,12 @@ they must be allowed to read the stack's outputs, its fingerprint secret and its
                                        after a restore: remove every conversation whose key is gone
                                        (erased or expired since the backup) from the sessions table,
                                        or from table T (a restored copy); --dry-run only counts
+    restore-copy --table T [--session ID ...] [--dry-run]
+                                       after a restore: copy from the restored table T into the
+                                       live sessions table the items it no longer holds, never
+                                       overwriting one and never an erased or expired conversation
+                                       (logic/copy_restore.py); --session: only these; --dry-run
+                                       only counts
 
 Output is JSON, one document a line. Exit codes: 0 done; 2 a usage error (a session id that is not a
 UUID included); 3 no stack answers; 4 no such session (no audit trail for the id, or nothing to erase),
@@ -111,6 +117,30 @@ def main(argv: list[str] | None = None) -> int:
         "--table", help="a restored copy of the sessions table (default: the stack's)"
     )
     restore_command.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    copy_help = (
+        "after a restore: copy back into the live table the items it lost (absent ones only: an "
+        "item present, even damaged, is never overwritten nor repaired; never an erased or expired "
+        "conversation)"
+    )
+    copy_command = commands.add_parser("restore-copy", help=copy_help, description=copy_help)
+    # dest "restored", not "table": the live table stays the stack's (TABLE_NAME is not redirected)
+    copy_command.add_argument(
+        "--table",
+        dest="restored",
+        required=True,
+        metavar="T",
+        help="the restored table to copy from (not the live one)",
+    )
+    copy_command.add_argument(
+        "--session",
+        dest="sessions",
+        type=_session_id,
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="only these sessions (default: every one in the restored table)",
+    )
+    copy_command.add_argument("--dry-run", action="store_true", help="count, write nothing")
     args = parser.parse_args(argv)
     if args.command == "sweeps" and not 1 <= args.last <= 1000:
         parser.error("--last must be between 1 and 1000")
@@ -130,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(environment)
     if getattr(args, "table", None):
         os.environ["TABLE_NAME"] = args.table
+    if args.command == "restore-copy" and args.restored == os.environ.get("TABLE_NAME"):
+        parser.error(f"--table {args.restored} is the live sessions table: name the restored one")
 
     from chatvault.dal import audit
     from chatvault.errors import SessionNotFoundError
@@ -166,6 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         from chatvault.logic.check_restore import check_restore
 
         _print(check_restore(dry_run=args.dry_run).model_dump())
+        return 0
+    if args.command == "restore-copy":
+        from chatvault.logic.copy_restore import copy_restore
+
+        try:
+            report = copy_restore(args.restored, args.sessions, dry_run=args.dry_run)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            parser.error(f"--table {args.restored}: no such table in {where}")
+        _print(report.model_dump())
         return 0
     for report in audit.sweep_reports(args.last):
         _print(report)

@@ -151,3 +151,80 @@ def test_a_report_count_outside_its_range_is_refused(stack: LocalStack) -> None:
         code, out, err = _admin(stack, "sweeps", "--last", last)
         assert (code, out) == (2, [])
         assert "--last must be between 1 and 1000" in err
+
+
+def test_restore_copy_brings_back_a_lost_conversation_from_a_restored_table(stack: LocalStack) -> None:
+    """The runbook's step 3: a conversation deleted from the live table by mistake comes back from the
+    restored table, and reads as before; nothing live is overwritten; the restored table is refused
+    when it is the live one."""
+    import boto3
+
+    live, restored = "chatvault-local-SessionsTable", f"chatvault-restored-{uuid.uuid4().hex[:8]}"
+    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    base = f"{stack.api}/api/v1/sessions"
+    session = requests.post(base, json={"title": "kept"}, timeout=10).json()
+    sid, headers = session["session_id"], {"X-Session-Token": session["session_token"]}
+    for content in ("one", "two"):
+        assert requests.post(
+            f"{base}/{sid}/messages", json={"role": "user", "content": content}, headers=headers, timeout=10
+        ).ok
+    before = requests.get(f"{base}/{sid}/messages", headers=headers, timeout=10).json()
+
+    def partition(table: str) -> list[dict[str, Any]]:
+        return ddb.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": sid}},
+            ConsistentRead=True,
+        )["Items"]
+
+    ddb.create_table(  # a point-in-time restore: a new table, the live one's items
+        TableName=restored,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        for item in partition(live):
+            ddb.put_item(TableName=restored, Item=item)
+        lost = partition(live)
+        for item in lost:  # deleted by mistake
+            ddb.delete_item(TableName=live, Key={"pk": item["pk"], "sk": item["sk"]})
+        assert requests.get(f"{base}/{sid}", headers=headers, timeout=10).status_code == 404
+
+        code, (dry,), _ = _admin(stack, "restore-copy", "--table", restored, "--session", sid, "--dry-run")
+        assert code == 0
+        assert dry == {
+            "sessions": 1,
+            "copied_sessions": 1,
+            "copied_items": len(lost),
+            "present": 0,
+            "skipped_erased": 0,
+            "skipped_expired": 0,
+            "skipped_unsafe": 0,
+            "legacy": 0,
+            "dry_run": True,
+        }
+        assert partition(live) == []
+
+        code, (report,), _ = _admin(stack, "restore-copy", "--table", restored, "--session", sid)
+        assert (code, report["copied_items"], report["dry_run"]) == (0, len(lost), False)
+        assert requests.get(f"{base}/{sid}/messages", headers=headers, timeout=10).json() == before
+        assert requests.get(f"{base}/{sid}", headers=headers, timeout=10).json()["title"] == "kept"
+
+        code, (again,), _ = _admin(stack, "restore-copy", "--table", restored)  # the whole table
+        assert (code, again["copied_items"], again["present"]) == (0, 0, len(lost))
+
+        for args in (("--table", live), ("--table", restored, "--session", "not-an-id"), ()):
+            code, out, err = _admin(stack, "restore-copy", *args)
+            assert (code, out) == (2, []), err
+            assert "Traceback" not in err
+        assert "is the live sessions table" in _admin(stack, "restore-copy", "--table", live)[2]
+        code, out, err = _admin(stack, "restore-copy", "--table", "chatvault-no-such-table")
+        assert (code, out) == (2, [])
+        assert "no such table" in err
+    finally:
+        ddb.delete_table(TableName=restored)  # the runbook's last step; other tests scan every table

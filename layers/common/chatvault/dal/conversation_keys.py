@@ -115,6 +115,13 @@ def _unwrapped(item: KeyItem, at: datetime) -> bytes | None:
     return key
 
 
+def name_of(item: KeyItem, at: datetime) -> str | None:
+    """The name (`key_id`) of the key a key item holds, as a session item names it; None when it holds
+    none or is past its TTL (a restore copy checks that a restored conversation's key is this one)."""
+    key = _unwrapped(item, at)
+    return key_id(key) if key is not None else None
+
+
 def cached(session_id: str, at: datetime) -> bytes | None:
     """The key, if this process read it in the last CACHE_SECONDS (no request)."""
     return _cache.get(session_id, at)
