@@ -68,8 +68,7 @@ def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
         except SealBroken:
             return None
     else:
-        content = raw["content"]["S"]
-        metadata = json.loads(raw["meta"]["S"]) if "meta" in raw else {}
+        content, metadata = plaintext_of(raw)
     return MessageRecord.model_construct(
         session_id=session_id,
         position=sort_key.removeprefix(MESSAGE_PREFIX),
@@ -80,6 +79,12 @@ def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
         created_at=_DATETIME.deserialize(raw["created_at"]["S"]),  # type: ignore[no-untyped-call]
         expires_at=datetime.fromtimestamp(int(raw["expires_at"]["N"]), tz=UTC),
     )
+
+
+def plaintext_of(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A legacy message's content and metadata, from its plaintext attributes."""
+    content = raw["content"]["S"] if "content" in raw else ""
+    return content, json.loads(raw["meta"]["S"]) if "meta" in raw else {}
 
 
 def messages_of(items: list[dict[str, Any]], key: bytes | None) -> list[MessageRecord]:

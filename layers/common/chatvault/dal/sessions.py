@@ -123,7 +123,7 @@ def record_of(
 def _profile_fields(profile: ProfileItem, key: bytes | None) -> tuple[str | None, dict[str, str]]:
     """The title and metadata: sealed (a keyed session's) or plaintext (a legacy one's)."""
     title = profile.title
-    metadata = _plain_map(profile.metadata)
+    metadata = plain_map(profile.metadata)
     if key is not None:
         if profile.sealed_title is not None:
             title = open_text(key, profile.pk, PROFILE_SK, SEALED_TITLE, profile.sealed_title)
@@ -199,7 +199,7 @@ def _sealed_profile(
     }
 
 
-def _plain_map(value: Any) -> dict[str, str]:
+def plain_map(value: Any) -> dict[str, str]:
     """A raw MapAttribute reads back as a MapAttribute; a freshly assigned one is still a dict."""
     raw = value.as_dict() if isinstance(value, MapAttribute) else value  # type: ignore[no-untyped-call]
     return {str(k): str(v) for k, v in (raw or {}).items()}
