@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from chatvault import clock
-from chatvault.dal import conversation_keys, replies, sessions
+from chatvault.dal import conversation_keys, history, messages, replies, sessions
 from chatvault.dal import seal_legacy as store
 from chatvault.dal.items import open_message, open_text
 from chatvault.logic import seal_legacy as logic
@@ -413,3 +413,78 @@ def test_items_without_their_session_are_left_alone() -> None:
     assert seal_legacy() == SealLegacy(orphaned=1)
     assert _items(sid) == before
     assert _key_item(sid) is None
+
+
+# ---- read paths while a session is being sealed -------------------------------------------------
+
+
+def test_a_read_that_saw_the_session_before_its_key_reads_its_sealed_items() -> None:
+    """A reader's requests are not one snapshot: the session item may be read before step 1 and its
+    profile or messages after step 2. Every read path opens them under the key stored since."""
+    marker = _marker()
+    sid = _legacy(marker)
+    before = _reads(sid)
+    head_before = _item(sid, "#S")
+    seal_legacy()
+    _ddb().put_item(TableName=get_settings().table_name, Item=head_before)  # as read before step 1
+    conversation_keys.forget()
+    assert _reads(sid) == before
+    assert replies.context(sid, 50, None) == replies.context(
+        sid, 50, conversation_keys.read(sid, clock.now())
+    )
+    items = [raw for raw in _items(sid) if history.is_message(raw)]
+    opened = history.messages_of(items, None)
+    assert [m.content for m in opened] == [f"words {marker} {n}" for n in range(MESSAGES)]
+    assert messages.get(sid, opened[0].position, None) == opened[0]  # an append's replay reads it so
+
+
+def test_a_key_read_sent_before_step_1_does_not_make_the_session_missing() -> None:
+    """KeySoon sends the key's read beside the session's: the key read may come back empty (before
+    step 1) and the session item named a key (after it)."""
+    sid = _legacy(_marker())
+    soon = sessions.KeySoon(sid)
+    soon.settle()  # the key read has come back: none yet
+    given = store.give_key(store.Head.of(_item(sid, "#S")))
+    assert isinstance(given, bytes)
+    assert soon.named(conversation_keys.key_id(given)) == given
+
+
+def test_a_patch_that_read_no_key_before_step_1_is_written_under_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    marker = _marker()
+    sid = _legacy(marker)
+    real = sessions.sealing_key
+
+    def step_1_right_after(session_id: str, at: Any) -> bytes | None:
+        key = real(session_id, at)
+        if key is None:
+            assert isinstance(store.give_key(store.Head.of(_item(session_id, "#S"))), bytes)
+        return key
+
+    monkeypatch.setattr(sessions, "sealing_key", step_1_right_after)
+    patched = call("PATCH", f"{SESSIONS}/{sid}", subject=OWNER, body={"title": "new title"})
+    monkeypatch.undo()
+    assert patched.status == 200, patched.body
+    assert patched.body["title"] == "new title"
+    profile = _item(sid, "!P")
+    assert "sealed_title" in profile
+    assert "title" not in profile
+    assert call("GET", f"{SESSIONS}/{sid}", subject=OWNER).body["title"] == "new title"
+
+
+def test_a_patch_that_clears_the_title_of_a_half_sealed_session_clears_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keyed, its profile still plaintext (interrupted after step 1): a PATCH removing the title and
+    the metadata removes their plaintext too, or the old ones would read again."""
+    sid = _legacy(_marker())
+    given = store.give_key(store.Head.of(_item(sid, "#S")))
+    assert isinstance(given, bytes)
+    patched = call("PATCH", f"{SESSIONS}/{sid}", subject=OWNER, body={"title": None, "metadata": {}})
+    assert patched.status == 200, patched.body
+    conversation_keys.forget()
+    got = call("GET", f"{SESSIONS}/{sid}", subject=OWNER).body
+    assert (got["title"], got["metadata"]) == (None, {})
+    profile = _item(sid, "!P")
+    assert not [name for name in ("title", "metadata", "sealed_title", "sealed_metadata") if name in profile]
