@@ -11,6 +11,10 @@ they must be allowed to read the stack's outputs, its fingerprint secret and its
                                        after a restore: remove every conversation whose key is gone
                                        (erased or expired since the backup) from the sessions table,
                                        or from table T (a restored copy); --dry-run only counts
+    seal-legacy [--dry-run]            encrypt the sessions written before conversations had keys
+                                       in place: each gets its own key and its plaintext is replaced
+                                       by sealed values; safe to interrupt, to run twice and while
+                                       the service is live; --dry-run only counts
 
 Output is JSON, one document a line. Exit codes: 0 done; 2 a usage error (a session id that is not a
 UUID included); 3 no stack answers; 4 no such session (no audit trail for the id, or nothing to erase),
@@ -111,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         "--table", help="a restored copy of the sessions table (default: the stack's)"
     )
     restore_command.add_argument("--dry-run", action="store_true", help="count, remove nothing")
+    seal_command = commands.add_parser(
+        "seal-legacy", help="encrypt in place the sessions written before conversations had keys"
+    )
+    seal_command.add_argument("--dry-run", action="store_true", help="count, write nothing")
     args = parser.parse_args(argv)
     if args.command == "sweeps" and not 1 <= args.last <= 1000:
         parser.error("--last must be between 1 and 1000")
@@ -166,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         from chatvault.logic.check_restore import check_restore
 
         _print(check_restore(dry_run=args.dry_run).model_dump())
+        return 0
+    if args.command == "seal-legacy":
+        from chatvault.logic.seal_legacy import seal_legacy
+
+        _print(seal_legacy(dry_run=args.dry_run).model_dump())
         return 0
     for report in audit.sweep_reports(args.last):
         _print(report)
