@@ -87,7 +87,7 @@ invoke: $(BIN)/.installed ## Invoke one function on make dev's stack: make invok
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file> [ENV=<env.json>] [AS_IS=1]"; exit 2; }
 	@$(BIN)/python -m infra.local.invoke $(FN) --event $(EVENT) $(if $(ENV),--env-vars $(ENV),) $(if $(AS_IS),--as-is,)
 
-admin: $(BIN)/.installed ## Operator command: make admin ARGS="[--stack <name>] audit <session_id> | erase <session_id> | sweeps"
+admin: $(BIN)/.installed ## Operator command: make admin ARGS="[--stack <name>] audit <session_id> | erase <session_id> | sweeps | restore-check | restore-copy --table T | seal-legacy"
 	@PYTHONPATH=layers/common $(BIN)/python -m infra.admin $(ARGS)
 
 openapi: $(BIN)/.installed ## Regenerate the OpenAPI document (layers/common/chatvault/openapi.json) from the code

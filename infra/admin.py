@@ -17,6 +17,10 @@ they must be allowed to read the stack's outputs, its fingerprint secret and its
                                        overwriting one and never an erased or expired conversation
                                        (logic/copy_restore.py); --session: only these; --dry-run
                                        only counts
+    seal-legacy [--dry-run]            encrypt the sessions written before conversations had keys
+                                       in place: each gets its own key and its plaintext is replaced
+                                       by sealed values; safe to interrupt, to run twice and while
+                                       the service is live; --dry-run only counts
 
 Output is JSON, one document a line. Exit codes: 0 done; 2 a usage error (a session id that is not a
 UUID included); 3 no stack answers; 4 no such session (no audit trail for the id, or nothing to erase),
@@ -141,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         help="only these sessions (default: every one in the restored table)",
     )
     copy_command.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    seal_command = commands.add_parser(
+        "seal-legacy", help="encrypt in place the sessions written before conversations had keys"
+    )
+    seal_command.add_argument("--dry-run", action="store_true", help="count, write nothing")
     args = parser.parse_args(argv)
     if args.command == "sweeps" and not 1 <= args.last <= 1000:
         parser.error("--last must be between 1 and 1000")
@@ -209,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             parser.error(f"--table {args.restored}: no such table in {where}")
         _print(report.model_dump())
+        return 0
+    if args.command == "seal-legacy":
+        from chatvault.logic.seal_legacy import seal_legacy
+
+        _print(seal_legacy(dry_run=args.dry_run).model_dump())
         return 0
     for report in audit.sweep_reports(args.last):
         _print(report)

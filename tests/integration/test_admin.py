@@ -1,5 +1,6 @@
 """The operator command (`make admin`, infra/admin.py) against the local stack: a session's audit
-trail by its id, an erase by id for a data-subject request (audited as such), the sweep's reports."""
+trail by its id, an erase by id for a data-subject request (audited as such), the sweep's reports,
+sealing the sessions written before conversations had keys."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import requests
 
+from chatvault import seal
 from tests.integration.local_stack import LocalStack, table_items
+from tests.integration.test_http_sealed import _held_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -228,3 +232,101 @@ def test_restore_copy_brings_back_a_lost_conversation_from_a_restored_table(stac
         assert "no such table" in err
     finally:
         ddb.delete_table(TableName=restored)  # the runbook's last step; other tests scan every table
+
+
+SESSIONS_TABLE = "chatvault-local-SessionsTable"
+KEYS_TABLE = "chatvault-local-KeysTable"
+PLAINTEXT = ("preview", "title", "metadata", "content", "meta")
+
+
+def _partition(stack: LocalStack, session_id: str) -> list[dict[str, Any]]:
+    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    items: list[dict[str, Any]] = ddb.query(
+        TableName=SESSIONS_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": session_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return items
+
+
+def _make_legacy(stack: LocalStack, session_id: str) -> None:
+    """The session as it was written before conversations had keys: its items' sealed values opened
+    (under the key the deployment holds for it) and stored as plaintext, its key gone."""
+    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    key = _held_keys(stack)[session_id]
+    for item in _partition(stack, session_id):
+        sk = item["sk"]["S"]
+        for name in ("key_id", "key_expires_at"):
+            item.pop(name, None)
+        for sealed, plain in (("sealed_preview", "preview"), ("sealed_title", "title")):
+            if sealed in item:
+                where = seal.place(session_id, sk, sealed)
+                item[plain] = {"S": seal.unseal(key, where, item.pop(sealed)["B"]).decode()}
+        if "sealed_metadata" in item:
+            where = seal.place(session_id, sk, "sealed_metadata")
+            metadata = json.loads(seal.unseal(key, where, item.pop("sealed_metadata")["B"]))
+            item["metadata"] = {"M": {k: {"S": v} for k, v in metadata.items()}}
+        if "sealed" in item:
+            meta, _, content = seal.unseal(
+                key, seal.place(session_id, sk, "sealed"), item.pop("sealed")["B"]
+            ).partition(b"\n")
+            item["content"] = {"S": content.decode()}
+            if meta:
+                item["meta"] = {"S": meta.decode()}
+        ddb.put_item(TableName=SESSIONS_TABLE, Item=item)
+    ddb.delete_item(TableName=KEYS_TABLE, Key={"pk": {"S": session_id}})
+
+
+def _service_reads(url: str, headers: dict[str, str]) -> dict[str, Any]:
+    got = requests.get(url, headers=headers, timeout=10)
+    listed = requests.get(f"{url}/messages", headers=headers, timeout=10)
+    exported = requests.get(f"{url}/export", headers=headers, timeout=10)
+    assert (got.status_code, listed.status_code, exported.status_code) == (200, 200, 200)
+    export = {k: v for k, v in exported.json().items() if k != "exported_at"}
+    return {"session": got.json(), "messages": listed.json(), "export": export}
+
+
+def test_seal_legacy_encrypts_a_legacy_session_in_place(stack: LocalStack) -> None:
+    marker = f"legacy-{uuid.uuid4().hex[:12]}"
+    base = f"{stack.api}/api/v1/sessions"
+    body = {"title": f"title {marker}", "metadata": {"topic": f"topic {marker}"}}
+    session = requests.post(base, json=body, timeout=10).json()
+    sid, headers = session["session_id"], {"X-Session-Token": session["session_token"]}
+    url = f"{base}/{sid}"
+    for n in range(2):
+        message = {"role": "user", "content": f"words {marker} {n}", "metadata": {"model": marker}}
+        assert requests.post(f"{url}/messages", json=message, headers=headers, timeout=10).status_code == 201
+    _make_legacy(stack, sid)
+    legacy = _partition(stack, sid)
+    assert sum(name in item for item in legacy for name in PLAINTEXT) == 1 + 2 + 2 * 2
+    before = _service_reads(url, headers)
+    assert before["session"]["title"] == f"title {marker}"
+    assert [m["content"] for m in before["messages"]["items"]] == [f"words {marker} 0", f"words {marker} 1"]
+
+    code, (dry,), _ = _admin(stack, "seal-legacy", "--dry-run")
+    assert code == 0
+    assert dry["dry_run"] is True
+    assert dry["sealed"] >= 1
+    assert _partition(stack, sid) == legacy  # a dry run writes nothing
+
+    code, (report,), err = _admin(stack, "seal-legacy")
+    assert code == 0, err
+    assert report["dry_run"] is False
+    assert report["sealed"] >= 1
+    assert report["items_sealed"] >= 1 + 1 + 2  # the session item, the profile, the messages
+    assert report["sessions"] == report["legacy"] + report["already_keyed"]
+    sealed = _partition(stack, sid)
+    assert len(sealed) == len(legacy)
+    for item in sealed:
+        assert not [name for name in PLAINTEXT if name in item], item
+        assert marker.encode() not in json.dumps(item, default=repr).encode()
+        for value in item.values():
+            assert marker.encode() not in value.get("B", b"")
+    assert sid in _held_keys(stack)  # its own key, in the keys table
+    assert _service_reads(url, headers) == before  # the service reads it as it did
+
+    code, (again,), _ = _admin(stack, "seal-legacy")  # safe to run twice: nothing left to seal
+    assert code == 0
+    assert (again["sealed"], again["resumed"], again["items_sealed"]) == (0, 0, 0)
+    assert _partition(stack, sid) == sealed

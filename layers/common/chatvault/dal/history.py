@@ -20,7 +20,8 @@ from typing import Any
 
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from chatvault.dal import connection
+from chatvault import clock
+from chatvault.dal import connection, conversation_keys
 from chatvault.dal.items import SEALED_MESSAGE, ChatItem, SessionItem, open_message
 from chatvault.dal.keys import MESSAGE_PREFIX
 from chatvault.models.domain import MessageRecord
@@ -68,8 +69,7 @@ def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
         except SealBroken:
             return None
     else:
-        content = raw["content"]["S"]
-        metadata = json.loads(raw["meta"]["S"]) if "meta" in raw else {}
+        content, metadata = plaintext_of(raw)
     return MessageRecord.model_construct(
         session_id=session_id,
         position=sort_key.removeprefix(MESSAGE_PREFIX),
@@ -82,7 +82,17 @@ def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
     )
 
 
+def plaintext_of(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A legacy message's content and metadata, from its plaintext attributes."""
+    content = raw["content"]["S"] if "content" in raw else ""
+    return content, json.loads(raw["meta"]["S"]) if "meta" in raw else {}
+
+
 def messages_of(items: list[dict[str, Any]], key: bytes | None) -> list[MessageRecord]:
-    """The readable messages among raw items, in their order."""
+    """The readable messages among raw items, in their order. Sealed ones among them when the caller
+    has no key (it read the session as legacy, before `make admin ARGS="seal-legacy"` gave it its key
+    and sealed these: dal/seal_legacy.py) are opened under the key stored now (one GetItem)."""
+    if key is None and any(SEALED_MESSAGE in raw for raw in items if is_message(raw)):
+        key = conversation_keys.read(items[0]["pk"]["S"], clock.now())
     records = (message_of(raw, key) for raw in items if is_message(raw))
     return [record for record in records if record is not None]

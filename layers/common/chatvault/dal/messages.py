@@ -401,11 +401,16 @@ def _transaction(
 @storage_errors
 def get(session_id: str, position: str, key: bytes | None) -> MessageRecord | None:
     """The message at `position`, opened under the session's key (None: a legacy session); None when
-    missing or when it does not open under that key."""
+    missing or when it does not open under that key. Found sealed without a key (the session was
+    given its key and the message sealed since the caller read it: history.messages_of), it is opened
+    under the key stored now."""
     try:
-        return _message_of(MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True), key)
+        item = MessageItem.get(session_id, MESSAGE_PREFIX + position, consistent_read=True)
     except DoesNotExist:
         return None
+    if key is None and item.sealed is not None:
+        key = conversation_keys.read(session_id, clock.now())
+    return _message_of(item, key)
 
 
 def _message_of(item: MessageItem, key: bytes | None) -> MessageRecord | None:

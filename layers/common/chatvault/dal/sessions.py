@@ -123,7 +123,7 @@ def record_of(
 def _profile_fields(profile: ProfileItem, key: bytes | None) -> tuple[str | None, dict[str, str]]:
     """The title and metadata: sealed (a keyed session's) or plaintext (a legacy one's)."""
     title = profile.title
-    metadata = _plain_map(profile.metadata)
+    metadata = plain_map(profile.metadata)
     if key is not None:
         if profile.sealed_title is not None:
             title = open_text(key, profile.pk, PROFILE_SK, SEALED_TITLE, profile.sealed_title)
@@ -160,19 +160,19 @@ class KeySoon:
 
     def named(self, key_id: str | None) -> bytes | None:
         """The key the session item names (its `key_id`); None for a legacy session (plaintext, no
-        key). KeyGone when the session is keyed and its key is gone. A cached key that is not the one
-        the session names (erased and created again since it was cached) is dropped and the key read
-        afresh."""
+        key). KeyGone when the session is keyed and its key is gone. A key that is not the one the
+        session names is read afresh, once: a cached one (the session was erased and created again
+        since it was cached), or none when the read was sent before the session had its key (a legacy
+        session given one meanwhile: `make admin ARGS="seal-legacy"`, dal/seal_legacy.py)."""
         if key_id is None:
             return None
         key = self._cached if self._read is None else self._read.result()
         if key is not None and conversation_keys.key_id(key) == key_id:
             return key
-        if self._read is None:  # a stale cached key: read the one stored now
-            conversation_keys.forget(self.session_id)
-            key = conversation_keys.read(self.session_id, self.at)
-            if key is not None and conversation_keys.key_id(key) == key_id:
-                return key
+        conversation_keys.forget(self.session_id)
+        key = conversation_keys.read(self.session_id, self.at)
+        if key is not None and conversation_keys.key_id(key) == key_id:
+            return key
         raise KeyGone(self.session_id)
 
     def settle(self) -> None:
@@ -199,7 +199,7 @@ def _sealed_profile(
     }
 
 
-def _plain_map(value: Any) -> dict[str, str]:
+def plain_map(value: Any) -> dict[str, str]:
     """A raw MapAttribute reads back as a MapAttribute; a freshly assigned one is still a dict."""
     raw = value.as_dict() if isinstance(value, MapAttribute) else value  # type: ignore[no-untyped-call]
     return {str(k): str(v) for k, v in (raw or {}).items()}
@@ -308,11 +308,25 @@ def get(session_id: str) -> SessionRecord | None:
                 profile = item
         if session is None:
             return None
-        return record_of(session, profile, key.named(session.key_id))
+        return record_of(session, profile, key.named(session.key_id) or _sealed_since(session, profile))
     except KeyGone:
         return None
     finally:
         key.settle()
+
+
+def _sealed(profile: ProfileItem | None) -> bool:
+    return profile is not None and (profile.sealed_title is not None or profile.sealed_metadata is not None)
+
+
+def _sealed_since(session: SessionItem, profile: ProfileItem | None) -> bytes | None:
+    """The key that opens a legacy session's profile found sealed: its session item was read before it
+    had a key and its profile after it was sealed (`make admin ARGS="seal-legacy"` in between; a
+    BatchGetItem reads its items one by one, and an index lags): the key stored now, one GetItem.
+    None for a session with a key (its own named it) or a plaintext profile."""
+    if session.key_id is not None or not _sealed(profile):
+        return None
+    return conversation_keys.read(session.pk, clock.now())
 
 
 @storage_errors
@@ -387,8 +401,31 @@ def update(
     The key is needed before the write: held by this process (the usual case), else read first (one
     GetItem). The answer is the session as this write left it: the session is read concurrently with
     the write and the fields the write set are laid over what was read (fields it did not set are the
-    same before and after it), so the PATCH costs one round trip of latency."""
+    same before and after it), so the PATCH costs one round trip of latency.
+
+    Refused for a legacy session (read without a key), it is tried once more under the key stored
+    now, if there is one: the session was given its key in between (`make admin ARGS="seal-legacy"`),
+    and the write must be sealed under it (one more GetItem, on the refused path only)."""
     key = sealing_key(session_id, at)
+    updated = _update(session_id, principal, changes, at, expires_at, entry=entry, key=key)
+    if updated is None and key is None:
+        key = sealing_key(session_id, at)
+        if key is not None:
+            updated = _update(session_id, principal, changes, at, expires_at, entry=entry, key=key)
+    return updated
+
+
+def _update(
+    session_id: str,
+    principal: Principal,
+    changes: SessionChanges,
+    at: datetime,
+    expires_at: datetime,
+    *,
+    entry: AuditEntry | None,
+    key: bytes | None,
+) -> SessionRecord | None:
+    """One attempt of `update`, under this key (None: a legacy session's plaintext)."""
     before = concurrently(get, session_id)
     profile_expires_at = profile_expiry(expires_at)
     actions: list[Any] = [
@@ -411,6 +448,8 @@ def update(
         value = sealed[field] if key is None else sealed[name]
         attribute = plain_attr if key is None else sealed_attr
         profile_actions.append(attribute.set(value) if value else attribute.remove())  # type: ignore[attr-defined]
+        if key is not None:  # a half-sealed profile's plaintext (seal-legacy) must not read again
+            profile_actions.append(plain_attr.remove())  # type: ignore[attr-defined]
 
     tx = Transaction()
     if entry is not None:
@@ -579,6 +618,9 @@ def list_by_owner(
         for session_id in stale:
             conversation_keys.forget(session_id)
         found.update(conversation_keys.read_many(stale, at))
+    late = [h.pk for h in heads if h.key_id is None and _sealed(profiles.get(h.pk))]
+    if late:  # legacy in the (lagging) index, sealed since (`_sealed_since`): the keys stored now
+        found.update(conversation_keys.read_many(late, at))
     records = [
         record_of(h, profiles.get(h.pk), found.get(h.pk))
         for h in heads
