@@ -151,10 +151,22 @@ export interface SessionExport {
   messages: Message[];
   uploads: ExportedUpload[];
 }
-/** An export too large for one answer: a link to it (it expires; the panic button erases it). */
+/** How an export object is sealed (`chatvault.export.sealed/1`, docs/API.md), and its own key:
+ *  in the link's answer only, never stored by the service. */
+export interface ExportEncryption {
+  algorithm: "AES-256-GCM";
+  /** 256 bits, base64url without padding. */
+  key: string;
+  /** Plaintext bytes of every chunk but the last (1,048,576). */
+  chunk_bytes: number;
+  format: "chatvault.export.sealed/1";
+}
+/** An export too large for one answer: a link to its sealed object (it expires; the panic button
+ *  erases it), and the key that opens it. */
 export interface ExportLink {
   download_url: string;
   expires_at: string;
+  encryption: ExportEncryption;
 }
 /** DELETE /sessions (jwt and both modes): every session of the caller erased. */
 export interface EraseAllReceipt {

@@ -17,6 +17,7 @@ import boto3
 import pytest
 import requests
 
+from chatvault import seal
 from tests.integration.local_stack import LocalStack
 
 pytestmark = pytest.mark.http
@@ -171,11 +172,15 @@ def test_a_large_session_is_exported_as_a_short_lived_link(stack: LocalStack) ->
 
     assert exported.status_code == 200, exported.text
     link = exported.json()
-    assert set(link) == {"download_url", "expires_at"}
+    assert set(link) == {"download_url", "expires_at", "encryption"}
     document = requests.get(link["download_url"], timeout=60)
     assert document.status_code == 200
-    assert len(document.json()["messages"]) == 165
-    assert document.json()["messages"] == _history(url, auth)
+    key = link["encryption"]["key"]
+    opened = json.loads(
+        seal.unseal_chunks(base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)), document.content)
+    )
+    assert len(opened["messages"]) == 165
+    assert opened["messages"] == _history(url, auth)
     session_id = url.rsplit("/", 1)[1]
     assert _s3(stack).list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{session_id}/")["KeyCount"] == 1
 

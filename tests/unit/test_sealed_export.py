@@ -5,13 +5,20 @@ person wrote, and a copy of the object, or of a chunk, opens nowhere else."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
+from typing import Any
 
+import boto3
 import pytest
 
-from chatvault import seal
-from chatvault.dal import exports
+from chatvault import clock, seal
+from chatvault.dal import audit, conversation_keys, exports
+from chatvault.settings import get_settings
+from tests.helpers import call, create
 
+BUCKET = "chatvault-local-uploadsbucket"
 SMALL = 16  # chunk bytes for the stream's own tests: many chunks of a few bytes
 
 
@@ -110,3 +117,146 @@ def test_a_chunk_of_another_object_or_a_copy_under_another_name_does_not_open() 
     _broken(seal.export_key(key, sid, second), one)  # the object copied under another name
     other_session = str(uuid.uuid4())
     _broken(seal.export_key(key, other_session, first.replace(sid, other_session)), one)
+
+
+# ---- the export's object, through the handler ----------------------------------------------------
+
+MARKER = "marker-7c1e-what-a-person-wrote"
+
+
+def _s3() -> Any:
+    return boto3.client("s3", region_name="us-east-1")
+
+
+def _exported(sid: str, token: str, query: str = "") -> Any:
+    reply = call("GET", f"/api/v1/sessions/{sid}/export", token=token, query=query)
+    assert reply.status == 200, reply.body
+    return reply
+
+
+def _object(sid: str) -> tuple[str, bytes]:
+    (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    got = _s3().get_object(Bucket=BUCKET, Key=stored["Key"])
+    assert got["ContentType"] == "application/octet-stream"
+    return stored["Key"], got["Body"].read()
+
+
+def _key_of(link: dict[str, Any]) -> bytes:
+    text = link["encryption"]["key"]
+    assert "=" not in text  # base64url without padding
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.fixture
+def session() -> tuple[str, str]:
+    s = create(body={"title": f"title {MARKER}"}).body
+    for n in range(40):
+        reply = call(
+            "POST",
+            f"/api/v1/sessions/{s['session_id']}/messages",
+            token=s["session_token"],
+            body={"role": "user", "content": f"{MARKER} {n} " + "ü" * 300},
+        )
+        assert reply.status == 201, reply.body
+    return s["session_id"], s["session_token"]
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_object_holds_nothing_a_person_wrote_and_opens_to_the_inline_export(
+    session: tuple[str, str], settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid, token = session
+    inline = _exported(sid, token).body
+    assert inline["session"]["title"] == f"title {MARKER}"
+    monkeypatch.setattr(seal, "CHUNK_BYTES", 4096)  # several chunks for a small export
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1")
+    get_settings.cache_clear()
+
+    reply = _exported(sid, token)
+
+    assert reply.headers["Cache-Control"] == "no-store"
+    link = reply.body
+    assert link["encryption"] == {
+        "algorithm": "AES-256-GCM",
+        "key": link["encryption"]["key"],
+        "chunk_bytes": 4096,
+        "format": "chatvault.export.sealed/1",
+    }
+    name, stored = _object(sid)
+    assert name in link["download_url"]
+    assert name.endswith(".json")
+    for text in (MARKER, "ü" * 10, "title"):
+        assert text.encode() not in stored
+        assert json.dumps(text).encode() not in stored
+    assert len(_chunks(stored, 4096)) > 5
+    # the answer's key is the object's, derived from the conversation's key and the object's name
+    conversation_keys.forget()
+    held = conversation_keys.read(sid, clock.now())
+    assert held is not None
+    assert _key_of(link) == seal.export_key(held, sid, name)
+    opened = json.loads(seal.unseal_chunks(_key_of(link), stored, 4096))
+    assert {**opened, "exported_at": None} == {**inline, "exported_at": None}
+    # the key is nowhere but in the answer: not in the audit trail, the object's metadata or a table
+    assert link["encryption"]["key"] not in json.dumps([e.model_dump(mode="json") for e in audit.trail(sid)])
+    head = _s3().head_object(Bucket=BUCKET, Key=name)
+    assert link["encryption"]["key"] not in json.dumps(head, default=str)
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for table in ddb.list_tables()["TableNames"]:
+        scanned = json.dumps(ddb.scan(TableName=table)["Items"], default=repr)
+        assert link["encryption"]["key"] not in scanned
+        assert repr(_key_of(link)) not in scanned
+
+
+@pytest.mark.usefixtures("aws")
+def test_each_export_has_its_own_key_and_after_the_panic_button_none_can_be_derived(
+    session: tuple[str, str], settings_env: pytest.MonkeyPatch
+) -> None:
+    sid, token = session
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1")
+    get_settings.cache_clear()
+    links = [_exported(sid, token).body, _exported(sid, token, "format=markdown").body]
+    names = sorted(
+        o["Key"] for o in _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    )
+    assert len(names) == 2
+    assert _key_of(links[0]) != _key_of(links[1])
+    by_name = {n: _s3().get_object(Bucket=BUCKET, Key=n)["Body"].read() for n in names}
+    markdown = next(n for n in names if n.endswith(".md"))
+    transcript = seal.unseal_chunks(_key_of(links[1]), by_name[markdown]).decode()
+    assert transcript.startswith(f"# title {MARKER}\n")
+    with pytest.raises(seal.SealBroken):  # one export's key opens no other
+        seal.unseal_chunks(_key_of(links[0]), by_name[markdown])
+
+    assert call("DELETE", f"/api/v1/sessions/{sid}", token=token).status == 200
+
+    assert not _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
+    conversation_keys.forget()
+    assert conversation_keys.read(sid, clock.now()) is None  # nothing left to derive the keys from
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_legacy_sessions_object_is_sealed_too_under_a_key_nothing_stored_derives(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    from chatvault.dal.items import SessionItem
+
+    s = create().body
+    sid, token = s["session_id"], s["session_token"]
+    SessionItem(sid, "#S").update(actions=[SessionItem.key_id.remove(), SessionItem.key_expires_at.remove()])
+    conversation_keys.KeyItem(sid).delete()
+    conversation_keys.forget()
+    reply = call(
+        "POST", f"/api/v1/sessions/{sid}/messages", token=token, body={"role": "user", "content": MARKER}
+    )
+    assert reply.status == 201, reply.body
+    inline = _exported(sid, token).body
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1")
+    get_settings.cache_clear()
+
+    link = _exported(sid, token).body
+
+    _name, stored = _object(sid)
+    assert MARKER.encode() not in stored
+    opened = json.loads(seal.unseal_chunks(_key_of(link), stored))
+    assert {**opened, "exported_at": None} == {**inline, "exported_at": None}
+    assert conversation_keys.read(sid, clock.now()) is None  # no key of the session derives it

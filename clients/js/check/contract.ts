@@ -93,6 +93,7 @@ export type NewerShapes = [
   Assert<WhereDocumented<Schema<"ExportedUploadOut">, C.ExportedUpload>>,
   Assert<WhereDocumented<Schema<"SessionExportOut">, C.SessionExport>>,
   Assert<WhereDocumented<Schema<"ExportLinkOut">, C.ExportLink>>,
+  Assert<WhereDocumented<Schema<"ExportEncryptionOut">, C.ExportEncryption>>,
   Assert<WhereDocumented<Schema<"EraseAllReceiptOut">, C.EraseAllReceipt>>,
 ];
 
