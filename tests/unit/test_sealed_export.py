@@ -260,3 +260,42 @@ def test_a_legacy_sessions_object_is_sealed_too_under_a_key_nothing_stored_deriv
     opened = json.loads(seal.unseal_chunks(_key_of(link), stored))
     assert {**opened, "exported_at": None} == {**inline, "exported_at": None}
     assert conversation_keys.read(sid, clock.now()) is None  # no key of the session derives it
+
+
+def test_the_contracts_snippet_opens_an_object_as_the_service_seals_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/API.md's way to open a link by hand, run as written against objects seal.py writes."""
+    import re
+    from pathlib import Path
+
+    import requests
+
+    doc = (Path(__file__).resolve().parents[2] / "docs/API.md").read_text()
+    section = doc.split("The sealed export object, `chatvault.export.sealed/1`")[1]
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[:1]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    objects: dict[str, bytes] = {}
+
+    class Got:
+        def __init__(self, url: str) -> None:
+            self.content = objects[url.split("?", maxsplit=1)[0]]
+
+    monkeypatch.setattr(requests, "get", lambda url, timeout: Got(url))
+
+    def link(plaintext: bytes, name: str) -> dict[str, Any]:
+        key = seal.new_key()
+        objects[f"https://bucket.example/{name}"] = seal.seal_chunks(key, plaintext)
+        encoded = base64.urlsafe_b64encode(key).decode().rstrip("=")
+        return {
+            "download_url": f"https://bucket.example/{name}?X-Amz-Expires=900",
+            "encryption": {"algorithm": "AES-256-GCM", "key": encoded, "chunk_bytes": seal.CHUNK_BYTES},
+        }
+
+    document = {"format": "chatvault.export/1", "messages": [{"content": "ü" * seal.CHUNK_BYTES}]}
+    encoded_document = json.dumps(document).encode()
+    assert namespace["open_export"](link(encoded_document, "exports/s/a.json")) == document
+    exact = b"#" * (2 * seal.CHUNK_BYTES)
+    assert namespace["open_export"](link(exact, "exports/s/b.md")) == exact.decode()
+    assert namespace["open_export"](link(b"", "exports/s/c.md")) == ""
