@@ -151,10 +151,22 @@ export interface SessionExport {
   messages: Message[];
   uploads: ExportedUpload[];
 }
-/** An export too large for one answer: a link to it (it expires; the panic button erases it). */
+/** How an export object is sealed (`chatvault.export.sealed/1`, docs/API.md), and its own key:
+ *  in the link's answer only, never stored by the service. */
+export interface ExportEncryption {
+  algorithm: "AES-256-GCM";
+  /** 256 bits, base64url without padding. */
+  key: string;
+  /** Plaintext bytes of every chunk but the last (1,048,576). */
+  chunk_bytes: number;
+  format: "chatvault.export.sealed/1";
+}
+/** An export too large for one answer: a link to its sealed object (it expires; the panic button
+ *  erases it), and the key that opens it (`openExport`). */
 export interface ExportLink {
   download_url: string;
   expires_at: string;
+  encryption: ExportEncryption;
 }
 /** DELETE /sessions (jwt and both modes): every session of the caller erased. */
 export interface EraseAllReceipt {
@@ -390,9 +402,18 @@ export class ChatvaultClient {
 
   listUploads(options?: SessionCallOptions & { limit?: number; cursor?: string }): Promise<UploadPage>;
   getUpload(uploadId: string, options?: SessionCallOptions): Promise<UploadDownload>;
-  /** JSON (or `format: "markdown"`: the transcript as text); a very long one comes as an ExportLink. */
-  exportSession(options?: SessionCallOptions & { format?: "json" }): Promise<SessionExport | ExportLink>;
-  exportSession(options: SessionCallOptions & { format: "markdown" }): Promise<string | ExportLink>;
+  /** JSON (or `format: "markdown"`: the transcript as text). One too large for an answer comes as an
+   *  ExportLink, which is followed and opened (openExport): the result is the export either way. */
+  exportSession(options?: SessionCallOptions & { format?: "json" }): Promise<SessionExport>;
+  exportSession(options: SessionCallOptions & { format: "markdown" }): Promise<string>;
+  /** Download a link's sealed export object and open it with the link's key (WebCrypto AES-GCM, chunk
+   *  by chunk). JSON or text as `format` says, else as the object's name ends (`.json`, `.md`). Throws
+   *  ChatvaultError `export_broken` for an object that does not open under the key, `export_<S3 code>`
+   *  for a link that no longer serves (expired, erased; NetworkError where the browser hides the
+   *  bucket's refusal). */
+  openExport(link: ExportLink, options: CallOptions & { format: "json" }): Promise<SessionExport>;
+  openExport(link: ExportLink, options: CallOptions & { format: "markdown" }): Promise<string>;
+  openExport(link: ExportLink, options?: CallOptions): Promise<SessionExport | string>;
   /** DELETE /sessions: every session of the signed-in caller (jwt and both modes). */
   eraseAllSessions(options?: CallOptions): Promise<EraseAllReceipt>;
   listSessions(options?: CallOptions & { limit?: number; cursor?: string }): Promise<SessionPage>;

@@ -96,6 +96,107 @@ const sleep = (ms, signal) =>
     if (signal) signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
   });
 
+// ---- the sealed export object ----
+
+const SEALED_EXPORT = "chatvault.export.sealed/1";
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** base64url (no padding) to bytes. */
+function fromBase64Url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+/** Bytes as they arrive, taken out again in pieces of a chosen size (each byte copied once). */
+class ByteQueue {
+  constructor() {
+    this.pieces = [];
+    this.length = 0;
+  }
+
+  push(bytes) {
+    if (bytes.length) {
+      this.pieces.push(bytes);
+      this.length += bytes.length;
+    }
+  }
+
+  take(count) {
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const piece = this.pieces[0];
+      const used = Math.min(piece.length, count - filled);
+      out.set(piece.subarray(0, used), filled);
+      filled += used;
+      if (used === piece.length) this.pieces.shift();
+      else this.pieces[0] = piece.subarray(used);
+    }
+    this.length -= count;
+    return out;
+  }
+}
+
+/** The export object's answer read whole: its text, opened chunk by chunk as it arrives when the
+ *  link carries `encryption` (docs/API.md, "The sealed export object": every chunk `nonce | ciphertext
+ *  | tag` of `chunk_bytes` plaintext but the last, its associated data `chatvault.export/1|<index>|<1
+ *  if last else 0>`), as it is otherwise (a deployment from before sealed exports). */
+async function exportText(response, encryption) {
+  if (!encryption) return response.text();
+  if (encryption.algorithm !== "AES-256-GCM" || encryption.format !== SEALED_EXPORT) {
+    throw new ChatvaultError(response.status, {
+      error: { code: "export_format_unknown", message: `An export sealed as ${encryption.format} cannot be opened here.` },
+    });
+  }
+  const broken = () =>
+    new ChatvaultError(response.status, {
+      error: { code: "export_broken", message: "The export does not open under its key: changed, cut off, or not this link's." },
+    });
+  const key = await crypto.subtle.importKey("raw", fromBase64Url(encryption.key), "AES-GCM", false, ["decrypt"]);
+  const sealedSize = encryption.chunk_bytes + NONCE_BYTES + TAG_BYTES;
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const encoder = new TextEncoder();
+  const parts = [];
+  let index = 0;
+  const open = async (chunk, last) => {
+    if (chunk.length < NONCE_BYTES + TAG_BYTES) throw broken();
+    let plain;
+    try {
+      plain = await crypto.subtle.decrypt(
+        {
+          name: "AES-GCM",
+          iv: chunk.subarray(0, NONCE_BYTES),
+          additionalData: encoder.encode(`chatvault.export/1|${index}|${last ? 1 : 0}`),
+          tagLength: 128,
+        },
+        key,
+        chunk.subarray(NONCE_BYTES),
+      );
+      parts.push(decoder.decode(plain, { stream: !last }));
+    } catch {
+      throw broken();
+    }
+    index += 1;
+  };
+  const queue = new ByteQueue();
+  if (response.body && typeof response.body.getReader === "function") {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      queue.push(value);
+      // a full chunk is opened once more follows it: the last one is known only at the end
+      while (queue.length > sealedSize) await open(queue.take(sealedSize), false);
+    }
+  } else {
+    queue.push(new Uint8Array(await response.arrayBuffer()));
+    while (queue.length > sealedSize) await open(queue.take(sealedSize), false);
+  }
+  await open(queue.take(queue.length), true);
+  return parts.join("");
+}
+
 // ---- the streamed chat ----
 
 const EVENT_STREAM = "text/event-stream";
@@ -606,14 +707,41 @@ export class ChatvaultClient {
     }
   }
 
-  /** GET /export: everything of the session (`format: "markdown"` for a readable transcript). */
+  /** GET /export: everything of the session (`format: "markdown"` for a readable transcript). An
+   *  export too large for one answer comes as a link to its sealed object: it is downloaded and opened
+   *  here (openExport), so the result is the export either way. */
   async exportSession({ format, sessionId, signal } = {}) {
     const path = `${this.sessionPath(sessionId)}/export`;
-    if (format === "markdown") {
-      const { data, text } = await this.request("GET", path, { query: { format }, signal });
-      return data && data.download_url ? data : text;
+    const { data, text } = await this.request("GET", path, { query: { format }, signal });
+    if (data && typeof data.download_url === "string") return this.openExport(data, { format, signal });
+    return format === "markdown" ? text : data;
+  }
+
+  /** The export behind a link (`{download_url, expires_at, encryption}`, as GET /export answers a large
+   *  one): downloaded (no token or JWT is sent: the link is presigned) and opened with the link's key,
+   *  chunk by chunk (WebCrypto's AES-GCM). JSON parsed, or the Markdown transcript as text: as
+   *  `format` says, else as the object's name ends (`.json`, `.md`). A link past its expiry, or whose
+   *  object was erased, throws ChatvaultError `export_<S3's code>` (or NetworkError, where the
+   *  bucket's error answer has no CORS headers and the browser hides it); an object that does not
+   *  open under the key (changed, cut off, another's) throws ChatvaultError `export_broken`. */
+  async openExport(link, { format, signal } = {}) {
+    let response;
+    try {
+      response = await this.fetch(link.download_url, { method: "GET", signal, credentials: "omit" });
+    } catch (cause) {
+      if (signal && signal.aborted) throw cause;
+      throw new NetworkError(cause);
     }
-    return (await this.request("GET", path, { query: { format }, signal })).data;
+    if (!response.ok) {
+      const body = await response.text();
+      const code = (/<Code>([^<]+)<\/Code>/.exec(body) || [])[1];
+      throw new ChatvaultError(response.status, {
+        error: { code: code ? `export_${code}` : "export_unavailable", message: "The export's link did not serve it." },
+      });
+    }
+    const text = await exportText(response, link.encryption);
+    const markdown = format ? format === "markdown" : new URL(link.download_url, globalThis.location?.href).pathname.endsWith(".md");
+    return markdown ? text : JSON.parse(text);
   }
 
   /** GET /sessions (jwt and both modes): the caller's sessions, newest activity first. */

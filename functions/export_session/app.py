@@ -19,8 +19,10 @@ _SUCCESS[200] = {
     "description": (
         "The export: JSON in the format `chatvault.export/1` (SessionExportOut), or with "
         "`format=markdown` a `text/markdown` transcript. Beyond what one response carries, "
-        "`{download_url, expires_at}` (ExportLinkOut): a link, valid 15 minutes, to the export "
-        "object, which is deleted within the hour."
+        "`{download_url, expires_at, encryption}` (ExportLinkOut): a link, valid 15 minutes, to the "
+        "export object, which is deleted within the hour. The object is sealed "
+        "(`chatvault.export.sealed/1`: 1 MiB chunks, each `nonce | ciphertext | tag` under AES-256-GCM, "
+        "docs/API.md) under the key in `encryption`, which this answer alone carries."
     ),
     "content": {
         "application/json": {"model": SessionExportOut | ExportLinkOut},

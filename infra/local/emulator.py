@@ -269,11 +269,30 @@ def _transaction_token(handler: Any) -> str | None:
 
 def _cors_on_presigned_posts() -> None:
     """moto answers a browser's preflight from the bucket's CORS rules but leaves them off the answer
-    to the POST itself (S3 sends Access-Control-Allow-Origin there too): added here, from the same rules."""
+    to the POST itself (S3 sends Access-Control-Allow-Origin there too): added here, from the same rules.
+    And moto allows any method of an origin a rule names; S3 only a rule's AllowedMethods (a GET of an
+    object from a browser needs GET in them): the headers are left off when no rule allows the method."""
     from moto.s3.responses import S3Response
+    from moto.s3.utils import cors_matches_origin
 
     if getattr(S3Response, "_cors_by_chatvault", False):
         return
+    any_method = S3Response._get_cors_headers_other
+
+    def allowed_methods_only(self: Any) -> dict[str, Any]:
+        headers: dict[str, Any] = any_method(self)
+        if not headers:
+            return headers
+        origin = self.headers.get("Origin")
+        rules = self.backend.get_bucket(self.bucket_name).cors
+        for rule in rules:
+            if cors_matches_origin(origin, rule.allowed_origins or []) and self.method in (
+                rule.allowed_methods or []
+            ):
+                return headers
+        return {}
+
+    S3Response._get_cors_headers_other = allowed_methods_only  # type: ignore[method-assign]
     original = S3Response._bucket_response_post
 
     def post(self: Any, request: Any, bucket_name: str) -> Any:

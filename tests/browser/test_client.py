@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -856,3 +858,153 @@ def test_stop_ends_the_reply_and_an_abort_only_stops_reading(slow_page: Any, slo
     assert out["session"]["replying"] is False
     assert [m["role"] for m in out["stored"]] == ["user", "assistant", "user", "assistant"]
     assert out["stored"][2]["message_id"] == out["leftId"]
+
+
+# ---- the sealed export object ---------------------------------------------------------------------
+
+BUCKET = "chatvault-local-uploadsbucket"
+
+
+def _sealed_link(
+    stack: LocalStack, plaintext: bytes, extension: str, chunk_bytes: int, **change: Any
+) -> dict:
+    """An export object sealed as the service seals one (seal.py), put in the local bucket, and the link
+    the service would answer with (`change`: how the stored object differs from the sealed one)."""
+    import base64
+
+    import boto3
+
+    from chatvault import seal
+
+    s3 = boto3.client("s3", endpoint_url=stack.moto, region_name="us-east-1")
+    sid = str(uuid.uuid4())
+    name = f"exports/{sid}/{uuid.uuid4()}.{extension}"
+    key = seal.export_key(seal.new_key(), sid, name)
+    sealed = seal.seal_chunks(key, plaintext, chunk_bytes)
+    size = chunk_bytes + seal.CHUNK_OVERHEAD
+    chunks = [sealed[i : i + size] for i in range(0, len(sealed), size)]
+    if change.get("swap"):
+        chunks[0], chunks[1] = chunks[1], chunks[0]
+    if change.get("drop_last"):
+        chunks = chunks[:-1]
+    s3.put_object(Bucket=BUCKET, Key=name, Body=b"".join(chunks), ContentType="application/octet-stream")
+    if change.get("gone"):
+        s3.delete_object(Bucket=BUCKET, Key=name)
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": name}, ExpiresIn=900)
+    return {
+        "download_url": url,
+        "expires_at": "2030-01-01T00:00:00.000Z",
+        "encryption": {
+            "algorithm": "AES-256-GCM",
+            "key": base64.urlsafe_b64encode(key).decode().rstrip("="),
+            "chunk_bytes": chunk_bytes,
+            "format": "chatvault.export.sealed/1",
+        },
+    }
+
+
+def test_open_export_opens_a_sealed_object_chunk_by_chunk_and_refuses_a_changed_one(
+    page: Any, page_stack: LocalStack
+) -> None:
+    """openExport downloads the link (from the bucket's origin: its CORS allows the GET) and opens it
+    with WebCrypto, chunk by chunk: JSON parsed, a transcript as text (characters cut across chunks
+    joined whole), an empty one; chunks swapped or the last dropped do not open; a gone object throws."""
+    document = {
+        "format": "chatvault.export/1",
+        "messages": [{"content": f"ünïcode 🙂 {n}"} for n in range(40)],
+    }
+    text = json.dumps(document, ensure_ascii=False).encode()
+    transcript = "# Transcript\n\n" + "🙂 ü " * 300
+    links = {
+        "json": _sealed_link(page_stack, text, "json", 64),
+        "exact": _sealed_link(page_stack, b'"' + b"y" * 126 + b'"', "json", 32),  # 128 bytes: 4 full chunks
+        "markdown": _sealed_link(page_stack, transcript.encode(), "md", 7),  # 4-byte characters cut apart
+        "empty": _sealed_link(page_stack, b"", "md", 64),
+        "swapped": _sealed_link(page_stack, text, "json", 64, swap=True),
+        "cut": _sealed_link(page_stack, text, "json", 64, drop_last=True),
+        "gone": _sealed_link(page_stack, text, "json", 64, gone=True),
+    }
+    out = _run(
+        page,
+        """
+        const sent = [];
+        const recording = (url, init) => {
+          sent.push({ url, headers: (init && init.headers) || null });
+          return fetch(url, init);
+        };
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+        client.remember(crypto.randomUUID(), 'a token that must stay with the API');
+        const out = {};
+        for (const [name, link] of Object.entries(arg)) {
+          try { out[name] = { value: await client.openExport(link) }; }
+          catch (e) { out[name] = { error: e.name, code: e.code, typed: e instanceof ChatvaultError }; }
+        }
+        out.sent = sent;
+        return out;
+        """,
+        links,
+    )
+    assert out["json"] == {"value": document}
+    assert out["exact"] == {"value": "y" * 126}
+    assert out["markdown"] == {"value": transcript}
+    assert out["empty"] == {"value": ""}
+    assert out["swapped"] == {"error": "ChatvaultError", "code": "export_broken", "typed": True}
+    assert out["cut"] == {"error": "ChatvaultError", "code": "export_broken", "typed": True}
+    # a gone object is refused by the bucket: moto's error answer carries no CORS headers, so the
+    # browser hides it (a NetworkError); where it carries them, the bucket's code (export_NoSuchKey)
+    assert out["gone"] in (
+        {"error": "NetworkError", "code": "network_error", "typed": False},
+        {"error": "ChatvaultError", "code": "export_NoSuchKey", "typed": True},
+    )
+    assert [s["url"] for s in out["sent"]] == [link["download_url"] for link in links.values()]
+    assert all(not s["headers"] for s in out["sent"])  # no session token or JWT goes to the bucket
+
+
+def test_export_session_follows_the_link_of_a_large_export_and_opens_it(
+    page: Any, page_stack: LocalStack
+) -> None:
+    """A session past what one answer carries (5.3 MB): exportSession gets the link, downloads the
+    sealed object and opens it: the export, as the history has it."""
+    created = requests.post(f"{page_stack.api}/api/v1/sessions", json={}, timeout=10).json()
+    url = f"{page_stack.api}/api/v1/sessions/{created['session_id']}"
+    auth = {"X-Session-Token": created["session_token"]}
+    marker = f"large-{uuid.uuid4().hex[:8]}"
+
+    def append(n: int) -> None:
+        content = f"{n:05d} {marker} ü " + "x" * 32_000
+        reply = requests.post(
+            f"{url}/messages", headers=auth, json={"role": "user", "content": content}, timeout=30
+        )
+        assert reply.status_code == 201, reply.text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(append, range(165)))
+
+    out = _run(
+        page,
+        r"""
+        const answers = [];
+        const recording = async (url, init) => {
+          const response = await fetch(url, init);
+          if (/\/export(\?|$)/.test(String(url))) answers.push(await response.clone().json());
+          return response;
+        };
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+        client.remember(arg.session_id, arg.session_token);
+        const exported = await client.exportSession();
+        const contents = [];
+        for await (const m of client.messages()) contents.push(m.content);
+        return { answered: Object.keys(answers[0]).sort(), format: exported.format,
+                 session: exported.session.session_id, contents: exported.messages.map((m) => m.content),
+                 history: contents };
+        """,
+        created,
+    )
+    assert out["answered"] == ["download_url", "encryption", "expires_at"]
+    assert out["format"] == "chatvault.export/1"
+    assert out["session"] == created["session_id"]
+    assert len(out["contents"]) == 165
+    assert out["contents"] == out["history"]
+    assert sorted(c[: len(marker) + 9] for c in out["contents"]) == [
+        f"{n:05d} {marker} ü " for n in range(165)
+    ]

@@ -1,8 +1,8 @@
 """A person's rights over their data, through HTTP against the local stack, as a user would: files
 through the presigned form moving from pending to stored (the bucket's ObjectCreated event, delivered
 by the local stack), a download link that serves the file, the export of 1,200 messages compared
-message by message with the history, the Markdown form, the link form of a large session, and
-erase-all leaving nothing of the user in any table or the bucket."""
+message by message with the history, the Markdown form, and erase-all leaving nothing of the user
+in any table or the bucket. (The link form of a large session, its object sealed: test_http_sealed.py.)"""
 
 from __future__ import annotations
 
@@ -161,26 +161,6 @@ def test_the_export_of_1200_messages_is_the_history_and_its_markdown_reads_as_it
     assert text.count("\n### user · ") == 1200
     positions = [text.index(f"\n\n{m['content']}\n") for m in history]
     assert positions == sorted(positions)  # the history's order
-
-
-def test_a_large_session_is_exported_as_a_short_lived_link(stack: LocalStack) -> None:
-    url, auth = _session(stack)
-    _append(url, auth, [f"{n:05d}" + "x" * 32_000 for n in range(165)])  # 5.3 MB, over the 5 MB inline
-
-    exported = requests.get(f"{url}/export", headers=auth, timeout=60)
-
-    assert exported.status_code == 200, exported.text
-    link = exported.json()
-    assert set(link) == {"download_url", "expires_at"}
-    document = requests.get(link["download_url"], timeout=60)
-    assert document.status_code == 200
-    assert len(document.json()["messages"]) == 165
-    assert document.json()["messages"] == _history(url, auth)
-    session_id = url.rsplit("/", 1)[1]
-    assert _s3(stack).list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{session_id}/")["KeyCount"] == 1
-
-    assert requests.delete(url, headers=auth, timeout=60).status_code == 200  # the panic button
-    assert "Contents" not in _s3(stack).list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{session_id}/")
 
 
 def _bearer(sub: str) -> dict[str, str]:

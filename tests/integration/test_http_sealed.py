@@ -1,10 +1,12 @@
 """Erased means erased in backups too (issue 23), through HTTP on the local stack (`make dev`): what a
 person wrote is stored only sealed under its conversation's own key, and once the panic button has
 destroyed that key, a copy of the conversation (a backup, a point-in-time restore) opens under no key
-the deployment still holds."""
+the deployment still holds. An export too large for one answer is sealed too, under a key only its
+answer carries, derived from the conversation's."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -12,6 +14,7 @@ import os
 import signal
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -20,6 +23,7 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from chatvault_client import ChatVault, TransportError
 
 from chatvault import seal
 from chatvault.dal import conversation_keys
@@ -30,6 +34,7 @@ TIMEOUT = 30
 SESSIONS = "chatvault-local-SessionsTable"
 KEYS = "chatvault-local-KeysTable"
 SECRET = "chatvault-local-FingerprintSecret"
+BUCKET = "chatvault-local-uploadsbucket"
 LOCAL = Credentials("testing", "testing")  # what the local gateway's SigV4 check accepts
 # the fields a sealed value may sit in, as dal/items.py lays them out
 SEALED_FIELDS = ("sealed", "sealed_preview", "sealed_title", "sealed_metadata")
@@ -190,4 +195,92 @@ def test_a_restored_copy_of_an_erased_conversation_opens_under_no_key_and_is_not
         for other in held.values():
             with pytest.raises(seal.SealBroken):
                 seal.unseal(other, where, value)
+    conversation_keys.forget()
+
+
+def _history(url: str, auth: dict[str, str]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        page = requests.get(f"{url}/messages", headers=auth, params=params, timeout=TIMEOUT).json()
+        messages += page["items"]
+        if not page["next_cursor"]:
+            return messages
+        params = {"limit": 100, "cursor": page["next_cursor"]}
+
+
+def test_a_large_export_is_sealed_under_a_key_only_its_answer_carries_and_erased_with_it(
+    stack: LocalStack,
+) -> None:
+    """An export past one response is a link to an object sealed in chunks under a key derived from
+    the conversation's: the bucket holds nothing a person wrote, the answer alone carries the key, the
+    Python client opens it to the export, and the panic button leaves neither the object nor anything
+    to derive its key from."""
+    marker = f"export-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", endpoint_url=stack.moto, region_name="us-east-1")
+    browser = ChatVault(stack.api)
+    created = browser.create_session(title=f"title {marker}")
+    assert created.session_token
+    sid, user = created.session_id, browser.with_token(created.session_token)
+    url, auth = f"{stack.api}/api/v1/sessions/{sid}", {"X-Session-Token": created.session_token}
+
+    def append(n: int) -> None:
+        content = f"{n:05d} {marker} " + "x" * 32_000
+        reply = requests.post(
+            f"{url}/messages", headers=auth, json={"role": "user", "content": content}, timeout=30
+        )
+        assert reply.status_code == 201, reply.text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(append, range(165)))  # 5.3 MB: over the 5 MB answered inline
+
+    exported = requests.get(f"{url}/export", headers=auth, timeout=60)
+
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["cache-control"] == "no-store"  # the answer carries the object's key
+    link = exported.json()
+    assert set(link) == {"download_url", "expires_at", "encryption"}
+    encryption = link["encryption"]
+    assert {k: v for k, v in encryption.items() if k != "key"} == {
+        "algorithm": "AES-256-GCM",
+        "chunk_bytes": 1024 * 1024,
+        "format": "chatvault.export.sealed/1",
+    }
+    key = base64.urlsafe_b64decode(encryption["key"] + "=" * (-len(encryption["key"]) % 4))
+    assert len(key) == 32
+    # the bucket holds it sealed: nothing of what the person wrote, whether read there or by the link
+    (stored,) = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    name = stored["Key"]
+    raw = s3.get_object(Bucket=BUCKET, Key=name)["Body"].read()
+    assert requests.get(link["download_url"], timeout=60).content == raw
+    for text in (marker, "x" * 64, f"title {marker}", '"messages"'):
+        assert text.encode() not in raw, text
+    assert len(raw) > 5 * (1024 * 1024 + seal.CHUNK_OVERHEAD)  # six chunks
+    # its key is derived from the conversation's, which only the keys table holds (wrapped)
+    assert key == seal.export_key(_held_keys(stack)[sid], sid, name)
+    assert encryption["key"].encode() not in json.dumps(table_items(stack), default=repr).encode()
+    # the Python client opens it to the export, as the inline form carries one
+    opened = user.open_export(link)
+    assert opened == {
+        "format": "chatvault.export/1",
+        "exported_at": opened["exported_at"],
+        "session": requests.get(url, headers=auth, timeout=TIMEOUT).json(),
+        "messages": _history(url, auth),
+        "uploads": [],
+    }
+    assert len(opened["messages"]) == 165
+    followed = user.export(sid)  # export() follows a link itself
+    assert {**followed, "exported_at": None} == {**opened, "exported_at": None}
+    assert len(s3.list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]) == 2
+
+    assert requests.delete(url, headers=auth, timeout=60).status_code == 200  # the panic button
+
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")
+    with pytest.raises(TransportError):
+        user.open_export(link)
+    held = _held_keys(stack)
+    assert sid not in held  # nothing left to derive the object's key from ...
+    for other in held.values():  # ... and no key the deployment holds derives one that opens a copy
+        with pytest.raises(seal.SealBroken):
+            seal.unseal_chunks(seal.export_key(other, sid, name), raw)
     conversation_keys.forget()

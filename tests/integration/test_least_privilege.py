@@ -320,6 +320,7 @@ def test_every_function_is_granted_exactly_what_it_uses(
     # an export written in parts, and one that fails mid-way (its parts aborted)
     import moto.s3.models
 
+    from chatvault import seal
     from chatvault.dal import exports
     from chatvault.errors import StorageUnavailableError
 
@@ -328,6 +329,7 @@ def test_every_function_is_granted_exactly_what_it_uses(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(exports, "PART_BYTES", 64)
+        patch.setattr(seal, "CHUNK_BYTES", 16)  # sealed chunks small enough to fill parts
         patch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)
         as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
         patch.setattr(exports.ExportObject, "close", fail)

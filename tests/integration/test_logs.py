@@ -1,5 +1,5 @@
 """Nothing sensitive in logs: a full scenario through every function, every log line captured, and
-no message content, token, file name or IP address among them."""
+no message content, token, file name, IP address or export key among them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from chatvault import clock
 from chatvault.logic.sweep_orphans import sweep_orphans
+from chatvault.settings import get_settings
 from tests.helpers import call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -84,6 +85,13 @@ def test_a_full_scenario_logs_nothing_sensitive(
     boto3.client("s3").put_object(
         Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/{FILENAME}", Body=b"x"
     )
+    # an export answered as a link: the answer carries the sealed object's key, which no line may hold
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1")
+    get_settings.cache_clear()
+    link = call("GET", f"{base}/export", token=token, source_ip=IP).body
+    export_key = link["encryption"]["key"]
+    settings_env.delenv("EXPORT_INLINE_BYTES")
+    get_settings.cache_clear()
     call("DELETE", base, token=token, source_ip=IP)
     orphan = str(uuid.uuid4())
     boto3.client("s3").put_object(
@@ -96,7 +104,8 @@ def test_a_full_scenario_logs_nothing_sensitive(
     out, err = capfd.readouterr()
     logged = out + err + "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
 
+    assert "session exported" in logged
     assert "session erased" in logged
     assert "orphan folder deleted" in logged
-    for secret in (CONTENT, TITLE, FILENAME, "restraining-order", token, IP, METADATA_VALUE):
+    for secret in (CONTENT, TITLE, FILENAME, "restraining-order", token, IP, METADATA_VALUE, export_key):
         assert secret not in logged, secret

@@ -375,6 +375,8 @@ def test_the_chat_is_an_end_users_call(stack: LocalStack) -> None:
         (client_models.DeleteReceipt, "DeleteReceiptOut"),
         (client_models.ErasedCounts, "ErasedCounts"),
         (client_models.Upload, "UploadOut"),
+        (client_models.ExportLink, "ExportLinkOut"),
+        (client_models.ExportEncryption, "ExportEncryptionOut"),
         (client_models.CreateSessionRequest, "CreateSessionRequest"),
         (client_models.UpdateSessionRequest, "UpdateSessionRequest"),
         (client_models.AppendMessageRequest, "AppendMessageRequest"),

@@ -4,6 +4,7 @@ template's rule), the export in its three forms, and erase-all for a signed-in u
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import timedelta
@@ -322,11 +323,11 @@ def test_an_export_beyond_one_response_is_a_short_lived_link_to_the_same_export(
     reply = call("GET", f"/api/v1/sessions/{sid}/export", token=token)
 
     assert reply.status == 200
-    assert set(reply.body) == {"download_url", "expires_at"}
+    assert set(reply.body) == {"download_url", "expires_at", "encryption"}
     assert "X-Amz-Expires=900" in reply.body["download_url"]
     (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
     assert stored["Key"] in reply.body["download_url"]
-    linked = json.loads(_s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
+    linked = _opened(reply.body, _s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
     assert {**linked, "exported_at": None} == {**inline, "exported_at": None}
     settings_env.setenv("EXPORT_INLINE_BYTES", "1")
     get_settings.cache_clear()
@@ -334,19 +335,33 @@ def test_an_export_beyond_one_response_is_a_short_lived_link_to_the_same_export(
     assert ".md" in markdown.body["download_url"]
 
 
+def _opened(link: dict[str, Any], stored: bytes) -> Any:
+    """The sealed export object opened with the key its link's answer carries."""
+    from chatvault import seal
+
+    key = link["encryption"]["key"]
+    plaintext = seal.unseal_chunks(
+        base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)), stored, link["encryption"]["chunk_bytes"]
+    )
+    return json.loads(plaintext)
+
+
 def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
     settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past one response the export goes to its object part by part as it is encoded: no request to
-    S3 carries more than a part (plus the chunk that filled it), and the object is the same export."""
+    """Past one response the export goes to its object part by part as it is encoded, sealed chunk by
+    chunk: no request to S3 carries more than about a part, every part but the last is at least a part
+    (S3's minimum), and the object opens to the same export."""
     import moto.s3.models
 
+    from chatvault import seal
     from chatvault.dal import exports
 
     sid, token = _session()
     _bulk_messages(sid, 60)
     inline = call("GET", f"/api/v1/sessions/{sid}/export", token=token).body
     monkeypatch.setattr(exports, "PART_BYTES", 2048)
+    monkeypatch.setattr(seal, "CHUNK_BYTES", 256)  # chunks of 256 bytes, parts of 2 KiB
     monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
     settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
     get_settings.cache_clear()
@@ -361,12 +376,14 @@ def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
 
     reply = call("GET", f"/api/v1/sessions/{sid}/export", token=token)
 
-    assert set(reply.body) == {"download_url", "expires_at"}
+    assert set(reply.body) == {"download_url", "expires_at", "encryption"}
+    assert reply.body["encryption"]["chunk_bytes"] == 256
     assert len(sent) > 3  # written in parts ...
+    assert min(sent[:-1]) >= 2048  # ... every one but the last at least a part ...
     largest_chunk = max(len(json.dumps(m, separators=(",", ":"))) for m in inline["messages"]) + 100
-    assert max(sent) <= 2048 + largest_chunk  # ... each about a part, never the whole export
+    assert max(sent) <= 2048 + 2 * (largest_chunk + 256)  # ... each about a part, never the whole export
     (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
-    linked = json.loads(_s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
+    linked = _opened(reply.body, _s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
     assert {**linked, "exported_at": None} == {**inline, "exported_at": None}
 
 
@@ -375,13 +392,23 @@ def test_an_export_that_fails_mid_way_leaves_no_parts_behind(
 ) -> None:
     import moto.s3.models
 
+    from chatvault import seal
     from chatvault.dal import exports, messages
     from chatvault.errors import StorageUnavailableError
 
     sid, token = _session()
     _bulk_messages(sid, 60)
     monkeypatch.setattr(exports, "PART_BYTES", 2048)
+    monkeypatch.setattr(seal, "CHUNK_BYTES", 256)  # sealed chunks small enough to fill parts before it fails
     monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
+    sent: list[int] = []
+    real_send = exports.ExportObject._send_part
+
+    def recording(self: exports.ExportObject) -> None:
+        sent.append(len(self.buffer))
+        real_send(self)
+
+    monkeypatch.setattr(exports.ExportObject, "_send_part", recording)
     settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
     get_settings.cache_clear()
     real_pages = messages.every_page
@@ -395,7 +422,8 @@ def test_an_export_that_fails_mid_way_leaves_no_parts_behind(
     monkeypatch.setattr(messages, "every_page", failing)
 
     assert_error(call("GET", f"/api/v1/sessions/{sid}/export", token=token), 503, "service_unavailable")
-    assert not _s3().list_multipart_uploads(Bucket=BUCKET).get("Uploads")
+    assert sent  # parts had been sent ...
+    assert not _s3().list_multipart_uploads(Bucket=BUCKET).get("Uploads")  # ... and were aborted
     assert not _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
 
 

@@ -58,8 +58,12 @@ with mock_aws():
     call("POST", path + "/messages", token=token, body={"role": "user", "content": "CONTENT-7f3a"})
     call("GET", path + "/messages", token=token)
     call("GET", path + "/export", token=token, query="format=markdown")
+    os.environ["EXPORT_INLINE_BYTES"] = "1"  # the link form: its answer carries the object's key
+    from chatvault.settings import get_settings
+    get_settings.cache_clear()
+    export_key = call("GET", path + "/export", token=token).body["encryption"]["key"]
     call("POST", path + "/messages", token=token, body={"role": "user", "content": "x" * 10**6})
-print(json.dumps({"token": token, "recorded": recorded}, default=repr))
+print(json.dumps({"token": token, "export_key": export_key, "recorded": recorded}, default=repr))
 """
 
 
@@ -88,6 +92,6 @@ def test_no_body_reaches_the_trace_when_tracing_is_on() -> None:
     assert ["annotation", "Service", "chatvault"] in out["recorded"]
     # ... and nothing of a request or response body is in the trace
     trace = json.dumps(out["recorded"])
-    for secret in ("TITLE-7f3a", "META-7f3a", "CONTENT-7f3a", out["token"], "xxxxxxxx"):
+    for secret in ("TITLE-7f3a", "META-7f3a", "CONTENT-7f3a", out["token"], out["export_key"], "xxxxxxxx"):
         assert secret not in trace
     assert "metadata" not in kinds

@@ -112,6 +112,8 @@ def test_bucket_is_private_encrypted_and_tls_only() -> None:
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert bucket["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] == ["*"]
+    # POST: the upload form; GET: the JS client's openExport reads an export's sealed object
+    assert bucket["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["GET", "POST"]
     (statement,) = stack.resources("AWS::S3::BucketPolicy")["UploadsBucketPolicy"]["PolicyDocument"][
         "Statement"
     ]

@@ -93,6 +93,7 @@ export type NewerShapes = [
   Assert<WhereDocumented<Schema<"ExportedUploadOut">, C.ExportedUpload>>,
   Assert<WhereDocumented<Schema<"SessionExportOut">, C.SessionExport>>,
   Assert<WhereDocumented<Schema<"ExportLinkOut">, C.ExportLink>>,
+  Assert<WhereDocumented<Schema<"ExportEncryptionOut">, C.ExportEncryption>>,
   Assert<WhereDocumented<Schema<"EraseAllReceiptOut">, C.EraseAllReceipt>>,
 ];
 
@@ -128,6 +129,7 @@ export type Coverage = Assert<[BrowserRoutes] extends [ClientRoutes] ? true : fa
 
 // ---- the methods' signatures use those shapes ----
 declare const client: C.ChatvaultClient;
+declare const link: C.ExportLink;
 export async function usage(): Promise<void> {
   const created: S["CreatedSessionOut"] = await client.createSession({ title: "t", metadata: { a: "b" } });
   const got: S["SessionOut"] = await client.getSession(created.session_id);
@@ -155,6 +157,11 @@ export async function usage(): Promise<void> {
   const newToken: string | null | undefined = (await startedStream.result()).session.session_token;
   const stopping: S["StopReplyOut"]["stopping"] = await client.stop(null);
   const receipt: S["DeleteReceiptOut"] = await client.eraseSession();
+  const exported: C.SessionExport = await client.exportSession();
+  const transcript: string = await client.exportSession({ format: "markdown" });
+  const opened: C.SessionExport | string = await client.openExport(link);
+  const openedJson: C.SessionExport = await client.openExport(link, { format: "json" });
   void [got, patched, message, page, newer, fromIds, form, pair, asDocumented, token, receipt];
+  void [exported, transcript, opened, openedJson];
   void [text, streamedPair, storedReply, startedPair, newToken, stopping];
 }

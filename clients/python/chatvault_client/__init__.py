@@ -19,10 +19,13 @@ from chatvault_client.errors import (
     UnavailableError,
     ValidationError,
 )
+from chatvault_client.export import ExportBrokenError
 from chatvault_client.models import (
     ChatPair,
     CreatedSession,
     DeleteReceipt,
+    ExportEncryption,
+    ExportLink,
     Message,
     MessageMetadata,
     Role,
@@ -45,6 +48,9 @@ __all__ = [
     "ConflictError",
     "CreatedSession",
     "DeleteReceipt",
+    "ExportBrokenError",
+    "ExportEncryption",
+    "ExportLink",
     "ForbiddenError",
     "GatewayTimeoutError",
     "IamAuth",

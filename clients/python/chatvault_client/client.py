@@ -37,20 +37,29 @@ completes the pair (see ChatStream). `stop(session_id)` stops a streamed reply b
     stream = user.chat_stream(session_id, "Tell me more")
     for text in stream:
         print(text, end="", flush=True)
-    stream.reply                                                             # the stored reply"""
+    stream.reply                                                             # the stored reply
+
+`export(session_id)` is the whole conversation (a person's right of access): the export as JSON (a
+dict, the `chatvault.export/1` document) or, with format="markdown", the transcript. An export too
+large for one answer comes as a link to its sealed object; export() follows it and opens it
+(`open_export`, which needs `cryptography`: `pip install chatvault-client[export]`), so the result is
+the export either way. open_export(link) opens a link got otherwise (a raw GET .../export)."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any, Literal, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, TypeVar, overload
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel
 
 from chatvault_client.auth import Auth, BearerAuth, NoAuth, SessionTokenAuth
 from chatvault_client.errors import ApiError, ChatVaultClientError, TransportError, error_of
+from chatvault_client.export import opened
 from chatvault_client.models import (
     AppendMessageRequest,
     ChatPair,
@@ -59,6 +68,7 @@ from chatvault_client.models import (
     CreateSessionRequest,
     CreateUploadRequest,
     DeleteReceipt,
+    ExportLink,
     Message,
     MessageMetadata,
     MessagePage,
@@ -394,6 +404,58 @@ class ChatVault:
         if answer.status_code >= 300:
             raise TransportError(f"the bucket refused the upload: {answer.status_code}")
         return form
+
+    # -- export ----------------------------------------------------------------------------------
+
+    @overload
+    def export(self, session_id: str, format: Literal["json"] = "json") -> dict[str, Any]: ...
+
+    @overload
+    def export(self, session_id: str, format: Literal["markdown"]) -> str: ...
+
+    def export(self, session_id: str, format: Literal["json", "markdown"] = "json") -> dict[str, Any] | str:
+        """GET /sessions/{id}/export: the export (the JSON document, or the Markdown transcript). A link
+        answer (an export too large for one answer) is followed and opened: see open_export."""
+        self._end_user("export")
+        reply, _ = self._send(
+            "GET", f"{self.base_url}/api/v1/sessions/{session_id}/export", query={"format": format}
+        )
+        if not reply.headers.get("content-type", "").startswith("application/json"):
+            return reply.text  # the transcript, inline
+        answer: dict[str, Any] = reply.json()
+        if "download_url" in answer:
+            opened_export: dict[str, Any] | str = self.open_export(answer, format=format)
+            return opened_export
+        return answer
+
+    def open_export(
+        self,
+        link: ExportLink | Mapping[str, Any],
+        *,
+        format: Literal["json", "markdown"] | None = None,
+    ) -> Any:
+        """The export behind a link (`{download_url, expires_at, encryption}`): downloaded (no
+        credential is sent: the link is presigned) and opened chunk by chunk with the link's key. The
+        JSON document as a dict, or the Markdown transcript as text: as `format` says, else as the
+        object's name ends (`.json`, `.md`). A link that no longer serves (expired, or its object
+        erased) raises TransportError; an object that does not open under the key, ExportBrokenError."""
+        if not isinstance(link, ExportLink):
+            link = ExportLink.model_validate(link)
+        try:
+            answer = self.http.get(link.download_url, stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TransportError(str(exc)) from exc
+        with answer:
+            if answer.status_code >= 300:
+                raise TransportError(f"the export's link did not serve it: {answer.status_code}")
+            try:
+                pieces = answer.iter_content(chunk_size=1 << 16)
+                data = b"".join(opened(pieces, link.encryption)) if link.encryption else answer.content
+            except requests.RequestException as exc:
+                raise TransportError(str(exc)) from exc
+        text = data.decode("utf-8")
+        markdown = format == "markdown" if format else urlsplit(link.download_url).path.endswith(".md")
+        return text if markdown else json.loads(text)
 
     # -- the one request path ----------------------------------------------------------------------
 

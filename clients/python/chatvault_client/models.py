@@ -142,6 +142,26 @@ class Upload(_Answer):
     max_bytes: int
 
 
+class ExportEncryption(_Answer):
+    """ExportEncryptionOut: how an export object is sealed (`chatvault.export.sealed/1`), and its own
+    key (base64url, no padding): in the link's answer only, never stored by the service."""
+
+    algorithm: str
+    key: str = Field(repr=False)
+    chunk_bytes: int
+    format: str
+
+
+class ExportLink(_Answer):
+    """ExportLinkOut: an export too large for one answer, as a presigned link to its sealed object
+    (valid minutes; the panic button erases it) and the key that opens it (`ChatVault.open_export`).
+    `encryption` is None only from a deployment older than sealed exports (a plaintext object)."""
+
+    download_url: str
+    expires_at: Timestamp
+    encryption: ExportEncryption | None = None
+
+
 class CreateSessionRequest(_Request):
     """CreateSessionRequest"""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Literal
 
 VERSION = b"\x01"
 NONCE_BYTES = 12
@@ -71,3 +71,100 @@ def seal_json(key: bytes, where: bytes, value: Any) -> bytes:
 
 def unseal_json(key: bytes, where: bytes, sealed: bytes) -> Any:
     return json.loads(unseal(key, where, sealed))
+
+
+# ---- export objects (dal/exports.py): a stream sealed chunk by chunk ---------------------------------
+#
+# An export too large for one response is stored in the bucket sealed under a key of its own, derived
+# from its conversation's key and the object's name (`export_key`), and answered with that key, this
+# once: nobody else can open it, a copy under another name opens under no key, and once the
+# conversation's key is erased nobody can derive it again. The object is written part by part, so it
+# is sealed in chunks (the `chatvault.export.sealed/1` format, docs/API.md): the plaintext is cut into
+# CHUNK_BYTES pieces (every one full but the last, which holds the rest: 1..CHUNK_BYTES bytes, none
+# only when the export is empty), and each is stored as
+#
+#     12-byte random nonce | ciphertext | 16-byte tag
+#
+# (AESGCM's output after the nonce), its associated data naming its index and whether it is the last
+# (`chunk_place`), so that chunks cannot be reordered, dropped or cut off at a chunk's end.
+
+EXPORT_SEALED_FORMAT: Literal["chatvault.export.sealed/1"] = "chatvault.export.sealed/1"
+CHUNK_BYTES = 1024 * 1024  # plaintext bytes of every chunk but the last
+TAG_BYTES = 16
+CHUNK_OVERHEAD = NONCE_BYTES + TAG_BYTES  # bytes a sealed chunk adds to its plaintext
+
+
+def export_key(conversation_key: bytes, session_id: str, object_key: str) -> bytes:
+    """The key one export object is sealed under: HKDF-SHA256 of the conversation's key, bound to the
+    session and the object's name."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    info = f"chatvault/export/1|{session_id}|{object_key}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(conversation_key)
+
+
+def chunk_place(index: int, last: bool) -> bytes:
+    """A chunk's associated data: where it sits in the stream, and whether the stream ends with it."""
+    return f"chatvault.export/1|{index}|{1 if last else 0}".encode()
+
+
+class ChunkSealer:
+    """Seals a stream written piece by piece: `feed` returns the chunks its data completes (a full
+    chunk is sealed once more data follows it, so that the last chunk is known to be the last), `end`
+    the last chunk. Holds at most one chunk of plaintext beyond what it was just fed."""
+
+    def __init__(self, key: bytes, chunk_bytes: int | None = None) -> None:
+        self._aead = _aead(key)
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self._held = bytearray()
+        self._index = 0
+
+    def feed(self, data: bytes) -> bytes:
+        self._held += data
+        sealed = bytearray()
+        start = 0
+        while len(self._held) - start > self.chunk_bytes:
+            sealed += self._seal(bytes(self._held[start : start + self.chunk_bytes]), last=False)
+            start += self.chunk_bytes
+        del self._held[:start]
+        return bytes(sealed)
+
+    def end(self) -> bytes:
+        last = self._seal(bytes(self._held), last=True)
+        self._held = bytearray()
+        return last
+
+    def _seal(self, plaintext: bytes, *, last: bool) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed: bytes = self._aead.encrypt(nonce, plaintext, chunk_place(self._index, last))
+        self._index += 1
+        return nonce + sealed
+
+
+def seal_chunks(key: bytes, plaintext: bytes, chunk_bytes: int | None = None) -> bytes:
+    """A whole plaintext sealed as one stream."""
+    sealer = ChunkSealer(key, chunk_bytes)
+    return sealer.feed(plaintext) + sealer.end()
+
+
+def unseal_chunks(key: bytes, sealed: bytes, chunk_bytes: int | None = None) -> bytes:
+    """The plaintext of a sealed stream: every chunk opened at its place, the last as the last. A
+    chunk reordered, dropped, changed or cut off, or an object sealed under another key or name, is
+    SealBroken."""
+    from cryptography.exceptions import InvalidTag
+
+    aead = _aead(key)
+    stored = (chunk_bytes or CHUNK_BYTES) + CHUNK_OVERHEAD
+    count = max(1, -(-len(sealed) // stored))  # every chunk full-size but the last
+    opened = bytearray()
+    for index in range(count):
+        chunk = sealed[index * stored : (index + 1) * stored]
+        last = index == count - 1
+        if len(chunk) < CHUNK_OVERHEAD:
+            raise SealBroken("not a sealed chunk")
+        try:
+            opened += aead.decrypt(chunk[:NONCE_BYTES], chunk[NONCE_BYTES:], chunk_place(index, last))
+        except InvalidTag:
+            raise SealBroken("the chunk does not open here") from None
+    return bytes(opened)

@@ -2,7 +2,13 @@
 too large for one Lambda response is written here and answered as a short-lived link. They are
 short-lived by three means: the link (EXPORT_URL_SECONDS), the sweep (deletes every export older than
 EXPORT_MAX_AGE_MINUTES, so within the hour), and the bucket's lifecycle rule on `exports/` (1 day,
-S3's smallest expiry: the backstop). The panic button erases a session's exports with its files."""
+S3's smallest expiry: the backstop). The panic button erases a session's exports with its files.
+
+Every export object is sealed (seal.py, `chatvault.export.sealed/1`) under a key of its own that is
+never stored: the export's answer carries it, this once. For a keyed session that key is derived from
+the conversation's key and the object's name (seal.export_key), so once the conversation is erased
+nobody can derive it again; for a legacy session (no key: logic/export_session.py) from a one-off
+random key instead."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from chatvault import seal
 from chatvault.bounds import UUID_PATTERN
 from chatvault.dal import uploads
 from chatvault.dal.clients import client
@@ -20,8 +27,11 @@ from chatvault.settings import get_settings
 EXPORTS_PREFIX = "exports/"
 _EXPORT_KEY = re.compile(f"^exports/{UUID_PATTERN}/")
 # An export object is written in parts of this size as it is encoded (S3's multipart upload; every
-# part but the last must be at least 5 MiB), so an export holds at most one part in memory.
+# part but the last must be at least 5 MiB), so an export holds at most one part in memory. A part is
+# sent once its sealed bytes reach PART_BYTES (whole sealed chunks of seal.CHUNK_BYTES + 28 bytes: 8 or
+# so a part, always at least PART_BYTES), and the last part ends with the last chunk (never empty).
 PART_BYTES = 8 * 1024 * 1024
+SEALED_CONTENT_TYPE = "application/octet-stream"  # what S3 serves the link with: sealed bytes
 
 
 def key_for(session_id: str, export_id: str, extension: str) -> str:
@@ -29,26 +39,34 @@ def key_for(session_id: str, export_id: str, extension: str) -> str:
 
 
 class ExportObject:
-    """An export object written part by part: `write` as the export is encoded, then `close` (or
-    `abort` on any failure, so no parts stay behind; a Lambda that dies mid-way leaves them to the
-    bucket's lifecycle rule, which aborts incomplete uploads under `exports/` after a day)."""
+    """An export object written part by part, sealed chunk by chunk under `sealing_key` (the object's
+    own key, seal.export_key): `write` the plaintext as the export is encoded, then `close` (or `abort`
+    on any failure, so no parts stay behind; a Lambda that dies mid-way leaves them to the bucket's
+    lifecycle rule, which aborts incomplete uploads under `exports/` after a day). `size` counts the
+    plaintext written; the object holds it sealed (seal.CHUNK_OVERHEAD more bytes a chunk)."""
 
-    def __init__(self, key: str, content_type: str) -> None:
-        self.key, self.content_type = key, content_type
+    def __init__(self, key: str, sealing_key: bytes) -> None:
+        self.key, self.content_type = key, SEALED_CONTENT_TYPE
+        self.sealer = seal.ChunkSealer(sealing_key)
         self.parts: list[dict[str, Any]] = []
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.size = 0
 
+    @property
+    def chunk_bytes(self) -> int:
+        return self.sealer.chunk_bytes
+
     @storage_errors
     def write(self, data: bytes) -> None:
-        self.buffer += data
+        self.buffer += self.sealer.feed(data)
         self.size += len(data)
         if len(self.buffer) >= PART_BYTES:
             self._send_part()
 
     @storage_errors
     def close(self) -> None:
+        self.buffer += self.sealer.end()
         if self.upload_id is None:  # it all fits one part: one PutObject
             uploads.put(self.key, bytes(self.buffer), self.content_type)
             return

@@ -10,6 +10,13 @@ it, JSON-escaped; Lambda's limit is 6 MB) it is written to `exports/{session_id}
 link valid EXPORT_URL_SECONDS; the sweep deletes export objects within the hour, the bucket's
 lifecycle rule after a day at the latest, and the panic button with the session.
 
+The object is sealed (dal/exports.py): only the caller who asked for it can open it, with the key its
+answer carries (`encryption`), this once. That key is derived from the conversation's key and the
+object's name: it is never stored, logged or audited, and the answer is Cache-Control: no-store. A
+legacy session (no key) seals its object under a key derived from a one-off random key, the same
+format and the same answer: the bucket never holds an export in plaintext, and a leaked link alone
+opens nothing.
+
 Bounded memory: what would be answered inline is held (at most EXPORT_INLINE_BYTES); past that the
 export is written to its object in parts as it is encoded (dal/exports.py, 8 MiB at a time), so even
 the largest session the limits allow (MaxSessionMessages x MaxMessageChars) never sits in memory
@@ -18,6 +25,7 @@ before anything is read)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,19 +33,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from chatvault import clock
-from chatvault.dal import audit, exports, limits, messages, sessions, upload_records, uploads
+from chatvault import clock, seal
+from chatvault.dal import (
+    audit,
+    conversation_keys,
+    exports,
+    limits,
+    messages,
+    sessions,
+    upload_records,
+    uploads,
+)
 from chatvault.errors import RateLimitedError, SessionNotFoundError
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import (
     EXPORT_FORMAT,
     ExportedUploadOut,
+    ExportEncryptionOut,
     ExportLinkOut,
     MessageOut,
     SessionOut,
     UploadInfoOut,
 )
-from chatvault.models.domain import AuditEntry, MessageRecord, UploadRecord
+from chatvault.models.domain import AuditEntry, MessageRecord, SessionRecord, UploadRecord
 from chatvault.observability import logger, metrics
 from chatvault.settings import get_settings
 
@@ -73,8 +91,10 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     counted = _Counted(messages.every_page(session_id), at)
     encode = _json if form == "json" else _markdown
     key = exports.key_for(session_id, str(uuid.uuid4()), EXTENSIONS[form])
-    body, size = _written(encode(SessionOut.of(record), counted, files, at), key, form)
-    inline = body is not None
+    sealing_key = seal.export_key(_conversation_key(record, at), session_id, key)
+    body, stored = _written(encode(SessionOut.of(record), counted, files, at), key, sealing_key)
+    inline = stored is None
+    size = stored.size if stored is not None else len((body or "").encode("utf-8"))
     audit.record(
         AuditEntry(
             session_id=session_id,
@@ -94,21 +114,42 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
         "session exported",
         extra={"session_id": session_id, "messages": counted.count, "bytes": size, "inline": inline},
     )
-    if body is not None:
+    if stored is None:
         return Export(content_type=CONTENT_TYPES[form], body=body)
     return Export(
         content_type=CONTENT_TYPES["json"],
         link=ExportLinkOut(
             download_url=exports.link(key, settings.export_url_seconds),
             expires_at=clock.iso(at + timedelta(seconds=settings.export_url_seconds)),
+            encryption=ExportEncryptionOut(
+                algorithm="AES-256-GCM",
+                key=base64.urlsafe_b64encode(sealing_key).decode().rstrip("="),
+                chunk_bytes=stored.chunk_bytes,
+                format=seal.EXPORT_SEALED_FORMAT,
+            ),
         ),
     )
 
 
-def _written(chunks: Iterator[str], key: str, form: ExportFormat) -> tuple[str | None, int]:
-    """The export, encoded chunk by chunk: (its text, its size in bytes) when it fits one Lambda
-    response (EXPORT_INLINE_BYTES, JSON-escaped as the response carries it), else (None, its size)
-    once it is stored in full at `key`. Memory holds at most the inline limit or one part."""
+def _conversation_key(record: SessionRecord, at: datetime) -> bytes:
+    """What the export object's key is derived from: the conversation's key (the read of the session
+    has just fetched it: this process holds it), or for a legacy session a one-off random key, never
+    kept. A keyed session whose key is gone since it was read (erased meanwhile) is missing."""
+    if record.key_id is None:
+        return seal.new_key()
+    key = sessions.sealing_key(record.session_id, at)
+    if key is None or conversation_keys.key_id(key) != record.key_id:
+        raise SessionNotFoundError()
+    return key
+
+
+def _written(
+    chunks: Iterator[str], key: str, sealing_key: bytes
+) -> tuple[str | None, exports.ExportObject | None]:
+    """The export, encoded chunk by chunk: (its text, None) when it fits one Lambda response
+    (EXPORT_INLINE_BYTES, JSON-escaped as the response carries it), else (None, its object) once it
+    is stored in full at `key`, sealed under `sealing_key`. Memory holds at most the inline limit or
+    one part."""
     limit = get_settings().export_inline_bytes
     held: list[str] = []
     escaped = 0  # the held text's length as a JSON string
@@ -121,18 +162,17 @@ def _written(chunks: Iterator[str], key: str, form: ExportFormat) -> tuple[str |
             held.append(chunk)
             escaped += len(json.dumps(chunk)) - 2
             if escaped + 2 > limit:  # too large for a response: to the export object from here on
-                stored = exports.ExportObject(key, CONTENT_TYPES[form])
+                stored = exports.ExportObject(key, sealing_key)
                 stored.write("".join(held).encode("utf-8"))
                 held = []
         if stored is None:
-            text = "".join(held)
-            return text, len(text.encode("utf-8"))
+            return "".join(held), None
         stored.close()
     except BaseException:
         if stored is not None:
             _abort(stored)
         raise
-    return None, stored.size
+    return None, stored
 
 
 def _abort(stored: exports.ExportObject) -> None:

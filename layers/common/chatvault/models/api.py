@@ -447,11 +447,28 @@ class SessionExportOut(ApiModel):
     uploads: list[ExportedUploadOut]
 
 
-class ExportLinkOut(ApiModel):
-    """An export too large for one response: a link to the export object (JSON or Markdown)."""
+class ExportEncryptionOut(ApiModel):
+    """How the export object is sealed (docs/API.md, "The sealed export object"), and its key."""
 
-    download_url: str
+    algorithm: Literal["AES-256-GCM"]
+    key: str = Field(
+        repr=False,  # never in a log line or a traceback
+        description=(
+            "The object's own 256-bit key, base64url without padding. In this answer only: never "
+            "stored, so keep it with the link."
+        ),
+    )
+    chunk_bytes: int = Field(description="Plaintext bytes of every chunk but the last (1,048,576).")
+    format: Literal["chatvault.export.sealed/1"]
+
+
+class ExportLinkOut(ApiModel):
+    """An export too large for one response: a link to the export object (JSON or Markdown, as the
+    name it ends with says: `.json` or `.md`), sealed under the key `encryption` carries."""
+
+    download_url: str = Field(description="A presigned GET of the sealed object, valid 15 minutes.")
     expires_at: str
+    encryption: ExportEncryptionOut
 
 
 class ErasedAllCounts(ApiModel):
