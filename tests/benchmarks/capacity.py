@@ -34,8 +34,8 @@ def _value_bytes(value: dict[str, Any]) -> int:
         return len(raw.encode())
     if kind == "N":
         return len(raw.strip("-").replace(".", "")) // 2 + 2
-    if kind == "B":
-        return len(base64.b64decode(raw))
+    if kind == "B":  # base64 in a request's JSON; bytes in an answer botocore has parsed
+        return len(raw) if isinstance(raw, bytes) else len(base64.b64decode(raw))
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "M":
