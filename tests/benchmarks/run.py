@@ -311,13 +311,22 @@ def new_session() -> tuple[str, str]:
 
 def seed_history(session_id: str, count: int, content: str = "x" * CONTENT_CHARS) -> None:
     """A history of `count` messages of `content` (CONTENT_CHARS by default), written as the append
-    writes them (items and session counters), without paying for `count` appends."""
+    writes them (items and session counters), without paying for `count` appends: sealed under the
+    session's key, or plaintext in a session without one (legacy)."""
     from chatvault import clock
-    from chatvault.dal.items import MessageItem, SessionItem
+    from chatvault.dal import conversation_keys
+    from chatvault.dal.items import MessageItem, SessionItem, seal_message
     from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
     from chatvault.dal.messages import position_of
 
     start = clock.now()
+    key = conversation_keys.read(session_id, start)
+
+    def body(sort_key: str) -> dict[str, Any]:
+        if key is None:
+            return {"content": content}
+        return {"sealed": seal_message(key, session_id, sort_key, content, {})}
+
     first = int(position_of(start)) - count * 1000
     last = ""
     with MessageItem.batch_write() as batch:
@@ -329,9 +338,9 @@ def seed_history(session_id: str, count: int, content: str = "x" * CONTENT_CHARS
                     MESSAGE_PREFIX + last,
                     message_id=str(uuid.uuid4()),
                     role="user",
-                    content=content,
                     created_at=start,
                     expires_at=start.replace(year=start.year + 1),
+                    **body(MESSAGE_PREFIX + last),
                 )
             )
     SessionItem(session_id, SESSION_SK).update(
