@@ -1118,6 +1118,9 @@ def export(calls: Calls, sizes: list[int], runs: int) -> dict[str, Any]:
     return result
 
 
+ERASE_ALL_BUDGET_S = 3600
+
+
 def erase_all(calls: Calls, users: list[int], messages: int, runs: int) -> dict[str, Any]:
     """DELETE /sessions for a signed-in user with `count` sessions of `messages` messages and one file
     each (jwt mode, for this section only)."""
@@ -1142,7 +1145,11 @@ def erase_all(calls: Calls, users: list[int], messages: int, runs: int) -> dict[
                     )
                 started = time.perf_counter()
                 with calls.measure() as window:
-                    status, body = call("erase_all_sessions", "DELETE", "/api/v1/sessions", subject=user)
+                    # past the function's deadline too (as the largest session's export): on a loaded
+                    # machine moto's time alone can pass 28 s, and the report marks that target missed
+                    status, body = call(
+                        "erase_all_sessions", "DELETE", "/api/v1/sessions", ERASE_ALL_BUDGET_S, subject=user
+                    )
                 seconds.append(time.perf_counter() - started)
                 assert status == 200, body
                 assert body["erased"] == {"sessions": count, "messages": count * messages, "uploads": count}
