@@ -283,6 +283,8 @@ def render(report: dict[str, Any]) -> str:
     events = report.get("message_events")
     if events:
         lines += _events_targets(report, events)
+    if "sealing" in report:
+        lines += _seal_targets(report["sealing"])
     sweeps = report["sweep"]
     sweep_name, sweep = next(iter(sweeps.items()))
     bound = sweep["target_without_constant"] + SWEEP_CONSTANT
@@ -333,6 +335,8 @@ def render(report: dict[str, Any]) -> str:
             "decoding of a page of 50 itself takes about 1 ms: dal/history.py). The fastest runs are "
             "within the target."
         )
+    if "sealing" in report:
+        lines += _seal_misses(report["sealing"])
     lines += [
         "",
         "## 1. Cold start",
@@ -475,6 +479,8 @@ def render(report: dict[str, Any]) -> str:
         lines += _chat_stream(report["chat_stream"])
     if "message_events" in report:
         lines += _message_events(report)
+    if "sealing" in report:
+        lines += _sealing(report)
     lines.append("")
     return "\n".join(lines)
 
@@ -648,5 +654,413 @@ def _message_events(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {n} | {per:,.0f} | {per * figures['dynamodb_requests']['median']:,.0f} | "
             f"{per * figures['read_units']['median']:,.0f} | {per * figures['sqs_requests']['median']:,.0f} |"
+        )
+    return lines
+
+
+# ---- section 12: sealing -----------------------------------------------------------------------------
+
+# Secrets Manager, us-east-1: USD per 10,000 API calls
+PRICE_SECRET_PER_10K = 0.05
+# requests a function instance serves between its cold start and its retirement (assumptions)
+REQUESTS_PER_COLD_START = (100, 1_000, 10_000)
+# share of requests whose session's key the serving instance holds (read in the last CACHE_SECONDS)
+KEY_HIT_RATES = (0.0, 0.5, 0.9, 0.99)
+SEAL_VARIANT_NAMES = {
+    "plaintext": "plaintext, no key lookup (the baseline)",
+    "plaintext_cold_start": "plaintext, no key lookup, cold start",
+    "legacy": "legacy session, as served now",
+    "keyed_warm": "keyed, key held",
+    "keyed_cold": "keyed, key not held",
+    "keyed_cold_start": "keyed, cold start (neither key nor secret held)",
+}
+# the baseline each variant is compared with
+SEAL_BASELINE = {
+    "legacy": "plaintext",
+    "keyed_warm": "plaintext",
+    "keyed_cold": "plaintext",
+    "keyed_cold_start": "plaintext_cold_start",
+}
+SEAL_APPENDS = {"append": 4, "append with message_id": 6}
+# the append whose first attempt is refused so that the next moves the key's TTL (run.SEAL_TTL_MOVE),
+# against a plaintext append
+SEAL_TTL_MOVE = "append moving the key's TTL (hourly)"
+SEAL_BASE_OPERATION = {SEAL_TTL_MOVE: "append"}
+
+
+def _median(figures: dict[str, Any], name: str) -> float:
+    return float(figures[name]["median"])
+
+
+def _without_keys(figures: dict[str, Any]) -> tuple[float, float]:
+    """A baseline's units less what it spent on the keys table (the panic button's mark deletes the
+    key whatever the session: stubbing the lookups does not remove that)."""
+    return (
+        _median(figures, "read_units") - _median(figures, "keys_read_units"),
+        _median(figures, "write_units") - _median(figures, "keys_write_units"),
+    )
+
+
+def seal_added(ops: dict[str, Any], op: str, variant: str) -> dict[str, float | None]:
+    """What `variant` adds to the operation over its baseline (medians): requests, round trips, read
+    and write units, p50 and p95 milliseconds. An operation without a plaintext form (the create):
+    the keys' own share, and no time."""
+    figures = ops[op][variant]
+    per = ops.get(SEAL_BASE_OPERATION.get(op, op), {})
+    base_name = SEAL_BASELINE[variant]
+    if base_name not in per:
+        return {
+            "requests": _median(figures, "key_requests"),
+            "round_trips": _median(figures, "added_round_trips"),
+            "read_units": _median(figures, "keys_read_units"),
+            "write_units": _median(figures, "keys_write_units"),
+            "p50_ms": None,
+            "p95_ms": None,
+        }
+    base = per[base_name]
+    base_reads, base_writes = _without_keys(base)
+    return {
+        "requests": _median(figures, "requests") - _median(base, "requests"),
+        "round_trips": _median(figures, "round_trips") - _median(base, "round_trips"),
+        "read_units": _median(figures, "read_units") - base_reads,
+        "write_units": _median(figures, "write_units") - base_writes,
+        "p50_ms": round(figures["ms"]["p50"] - base["ms"]["p50"], 2),
+        "p95_ms": round(figures["ms"]["p95"] - base["ms"]["p95"], 2),
+    }
+
+
+def _signed(value: float, unit: str = "") -> str:
+    return f"{value:+g}{unit}" if value else f"0{unit}"
+
+
+def _added_cell(added: dict[str, float | None]) -> str:
+    cell = (
+        f"{_signed(added['requests'] or 0)} req, {_signed(added['round_trips'] or 0)} RT, "
+        f"{_signed(added['read_units'] or 0)} RU, {_signed(added['write_units'] or 0)} WU"
+    )
+    if added["p50_ms"] is not None:
+        cell += f", p50 {added['p50_ms']:+.1f} ms"
+    return cell
+
+
+def seal_claims(sealing: dict[str, Any]) -> dict[str, tuple[bool, str]]:
+    """The issue's bars, each (held, what was measured). Round trips added: the variant's median
+    against its baseline's (the secret's read included where the baseline has none); the append that
+    moves the key's TTL (about once an hour) is a bar of its own."""
+    ops = sealing["operations"]
+    regular = [op for op in ops if op != SEAL_TTL_MOVE]
+
+    def worst(variant: str) -> tuple[float, list[str]]:
+        added = {
+            op: seal_added(ops, op, variant)["round_trips"] or 0.0
+            for op in regular
+            if variant in ops[op] and SEAL_BASELINE[variant] in ops[op]
+        }
+        most = max(added.values())
+        return most, [op for op, n in added.items() if n == most]
+
+    appends = []
+    appends_ok = True
+    for op, limit in SEAL_APPENDS.items():
+        units = {v: ops[op][v]["write_units"] for v in ("plaintext", "legacy", "keyed_warm", "keyed_cold")}
+        appends_ok &= all(u["min"] == u["max"] == limit for u in units.values())
+        appends.append(f"{op}: " + "/".join(f"{u['max']:g}" for u in units.values()))
+    warm_requests = max(
+        ops[op]["keyed_warm"][name]["max"] for op in regular for name in ("key_requests", "secret_reads")
+    )
+    warm_trips, _ = worst("keyed_warm")
+    cold_trips, cold_ops = worst("keyed_cold")
+    start_trips, start_ops = worst("keyed_cold_start")
+    legacy_trips, legacy_ops = worst("legacy")
+    aws = sealing["aws_calls"]
+    claims = {
+        "append_units": (
+            appends_ok,
+            "; ".join(appends) + " write units (plaintext/legacy/keyed, key held/keyed, key not held)",
+        ),
+        "warm": (
+            warm_requests == 0 and warm_trips == 0,
+            f"{warm_requests:g} requests for the key or the secret, {warm_trips:g} round trips added, "
+            "in every operation",
+        ),
+        "legacy": (
+            legacy_trips == 0,
+            f"up to {legacy_trips:g} round trips added ({', '.join(legacy_ops)}): its key is looked up, "
+            "found missing and never remembered, on every request",
+        ),
+        "cold": (cold_trips <= 1, f"at most {cold_trips:g} ({', '.join(cold_ops)})"),
+        "cold_start": (
+            start_trips <= 1,
+            f"at most {start_trips:g} ({', '.join(start_ops)}): the key's read, then the secret's, before "
+            "the request's own",
+        ),
+        "kms": (aws["kms"] == 0, f"{aws['kms']} KMS calls in {aws['requests_measured']:,} requests"),
+    }
+    if SEAL_TTL_MOVE in ops:
+        moved = seal_added(ops, SEAL_TTL_MOVE, "keyed_warm")
+        units = ops[SEAL_TTL_MOVE]["keyed_warm"]["write_units"]["median"]
+        claims["ttl_move"] = (
+            not moved["round_trips"] and units <= SEAL_APPENDS["append"],
+            f"{units:g} write units, {_signed(moved['round_trips'] or 0)} round trip, key held: the first "
+            "attempt refused (its units counted), the next moving the key's TTL (2 of them)",
+        )
+    return claims
+
+
+def _seal_targets(sealing: dict[str, Any]) -> list[str]:
+    claims = seal_claims(sealing)
+    rows = [
+        ("sealing: an append keeps its write units (4, or 6 with a message_id)", "append_units"),
+        (
+            "sealing: … also the append that moves the key's TTL (about once an hour of a session's "
+            "activity), in units and round trips",
+            "ttl_move",
+        ),
+        (
+            "sealing: a warm function serving a keyed session it served in the last minutes adds no round trip",
+            "warm",
+        ),
+        ("sealing: … nor serving a legacy (plaintext) session it served in the last minutes", "legacy"),
+        ("sealing: any other request adds at most one round trip — key not held", "cold"),
+        ("sealing: … — first request of a cold start (neither key nor secret held)", "cold_start"),
+        ("sealing: KMS calls per 1,000 requests: 0", "kms"),
+    ]
+    return [
+        f"| {label} | {claims[key][1]} | {_mark(claims[key][0])} |" for label, key in rows if key in claims
+    ]
+
+
+def _sealing(report: dict[str, Any]) -> list[str]:
+    """Section 12: what a key per conversation costs, operation by operation."""
+    sealing = report["sealing"]
+    ops = sealing["operations"]
+    runs = sealing["runs"]
+    lines = [
+        "",
+        "## 12. Sealing: what a key per conversation costs",
+        "",
+        f"Each user-facing operation, {runs} runs, on a keyed session (everything a person wrote sealed "
+        "under the conversation's own key: chatvault/seal.py, dal/conversation_keys.py) beside "
+        "the same operation on a legacy plaintext session (its items rewritten as they were stored before "
+        "conversations had keys). The variants:",
+        "",
+        "- **plaintext, no key lookup** — the baseline: a legacy session with the key lookups stubbed "
+        'out (answered "no key" without a request), which is what the operation costs without keys;',
+        "- **legacy session, as served now** — the same session with the lookups done: a legacy session "
+        "has no key, and the lookup that finds none is not remembered;",
+        "- **keyed, key held** — the serving function read or wrote the session's key in the last "
+        f"{sealing['cache_seconds']} s (conversation_keys.CACHE_SECONDS);",
+        "- **keyed, key not held** — it did not (`conversation_keys.forget()` before the request);",
+        "- **cold start** — neither the key nor the deployment's secret held (`dal/secret.py` "
+        "`forget()` too): the first request of a new function instance; compared with the baseline's "
+        "cold start, where the operations that write an audit entry read the secret anyway.",
+        "",
+        "Sessions hold a title, metadata and "
+        f"{sealing['history_messages']} messages of {report['content_chars']} characters (sealed, or "
+        f"plaintext in the legacy ones); list requests ask for {sealing['page_messages']} messages; the "
+        f"session list is a signed-in user's page of {sealing['owned_sessions']} sessions (jwt mode); "
+        "the chat turn's reply is the stand-in model's, cut to the same size; the panic button erases a "
+        "session of 3 messages. Every variant's request of a run is measured before the next run's, so "
+        "what slows moto as its tables grow slows all alike. Round trips here are the requests on the "
+        "critical path: the longest chain of requests each sent after the one before it was answered "
+        "(a key read the request waits for before its write is one; one sent beside the request's own "
+        "read is not). Units as section 2. Times are in-process on moto (p50/p95): moto answers in "
+        "its own time, so compare within a row; on AWS a round trip added is a DynamoDB GetItem (a few "
+        "ms) or a Secrets Manager read (tens of ms).",
+        "",
+        "### Added per operation (medians, against the baseline)",
+        "",
+        "| operation | key held | key not held | cold start | legacy session |",
+        "|---|---|---|---|---|",
+    ]
+    for op, per in ops.items():
+        cells = [
+            _added_cell(seal_added(ops, op, v)) if v in per else "—"
+            for v in ("keyed_warm", "keyed_cold", "keyed_cold_start", "legacy")
+        ]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    create = ops.get("create", {}).get("keyed_warm")
+    lines += [
+        "",
+        "req: requests, RT: round trips, RU/WU: read/write units. "
+        + (
+            f"A create has no plaintext form any more: its row is the keys' own share (the key item, "
+            f"{create['keys_write_units']['median']:g} write units inside the create's transaction). "
+            if create
+            else ""
+        )
+        + f"The {SEAL_TTL_MOVE.split(' (', maxsplit=1)[0]} is compared with a plaintext append; its first attempt is "
+        "refused and counted as written in full (the capacity model's assumption). "
+        + "The panic button deletes the key in its mark whatever the session (a legacy one has none: "
+        "the delete of a missing item is billed all the same), so its baseline is counted without that "
+        "delete; the mark is a transaction for the key's sake, which bills its update of the session "
+        "item twice (one write unit more, not counted above). The times are this shared machine's: two "
+        "variants sending the same requests (the panic button's rows, the key held against the baseline) "
+        "differ by several ms, so a difference of that order is noise; the requests and round trips are "
+        "what carry over to AWS.",
+        "",
+        "### Per operation and variant",
+        "",
+        "| operation | variant | requests (keys table, secret) | round trips | read units (keys table) | "
+        "write units (keys table) | p50 / p95 | requests by operation |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for op, per in ops.items():
+        for n, (variant, figures) in enumerate(per.items()):
+            by_op = ", ".join(f"{name} × {count}" for name, count in figures["calls"])
+            lines.append(
+                f"| {op if n == 0 else ''} | {SEAL_VARIANT_NAMES[variant]} | "
+                f"{_median(figures, 'requests'):g} ({_median(figures, 'key_requests'):g}, "
+                f"{_median(figures, 'secret_reads'):g}) | "
+                f"{_m(figures['round_trips'])} | "
+                f"{_median(figures, 'read_units'):g} ({_median(figures, 'keys_read_units'):g}) | "
+                f"{_median(figures, 'write_units'):g} ({_median(figures, 'keys_write_units'):g}) | "
+                f"{figures['ms']['p50']} / {figures['ms']['p95']} ms | {by_op} |"
+            )
+    sizes = sealing["item_sizes"]
+    lines += [
+        "",
+        "### Bytes stored per item",
+        "",
+        f"As DynamoDB sizes an item (attribute names and values). A sealed value is its plaintext plus "
+        f"{sizes['seal_overhead_bytes']} bytes (seal.OVERHEAD: version, nonce, tag), under another "
+        "attribute name; the session item also names its key (`key_id`) and when the key's TTL falls "
+        "(`key_expires_at`). One conversation, title and metadata short, one "
+        f"{report['content_chars']}-character message with a `message_id`:",
+        "",
+        "| item | legacy | keyed | added | attributes (keyed / legacy only) |",
+        "|---|---|---|---|---|",
+    ]
+    for label, item in sizes["items"].items():
+        names = f"{', '.join(item['keyed_only_attributes']) or '—'} / {', '.join(item['legacy_only_attributes']) or '—'}"
+        lines.append(
+            f"| {label} | {item['legacy_bytes']} | {item['keyed_bytes']} | {item['added_bytes']:+d} | {names} |"
+        )
+    crypto = sealing["crypto"]
+    lines += [
+        "",
+        f"None of it crosses a unit here: a message item stays under 1 KB (an append's 4 write units), "
+        f"a profile and session item under 1 KB. The cryptography itself, CPU over "
+        f"{crypto['iterations']:,} calls: sealing a {report['content_chars']}-character message "
+        f"{crypto['seal_message_us']} µs, opening it {crypto['open_message_us']} µs, unwrapping a "
+        f"conversation's key {crypto['unwrap_key_us']} µs.",
+    ]
+    lines += _seal_per_thousand(sealing, report)
+    return lines
+
+
+def _seal_per_thousand(sealing: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    ops = sealing["operations"]
+    aws = sealing["aws_calls"]
+    cold_start = sealing["secret_after_cold_start"]
+    get_cold = ops["get session"]["keyed_cold"]
+    read_units = _median(get_cold, "keys_read_units")
+    start_reads = {
+        op: _median(per["keyed_cold_start"], "secret_reads")
+        for op, per in ops.items()
+        if "keyed_cold_start" in per
+    }
+    lines = [
+        "",
+        "### Secret reads and KMS calls per 1,000 requests",
+        "",
+        f"Measured: **{aws['kms']} KMS calls** in the {aws['requests_measured']:,} requests of this section "
+        "(every request any botocore client sent, counted by service: the data keys are wrapped under a "
+        "key derived from the deployment's secret, not by KMS). The secret is read once per function "
+        f"instance: a new instance serving {cold_start['requests']} requests on a keyed session, each "
+        f"missing the key cache, read it {cold_start['secret_reads']} time(s); each cold-start request "
+        f"above read it {' or '.join(sorted({f'{v:g}' for v in start_reads.values()}))} time(s), and no "
+        "request of a warm instance read it. So per 1,000 requests it is 1,000 / (requests an instance "
+        "serves from its cold start to its retirement); at Secrets Manager's "
+        f"${PRICE_SECRET_PER_10K} per 10,000 calls:",
+        "",
+        "| requests per instance (assumed) | secret reads per 1,000 requests | per million requests | KMS calls per 1,000 |",
+        "|---|---|---|---|",
+    ]
+    for n in REQUESTS_PER_COLD_START:
+        per_thousand = 1000 / n
+        dollars = per_thousand * 1000 * PRICE_SECRET_PER_10K / 10_000
+        lines.append(f"| {n:,} | {per_thousand:g} | ${dollars:.4f} | {aws['kms']} |")
+    lines += [
+        "",
+        "Functions that write an audit entry or count a client's rate (create, upload, export, the panic "
+        "button, a PATCH that ends the session) read the secret on a cold start anyway; the others (get, "
+        "the lists, append, chat, any other PATCH) read it now for a keyed session's key, where they read "
+        "no secret before.",
+        "",
+        "Keys-table reads per 1,000 requests on single sessions, by the share served by an instance that "
+        f"holds the key (one strongly consistent GetItem a miss: {read_units:g} read unit, measured; "
+        f"${PRICE_READ_PER_MILLION} per million read units):",
+        "",
+        "| key held for | GetItem per 1,000 requests | read units per 1,000 | per million requests |",
+        "|---|---|---|---|",
+    ]
+    for hit in KEY_HIT_RATES:
+        misses = 1000 * (1 - hit)
+        lines.append(
+            f"| {hit:.0%} | {misses:g} | {misses * read_units:g} | "
+            f"${misses * 1000 * read_units * PRICE_READ_PER_MILLION / 1e6:.4f} |"
+        )
+    page = ops.get("list sessions (a page)", {}).get("keyed_cold")
+    legacy_reads = {op: _median(per["legacy"], "key_requests") for op, per in ops.items() if "legacy" in per}
+    lookups = "; ".join(
+        f"{count:g} GetItem a request for {', '.join(op for op, n in legacy_reads.items() if n == count)}"
+        for count in sorted(set(legacy_reads.values()) - {0}, reverse=True)
+    )
+    lines += [
+        "",
+        "A key is held for CACHE_SECONDS from when it was read or written, not from its last use: a "
+        f"session only read, without pause, by one instance misses once every {sealing['cache_seconds']} s. "
+        + (
+            f"A list page reads the keys it lacks in one BatchGetItem beside the profiles "
+            f"({_median(page, 'keys_read_units'):g} read units for {sealing['owned_sessions']} keys). "
+            if page
+            else ""
+        )
+        + f"A legacy session's key is looked up on every request and never held: {lookups} (the session "
+        "list tells a legacy session from its item, and the panic button reads no key). Writes to the "
+        "keys table: the create's key item and the panic button's delete (in their transactions), and "
+        "the key's TTL moved with the session's, by every PATCH and by an append about once an hour of "
+        "activity (2 write units each time).",
+    ]
+    return lines
+
+
+def _seal_misses(sealing: dict[str, Any]) -> list[str]:
+    """Why a sealing bar is missed, for those that are."""
+    claims = seal_claims(sealing)
+    lines = []
+    if not claims["legacy"][0]:
+        lines.append(
+            "- **Sealing, legacy sessions.** A session written before conversations had keys has none, "
+            "and a lookup that finds none is not remembered: every request looks its key up again (section "
+            "12). Beside the request's own read it costs a request and a read unit but no round trip (get, "
+            "lists); before a write, which must know what to seal under, a round trip (append, chat); the "
+            "export reads it again before the history's pages; a PATCH reads it before its transaction and "
+            "again in the read of the session that runs beside it, ahead of that read (two). Remembering "
+            "the absence for as long as a key is held, or telling a legacy session from the session item "
+            "the request reads anyway, would bring it to none; sealing legacy sessions in place (dal/"
+            "items.py, the operator's migration) removes them."
+        )
+    if "ttl_move" in claims and not claims["ttl_move"][0]:
+        lines.append(
+            "- **Sealing, the key's TTL.** A key's TTL follows its session's, so that the conversation "
+            "becomes unreadable when the session expires; an append moves it only when the session's new "
+            "expiry would pass it by more than the slack (an hour, or a 24th of the retention). The append "
+            "does not read the session item before its write, so it learns this from its first attempt's "
+            "refusal (the session item's old values) and writes again with the key's TTL moved: once an "
+            "hour of a session's activity, an append is two transactions one after the other (section 12). "
+            "A longer slack makes it rarer, at the price of a conversation that may become unreadable that "
+            "much before its session expires; moving the TTL in every append would cost every append 2 "
+            "write units."
+        )
+    if not claims["cold_start"][0]:
+        lines.append(
+            "- **Sealing, cold start.** The first request a new function instance serves on a keyed session "
+            "reads the key, then the deployment's secret (the wrapping key is derived from it, read once an "
+            "instance), then unwraps the key: two reads one after the other, before the write where the "
+            "write needs the key (append, PATCH, chat). Reads that need the key only to open what they "
+            "read (get, lists, export) send it beside their own read and add one. Reading the secret beside "
+            "the key rather than after it would make it one; it is once per instance (the next table)."
         )
     return lines

@@ -134,3 +134,66 @@ def test_the_message_events_read_once_and_send_ten_to_a_request(report: dict) ->
         assert figures["read_units"]["min"] > 0, n
         assert figures["read_units"]["max"] == n, n  # a read unit per message of under 4 KB
         assert dict(figures["by_operation"]) == {"BatchGetItem": 1, "SendMessageBatch": sends}, n
+
+
+def test_sealing_keeps_the_append_units_and_a_warm_function_adds_nothing(report: dict) -> None:
+    """Section 12, the issue's bars for a key per conversation: an append's write units are what they
+    were (4, or 6 with a message_id: keyed as legacy, key held or not, and as without keys); a warm
+    function serving a keyed session whose key it holds sends no request for the key or the secret
+    and adds no round trip, whatever the operation (a get is its one BatchGetItem, as without keys);
+    a function that does not hold the key adds at most one round trip, and a read only the key's read
+    beside its own (a page's keys: one BatchGetItem)."""
+    ops = report["sealing"]["operations"]
+    for op, units in (("append", 4), ("append with message_id", 6)):
+        for variant in ("plaintext", "legacy", "keyed_warm", "keyed_cold", "keyed_cold_start"):
+            figures = ops[op][variant]["write_units"]
+            assert figures["min"] == figures["max"] == units, (op, variant)
+    for op, per in ops.items():
+        warm = per["keyed_warm"]
+        assert warm["key_requests"]["max"] == warm["secret_reads"]["max"] == 0, op
+        assert warm["added_round_trips"]["max"] == 0, op
+        assert per["keyed_cold"]["added_round_trips"]["max"] <= 1, op
+    get = ops["get session"]
+    assert get["keyed_warm"]["requests"]["max"] == get["plaintext"]["requests"]["max"] == 1
+    assert dict(get["keyed_warm"]["calls"]) == {"BatchGetItem": 1}
+    reads = ("get session", "list messages (first page)", "list messages (newest first)", "export")
+    for op in (*reads, "list sessions (a page)"):
+        cold, base = ops[op]["keyed_cold"], ops[op]["plaintext"]
+        assert cold["key_requests"]["min"] == cold["key_requests"]["max"] == 1, op
+        assert cold["requests"]["max"] == base["requests"]["max"] + 1, op
+
+
+def test_sealing_calls_no_kms_and_reads_the_secret_once_per_cold_start(report: dict) -> None:
+    """The data keys are wrapped under a key derived from the deployment's secret: no KMS call in any
+    request of the section (every botocore client's requests counted), and the secret read once by a
+    new function instance however many keys it then reads, never by a warm one."""
+    sealing = report["sealing"]
+    assert sealing["aws_calls"]["requests_measured"] > 0
+    assert sealing["aws_calls"]["kms"] == 0
+    assert sealing["secret_after_cold_start"] == {"requests": 10, "secret_reads": 1}
+    for op, per in sealing["operations"].items():
+        assert per["keyed_cold_start"]["secret_reads"]["max"] == 1, op
+        assert per["keyed_cold"]["secret_reads"]["max"] == 0, op
+
+
+def test_a_sealed_value_stores_its_plaintext_and_the_seal(report: dict) -> None:
+    """A 500-character message item grows by seal.OVERHEAD, give or take its attribute's name
+    (`sealed` for `content`) and the newline before the content (after the metadata, none here); the
+    message_id marker not at all."""
+    sizes = report["sealing"]["item_sizes"]
+    overhead = sizes["seal_overhead_bytes"]
+    items = sizes["items"]
+    assert items["message (500 characters)"]["added_bytes"] == overhead + len("sealed") - len("content") + 1
+    assert items["message_id marker"]["added_bytes"] == 0
+    assert items["key item (keys table)"]["keyed_bytes"] > 32 + overhead  # the wrapped key
+    for label, item in items.items():
+        assert item["keyed_bytes"] < 1024, label  # under a write unit, as before
+
+
+def test_an_append_moves_the_key_ttl_in_its_own_transaction(report: dict) -> None:
+    """About once an hour of a session's activity an append moves its key's TTL: inside its (second)
+    transaction, 2 write units on the keys table, no request of its own."""
+    moved = report["sealing"]["operations"]["append moving the key's TTL (hourly)"]["keyed_warm"]
+    assert moved["key_requests"]["max"] == 0
+    assert moved["keys_write_units"]["min"] == moved["keys_write_units"]["max"] == 2
+    assert dict(moved["calls"]) == {"TransactWriteItems": 2}
