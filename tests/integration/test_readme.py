@@ -88,9 +88,10 @@ def test_the_readme_examples_run_in_order(stack: LocalStack, tmp_path: Path) -> 
     assert not [item for item in table_items(stack) if item.get("pk", {}).get("S") == sid]
 
 
-# Blocks that need an AWS account (deploying, a deployed user pool, hosting the page) or are the two
-# commands themselves (make test is what runs this): every other block runs here.
-NOT_RUN_HERE = ("make dev    #", "sam deploy", "aws cognito-idp", "aws s3 sync", "aws dynamodb")  # (the bot's deploy too)
+# Blocks that need an AWS account (deploying, the bot's deploy too, a deployed user pool, hosting the
+# page, restoring a backup) or are the two commands themselves (make test is what runs this): every
+# other block runs here.
+NOT_RUN_HERE = ("make dev    #", "sam deploy", "aws cognito-idp", "aws s3 sync", "aws dynamodb")
 
 
 def _blocks() -> list[str]:
