@@ -173,3 +173,49 @@ def new_message_records() -> list[dict[str, Any]]:
         if record["eventName"] in pattern["eventName"]
         and record["dynamodb"]["Keys"]["sk"]["S"].startswith(prefix)
     ]
+
+
+def unseal_in_place(session_id: str) -> None:
+    """Make a session what it was before conversations had keys (a legacy session): no key, its items
+    plaintext as the service wrote them then (dal/items.py), opened from their sealed values."""
+    import boto3
+
+    from chatvault import clock
+    from chatvault.dal import conversation_keys
+    from chatvault.dal.items import open_message, open_text
+    from chatvault.settings import get_settings
+
+    key = conversation_keys.read(session_id, clock.now())
+    assert key is not None
+    ddb, table = boto3.client("dynamodb"), get_settings().table_name
+    items = ddb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": session_id}},
+        ConsistentRead=True,
+    )["Items"]
+
+    def opened(item: dict[str, Any], field: str) -> str:
+        return open_text(key, session_id, item["sk"]["S"], field, item.pop(field)["B"])
+
+    for item in items:
+        sk = item["sk"]["S"]
+        if sk == "#S":
+            item.pop("key_id")
+            item.pop("key_expires_at")
+            if "sealed_preview" in item:
+                item["preview"] = {"S": opened(item, "sealed_preview")}
+        if sk == "!P":
+            if "sealed_title" in item:
+                item["title"] = {"S": opened(item, "sealed_title")}
+            if "sealed_metadata" in item:
+                metadata = json.loads(opened(item, "sealed_metadata"))
+                item["metadata"] = {"M": {k: {"S": v} for k, v in metadata.items()}}
+        if "sealed" in item:
+            content, meta = open_message(key, session_id, sk, item.pop("sealed")["B"])
+            item["content"] = {"S": content}
+            if meta:
+                item["meta"] = {"S": json.dumps(meta, separators=(",", ":"))}
+        ddb.put_item(TableName=table, Item=item)
+    conversation_keys.KeyItem(session_id).delete()
+    conversation_keys.forget()

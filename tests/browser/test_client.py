@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
 
-from tests.integration.local_stack import LocalStack
+from tests.integration.local_stack import PAST_INLINE_MESSAGES, LocalStack, fill_past_inline
 
 pytestmark = pytest.mark.http
 
@@ -966,19 +965,8 @@ def test_export_session_follows_the_link_of_a_large_export_and_opens_it(
     """A session past what one answer carries (5.3 MB): exportSession gets the link, downloads the
     sealed object and opens it: the export, as the history has it."""
     created = requests.post(f"{page_stack.api}/api/v1/sessions", json={}, timeout=10).json()
-    url = f"{page_stack.api}/api/v1/sessions/{created['session_id']}"
-    auth = {"X-Session-Token": created["session_token"]}
     marker = f"large-{uuid.uuid4().hex[:8]}"
-
-    def append(n: int) -> None:
-        content = f"{n:05d} {marker} ü " + "x" * 32_000
-        reply = requests.post(
-            f"{url}/messages", headers=auth, json={"role": "user", "content": content}, timeout=30
-        )
-        assert reply.status_code == 201, reply.text
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(append, range(165)))
+    fill_past_inline(page_stack.api, created["session_id"], created["session_token"], f"{marker} ü ")
 
     out = _run(
         page,
@@ -1003,8 +991,8 @@ def test_export_session_follows_the_link_of_a_large_export_and_opens_it(
     assert out["answered"] == ["download_url", "encryption", "expires_at"]
     assert out["format"] == "chatvault.export/1"
     assert out["session"] == created["session_id"]
-    assert len(out["contents"]) == 165
+    assert len(out["contents"]) == PAST_INLINE_MESSAGES
     assert out["contents"] == out["history"]
     assert sorted(c[: len(marker) + 9] for c in out["contents"]) == [
-        f"{n:05d} {marker} ü " for n in range(165)
+        f"{n:05d} {marker} ü " for n in range(PAST_INLINE_MESSAGES)
     ]

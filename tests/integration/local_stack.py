@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,23 @@ def table_items(stack: LocalStack) -> list[dict[str, Any]]:
     for name in ddb.list_tables()["TableNames"]:
         items += ddb.scan(TableName=name)["Items"]
     return items
+
+
+PAST_INLINE_MESSAGES = 165  # of 32,000 characters: 5.3 MB, over the 5 MB an export answers inline
+
+
+def fill_past_inline(api: str, session_id: str, token: str, prefix: str) -> None:
+    """Append PAST_INLINE_MESSAGES user messages over HTTP, 4 at a time, so that the session's export
+    is answered as a link: message n's content starts `f"{n:05d} {prefix}"`."""
+    url, auth = f"{api}/api/v1/sessions/{session_id}/messages", {"X-Session-Token": token}
+
+    def append(n: int) -> None:
+        content = f"{n:05d} {prefix}" + "x" * 32_000
+        reply = requests.post(url, headers=auth, json={"role": "user", "content": content}, timeout=30)
+        assert reply.status_code == 201, reply.text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(append, range(PAST_INLINE_MESSAGES)))
 
 
 def queue_url(stack: LocalStack, logical_id: str) -> str:

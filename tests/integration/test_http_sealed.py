@@ -14,7 +14,6 @@ import os
 import signal
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -27,7 +26,7 @@ from chatvault_client import ChatVault, TransportError
 
 from chatvault import seal
 from chatvault.dal import conversation_keys
-from tests.integration.local_stack import LocalStack, table_items
+from tests.integration.local_stack import LocalStack, fill_past_inline, table_items
 
 pytestmark = pytest.mark.http
 TIMEOUT = 30
@@ -151,6 +150,7 @@ def test_a_restored_copy_of_an_erased_conversation_opens_under_no_key_and_is_not
     stack: LocalStack,
 ) -> None:
     marker = f"backup-{uuid.uuid4().hex[:12]}"
+    _conversation(stack, f"bystander-{marker}")  # a key the deployment still holds, to try on the copies
     sid, url, auth = _conversation(stack, marker)
     ddb = _ddb(stack)
     # 1. a backup: every raw item of the session, and its export
@@ -223,16 +223,7 @@ def test_a_large_export_is_sealed_under_a_key_only_its_answer_carries_and_erased
     assert created.session_token
     sid, user = created.session_id, browser.with_token(created.session_token)
     url, auth = f"{stack.api}/api/v1/sessions/{sid}", {"X-Session-Token": created.session_token}
-
-    def append(n: int) -> None:
-        content = f"{n:05d} {marker} " + "x" * 32_000
-        reply = requests.post(
-            f"{url}/messages", headers=auth, json={"role": "user", "content": content}, timeout=30
-        )
-        assert reply.status_code == 201, reply.text
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(append, range(165)))  # 5.3 MB: over the 5 MB answered inline
+    fill_past_inline(stack.api, sid, created.session_token, f"{marker} ")
 
     exported = requests.get(f"{url}/export", headers=auth, timeout=60)
 

@@ -346,25 +346,17 @@ def _opened(link: dict[str, Any], stored: bytes) -> Any:
     return json.loads(plaintext)
 
 
-def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
-    settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past one response the export goes to its object part by part as it is encoded, sealed chunk by
-    chunk: no request to S3 carries more than about a part, every part but the last is at least a part
-    (S3's minimum), and the object opens to the same export."""
+def _small_parts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Exports written in parts of 2 KiB (S3's minimum lowered to 1 KiB) sealed in chunks of 256
+    bytes, so a 60-message session takes several; the size of each part sent, as it is sent."""
     import moto.s3.models
 
     from chatvault import seal
     from chatvault.dal import exports
 
-    sid, token = _session()
-    _bulk_messages(sid, 60)
-    inline = call("GET", f"/api/v1/sessions/{sid}/export", token=token).body
     monkeypatch.setattr(exports, "PART_BYTES", 2048)
-    monkeypatch.setattr(seal, "CHUNK_BYTES", 256)  # chunks of 256 bytes, parts of 2 KiB
+    monkeypatch.setattr(seal, "CHUNK_BYTES", 256)
     monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
-    settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
-    get_settings.cache_clear()
     sent: list[int] = []
     real_send = exports.ExportObject._send_part
 
@@ -373,6 +365,21 @@ def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
         real_send(self)
 
     monkeypatch.setattr(exports.ExportObject, "_send_part", recording)
+    return sent
+
+
+def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
+    settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past one response the export goes to its object part by part as it is encoded, sealed chunk by
+    chunk: no request to S3 carries more than about a part, every part but the last is at least a part
+    (S3's minimum), and the object opens to the same export."""
+    sid, token = _session()
+    _bulk_messages(sid, 60)
+    inline = call("GET", f"/api/v1/sessions/{sid}/export", token=token).body
+    sent = _small_parts(monkeypatch)
+    settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
+    get_settings.cache_clear()
 
     reply = call("GET", f"/api/v1/sessions/{sid}/export", token=token)
 
@@ -390,25 +397,13 @@ def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
 def test_an_export_that_fails_mid_way_leaves_no_parts_behind(
     settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import moto.s3.models
 
-    from chatvault import seal
-    from chatvault.dal import exports, messages
+    from chatvault.dal import messages
     from chatvault.errors import StorageUnavailableError
 
     sid, token = _session()
     _bulk_messages(sid, 60)
-    monkeypatch.setattr(exports, "PART_BYTES", 2048)
-    monkeypatch.setattr(seal, "CHUNK_BYTES", 256)  # sealed chunks small enough to fill parts before it fails
-    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1024)
-    sent: list[int] = []
-    real_send = exports.ExportObject._send_part
-
-    def recording(self: exports.ExportObject) -> None:
-        sent.append(len(self.buffer))
-        real_send(self)
-
-    monkeypatch.setattr(exports.ExportObject, "_send_part", recording)
+    sent = _small_parts(monkeypatch)  # sealed chunks small enough to fill parts before it fails
     settings_env.setenv("EXPORT_INLINE_BYTES", "1500")
     get_settings.cache_clear()
     real_pages = messages.every_page

@@ -13,7 +13,7 @@ from chatvault import clock, seal
 from chatvault.dal import conversation_keys
 from chatvault.logic.check_restore import check_restore
 from chatvault.settings import get_settings
-from tests.helpers import call
+from tests.helpers import call, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws")
 _tokens: dict[str, str] = {}
@@ -55,21 +55,7 @@ def _lose_key(session_id: str, *, expired: bool = False) -> None:
 def _legacy() -> str:
     """A session written before conversations had keys: plaintext items, no key."""
     session_id = _session()
-    ddb = boto3.client("dynamodb")
-    for item in _items(session_id):
-        if item["sk"]["S"] == "#S":
-            for name in ("key_id", "key_expires_at", "sealed_preview"):
-                item.pop(name, None)
-            item["preview"] = {"S": "m1"}
-        if item["sk"]["S"] == "!P":
-            item.pop("sealed_title", None)
-            item["title"] = {"S": "t"}
-        if "sealed" in item:
-            item.pop("sealed")
-            item["content"] = {"S": "words"}
-        ddb.put_item(TableName=get_settings().table_name, Item=item)
-    conversation_keys.KeyItem(session_id).delete()
-    conversation_keys.forget()
+    unseal_in_place(session_id)
     return session_id
 
 

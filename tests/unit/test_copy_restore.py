@@ -16,7 +16,7 @@ from chatvault import clock
 from chatvault.dal import conversation_keys, restore
 from chatvault.logic.copy_restore import RestoreCopy, copy_restore
 from chatvault.settings import get_settings
-from tests.helpers import call
+from tests.helpers import call, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws")
 RESTORED = "chatvault-local-SessionsTable-restored"
@@ -369,21 +369,7 @@ def test_plaintext_never_goes_back_into_a_conversation_sealed_since() -> None:
 def _legacy() -> str:
     """A session written before conversations had keys: plaintext items, no key."""
     sid = _session(messages=2)
-    for item in _items(sid).values():
-        if item["sk"]["S"] == "#S":
-            for name in ("key_id", "key_expires_at", "sealed_preview"):
-                item.pop(name, None)
-            item["preview"] = {"S": "m1"}
-        if item["sk"]["S"] == "!P":
-            item.pop("sealed_title", None)
-            item.pop("sealed_metadata", None)
-            item["title"] = {"S": "t"}
-        if "sealed" in item:
-            item.pop("sealed")
-            item["content"] = {"S": "words"}
-        _ddb().put_item(TableName=get_settings().table_name, Item=item)
-    conversation_keys.KeyItem(sid).delete()
-    conversation_keys.forget()
+    unseal_in_place(sid)
     return sid
 
 

@@ -19,13 +19,12 @@ import pytest
 from chatvault import clock
 from chatvault.dal import conversation_keys, history, messages, replies, sessions
 from chatvault.dal import seal_legacy as store
-from chatvault.dal.items import open_message, open_text
 from chatvault.logic import seal_legacy as logic
 from chatvault.logic.check_restore import check_restore
 from chatvault.logic.erase_by_operator import erase_by_operator
 from chatvault.logic.seal_legacy import SealLegacy, seal_legacy
 from chatvault.settings import get_settings
-from tests.helpers import call, create
+from tests.helpers import call, create, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws", "jwt_mode")
 OWNER = "alice"
@@ -91,40 +90,9 @@ def _append(session_id: str, content: str, metadata: dict[str, Any] | None = Non
     assert reply.status == 201, reply.body
 
 
-def _unseal_in_place(session_id: str) -> None:
-    """Make a session what it was before conversations had keys: no key, plaintext items written as
-    the service wrote them then (dal/items.py)."""
-    key = conversation_keys.read(session_id, clock.now())
-    assert key is not None
-    ddb = _ddb()
-    for item in _items(session_id):
-        sk = item["sk"]["S"]
-        if sk == "#S":
-            item.pop("key_id")
-            item.pop("key_expires_at")
-            if "sealed_preview" in item:
-                sealed = item.pop("sealed_preview")["B"]
-                item["preview"] = {"S": open_text(key, session_id, sk, "sealed_preview", sealed)}
-        if sk == "!P":
-            title = open_text(key, session_id, sk, "sealed_title", item.pop("sealed_title")["B"])
-            metadata = json.loads(
-                open_text(key, session_id, sk, "sealed_metadata", item.pop("sealed_metadata")["B"])
-            )
-            item["title"] = {"S": title}
-            item["metadata"] = {"M": {k: {"S": v} for k, v in metadata.items()}}
-        if "sealed" in item:
-            content, meta = open_message(key, session_id, sk, item.pop("sealed")["B"])
-            item["content"] = {"S": content}
-            if meta:
-                item["meta"] = {"S": json.dumps(meta, separators=(",", ":"))}
-        ddb.put_item(TableName=get_settings().table_name, Item=item)
-    conversation_keys.KeyItem(session_id).delete()
-    conversation_keys.forget()
-
-
 def _legacy(marker: str, messages: int = MESSAGES) -> str:
     session_id = _conversation(marker, messages)
-    _unseal_in_place(session_id)
+    unseal_in_place(session_id)
     items = _items(session_id)
     assert not any(name in item for item in items for name in SEALED)
     assert any(marker in item.get("content", {}).get("S", "") for item in items)
