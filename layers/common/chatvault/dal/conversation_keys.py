@@ -161,6 +161,18 @@ def read_many(session_ids: Iterable[str], at: datetime) -> dict[str, bytes]:
     return found
 
 
+def named(session_id: str, wanted: str, at: datetime, held: bytes | None) -> bytes | None:
+    """The session's key whose name (`key_id`) is `wanted`: `held` when it is that one, else read
+    afresh, once (a copy this process held is dropped first: the session was erased and created again
+    under the same id since, or given its key since the caller looked); None when the stored key is
+    not that one either (gone: erased, expired)."""
+    if held is not None and key_id(held) == wanted:
+        return held
+    forget(session_id)
+    key = read(session_id, at)
+    return key if key is not None and key_id(key) == wanted else None
+
+
 def forget(session_id: str | None = None) -> None:
     """Drop a key from this process's memory (its conversation was erased here), or every key."""
     _cache.drop(session_id)

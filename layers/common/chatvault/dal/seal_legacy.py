@@ -150,11 +150,8 @@ def key_of(session: Head, at: datetime) -> bytes | None:
     the keys table; None when it is gone (erased, expired)."""
     if session.key_id is None:
         return None
-    key = conversation_keys.read(session.session_id, at)
-    if key is None or conversation_keys.key_id(key) != session.key_id:
-        conversation_keys.forget(session.session_id)  # a stale copy held by this process: read afresh
-        key = conversation_keys.read(session.session_id, at)
-    return key if key is not None and conversation_keys.key_id(key) == session.key_id else None
+    held = conversation_keys.read(session.session_id, at)
+    return conversation_keys.named(session.session_id, session.key_id, at, held)
 
 
 @storage_errors

@@ -166,14 +166,11 @@ class KeySoon:
         session given one meanwhile: `make admin ARGS="seal-legacy"`, dal/seal_legacy.py)."""
         if key_id is None:
             return None
-        key = self._cached if self._read is None else self._read.result()
-        if key is not None and conversation_keys.key_id(key) == key_id:
-            return key
-        conversation_keys.forget(self.session_id)
-        key = conversation_keys.read(self.session_id, self.at)
-        if key is not None and conversation_keys.key_id(key) == key_id:
-            return key
-        raise KeyGone(self.session_id)
+        held = self._cached if self._read is None else self._read.result()
+        key = conversation_keys.named(self.session_id, key_id, self.at, held)
+        if key is None:
+            raise KeyGone(self.session_id)
+        return key
 
     def settle(self) -> None:
         """Wait for the read, if one was sent, whatever its answer: a request finishes none of its
