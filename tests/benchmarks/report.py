@@ -682,10 +682,11 @@ SEAL_BASELINE = {
     "keyed_cold_start": "plaintext_cold_start",
 }
 SEAL_APPENDS = {"append": 4, "append with message_id": 6}
-# the append whose first attempt is refused so that the next moves the key's TTL (run.SEAL_TTL_MOVE),
-# against a plaintext append
+# the append that moves the key's TTL in its transaction (run.SEAL_TTL_MOVE), against a plaintext append
 SEAL_TTL_MOVE = "append moving the key's TTL (hourly)"
 SEAL_BASE_OPERATION = {SEAL_TTL_MOVE: "append"}
+# a transaction's update of the key item (under 1 KB): what moving the key's TTL may add to an append
+KEY_TTL_MOVE_UNITS = 2
 
 
 def _median(figures: dict[str, Any], name: str) -> float:
@@ -785,14 +786,14 @@ def seal_claims(sealing: dict[str, Any]) -> dict[str, tuple[bool, str]]:
         ),
         "legacy": (
             legacy_trips == 0,
-            f"up to {legacy_trips:g} round trips added ({', '.join(legacy_ops)}): its key is looked up, "
-            "found missing and never remembered, on every request",
+            f"{legacy_trips:g} round trips added (worst: {', '.join(legacy_ops)}): that it has no key is "
+            "remembered as a key is",
         ),
         "cold": (cold_trips <= 1, f"at most {cold_trips:g} ({', '.join(cold_ops)})"),
         "cold_start": (
             start_trips <= 1,
-            f"at most {start_trips:g} ({', '.join(start_ops)}): the key's read, then the secret's, before "
-            "the request's own",
+            f"at most {start_trips:g} ({', '.join(start_ops)}): the key's read and the secret's side by "
+            "side, before the request's own write",
         ),
         "kms": (aws["kms"] == 0, f"{aws['kms']} KMS calls in {aws['requests_measured']:,} requests"),
     }
@@ -800,9 +801,10 @@ def seal_claims(sealing: dict[str, Any]) -> dict[str, tuple[bool, str]]:
         moved = seal_added(ops, SEAL_TTL_MOVE, "keyed_warm")
         units = ops[SEAL_TTL_MOVE]["keyed_warm"]["write_units"]["median"]
         claims["ttl_move"] = (
-            not moved["round_trips"] and units <= SEAL_APPENDS["append"],
-            f"{units:g} write units, {_signed(moved['round_trips'] or 0)} round trip, key held: the first "
-            "attempt refused (its units counted), the next moving the key's TTL (2 of them)",
+            not moved["round_trips"] and units <= SEAL_APPENDS["append"] + KEY_TTL_MOVE_UNITS,
+            f"{units:g} write units, {_signed(moved['round_trips'] or 0)} round trip, key held: the "
+            f"append's own {SEAL_APPENDS['append']} and the key item's update in the same transaction "
+            f"({KEY_TTL_MOVE_UNITS})",
         )
     return claims
 
@@ -812,8 +814,8 @@ def _seal_targets(sealing: dict[str, Any]) -> list[str]:
     rows = [
         ("sealing: an append keeps its write units (4, or 6 with a message_id)", "append_units"),
         (
-            "sealing: … also the append that moves the key's TTL (about once an hour of a session's "
-            "activity), in units and round trips",
+            "sealing: the append that moves the key's TTL (about once an hour of a session's "
+            "activity) adds only the key item's update: 2 write units, no round trip",
             "ttl_move",
         ),
         (
@@ -889,8 +891,8 @@ def _sealing(report: dict[str, Any]) -> list[str]:
             if create
             else ""
         )
-        + f"The {SEAL_TTL_MOVE.split(' (', maxsplit=1)[0]} is compared with a plaintext append; its first attempt is "
-        "refused and counted as written in full (the capacity model's assumption). "
+        + f"The {SEAL_TTL_MOVE.split(' (', maxsplit=1)[0]} is compared with a plaintext append: the "
+        "session's key TTL is set as the last move would have left it, an hour's activity ago. "
         + "The panic button deletes the key in its mark whatever the session (a legacy one has none: "
         "the delete of a missing item is billed all the same), so its baseline is counted without that "
         "delete; the mark is a transaction for the key's sake, which bills its update of the session "
@@ -1017,8 +1019,9 @@ def _seal_per_thousand(sealing: dict[str, Any], report: dict[str, Any]) -> list[
             if page
             else ""
         )
-        + f"A legacy session's key is looked up on every request and never held: {lookups} (the session "
-        "list tells a legacy session from its item, and the panic button reads no key). Writes to the "
+        + "That a legacy session has no key is held the same way: served again within that time, "
+        + (f"it still looked up: {lookups}. " if lookups else "it looks nothing up. ")
+        + "Writes to the "
         "keys table: the create's key item and the panic button's delete (in their transactions), and "
         "the key's TTL moved with the session's, by every PATCH and by an append about once an hour of "
         "activity (2 write units each time).",
@@ -1032,35 +1035,23 @@ def _seal_misses(sealing: dict[str, Any]) -> list[str]:
     lines = []
     if not claims["legacy"][0]:
         lines.append(
-            "- **Sealing, legacy sessions.** A session written before conversations had keys has none, "
-            "and a lookup that finds none is not remembered: every request looks its key up again (section "
-            "12). Beside the request's own read it costs a request and a read unit but no round trip (get, "
-            "lists); before a write, which must know what to seal under, a round trip (append, chat); the "
-            "export reads it again before the history's pages; a PATCH reads it before its transaction and "
-            "again in the read of the session that runs beside it, ahead of that read (two). Remembering "
-            "the absence for as long as a key is held, or telling a legacy session from the session item "
-            "the request reads anyway, would bring it to none; sealing legacy sessions in place (dal/"
-            "items.py, the operator's migration) removes them."
+            "- **Sealing, legacy sessions.** A session written before conversations had keys has none; "
+            "that it has none is remembered for as long as a key would be, so a function serving it again "
+            "should look nothing up (section 12 measures where it still does). Sealing legacy sessions in "
+            "place (the operator's migration, dal/seal_legacy.py) removes them."
         )
     if "ttl_move" in claims and not claims["ttl_move"][0]:
         lines.append(
             "- **Sealing, the key's TTL.** A key's TTL follows its session's, so that the conversation "
-            "becomes unreadable when the session expires; an append moves it only when the session's new "
-            "expiry would pass it by more than the slack (an hour, or a 24th of the retention). The append "
-            "does not read the session item before its write, so it learns this from its first attempt's "
-            "refusal (the session item's old values) and writes again with the key's TTL moved: once an "
-            "hour of a session's activity, an append is two transactions one after the other (section 12). "
-            "A longer slack makes it rarer, at the price of a conversation that may become unreadable that "
-            "much before its session expires; moving the TTL in every append would cost every append 2 "
-            "write units."
+            "becomes unreadable when the session expires; an append moves it, in its own transaction, "
+            "when the session's new expiry would pass it by more than the slack (an hour, or a 24th of "
+            "the retention). The function holding the key knows its TTL and moves it in the first "
+            "attempt; section 12 shows where that did not hold."
         )
     if not claims["cold_start"][0]:
         lines.append(
-            "- **Sealing, cold start.** The first request a new function instance serves on a keyed session "
-            "reads the key, then the deployment's secret (the wrapping key is derived from it, read once an "
-            "instance), then unwraps the key: two reads one after the other, before the write where the "
-            "write needs the key (append, PATCH, chat). Reads that need the key only to open what they "
-            "read (get, lists, export) send it beside their own read and add one. Reading the secret beside "
-            "the key rather than after it would make it one; it is once per instance (the next table)."
+            "- **Sealing, cold start.** The first request a new function instance serves on a keyed "
+            "session reads the key and the deployment's secret (the wrapping key is derived from it) side "
+            "by side; section 12 shows where it added more than one round trip."
         )
     return lines

@@ -1513,11 +1513,11 @@ def _held(variant: SealVariant, session_ids: list[str]) -> None:
         secret.wrapping_key()  # read now, if it was forgotten
     else:
         secret.forget()  # a new function instance: nothing read yet
-    if not variant.keyed:
+    if not variant.lookups:
         return
-    if variant.key_held:
-        for sid in session_ids:  # no request while the key is held (CACHE_SECONDS)
-            assert conversation_keys.read(sid, clock.now()) is not None
+    if variant.key_held:  # no request while the key, or that there is none, is held (CACHE_SECONDS)
+        for sid in session_ids:
+            assert (conversation_keys.read(sid, clock.now()) is not None) is variant.keyed
     else:
         conversation_keys.forget()
 
@@ -1571,21 +1571,30 @@ def _seal_operations() -> dict[str, Callable[[SealVariant, dict[str, Any], int],
 
     def append_moving_the_key(variant: SealVariant, ctx: dict[str, Any], run: int) -> SealRequest | None:
         """An append when the key's TTL trails the session's new expiry by more than the slack (about
-        once an hour of a session's activity): the first attempt is refused, the next moves it."""
+        once an hour of a session's activity): the append moves it in the same transaction."""
         if not variant.keyed:
             return None
         from chatvault import clock
+        from chatvault.dal import conversation_keys
         from chatvault.dal.sessions import epoch, key_slack
         from chatvault.settings import get_settings
 
         sid, token = ctx["main"]
         due = clock.now().timestamp() + get_settings().retention_seconds - 2 * key_slack().total_seconds()
-        _reader().update_item(
+        stored_due = {":due": {"N": str(epoch(datetime.fromtimestamp(due, UTC)))}}
+        _reader().update_item(  # as the last move left them: the key's TTL and the session's record of it
             TableName=get_settings().table_name,
             Key={"pk": {"S": sid}, "sk": {"S": "#S"}},
             UpdateExpression="SET key_expires_at = :due",
-            ExpressionAttributeValues={":due": {"N": str(epoch(datetime.fromtimestamp(due, UTC)))}},
+            ExpressionAttributeValues=stored_due,
         )
+        _reader().update_item(
+            TableName=_keys_table(),
+            Key={"pk": {"S": sid}},
+            UpdateExpression="SET expires_at = :due",
+            ExpressionAttributeValues=stored_due,
+        )
+        conversation_keys.forget(sid)  # held from here on as read: with that TTL
         path = f"/api/v1/sessions/{sid}/messages"
         return [sid], _expect(201, "append_message", "POST", path, token=token, body=message)
 

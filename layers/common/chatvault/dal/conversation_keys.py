@@ -10,15 +10,20 @@ the deployment holds.
 
 A warm function keeps the keys it unwrapped for CACHE_SECONDS (in memory only: never written
 anywhere), so a session it served in the last minutes costs no read; otherwise one strongly consistent
-GetItem (sent beside the request's other reads: no round trip of its own)."""
+GetItem (sent beside the request's other reads: no round trip of its own). That a session has no key
+(a legacy one, or gone) is kept the same way; on a cold start the deployment's secret is read beside
+the key item, not after it."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import lru_cache
 
 from pynamodb.attributes import BinaryAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -44,26 +49,33 @@ class KeyItem(Model):
 
 
 class _Cache:
-    """session id -> (key, monotonic time it was read, the key's expiry in epoch seconds)."""
+    """session id -> (its key, or None: it has none, the monotonic time it was read, the key's expiry
+    in epoch seconds)."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, tuple[bytes, float, float]] = {}
+        self._keys: dict[str, tuple[bytes | None, float, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session_id: str, at: datetime) -> bytes | None:
+    def get(self, session_id: str, at: datetime) -> tuple[bool, bytes | None]:
+        """(held, the key): held False when this process knows nothing of the session's key."""
         with self._lock:
             found = self._keys.get(session_id)
             if found is None:
-                return None
+                return False, None
             key, read_at, expires = found
             if time.monotonic() - read_at > CACHE_SECONDS or expires <= at.timestamp():
                 del self._keys[session_id]
-                return None
-            return key
+                return False, None
+            return True, key
 
-    def put(self, session_id: str, key: bytes, expires_at: datetime) -> None:
+    def expiry(self, session_id: str) -> float | None:
         with self._lock:
-            self._keys[session_id] = (key, time.monotonic(), expires_at.timestamp())
+            found = self._keys.get(session_id)
+            return found[2] if found is not None and found[0] is not None else None
+
+    def put(self, session_id: str, key: bytes | None, expires_at: float) -> None:
+        with self._lock:
+            self._keys[session_id] = (key, time.monotonic(), expires_at)
 
     def drop(self, session_id: str | None = None) -> None:
         with self._lock:
@@ -102,16 +114,18 @@ def new(session_id: str, expires_at: datetime) -> tuple[KeyItem, bytes]:
 def remember(session_id: str, key: bytes, expires_at: datetime) -> None:
     """Keep a key this process has just written (a create) or whose TTL it has just moved (an append
     or PATCH that refreshed it), until its new expiry or CACHE_SECONDS."""
-    _cache.put(session_id, key, expires_at)
+    _cache.put(session_id, key, expires_at.timestamp())
 
 
-def _unwrapped(item: KeyItem, at: datetime) -> bytes | None:
+def _unwrapped(
+    item: KeyItem, at: datetime, wrapping_key: Callable[[], bytes] = secret.wrapping_key
+) -> bytes | None:
     if item.expires_at is None or item.expires_at <= at:
         return None  # past its TTL, not yet removed: the conversation has expired
     if not item.wrapped:
         return None  # no key in it: never written by `new` (a stray item is no key)
-    key = seal.unseal(secret.wrapping_key(), _where(item.pk), item.wrapped)
-    _cache.put(item.pk, key, item.expires_at)
+    key = seal.unseal(wrapping_key(), _where(item.pk), item.wrapped)
+    _cache.put(item.pk, key, item.expires_at.timestamp())
     return key
 
 
@@ -124,38 +138,80 @@ def name_of(item: KeyItem, at: datetime) -> str | None:
 
 def cached(session_id: str, at: datetime) -> bytes | None:
     """The key, if this process read it in the last CACHE_SECONDS (no request)."""
-    return _cache.get(session_id, at)
+    return _cache.get(session_id, at)[1]
+
+
+def held(session_id: str, at: datetime) -> bool:
+    """Does this process know the session's key, or that it has none (a legacy session it served in
+    the last CACHE_SECONDS)? Then `read` sends no request."""
+    return _cache.get(session_id, at)[0]
+
+
+def trails(session_id: str, moment: datetime) -> bool:
+    """Does the key this process holds expire before `moment`? (An append moves its TTL in the same
+    write rather than be refused for it: dal/messages.py.) False when none is held."""
+    expires = _cache.expiry(session_id)
+    return expires is not None and expires < moment.timestamp()
+
+
+def _wrapping_key_soon() -> Callable[[], bytes]:
+    """The wrapping key, read beside the key's own read on a cold start (the deployment's secret and
+    the key item in one round trip of latency, not two): call the result once the key item is in."""
+    if secret.held():
+        return secret.wrapping_key
+    return _secret_reads().submit(secret.wrapping_key).result
+
+
+@lru_cache(maxsize=1)
+def _secret_reads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="wrapping-key")
 
 
 @storage_errors
 def read(session_id: str, at: datetime) -> bytes | None:
-    """The session's key, or None when it has none (erased, expired, or never created)."""
-    key = _cache.get(session_id, at)
-    if key is not None:
+    """The session's key, or None when it has none (erased, expired, never created, or a legacy
+    session): held by this process, else one strongly consistent GetItem. None is remembered too (for
+    CACHE_SECONDS): a reader that then finds the session keyed or a value sealed reads afresh
+    (`named`, `read_afresh`)."""
+    known, key = _cache.get(session_id, at)
+    if known:
         return key
+    wrapping_key = _wrapping_key_soon()
     connection.shared(KeyItem)
     try:
         item = KeyItem.get(session_id, consistent_read=True)
     except DoesNotExist:
-        return None
-    return _unwrapped(item, at)
+        item = None
+    key = _unwrapped(item, at, wrapping_key) if item is not None else None
+    if key is None:
+        _cache.put(session_id, None, math.inf)
+    return key
+
+
+def read_afresh(session_id: str, at: datetime) -> bytes | None:
+    """The key stored now, whatever this process holds: for a reader that found a sealed value after
+    reading the session as legacy (`make admin ARGS="seal-legacy"` sealed it in between)."""
+    forget(session_id)
+    return read(session_id, at)
 
 
 @storage_errors
 def read_many(session_ids: Iterable[str], at: datetime) -> dict[str, bytes]:
-    """The keys of several sessions (a list page): those cached, and one BatchGetItem for the rest."""
+    """The keys of several sessions (a list page): those held, and one BatchGetItem for the rest.
+    Those without a key are left out."""
     found: dict[str, bytes] = {}
     missing = []
     for session_id in dict.fromkeys(session_ids):
-        key = _cache.get(session_id, at)
+        known, key = _cache.get(session_id, at)
         if key is not None:
             found[session_id] = key
-        else:
+        elif not known:
             missing.append(session_id)
     if missing:
+        wrapping_key = _wrapping_key_soon()
         connection.shared(KeyItem)
         for item in KeyItem.batch_get(missing, consistent_read=True):
-            key = _unwrapped(item, at)
+            key = _unwrapped(item, at, wrapping_key)
             if key is not None:
                 found[item.pk] = key
     return found
@@ -168,8 +224,7 @@ def named(session_id: str, wanted: str, at: datetime, held: bytes | None) -> byt
     not that one either (gone: erased, expired)."""
     if held is not None and key_id(held) == wanted:
         return held
-    forget(session_id)
-    key = read(session_id, at)
+    key = read_afresh(session_id, at)
     return key if key is not None and key_id(key) == wanted else None
 
 

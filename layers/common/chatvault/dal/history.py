@@ -93,6 +93,6 @@ def messages_of(items: list[dict[str, Any]], key: bytes | None) -> list[MessageR
     has no key (it read the session as legacy, before `make admin ARGS="seal-legacy"` gave it its key
     and sealed these: dal/seal_legacy.py) are opened under the key stored now (one GetItem)."""
     if key is None and any(SEALED_MESSAGE in raw for raw in items if is_message(raw)):
-        key = conversation_keys.read(items[0]["pk"]["S"], clock.now())
+        key = conversation_keys.read_afresh(items[0]["pk"]["S"], clock.now())
     records = (message_of(raw, key) for raw in items if is_message(raw))
     return [record for record in records if record is not None]

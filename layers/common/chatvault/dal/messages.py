@@ -19,7 +19,9 @@ Cost: the transaction writes the small session item and the message (and the mar
 for a 500-character message (6 with a `message_id`), whatever the session's title and metadata. The
 profile holding those is touched only when the session would outlive its TTL (dal/sessions.py), and
 the key item only when the session would outlive the key's TTL by more than sessions.key_slack()
-(about once an hour of activity: the refused attempt says so, and the next moves the key's TTL)."""
+(about once an hour of activity: 2 write units more in that append). The process holding the key
+knows its TTL and moves it in the first attempt; otherwise the refused attempt says so, and the next
+moves it."""
 
 from __future__ import annotations
 
@@ -145,6 +147,10 @@ def append(
         position = max(position_of(at), floor)
         step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
         stored = _record(message, position, at, retention)
+        # the key this process holds (it knows its TTL) would trail the session's: move it in this one
+        refresh_key = refresh_key or (
+            attempt == 0 and conversation_keys.trails(message.session_id, stored.expires_at - key_slack())
+        )
         tx = _transaction(
             message, principal, stored, step, refresh_profile, ceiling=ceiling, lock=lock, key=key,
             refresh_key=refresh_key,
@@ -409,7 +415,7 @@ def get(session_id: str, position: str, key: bytes | None) -> MessageRecord | No
     except DoesNotExist:
         return None
     if key is None and item.sealed is not None:
-        key = conversation_keys.read(session_id, clock.now())
+        key = conversation_keys.read_afresh(session_id, clock.now())
     return _message_of(item, key)
 
 

@@ -63,6 +63,11 @@ def wrapping_key() -> bytes:
     return hmac.new(_master_key(), b"conversation-key-wrap:v1", hashlib.sha256).digest()
 
 
+def held() -> bool:
+    """Has this process read the wrapping key already (no request to get it)?"""
+    return wrapping_key.cache_info().currsize > 0
+
+
 def forget() -> None:
     """Drop the keys this process holds (tests: a new emulator, or a new function's cold start)."""
     _master_key.cache_clear()

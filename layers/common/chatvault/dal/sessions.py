@@ -150,7 +150,7 @@ class KeySoon:
         self.at = at or clock.now()
         self._cached = conversation_keys.cached(session_id, self.at)
         self._read: Future[bytes | None] | None = None
-        if self._cached is None:
+        if not conversation_keys.held(session_id, self.at):
             if threading.current_thread().name.startswith(_SIDE_READ):
                 # already beside the request's main read: read here rather than wait on the pool
                 self._read = Future()
@@ -323,7 +323,7 @@ def _sealed_since(session: SessionItem, profile: ProfileItem | None) -> bytes | 
     None for a session with a key (its own named it) or a plaintext profile."""
     if session.key_id is not None or not _sealed(profile):
         return None
-    return conversation_keys.read(session.pk, clock.now())
+    return conversation_keys.read_afresh(session.pk, clock.now())
 
 
 @storage_errors
@@ -406,7 +406,7 @@ def update(
     key = sealing_key(session_id, at)
     updated = _update(session_id, principal, changes, at, expires_at, entry=entry, key=key)
     if updated is None and key is None:
-        key = sealing_key(session_id, at)
+        key = conversation_keys.read_afresh(session_id, at)
         if key is not None:
             updated = _update(session_id, principal, changes, at, expires_at, entry=entry, key=key)
     return updated
@@ -617,6 +617,8 @@ def list_by_owner(
         found.update(conversation_keys.read_many(stale, at))
     late = [h.pk for h in heads if h.key_id is None and _sealed(profiles.get(h.pk))]
     if late:  # legacy in the (lagging) index, sealed since (`_sealed_since`): the keys stored now
+        for session_id in late:
+            conversation_keys.forget(session_id)
         found.update(conversation_keys.read_many(late, at))
     records = [
         record_of(h, profiles.get(h.pk), found.get(h.pk))
