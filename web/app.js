@@ -34,6 +34,8 @@ const ui = {
   title: $("conversation-title"),
   heading: $("title"),
   newButton: $("new"),
+  newTemporary: $("new-temporary"),
+  temporaryNote: $("temporary-note"),
   erase: $("erase"),
   confirm: $("confirm-erase"),
   quickExit: $("quick-exit"),
@@ -198,6 +200,29 @@ function describeChat(error) {
   return describe(error);
 }
 
+/** A temporary conversation says, in one sentence, exactly when it disappears (its `expires_at`,
+ *  moved later by each message); any other says nothing. */
+function showExpiry(session) {
+  const temporary = Boolean(session?.temporary);
+  ui.temporaryNote.hidden = !temporary;
+  ui.temporaryNote.dataset.expiresAt = temporary ? session.expires_at : "";
+  ui.temporaryNote.textContent = temporary
+    ? `This is a temporary conversation: it will be deleted for good at ${localTime(session.expires_at)}, ` +
+      "unless you write again before then."
+    : "";
+}
+
+/** After an exchange, a temporary conversation's new expiry (each message moves it). */
+async function refreshExpiry(sessionId) {
+  if (ui.temporaryNote.hidden || client.sessionId !== sessionId) return;
+  try {
+    const session = await client.getSession(sessionId);
+    if (client.sessionId === sessionId) showExpiry(session);
+  } catch {
+    // the next exchange, or the poll that finds the session gone, says more
+  }
+}
+
 function showTitle(session) {
   ui.title.value = session.title ?? "";
   ui.heading.textContent = session.title || "Chat";
@@ -291,7 +316,7 @@ async function loadHistory(session) {
   }
 }
 
-async function start({ fresh = false } = {}) {
+async function start({ fresh = false, temporary = false } = {}) {
   problem("");
   stopPolling(); // the conversation shown until now is no longer asked about
   setActive(false);
@@ -307,9 +332,10 @@ async function start({ fresh = false } = {}) {
   }
   try {
     if (fresh) client.forget();
-    const { session, restored, reset } = await client.startSession();
+    const { session, restored, reset } = await client.startSession(temporary ? { temporary: true } : {});
     if (reset) notice(RESET_NOTICE);
     showTitle(session);
+    showExpiry(session);
     if (restored) await loadHistory(session);
     else clearConversation();
     setActive(true);
@@ -382,6 +408,7 @@ async function exchange(turn) {
     markStored(turn, stream.message);
     render(stream.reply, { replace: bubble });
     said = stoppedReply(stream.reply) ? STOPPED : REPLIED;
+    refreshExpiry(turn.sessionId);
   } catch (error) {
     bubble?.remove(); // what was written of a reply that failed is not stored: it goes
     if (client.sessionId !== turn.sessionId) return;
@@ -621,6 +648,7 @@ ui.rename.addEventListener("submit", async (event) => {
   try {
     const session = await client.updateSession({ title: title || null });
     showTitle(session);
+    showExpiry(session);
     notice(session.title ? `Renamed to "${session.title}".` : "Title cleared.");
   } catch (error) {
     if (error instanceof ChatvaultError && error.status === 404) return lost();
@@ -801,12 +829,14 @@ ui.file.addEventListener("change", async () => {
   }
 });
 
-ui.newButton.addEventListener("click", async () => {
-  notice("");
-  await start({ fresh: true });
-  if (active) notice("A new conversation has started.");
-  ui.message.focus();
-});
+for (const [button, temporary] of [[ui.newButton, false], [ui.newTemporary, true]]) {
+  button.addEventListener("click", async () => {
+    notice("");
+    await start({ fresh: true, temporary });
+    if (active) notice(temporary ? "A new temporary conversation has started." : "A new conversation has started.");
+    ui.message.focus();
+  });
+}
 
 async function erase() {
   problem("");
@@ -831,6 +861,7 @@ async function erase() {
   }
   clearConversation();
   showTitle({ title: null });
+  showExpiry(null);
   setActive(false);
   ui.newButton.focus();
 }

@@ -14,6 +14,9 @@ export interface Session {
   message_count: number;
   preview: string | null;
   expires_at: string;
+  /** A temporary conversation: kept TemporaryRetentionHours after its last activity (`expires_at`
+   *  says when it disappears), never listed, never claimed. */
+  temporary: boolean;
   /** A reply of the chat is being made now (it will appear in the history): e.g. after the page that
    *  asked for it was closed mid-reply. */
   replying: boolean;
@@ -28,6 +31,8 @@ export interface CreateSessionRequest {
   session_id?: string | null;
   title?: string | null;
   metadata?: { [key: string]: string };
+  /** A temporary conversation (docs/API.md, "Temporary conversations"). */
+  temporary?: boolean;
 }
 
 export interface UpdateSessionRequest {

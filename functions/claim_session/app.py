@@ -21,7 +21,8 @@ app = ApiResolver()
     description=(
         "AuthMode=both only (404 elsewhere). Send the session token header and a bearer token: the "
         "session becomes the JWT subject's, its token stops working at once, and it lists under GET "
-        "/api/v1/sessions. Idempotent for its new owner; 409 `session_owned` if another user has it."
+        "/api/v1/sessions. Idempotent for its new owner; 409 `session_owned` if another user has it, "
+        "`session_temporary` for a temporary conversation (it belongs to no account)."
     ),
     tags=["sessions"],
     security=docs.JWT_AUTH,

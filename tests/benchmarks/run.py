@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -1580,7 +1580,8 @@ def _seal_operations() -> dict[str, Callable[[SealVariant, dict[str, Any], int],
         from chatvault.settings import get_settings
 
         sid, token = ctx["main"]
-        due = clock.now().timestamp() + get_settings().retention_seconds - 2 * key_slack().total_seconds()
+        retention = timedelta(seconds=get_settings().retention_seconds)
+        due = clock.now().timestamp() + retention.total_seconds() - 2 * key_slack(retention).total_seconds()
         stored_due = {":due": {"N": str(epoch(datetime.fromtimestamp(due, UTC)))}}
         _reader().update_item(  # as the last move left them: the key's TTL and the session's record of it
             TableName=get_settings().table_name,

@@ -172,6 +172,57 @@ def test_rename_is_stored(page: Any, page_stack: LocalStack) -> None:
     assert _server(page_stack, _stored(page) or {}).json()["title"] == "Onboarding questions"
 
 
+def test_a_temporary_conversation_says_exactly_when_it_disappears(page: Any, page_stack: LocalStack) -> None:
+    """ "New temporary conversation" starts one; a sentence says when it is deleted (its expires_at, in
+    local time), and each message moves that time; a reload keeps it; "New conversation" ends it."""
+    hint = page.locator("#temporary-hint").inner_text()
+    assert "deleted for good" in hint
+    assert "never listed" in hint
+    note = page.locator("#temporary-note")
+    assert note.is_hidden()  # an ordinary conversation says nothing of the sort
+    page.get_by_role("button", name="New temporary conversation", exact=True).click()
+    note.wait_for(state="visible")
+    stored = _stored(page) or {}
+    served = _server(page_stack, stored).json()
+    assert served["temporary"] is True
+
+    def expiry() -> str:
+        return str(_server(page_stack, stored).json()["expires_at"])
+
+    def sentence(iso: str) -> str:  # the page's own formatting of a time (today: the clock alone)
+        shown = page.evaluate(
+            """(iso) => {
+                const date = new Date(iso);
+                const style = date.toDateString() === new Date().toDateString()
+                  ? { timeStyle: "short" } : { dateStyle: "medium", timeStyle: "short" };
+                return new Intl.DateTimeFormat(undefined, style).format(date);
+            }""",
+            iso,
+        )
+        return (
+            f"This is a temporary conversation: it will be deleted for good at {shown}, "
+            "unless you write again before then."
+        )
+
+    created = expiry()
+    assert note.get_attribute("data-expires-at") == created
+    assert note.inner_text() == sentence(created)
+    _send(page, "Only for now.")
+    moved = expiry()  # the key's TTL moves about once an hour of activity: maybe the same time
+    page.wait_for_function(
+        "(iso) => document.querySelector('#temporary-note').dataset.expiresAt === iso", arg=moved
+    )
+    assert note.inner_text() == sentence(moved)
+
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+    note.wait_for(state="visible")
+    assert note.get_attribute("data-expires-at") == moved
+    page.get_by_role("button", name="New conversation", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#temporary-note').hidden")
+    assert _server(page_stack, _stored(page) or {}).json()["temporary"] is False
+
+
 def test_keyboard_only_enter_sends(page: Any, page_stack: LocalStack) -> None:
     page.get_by_label("Message", exact=True).focus()
     page.keyboard.type("typed, not clicked")

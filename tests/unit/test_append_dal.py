@@ -77,7 +77,7 @@ def test_conflict_when_the_id_was_used_with_another_body() -> None:
 def test_ended_when_the_session_was_ended() -> None:
     sid = _session()
     at = clock.now()
-    sessions.update(sid, OWNER, SessionChanges(fields=frozenset({"status"}), end=True), at, at + RETENTION)
+    sessions.update(sid, OWNER, SessionChanges(fields=frozenset({"status"}), end=True), at, RETENTION)
     assert _append(_message(sid)) == Appended(outcome="ended")
 
 
@@ -171,7 +171,7 @@ def test_the_keys_ttl_follows_the_sessions_without_a_write_on_every_append(
     session's new expiry in the same transaction. So the key's TTL is never after the session's, and
     never more than the slack before it."""
     settings_env.setenv("RETENTION_HOURS", "1")  # a slack of 150 seconds
-    slack = int(sessions.key_slack().total_seconds())
+    slack = int(sessions.key_slack(timedelta(hours=1)).total_seconds())
     assert slack == 150
     sid = _session(hours=1)
     created = _key_ttl(sid)
@@ -237,3 +237,46 @@ def test_a_legacy_session_stays_plaintext_and_readable() -> None:
     assert page.head is not None
     assert [m.content for m in page.messages] == ["plain words"]
     assert sessions.get(sid).preview == "plain words"  # type: ignore[union-attr]
+
+
+def test_an_append_slides_a_session_by_its_own_retention_learned_with_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session with a retention of its own (a temporary one, an hour, in a deployment keeping two):
+    the append learns it with the key (one write, no refused attempt), and a process holding a stale
+    copy is told by the refusal (the next attempt writes it right). Never the deployment's."""
+    from chatvault.models.domain import NewSession
+    from tests.helpers import store
+
+    deployment = timedelta(hours=2)
+    at = clock.now()
+    sid = str(uuid.uuid4())
+    store(
+        NewSession(
+            session_id=sid, token_hash=hash_token("t"), owner_id=None, title=None, metadata={},
+            created_at=at, expires_at=at + timedelta(hours=1), temporary=True, retention_hours=1,
+        )
+    )  # fmt: skip
+    writes: list[list[str]] = []
+    real_send = Transaction.send
+
+    def send(tx: Transaction) -> None:
+        writes.append(tx.names)
+        real_send(tx)
+
+    monkeypatch.setattr(Transaction, "send", send)
+    for stale in (False, True):
+        writes.clear()
+        if stale:  # a copy of the key held without the session's retention
+            key = conversation_keys.cached(sid, clock.now())
+            assert key is not None
+            conversation_keys.remember(sid, key, at + timedelta(hours=1), None)
+        else:
+            conversation_keys.forget()  # read with the key: one write
+        appended = messages.append(_message(sid), OWNER, deployment, 0, 10_000)
+        assert appended.outcome == "created"
+        assert appended.message is not None
+        assert len(writes) == (2 if stale else 1), writes  # stale: refused, then written as stored
+        created = appended.message.created_at
+        assert appended.message.expires_at == sessions.as_stored(created + timedelta(hours=1))
+        assert int(_raw(sid, "#S")["expires_at"]["N"]) == sessions.epoch(created + timedelta(hours=1))

@@ -358,7 +358,7 @@ def test_the_guard_on_its_own_take_busy_lapse_and_only_its_holder_frees_it() -> 
     from chatvault.models.domain import SessionChanges
 
     ending = SessionChanges(fields=frozenset({"status"}), end=True)
-    sessions.update(sid, OWNER, ending, at, at + timedelta(hours=1))
+    sessions.update(sid, OWNER, ending, at, timedelta(hours=1))
     assert replies.take(sid, OWNER, mine, at) == "ended"  # one read says why, for the 409
 
 
@@ -422,7 +422,7 @@ def test_a_completed_pair_is_answered_as_it_was_even_after_the_session_ended() -
     from chatvault.models.domain import SessionChanges
 
     sessions.update(
-        sid, OWNER, SessionChanges(fields=frozenset({"status"}), end=True), at, at + timedelta(hours=1)
+        sid, OWNER, SessionChanges(fields=frozenset({"status"}), end=True), at, timedelta(hours=1)
     )
     assert _chat(sid, "Hello", mid) == (first, False)
 

@@ -92,7 +92,7 @@ def test_update_is_refused_for_strangers_ended_and_expired_sessions() -> None:
     new = _new(token="owner")
     store(new)
     at = clock.now()
-    later = at + timedelta(hours=1)
+    later = timedelta(hours=1)  # the deployment's retention
     changes = SessionChanges(fields=frozenset({"title"}), title="x")
     assert (
         sessions.update(new.session_id, Principal(token_hash=hash_token("other")), changes, at, later) is None
@@ -257,7 +257,7 @@ def test_a_cached_key_of_an_erased_session_made_again_under_its_id_is_not_used()
     sessions.remove(new.session_id, deletion_entry(new.session_id))
     again = new.model_copy(update={"title": "second"})
     store(again)
-    conversation_keys.remember(new.session_id, stale, again.expires_at)  # as another process holds it
+    conversation_keys.remember(new.session_id, stale, again.expires_at, None)  # as another process holds it
     got = sessions.get(new.session_id)
     assert got is not None
     assert got.title == "second"

@@ -143,9 +143,14 @@ class ChatVault:
         title: str | None = None,
         metadata: dict[str, str] | None = None,
         session_id: str | None = None,
+        temporary: bool = False,
     ) -> CreatedSession:
-        """A new session; anonymous: its `session_token` is in the answer, this once."""
-        body = CreateSessionRequest(session_id=session_id, title=title, metadata=metadata)
+        """A new session; anonymous: its `session_token` is in the answer, this once. `temporary`: a
+        temporary conversation (kept TemporaryRetentionHours after its last activity, never listed,
+        never claimed)."""
+        body = CreateSessionRequest(
+            session_id=session_id, title=title, metadata=metadata, temporary=True if temporary else None
+        )
         return self._call("POST", "/api/v1/sessions", CreatedSession, body=body, safe=False)
 
     def get_session(self, session_id: str) -> Session:

@@ -60,8 +60,8 @@ class ForbiddenError(ApiError): ...  # 403: role_not_allowed; a bad SigV4 signat
 class NotFoundError(ApiError): ...  # 404: session_not_found, not_found
 
 
-# 409: session_exists, session_ended, session_full, message_id_conflict, session_owned; reply_in_progress
-# (a chat: retried first)
+# 409: session_exists, session_ended, session_full, message_id_conflict, session_owned,
+# session_temporary; reply_in_progress (a chat: retried first)
 class ConflictError(ApiError): ...
 
 
@@ -116,6 +116,7 @@ ERROR_STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "session_exists": 409,
     "session_owned": 409,
+    "session_temporary": 409,
     "session_ended": 409,
     "session_full": 409,
     "message_id_conflict": 409,

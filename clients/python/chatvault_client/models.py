@@ -58,6 +58,7 @@ class Session(_Answer):
     message_count: int
     preview: str | None
     expires_at: Timestamp
+    temporary: bool = False  # a temporary conversation: unlisted, never claimed, kept briefly
     replying: bool = False  # a reply of the chat is being made now; it will appear in the history
 
 
@@ -168,6 +169,7 @@ class CreateSessionRequest(_Request):
     session_id: str | None = None
     title: str | None = None
     metadata: dict[str, str] | None = None
+    temporary: bool | None = None
 
 
 class UpdateSessionRequest(_Request):

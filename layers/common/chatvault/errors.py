@@ -44,6 +44,10 @@ class SessionOwnedError(ChatVaultError):
     default_message = "The session already belongs to a signed-in user."
 
 
+class SessionTemporaryError(ChatVaultError):
+    default_message = "A temporary conversation cannot be claimed: it belongs to no account."
+
+
 class SessionExistsError(ChatVaultError):
     default_message = "A session with this id already exists."
 

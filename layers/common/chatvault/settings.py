@@ -61,6 +61,11 @@ class Settings(BaseModel):
         default=("user",), alias="CLIENT_ROLES", min_length=1
     )
     retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=24 * 365 * 10)
+    # TemporaryRetentionHours: a temporary conversation's retention (POST /sessions {"temporary": true}),
+    # never more than RETENTION_HOURS (`temporary_hours`)
+    temporary_retention_hours: int = Field(
+        default=24, alias="TEMPORARY_RETENTION_HOURS", ge=1, le=24 * 365 * 10
+    )
     # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.
     max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)
     # MaxSessionMessages: a session's ceiling, so that its export and its erase finish within one call:
@@ -130,6 +135,11 @@ class Settings(BaseModel):
     @property
     def retention_seconds(self) -> int:
         return self.retention_hours * 3600
+
+    @property
+    def temporary_hours(self) -> int:
+        """A temporary conversation's retention: TemporaryRetentionHours, capped by RetentionHours."""
+        return min(self.temporary_retention_hours, self.retention_hours)
 
     @property
     def max_body_bytes(self) -> int:

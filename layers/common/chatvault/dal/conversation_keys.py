@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 
-from pynamodb.attributes import BinaryAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
@@ -46,14 +46,17 @@ class KeyItem(Model):
     pk = UnicodeAttribute(hash_key=True)  # the session id
     wrapped = BinaryAttribute(legacy_encoding=False)
     expires_at = TTLAttribute()
+    # the session's own retention (its item's `retention_hours`), held with the key: a writer that
+    # slides the session's expiry knows it without reading the session first
+    retention_hours = NumberAttribute(null=True)
 
 
 class _Cache:
     """session id -> (its key, or None: it has none, the monotonic time it was read, the key's expiry
-    in epoch seconds)."""
+    in epoch seconds, the session's own retention in hours)."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, tuple[bytes | None, float, float]] = {}
+        self._keys: dict[str, tuple[bytes | None, float, float, int | None]] = {}
         self._lock = threading.Lock()
 
     def get(self, session_id: str, at: datetime) -> tuple[bool, bytes | None]:
@@ -62,7 +65,7 @@ class _Cache:
             found = self._keys.get(session_id)
             if found is None:
                 return False, None
-            key, read_at, expires = found
+            key, read_at, expires, _ = found
             if time.monotonic() - read_at > CACHE_SECONDS or expires <= at.timestamp():
                 del self._keys[session_id]
                 return False, None
@@ -73,9 +76,14 @@ class _Cache:
             found = self._keys.get(session_id)
             return found[2] if found is not None and found[0] is not None else None
 
-    def put(self, session_id: str, key: bytes | None, expires_at: float) -> None:
+    def retention_hours(self, session_id: str) -> int | None:
         with self._lock:
-            self._keys[session_id] = (key, time.monotonic(), expires_at)
+            found = self._keys.get(session_id)
+            return found[3] if found is not None else None
+
+    def put(self, session_id: str, key: bytes | None, expires_at: float, hours: int | None = None) -> None:
+        with self._lock:
+            self._keys[session_id] = (key, time.monotonic(), expires_at, hours)
 
     def drop(self, session_id: str | None = None) -> None:
         with self._lock:
@@ -99,7 +107,7 @@ def _where(session_id: str) -> bytes:
     return seal.place(session_id, "key", _WRAPPED)
 
 
-def new(session_id: str, expires_at: datetime) -> tuple[KeyItem, bytes]:
+def new(session_id: str, expires_at: datetime, retention_hours: int | None = None) -> tuple[KeyItem, bytes]:
     """A new conversation's key: the item to write (in the create's transaction) and the key itself.
     Not cached: the create remembers it once its transaction is written (`remember`)."""
     key = seal.new_key()
@@ -107,14 +115,16 @@ def new(session_id: str, expires_at: datetime) -> tuple[KeyItem, bytes]:
         session_id,
         wrapped=seal.seal(secret.wrapping_key(), _where(session_id), key),
         expires_at=expires_at,
+        retention_hours=retention_hours,
     )
     return item, key
 
 
-def remember(session_id: str, key: bytes, expires_at: datetime) -> None:
+def remember(session_id: str, key: bytes, expires_at: datetime, retention_hours: int | None) -> None:
     """Keep a key this process has just written (a create) or whose TTL it has just moved (an append
-    or PATCH that refreshed it), until its new expiry or CACHE_SECONDS."""
-    _cache.put(session_id, key, expires_at.timestamp())
+    or PATCH that refreshed it), with the session's own retention, until its new expiry or
+    CACHE_SECONDS."""
+    _cache.put(session_id, key, expires_at.timestamp(), retention_hours)
 
 
 def _unwrapped(
@@ -125,7 +135,8 @@ def _unwrapped(
     if not item.wrapped:
         return None  # no key in it: never written by `new` (a stray item is no key)
     key = seal.unseal(wrapping_key(), _where(item.pk), item.wrapped)
-    _cache.put(item.pk, key, item.expires_at.timestamp())
+    hours = int(item.retention_hours) if item.retention_hours is not None else None
+    _cache.put(item.pk, key, item.expires_at.timestamp(), hours)
     return key
 
 
@@ -145,6 +156,12 @@ def held(session_id: str, at: datetime) -> bool:
     """Does this process know the session's key, or that it has none (a legacy session it served in
     the last CACHE_SECONDS)? Then `read` sends no request."""
     return _cache.get(session_id, at)[0]
+
+
+def retention_hours(session_id: str) -> int | None:
+    """The session's own retention as held with its key (None: the deployment's, or not held; a
+    writer conditions on it, and a refusal tells the stored one)."""
+    return _cache.retention_hours(session_id)
 
 
 def trails(session_id: str, moment: datetime) -> bool:

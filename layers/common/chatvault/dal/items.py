@@ -39,6 +39,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    BooleanAttribute,
     DiscriminatorAttribute,
     MapAttribute,
     NumberAttribute,
@@ -144,6 +145,11 @@ class SessionItem(ChatItem, discriminator="session"):
     # append that would let the session outlive its key moves the key's TTL too (dal/messages.py).
     key_id = UnicodeAttribute(null=True)
     key_expires_at = NumberAttribute(null=True)
+    # A temporary conversation (never listed, never claimed: it has no `owner_key`) and the session's own
+    # retention in hours, when it has one (a temporary one's; absent: the deployment's RetentionHours).
+    # Writers that slide the expiry condition on it (dal/messages.py, sessions.update).
+    temporary = BooleanAttribute(null=True)
+    retention_hours = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
 

@@ -60,6 +60,7 @@ from chatvault.dal.sessions import (
     move_key_ttl,
     profile_expiry,
     record_of,
+    retained_for,
     writable,
 )
 from chatvault.dal.transaction import Refused, Transaction
@@ -72,6 +73,7 @@ from chatvault.models.domain import (
     Pace,
     Principal,
     SessionRecord,
+    retention_of,
 )
 from chatvault.seal import SealBroken
 
@@ -141,19 +143,23 @@ def append(
     floor = ""  # the lowest position the next attempt may take
     known_tat: int | None = None
     refresh_profile = refresh_key = reread_key = False
+    key = _known(key, message.session_id, clock.now())
+    # the session's own retention, held with its key (None: the deployment's); a refusal tells otherwise
+    hours = conversation_keys.retention_hours(message.session_id)
     for attempt in range(APPEND_ATTEMPTS):
         at = clock.now()
         key = _known(key, message.session_id, at)
         position = max(position_of(at), floor)
         step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
-        stored = _record(message, position, at, retention)
+        stored = _record(message, position, at, retention_of(hours, retention))
         # the key this process holds (it knows its TTL) would trail the session's: move it in this one
         refresh_key = refresh_key or (
-            attempt == 0 and conversation_keys.trails(message.session_id, stored.expires_at - key_slack())
+            attempt == 0
+            and conversation_keys.trails(message.session_id, stored.expires_at - key_slack(_kept(stored)))
         )
         tx = _transaction(
             message, principal, stored, step, refresh_profile, ceiling=ceiling, lock=lock, key=key,
-            refresh_key=refresh_key,
+            refresh_key=refresh_key, hours=hours,
         )  # fmt: skip
         try:
             tx.send()
@@ -176,9 +182,10 @@ def append(
             if decided is not None:
                 return decided
             if session is not None:
+                hours = session.retention_hours  # its own retention, as stored now
                 known_tat = session.append_tat
-                refresh_profile = refresh_profile or _profile_stale(session, at + retention)
-                refresh_key = refresh_key or _key_stale(session, stored.expires_at)
+                refresh_profile = refresh_profile or _profile_stale(session, stored)
+                refresh_key = refresh_key or _key_stale(session, stored)
                 if session.last_position:
                     floor = max(floor, next_position(session.last_position))
             if refused.failed("message"):  # another append took this very position
@@ -186,7 +193,7 @@ def append(
             continue
         pace.accepted(message.session_id, step)
         if refresh_key:  # the key's TTL moved: so does this process's copy's
-            _remember(message.session_id, key, stored.expires_at)
+            _remember(message.session_id, key, stored.expires_at, hours)
         return Appended(outcome="created", message=stored)
     raise StorageUnavailableError("Too many concurrent writers on this session; retry shortly.")
 
@@ -195,9 +202,9 @@ def _known(key: KeyArg, session_id: str, at: datetime) -> bytes | None:
     return sessions.sealing_key(session_id, at) if key is UNREAD else key
 
 
-def _remember(session_id: str, key: bytes | None, expires_at: datetime) -> None:
+def _remember(session_id: str, key: bytes | None, expires_at: datetime, hours: int | None) -> None:
     if key is not None:
-        conversation_keys.remember(session_id, key, expires_at)
+        conversation_keys.remember(session_id, key, expires_at, hours)
 
 
 def _other_key(session_id: str, session: SessionRecord) -> KeyArg:
@@ -219,6 +226,11 @@ def _gone(refused: Refused, session: SessionRecord | None, principal: Principal)
     return bool(refused.failed("session")) and (
         session is None or not principal.may_use(session) or not session.is_live(clock.now())
     )
+
+
+def _kept(stored: MessageRecord) -> timedelta:
+    """The retention the attempt writes under (the session's own, or the deployment's)."""
+    return stored.expires_at - stored.created_at
 
 
 def _record(message: NewMessage, position: str, at: datetime, retention: timedelta) -> MessageRecord:
@@ -272,16 +284,16 @@ def _guarded_by_another(session: SessionRecord, lock: ReplyLock, at: datetime) -
     return session.reply_until is not None and session.reply_until >= millis(at)
 
 
-def _profile_stale(session: SessionRecord, session_expires_at: datetime) -> bool:
+def _profile_stale(session: SessionRecord, stored: MessageRecord) -> bool:
     """Would the profile's TTL fall before the session's new expiry? (The next attempt refreshes it.)"""
-    return session.profile_expires_at is None or session.profile_expires_at < epoch(session_expires_at)
+    return session.profile_expires_at is None or session.profile_expires_at < epoch(stored.expires_at)
 
 
-def _key_stale(session: SessionRecord, session_expires_at: datetime) -> bool:
+def _key_stale(session: SessionRecord, stored: MessageRecord) -> bool:
     """Would the key's TTL trail the session's new expiry by more than the slack? (The next attempt
     moves it.)"""
-    slack = int(key_slack().total_seconds())
-    return session.key_expires_at is not None and session.key_expires_at < epoch(session_expires_at) - slack
+    slack = int(key_slack(_kept(stored)).total_seconds())
+    return session.key_expires_at is not None and session.key_expires_at < epoch(stored.expires_at) - slack
 
 
 def _preview(key: bytes | None, session_id: str, content: str) -> Any:
@@ -310,6 +322,7 @@ def _transaction(
     lock: ReplyLock | None,
     key: bytes | None,
     refresh_key: bool = False,
+    hours: int | None = None,
 ) -> Transaction:
     """One attempt's items: "session" (conditioned on the caller, its state, its key, its last
     position, its pace and its profile's and key's TTLs), "message", and for a client id its "marker";
@@ -333,6 +346,7 @@ def _transaction(
     condition = (
         writable(principal, at)
         & keyed_as(key)
+        & retained_for(hours)
         & (SessionItem.last_position.does_not_exist() | (SessionItem.last_position < stored.position))
     )
     if ceiling is not None:
@@ -349,7 +363,7 @@ def _transaction(
         condition &= SessionItem.reply_until.does_not_exist() | (SessionItem.reply_until < millis(at))
     tx = Transaction()
     if refresh_profile:
-        profile_expires_at = profile_expiry(session_expires_at)
+        profile_expires_at = profile_expiry(session_expires_at, _kept(stored))
         actions.append(SessionItem.profile_expires_at.set(epoch(profile_expires_at)))
         tx.update(
             "profile",
@@ -361,7 +375,7 @@ def _transaction(
     if key is not None and refresh_key:  # the key's TTL follows the session's
         actions += move_key_ttl(tx, sid, session_expires_at)
     elif key is not None:  # the key's TTL must not trail the session's by more than the slack
-        slack = int(key_slack().total_seconds())
+        slack = int(key_slack(_kept(stored)).total_seconds())
         condition &= SessionItem.key_expires_at >= epoch(session_expires_at) - slack
     if step is not None:  # the rate limit rides on the same conditional write: no extra round trip
         if step.busy:

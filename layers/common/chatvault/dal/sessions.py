@@ -53,22 +53,23 @@ from chatvault.models.domain import (
     SessionChanges,
     SessionRecord,
     UploadRecord,
+    retention_of,
 )
-from chatvault.settings import get_settings
 
 
-def profile_expiry(session_expires_at: datetime) -> datetime:
-    """The profile outlives the session item by a little (a day, or the retention if shorter), so
-    that appends, which slide the session's expiry, need to refresh it only once in that time."""
-    slack = timedelta(seconds=min(86_400, get_settings().retention_seconds))
-    return session_expires_at + slack
+def profile_expiry(session_expires_at: datetime, retention: timedelta) -> datetime:
+    """The profile outlives the session item by a little (a day, or the session's retention if
+    shorter), so that appends, which slide the session's expiry, need to refresh it only once in that
+    time."""
+    return session_expires_at + min(timedelta(days=1), retention)
 
 
-def key_slack() -> timedelta:
-    """How far a key's TTL may trail its session's: an append moves the key's TTL only when the
-    session's new expiry would pass it by more (about once an hour of activity: dal/messages.py), so
-    a conversation becomes unreadable at most this much before its session expires."""
-    return timedelta(seconds=min(3600, get_settings().retention_seconds // 24))
+def key_slack(retention: timedelta) -> timedelta:
+    """How far a key's TTL may trail its session's (of this retention): an append moves the key's
+    TTL only when the session's new expiry would pass it by more (about once an hour of activity:
+    dal/messages.py), so a conversation becomes unreadable at most this much before its session
+    expires: an hour, or a 24th of the retention if shorter."""
+    return timedelta(seconds=min(3600, int(retention.total_seconds()) // 24))
 
 
 def epoch(moment: datetime) -> int:
@@ -117,6 +118,8 @@ def record_of(
         reply_stopped=item.reply_stopped,
         key_id=item.key_id,
         key_expires_at=int(item.key_expires_at) if item.key_expires_at is not None else None,
+        temporary=bool(item.temporary),
+        retention_hours=int(item.retention_hours) if item.retention_hours is not None else None,
     )
 
 
@@ -241,15 +244,18 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
     refused transaction counted nothing, so the attempt is charged alone (one more UpdateItem, on the
     refused path only) before it is answered 409; over the limit, it is answered 429 instead, so a
     client over its limit learns nothing about which ids exist."""
-    profile_expires_at = profile_expiry(new.expires_at)
-    key_item, key = conversation_keys.new(new.session_id, new.expires_at)
+    profile_expires_at = profile_expiry(new.expires_at, new.expires_at - new.created_at)
+    key_item, key = conversation_keys.new(new.session_id, new.expires_at, new.retention_hours)
+    listed = new.owner_id is not None and not new.temporary  # a temporary one is never listed
     session = SessionItem(
         new.session_id,
         SESSION_SK,
         token_hash=new.token_hash,
         owner_id=new.owner_id,
-        owner_key=new.owner_id,
-        activity_at=iso(new.created_at) if new.owner_id else None,
+        owner_key=new.owner_id if listed else None,
+        activity_at=iso(new.created_at) if listed else None,
+        temporary=True if new.temporary else None,
+        retention_hours=new.retention_hours,
         status="active",
         created_at=new.created_at,
         updated_at=new.created_at,
@@ -284,7 +290,7 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
                 raise RateLimitedError(charge.retry_after) from refused
             raise SessionExistsError() from refused
         raise
-    conversation_keys.remember(new.session_id, key, new.expires_at)
+    conversation_keys.remember(new.session_id, key, new.expires_at, new.retention_hours)
     return record_of(session, profile, key)
 
 
@@ -351,6 +357,14 @@ def keyed_as(key: bytes | None) -> Condition:
     return cast(Condition, SessionItem.key_id == conversation_keys.key_id(key))
 
 
+def retained_for(hours: int | None) -> Condition:
+    """The session's own retention is this one (None: it has none, the deployment's applies): a
+    write that slides its expiry assumed it."""
+    if hours is None:
+        return cast(Condition, SessionItem.retention_hours.does_not_exist())
+    return cast(Condition, SessionItem.retention_hours == hours)
+
+
 def move_key_ttl(tx: Transaction, session_id: str, expires_at: datetime) -> list[Any]:
     """Move the key's TTL to the session's new expiry in this transaction (only if the key is still
     there: never a key item without its key); the session item's actions that record it."""
@@ -385,7 +399,7 @@ def update(
     principal: Principal,
     changes: SessionChanges,
     at: datetime,
-    expires_at: datetime,
+    retention: timedelta,
     *,
     entry: AuditEntry | None = None,
 ) -> SessionRecord | None:
@@ -400,16 +414,27 @@ def update(
     the write and the fields the write set are laid over what was read (fields it did not set are the
     same before and after it), so the PATCH costs one round trip of latency.
 
-    Refused for a legacy session (read without a key), it is tried once more under the key stored
-    now, if there is one: the session was given its key in between (`make admin ARGS="seal-legacy"`),
-    and the write must be sealed under it (one more GetItem, on the refused path only)."""
+    The session's expiry slides by its own retention (`retention_hours`, held with its key; else the
+    deployment's `retention`), and the write is conditioned on it. Refused, the session's state is read
+    (one GetItem, on the refused path only): written under another key than this one (a legacy session
+    given its key in between: `make admin ARGS="seal-legacy"`; the key stored now is read) or for
+    another retention, it is tried once more as it is stored now."""
     key = sealing_key(session_id, at)
-    updated = _update(session_id, principal, changes, at, expires_at, entry=entry, key=key)
-    if updated is None and key is None:
-        key = conversation_keys.read_afresh(session_id, at)
-        if key is not None:
-            updated = _update(session_id, principal, changes, at, expires_at, entry=entry, key=key)
-    return updated
+    hours = conversation_keys.retention_hours(session_id)
+    updated = _update(session_id, principal, changes, at, retention, entry=entry, key=key, hours=hours)
+    if updated is not None:
+        return updated
+    now = state(session_id)
+    if now is None:
+        return None
+    if now.key_id != (conversation_keys.key_id(key) if key is not None else None):
+        key = conversation_keys.named(session_id, now.key_id, at, None) if now.key_id is not None else None
+        if now.key_id is not None and key is None:
+            return None  # keyed, and its key is gone
+    elif now.retention_hours == hours:
+        return None  # refused for what a retry would not change: the caller reads it to tell why
+    hours = now.retention_hours
+    return _update(session_id, principal, changes, at, retention, entry=entry, key=key, hours=hours)
 
 
 def _update(
@@ -417,14 +442,18 @@ def _update(
     principal: Principal,
     changes: SessionChanges,
     at: datetime,
-    expires_at: datetime,
+    retention: timedelta,
     *,
     entry: AuditEntry | None,
     key: bytes | None,
+    hours: int | None,
 ) -> SessionRecord | None:
-    """One attempt of `update`, under this key (None: a legacy session's plaintext)."""
+    """One attempt of `update`, under this key (None: a legacy session's plaintext) and assuming this
+    retention of the session's own (None: the deployment's)."""
     before = concurrently(get, session_id)
-    profile_expires_at = profile_expiry(expires_at)
+    kept = retention_of(hours, retention)
+    expires_at = at + kept
+    profile_expires_at = profile_expiry(expires_at, kept)
     actions: list[Any] = [
         SessionItem.updated_at.set(at),
         SessionItem.expires_at.set(expires_at),
@@ -457,14 +486,14 @@ def _update(
         "session",
         SessionItem(session_id, SESSION_SK),
         actions,
-        condition=writable(principal, at) & keyed_as(key),
+        condition=writable(principal, at) & keyed_as(key) & retained_for(hours),
     )
     tx.update("profile", ProfileItem(session_id, PROFILE_SK), profile_actions)
     read = _commit_beside(tx, before, session_id)
     if read is None:
         return None
     if key is not None:
-        conversation_keys.remember(session_id, key, as_stored(expires_at))
+        conversation_keys.remember(session_id, key, as_stored(expires_at), hours)
     written: dict[str, Any] = {"updated_at": at, "expires_at": as_stored(expires_at)}
     if changes.end:
         written["status"] = "ended"
@@ -490,6 +519,7 @@ def claim(
         owns(Principal(token_hash=token_hash))
         & SessionItem.deleted_at.does_not_exist()
         & (SessionItem.expires_at > at)
+        & SessionItem.temporary.does_not_exist()  # a temporary conversation belongs to no account
     )
     tx = Transaction()
     tx.save("audit", audit.item_of(entry))

@@ -76,8 +76,9 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
         {},
     ),
     409: (
-        "`session_exists`, `session_ended`, `session_full`, `message_id_conflict`, `session_owned` or "
-        "`reply_in_progress` (the chat routes: another reply of the session is being made).",
+        "`session_exists`, `session_ended`, `session_full`, `message_id_conflict`, `session_owned`, "
+        "`session_temporary` (a claim of a temporary conversation) or `reply_in_progress` (the chat "
+        "routes: another reply of the session is being made).",
         {},
     ),
     413: ("`payload_too_large` (request body) or `message_too_large` (content over MaxMessageChars).", {}),

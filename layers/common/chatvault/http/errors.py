@@ -24,6 +24,7 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.MethodNotAllowedError: (405, "method_not_allowed"),
     e.SessionExistsError: (409, "session_exists"),
     e.SessionOwnedError: (409, "session_owned"),
+    e.SessionTemporaryError: (409, "session_temporary"),
     e.SessionEndedError: (409, "session_ended"),
     e.SessionFullError: (409, "session_full"),
     e.MessageIdConflictError: (409, "message_id_conflict"),

@@ -3,8 +3,9 @@
 The caller proves both: the session's token (X-Session-Token) and who they are (the bearer token).
 One conditional write (dal/sessions.claim); only when it is refused is the session read, to say why:
 404 unless the token is the session's; 200 for a repeat by the new owner (idempotent); 409
-`session_owned` when someone else claimed it first. A wrong token never learns whether a session is
-owned, so the 409 tells nothing to anyone without the token."""
+`session_owned` when someone else claimed it first; 409 `session_temporary` for a temporary
+conversation (it belongs to no account, ever). A wrong token never learns whether a session is owned,
+so the 409 tells nothing to anyone without the token."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from chatvault.errors import (
     RouteNotFoundError,
     SessionNotFoundError,
     SessionOwnedError,
+    SessionTemporaryError,
     TokenRequiredError,
     UnauthenticatedError,
 )
@@ -54,4 +56,6 @@ def claim_session(raw_session_id: str, caller: Caller) -> SessionOut:
         return SessionOut.of(record)  # a repeat by its new owner
     if record.owner_id is not None:
         raise SessionOwnedError()
+    if record.temporary:
+        raise SessionTemporaryError()
     raise SessionNotFoundError()  # changed under us (erased while the claim was on its way)

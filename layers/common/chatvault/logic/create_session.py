@@ -11,7 +11,7 @@ from chatvault.errors import UnauthenticatedError
 from chatvault.logic.identity import Caller, new_token
 from chatvault.logic.limits import refusals_audited
 from chatvault.models.api import CreatedSessionOut, CreateSessionRequest, SessionOut
-from chatvault.models.domain import AuditEntry, NewSession, RateCharge
+from chatvault.models.domain import AuditEntry, NewSession, RateCharge, retention_of
 from chatvault.observability import metrics
 from chatvault.settings import get_settings
 
@@ -30,6 +30,8 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
 
     at = clock.now()
     session_id = str(request.session_id or uuid.uuid4())
+    # a temporary conversation keeps to its own retention; any other, the deployment's (None)
+    retention_hours = settings.temporary_hours if request.temporary else None
     charge = RateCharge(
         action="create_session", client=caller.fingerprint, at=at, per_minute=settings.create_limit_per_minute
     )
@@ -43,7 +45,9 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
                 title=request.title,
                 metadata=request.metadata,
                 created_at=at,
-                expires_at=at + timedelta(seconds=settings.retention_seconds),
+                expires_at=at + retention_of(retention_hours, timedelta(seconds=settings.retention_seconds)),
+                temporary=request.temporary,
+                retention_hours=retention_hours,
             ),
             charge,
             entry,

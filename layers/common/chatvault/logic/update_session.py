@@ -24,13 +24,13 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
         end=request.status == "ended",
     )
     at = clock.now()
-    expires_at = at + timedelta(seconds=get_settings().retention_seconds)
+    retention = timedelta(seconds=get_settings().retention_seconds)
     entry = (
         AuditEntry(session_id=session_id, event="session_ended", at=at, actor=caller.fingerprint)
         if changes.end
         else None
     )
-    updated = sessions.update(session_id, principal, changes, at, expires_at, entry=entry)
+    updated = sessions.update(session_id, principal, changes, at, retention, entry=entry)
     if updated is not None:
         return SessionOut.of(updated)
 

@@ -95,6 +95,14 @@ class CreateSessionRequest(StrictRequest):
     )
     title: Title | None = None
     metadata: Metadata = Field(default_factory=dict)
+    temporary: StrictBool = Field(
+        default=False,
+        description=(
+            "A temporary conversation: it expires TemporaryRetentionHours (default 24, never more than"
+            " RetentionHours) after its last activity, is never listed by GET /sessions and cannot be"
+            " claimed (409 session_temporary)."
+        ),
+    )
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -138,6 +146,9 @@ class SessionOut(ApiModel):
     message_count: int
     preview: str | None
     expires_at: str
+    temporary: bool = Field(
+        default=False, description="A temporary conversation: unlisted, never claimed, kept briefly."
+    )
     replying: bool = Field(
         default=False,
         description="A reply of the chat is being made now (POST .../chat); it will appear in the history.",
@@ -156,6 +167,7 @@ class SessionOut(ApiModel):
             message_count=record.message_count,
             preview=record.preview,
             expires_at=iso(record.expires_at),
+            temporary=record.temporary,
             replying=record.replying(clock.now()),
         )
 

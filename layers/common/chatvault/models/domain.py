@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -49,6 +49,9 @@ class SessionRecord(Record):
     # a session written before conversations had keys (plaintext)
     key_id: str | None = None
     key_expires_at: int | None = None
+    # a temporary conversation, and the session's own retention in hours (None: the deployment's)
+    temporary: bool = False
+    retention_hours: int | None = None
 
     def replying(self, at: datetime) -> bool:
         """A reply is being made (its guard is held and has not lapsed)."""
@@ -69,6 +72,13 @@ class NewSession(Record):
     metadata: dict[str, str]
     created_at: datetime
     expires_at: datetime
+    temporary: bool = False
+    retention_hours: int | None = None  # its own retention (None: the deployment's)
+
+
+def retention_of(hours: int | None, deployment: timedelta) -> timedelta:
+    """A session's retention: its own (`retention_hours`), never more than the deployment's."""
+    return deployment if hours is None else min(timedelta(hours=hours), deployment)
 
 
 class SessionChanges(Record):
