@@ -81,6 +81,11 @@ class StrictRequest(ApiModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """A field whose Python default (None) is not a value the document allows."""
+    schema.pop("default", None)
+
+
 class CreateSessionRequest(StrictRequest):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"title": "Onboarding", "metadata": {"channel": "web"}}]}
@@ -102,12 +107,8 @@ class CreateSessionRequest(StrictRequest):
             " RetentionHours) after its last activity, is never listed by GET /sessions and cannot be"
             " claimed (409 session_temporary)."
         ),
+        json_schema_extra=_no_default,  # optional in the document (absent: false), as metadata is
     )
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    """A field whose Python default (None) is not a value the document allows."""
-    schema.pop("default", None)
 
 
 class UpdateSessionRequest(StrictRequest):
