@@ -17,6 +17,9 @@ export interface Session {
   /** A temporary conversation: kept TemporaryRetentionHours after its last activity (`expires_at`
    *  says when it disappears), never listed, never claimed. */
   temporary: boolean;
+  /** How long it is kept after its last activity, in hours; each message and upload is kept this long
+   *  after it was written (docs/API.md, "Retention per conversation"). */
+  retention_hours: number;
   /** A reply of the chat is being made now (it will appear in the history): e.g. after the page that
    *  asked for it was closed mid-reply. */
   replying: boolean;
@@ -33,12 +36,16 @@ export interface CreateSessionRequest {
   metadata?: { [key: string]: string };
   /** A temporary conversation (docs/API.md, "Temporary conversations"). */
   temporary?: boolean;
+  /** Keep it less long than the deployment's RetentionHours (1 to it). */
+  retention_hours?: number;
 }
 
 export interface UpdateSessionRequest {
   title?: string | null;
   metadata?: { [key: string]: string };
   status?: "ended";
+  /** Applied at once: messages and uploads older than it are deleted. */
+  retention_hours?: number;
 }
 
 export interface MessageMetadata {

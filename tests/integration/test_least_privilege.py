@@ -350,6 +350,31 @@ def test_every_function_is_granted_exactly_what_it_uses(
     as_function("DeleteSessionFunction", "DELETE", base, token=token)
     as_function("RouteFallbackFunction", "GET", "/api/v1/nothing", expect=404)
 
+    # a shorter retention, applied at once: an older message and upload deleted (its file too), a
+    # newer message's TTL moved
+    short = as_function("CreateSessionFunction", "POST", "/api/v1/sessions", expect=201, body={}).body
+    short_base = f"/api/v1/sessions/{short['session_id']}"
+    says = {"role": "user", "content": "soon forgotten"}
+    call("POST", f"{short_base}/messages", token=short["session_token"], body=says)
+    file_key = call(
+        "POST",
+        f"{short_base}/uploads",
+        token=short["session_token"],
+        body={"filename": "a.png", "content_type": "image/png", "size": 3},
+    ).body["key"]
+    boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=file_key, Body=b"abc")
+    written = clock.now()
+    settings_env.setattr(clock, "now", lambda: written + timedelta(hours=2))
+    call("POST", f"{short_base}/messages", token=short["session_token"], body=says)
+    settings_env.setattr(clock, "now", lambda: written + timedelta(hours=2, minutes=30))
+    as_function(
+        "UpdateSessionFunction",
+        "PATCH",
+        short_base,
+        token=short["session_token"],
+        body={"retention_hours": 1},
+    )
+
     # the sweep: an orphan folder, and a delete whose Lambda died after marking the session
     other = as_function("CreateSessionFunction", "POST", "/api/v1/sessions", expect=201, body={}).body
     call(

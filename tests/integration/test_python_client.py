@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -741,3 +742,47 @@ def test_stop_ends_a_streamed_reply_with_the_text_so_far(slow_stack: LocalStack)
     assert len(reply.content) < len(whole)
     assert list(user.messages(session_id)) == [stream.message, reply]
     assert user.stop(session_id) is False  # nothing being made any more
+
+
+def test_a_conversation_kept_less_long_forgets_what_it_passed(stack: LocalStack) -> None:
+    """Retention per conversation through the client and the local stack: the first exchange is made
+    5 hours old in the emulator's table (as if written then), and a PATCH to 3 hours deletes it, from
+    the history, the model's context and the table alike."""
+    created = ChatVault(stack.api).create_session(retention_hours=48)
+    assert created.retention_hours == 48
+    user = ChatVault(stack.api).with_token(created.session_token or "")
+    sid = created.session_id
+    user.chat(sid, "Hello, my name is Ada")
+    table = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    name = "chatvault-local-SessionsTable"
+    old = [
+        item
+        for item in table.query(
+            TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": sid}}
+        )["Items"]
+        if item["sk"]["S"].startswith("M#")
+    ]
+    assert len(old) == 2
+    five_hours_ago = time.time() - 5 * 3600
+    for item in old:  # written 5 hours ago, kept 48 hours from then
+        table.update_item(
+            TableName=name,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET created_at = :c, expires_at = :e",
+            ExpressionAttributeValues={
+                ":c": {"S": time.strftime("%Y-%m-%dT%H:%M:%S.000000+0000", time.gmtime(five_hours_ago))},
+                ":e": {"N": str(int(five_hours_ago + 48 * 3600))},
+            },
+        )
+    later = user.chat(sid, "I like tea")
+    assert later.reply.content == 'You said: "I like tea". Earlier you said: "Hello, my name is Ada"'
+
+    updated = user.update_session(sid, retention_hours=3)
+    assert updated.retention_hours == 3
+    assert [m.content for m in user.messages(sid)] == ["I like tea", later.reply.content]
+    asked = user.chat(sid, "What did I say?")
+    assert asked.reply.content == 'You said: "What did I say?". Earlier you said: "I like tea"'
+    left = {item["sk"]["S"] for item in table.scan(TableName=name)["Items"] if item["pk"]["S"] == sid}
+    assert not left & {item["sk"]["S"] for item in old}  # deleted, not only hidden
+    with pytest.raises(ValidationError):
+        user.update_session(sid, retention_hours=49 * 1000)

@@ -26,6 +26,7 @@ SESSION = {
     "message_count": 1,
     "preview": "hi",
     "expires_at": "2026-12-22T10:04:05.999Z",
+    "retention_hours": 720,
 }
 MESSAGE = {
     "message_id": "9b2d4c1e-3f5a-4e6b-8c7d-0a1b2c3d4e5f",

@@ -144,12 +144,17 @@ class ChatVault:
         metadata: dict[str, str] | None = None,
         session_id: str | None = None,
         temporary: bool = False,
+        retention_hours: int | None = None,
     ) -> CreatedSession:
         """A new session; anonymous: its `session_token` is in the answer, this once. `temporary`: a
         temporary conversation (kept TemporaryRetentionHours after its last activity, never listed,
-        never claimed)."""
+        never claimed). `retention_hours`: keep it less long than the deployment's RetentionHours."""
         body = CreateSessionRequest(
-            session_id=session_id, title=title, metadata=metadata, temporary=True if temporary else None
+            session_id=session_id,
+            title=title,
+            metadata=metadata,
+            temporary=True if temporary else None,
+            retention_hours=retention_hours,
         )
         return self._call("POST", "/api/v1/sessions", CreatedSession, body=body, safe=False)
 
@@ -163,7 +168,10 @@ class ChatVault:
         title: str | None = None,
         metadata: dict[str, str] | None = None,
         end: bool = False,
+        retention_hours: int | None = None,
     ) -> Session:
+        """PATCH: only what is given changes. `retention_hours` applies at once: messages and uploads
+        older than it are deleted (docs/API.md, "Retention per conversation")."""
         fields: dict[str, Any] = {}
         if title is not None:
             fields["title"] = title
@@ -171,6 +179,8 @@ class ChatVault:
             fields["metadata"] = metadata
         if end:
             fields["status"] = "ended"
+        if retention_hours is not None:
+            fields["retention_hours"] = retention_hours
         body = UpdateSessionRequest.model_validate(fields)
         return self._call("PATCH", f"/api/v1/sessions/{session_id}", Session, body=body, safe=False)
 

@@ -59,6 +59,9 @@ class Session(_Answer):
     preview: str | None
     expires_at: Timestamp
     temporary: bool = False  # a temporary conversation: unlisted, never claimed, kept briefly
+    # how long it is kept after its last activity, in hours (each message: after it was written);
+    # None only from a service older than retention per conversation
+    retention_hours: int | None = None
     replying: bool = False  # a reply of the chat is being made now; it will appear in the history
 
 
@@ -170,6 +173,7 @@ class CreateSessionRequest(_Request):
     title: str | None = None
     metadata: dict[str, str] | None = None
     temporary: bool | None = None
+    retention_hours: int | None = None
 
 
 class UpdateSessionRequest(_Request):
@@ -178,6 +182,7 @@ class UpdateSessionRequest(_Request):
     title: str | None = None
     metadata: dict[str, str] | None = None
     status: Literal["ended"] | None = None
+    retention_hours: int | None = None
 
 
 class AppendMessageRequest(_Request):

@@ -6,6 +6,9 @@ message every allowed setting admits."""
 from __future__ import annotations
 
 TITLE_CHARS = 200
+# The longest RetentionHours a deployment may set (ten years); a conversation's own retention_hours
+# is at most its deployment's, checked against the setting
+RETENTION_HOURS_MAX = 24 * 365 * 10
 METADATA_PAIRS = 16
 METADATA_KEY_CHARS = 64
 METADATA_VALUE_CHARS = 512

@@ -60,11 +60,11 @@ class Settings(BaseModel):
     client_roles: Annotated[tuple[Role, ...], BeforeValidator(_comma_list)] = Field(
         default=("user",), alias="CLIENT_ROLES", min_length=1
     )
-    retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=24 * 365 * 10)
+    retention_hours: int = Field(default=720, alias="RETENTION_HOURS", ge=1, le=bounds.RETENTION_HOURS_MAX)
     # TemporaryRetentionHours: a temporary conversation's retention (POST /sessions {"temporary": true}),
     # never more than RETENTION_HOURS (`temporary_hours`)
     temporary_retention_hours: int = Field(
-        default=24, alias="TEMPORARY_RETENTION_HOURS", ge=1, le=24 * 365 * 10
+        default=24, alias="TEMPORARY_RETENTION_HOURS", ge=1, le=bounds.RETENTION_HOURS_MAX
     )
     # 65,536 characters of 4-byte UTF-8 still fit a DynamoDB item (400 KB) with room for metadata.
     max_message_chars: int = Field(default=32768, alias="MAX_MESSAGE_CHARS", ge=1, le=65_536)

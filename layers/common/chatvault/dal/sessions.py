@@ -365,10 +365,18 @@ def retained_for(hours: int | None) -> Condition:
     return cast(Condition, SessionItem.retention_hours == hours)
 
 
-def move_key_ttl(tx: Transaction, session_id: str, expires_at: datetime) -> list[Any]:
+def move_key_ttl(
+    tx: Transaction, session_id: str, expires_at: datetime, retention: tuple[int | None, ...] = ()
+) -> list[Any]:
     """Move the key's TTL to the session's new expiry in this transaction (only if the key is still
-    there: never a key item without its key); the session item's actions that record it."""
-    tx.update("key", KeyItem(session_id), [KeyItem.expires_at.set(expires_at)], condition=KeyItem.pk.exists())
+    there: never a key item without its key), and set the retention it holds when the write changes
+    it (`retention`: one value, or none); the session item's actions that record it."""
+    actions: list[Any] = [KeyItem.expires_at.set(expires_at)]
+    for hours in retention:
+        actions.append(
+            KeyItem.retention_hours.set(hours) if hours is not None else KeyItem.retention_hours.remove()
+        )
+    tx.update("key", KeyItem(session_id), actions, condition=KeyItem.pk.exists())
     return [SessionItem.key_expires_at.set(epoch(expires_at))]
 
 
@@ -451,7 +459,9 @@ def _update(
     """One attempt of `update`, under this key (None: a legacy session's plaintext) and assuming this
     retention of the session's own (None: the deployment's)."""
     before = concurrently(get, session_id)
-    kept = retention_of(hours, retention)
+    retains = "retention_hours" in changes.fields
+    new_hours = changes.retention_hours if retains else hours
+    kept = retention_of(new_hours, retention)
     expires_at = at + kept
     profile_expires_at = profile_expiry(expires_at, kept)
     actions: list[Any] = [
@@ -463,6 +473,47 @@ def _update(
         actions.append(SessionItem.activity_at.set(iso(at)))
     if changes.end:
         actions.append(SessionItem.status.set("ended"))
+    condition = writable(principal, at) & keyed_as(key) & retained_for(hours)
+    if retains:
+        actions.append(
+            SessionItem.retention_hours.set(new_hours)
+            if new_hours is not None
+            else SessionItem.retention_hours.remove()
+        )
+        if not changes.temporary_allowed:  # longer than a temporary conversation may be kept
+            condition &= SessionItem.temporary.does_not_exist()
+    profile_actions = _profile_changes(session_id, changes, key, profile_expires_at)
+
+    tx = Transaction()
+    if entry is not None:
+        tx.save("audit", audit.item_of(entry))
+    if key is not None:  # the key's TTL follows the session's, and holds its retention
+        actions += move_key_ttl(tx, session_id, expires_at, (new_hours,) if retains else ())
+    tx.update("session", SessionItem(session_id, SESSION_SK), actions, condition=condition)
+    tx.update("profile", ProfileItem(session_id, PROFILE_SK), profile_actions)
+    read = _commit_beside(tx, before, session_id)
+    if read is None:
+        return None
+    if key is not None:
+        conversation_keys.remember(session_id, key, as_stored(expires_at), new_hours)
+    written: dict[str, Any] = {
+        "updated_at": at,
+        "expires_at": as_stored(expires_at),
+        "retention_hours": new_hours,
+    }
+    if changes.end:
+        written["status"] = "ended"
+    if "title" in changes.fields:
+        written["title"] = changes.title or None
+    if "metadata" in changes.fields:
+        written["metadata"] = dict(changes.metadata or {})
+    return read.model_copy(update=written)
+
+
+def _profile_changes(
+    session_id: str, changes: SessionChanges, key: bytes | None, profile_expires_at: datetime
+) -> list[Any]:
+    """A PATCH's actions on the profile: its TTL, and the fields it sets (sealed under the key)."""
     profile_actions: list[Any] = [ProfileItem.expires_at.set(profile_expires_at)]
     sealed = _sealed_profile(key, session_id, changes.title, dict(changes.metadata or {}))
     for field, plain_attr, sealed_attr, name in (
@@ -476,32 +527,7 @@ def _update(
         profile_actions.append(attribute.set(value) if value else attribute.remove())  # type: ignore[attr-defined]
         if key is not None:  # a half-sealed profile's plaintext (seal-legacy) must not read again
             profile_actions.append(plain_attr.remove())  # type: ignore[attr-defined]
-
-    tx = Transaction()
-    if entry is not None:
-        tx.save("audit", audit.item_of(entry))
-    if key is not None:  # the key's TTL follows the session's
-        actions += move_key_ttl(tx, session_id, expires_at)
-    tx.update(
-        "session",
-        SessionItem(session_id, SESSION_SK),
-        actions,
-        condition=writable(principal, at) & keyed_as(key) & retained_for(hours),
-    )
-    tx.update("profile", ProfileItem(session_id, PROFILE_SK), profile_actions)
-    read = _commit_beside(tx, before, session_id)
-    if read is None:
-        return None
-    if key is not None:
-        conversation_keys.remember(session_id, key, as_stored(expires_at), hours)
-    written: dict[str, Any] = {"updated_at": at, "expires_at": as_stored(expires_at)}
-    if changes.end:
-        written["status"] = "ended"
-    if "title" in changes.fields:
-        written["title"] = changes.title or None
-    if "metadata" in changes.fields:
-        written["metadata"] = dict(changes.metadata or {})
-    return read.model_copy(update=written)
+    return profile_actions
 
 
 @storage_errors

@@ -66,7 +66,7 @@ from chatvault.models.api import (
     StartChatRequest,
     StartedChatOut,
 )
-from chatvault.models.domain import Appended, MessageRecord, NewMessage, Principal
+from chatvault.models.domain import Appended, MessageRecord, NewMessage, Principal, kept
 from chatvault.observability import logger, metrics
 from chatvault.settings import Settings, get_settings
 
@@ -199,16 +199,26 @@ def begin(
     try:  # the guard is this call's: whatever happens before the reply's write frees it, it is freed
         if appended.outcome == "created":
             earlier = [m for m in _result(earlier_read) if m.position < user.position]
+            earlier = _readable(earlier, user)
             return Begun(session_id, user, lock, key, earlier=earlier, attempt=1)
         found = replies.find(session_id, user.position, reply_id_of(user.message_id), key)
         if found is not None:
             free_guard(session_id, lock)
             return Begun(session_id, user, lock, key, found=found)
-        earlier = replies.context(session_id, settings.chat_context_messages, key, before=user.position)
+        earlier = _readable(
+            replies.context(session_id, settings.chat_context_messages, key, before=user.position), user
+        )
         return Begun(session_id, user, lock, key, earlier=earlier, attempt=2)
     except BaseException:
         free_guard(session_id, lock)
         raise
+
+
+def _readable(earlier: list[MessageRecord], user: MessageRecord) -> list[MessageRecord]:
+    """The history the model may see is what a read returns (models/domain.py `kept`), by the
+    retention the user message was written under (its TTL less its time, in whole seconds)."""
+    at = clock.now()
+    return [m for m in earlier if kept(m.created_at, m.expires_at, at, user.expires_at - user.created_at)]
 
 
 def _guard_until() -> int:

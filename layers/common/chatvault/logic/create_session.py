@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from chatvault import clock
 from chatvault.dal import sessions
-from chatvault.errors import UnauthenticatedError
+from chatvault.errors import UnauthenticatedError, ValidationFailedError
 from chatvault.logic.identity import Caller, new_token
 from chatvault.logic.limits import refusals_audited
 from chatvault.models.api import CreatedSessionOut, CreateSessionRequest, SessionOut
 from chatvault.models.domain import AuditEntry, NewSession, RateCharge, retention_of
 from chatvault.observability import metrics
-from chatvault.settings import get_settings
+from chatvault.settings import Settings, get_settings
 
 
 def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSessionOut:
@@ -30,8 +30,7 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
 
     at = clock.now()
     session_id = str(request.session_id or uuid.uuid4())
-    # a temporary conversation keeps to its own retention; any other, the deployment's (None)
-    retention_hours = settings.temporary_hours if request.temporary else None
+    retention_hours = own_retention(request.retention_hours, request.temporary, settings)
     charge = RateCharge(
         action="create_session", client=caller.fingerprint, at=at, per_minute=settings.create_limit_per_minute
     )
@@ -54,3 +53,17 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
         )
     metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
     return CreatedSessionOut(**SessionOut.of(record).model_dump(), session_token=token)
+
+
+def own_retention(asked: int | None, temporary: bool, settings: Settings) -> int | None:
+    """The conversation's own retention in hours: what it asked for, at most the deployment's (a
+    temporary one's: at most TemporaryRetentionHours); a temporary one's is TemporaryRetentionHours
+    unless it asked for less; None: the deployment's RetentionHours (a session stored without one
+    follows a later change of it)."""
+    most = settings.temporary_hours if temporary else settings.retention_hours
+    if asked is not None and asked > most:
+        raise ValidationFailedError(
+            "body.retention_hours",
+            f"must be at most {most} ({'TemporaryRetentionHours' if temporary else 'RetentionHours'})",
+        )
+    return asked if asked is not None else (most if temporary else None)

@@ -55,7 +55,7 @@ from chatvault.models.api import (
     SessionOut,
     UploadInfoOut,
 )
-from chatvault.models.domain import AuditEntry, MessageRecord, SessionRecord, UploadRecord
+from chatvault.models.domain import AuditEntry, MessageRecord, SessionRecord, UploadRecord, kept, retention_of
 from chatvault.observability import logger, metrics
 from chatvault.settings import get_settings
 
@@ -87,8 +87,13 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
             retry_after=3600 - int(at.timestamp()) % 3600,
             message=f"This session was exported {settings.export_limit_per_hour} times this hour.",
         )
-    files = [_exported(u) for u in upload_records.all_of(session_id) if u.expires_at > at]
-    counted = _Counted(messages.every_page(session_id), at)
+    deployment = timedelta(seconds=settings.retention_seconds)
+    files = [
+        _exported(u)
+        for u in upload_records.all_of(session_id)
+        if record.keeps(u.created_at, u.expires_at, at, deployment)
+    ]
+    counted = _Counted(messages.every_page(session_id), at, retention_of(record.retention_hours, deployment))
     encode = _json if form == "json" else _markdown
     key = exports.key_for(session_id, str(uuid.uuid4()), EXTENSIONS[form])
     sealing_key = seal.export_key(_conversation_key(record, at), session_id, key)
@@ -185,13 +190,15 @@ def _abort(stored: exports.ExportObject) -> None:
 class _Counted:
     """The live messages of the pages, oldest first, counted as they pass."""
 
-    def __init__(self, pages: Iterator[list[MessageRecord]], at: datetime) -> None:
-        self.pages, self.at, self.count = pages, at, 0
+    def __init__(self, pages: Iterator[list[MessageRecord]], at: datetime, retention: timedelta) -> None:
+        self.pages, self.at, self.retention, self.count = pages, at, retention, 0
 
     def __iter__(self) -> Iterator[MessageRecord]:
         for page in self.pages:
             for message in page:
-                if message.expires_at > self.at:  # reads never return expired data
+                if kept(
+                    message.created_at, message.expires_at, self.at, self.retention
+                ):  # never expired data
                     self.count += 1
                     yield message
 

@@ -5,6 +5,8 @@ signing is local. A pending upload, an unknown one and a non-UUID id are 404 `up
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chatvault import clock
 from chatvault.dal import upload_records, uploads
 from chatvault.errors import SessionNotFoundError, UploadNotFoundError
@@ -21,11 +23,18 @@ def get_upload(raw_session_id: str, raw_upload_id: str, caller: Caller) -> Uploa
         upload_id = "00000000-0000-0000-0000-000000000000"  # still check the session first
     at = clock.now()
     head, upload = upload_records.with_session(session_id, upload_id)
-    if not authorize(head, principal).is_live(at):
+    record = authorize(head, principal)
+    if not record.is_live(at):
         raise SessionNotFoundError()
-    if upload is None or upload.status != "stored" or upload.expires_at <= at:
+    settings = get_settings()
+    deployment = timedelta(seconds=settings.retention_seconds)
+    if (
+        upload is None
+        or upload.status != "stored"
+        or not record.keeps(upload.created_at, upload.expires_at, at, deployment)
+    ):
         raise UploadNotFoundError()
     url = uploads.presigned_get(
-        uploads.key_for(session_id, upload_id), get_settings().download_url_seconds, upload.content_type
+        uploads.key_for(session_id, upload_id), settings.download_url_seconds, upload.content_type
     )
     return UploadDownloadOut(**UploadInfoOut.of(upload).model_dump(), download_url=url)

@@ -9,7 +9,7 @@ and independent in the OpenAPI document, so every pair must be answered, not ref
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from chatvault import clock
@@ -19,6 +19,7 @@ from chatvault.logic import cursor
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import MessageListOut, MessageOut
 from chatvault.models.domain import Principal, SessionRecord
+from chatvault.settings import get_settings
 
 Order = Literal["asc", "desc"]
 ORDERS: tuple[Order, ...] = ("asc", "desc")
@@ -40,13 +41,18 @@ def list_messages(
             raise InvalidCursorError()
     at = clock.now()
     page = messages.page(session_id, descending=order == "desc", limit=limit, after=after)
-    _check_head(page.head, principal, at)
-    items = [MessageOut.of(m) for m in page.messages if m.expires_at > at]
+    head = _check_head(page.head, principal, at)
+    deployment = timedelta(seconds=get_settings().retention_seconds)
+    items = [
+        MessageOut.of(m) for m in page.messages if head.keeps(m.created_at, m.expires_at, at, deployment)
+    ]
     next_key = {"p": page.last_position} if page.last_position else None
     return MessageListOut(items=items, next_cursor=cursor.encode(scope, next_key))
 
 
-def _check_head(head: SessionRecord | None, principal: Principal, at: datetime) -> None:
+def _check_head(head: SessionRecord | None, principal: Principal, at: datetime) -> SessionRecord:
     """404 unless the session is the caller's and live (not expired, not being erased)."""
-    if not authorize(head, principal).is_live(at):
+    record = authorize(head, principal)
+    if not record.is_live(at):
         raise SessionNotFoundError()
+    return record

@@ -3,12 +3,15 @@ trip (a Query with the session's GetItem beside it). File names are not stored, 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chatvault import clock
 from chatvault.dal import upload_records
 from chatvault.errors import InvalidCursorError, SessionNotFoundError
 from chatvault.logic import cursor
 from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
 from chatvault.models.api import UploadInfoListOut, UploadInfoOut
+from chatvault.settings import get_settings
 
 
 def list_uploads(
@@ -25,9 +28,13 @@ def list_uploads(
             raise InvalidCursorError()
     at = clock.now()
     head, uploads, last = upload_records.page(session_id, limit, after)
-    if not authorize(head, principal).is_live(at):
+    record = authorize(head, principal)
+    if not record.is_live(at):
         raise SessionNotFoundError()
+    deployment = timedelta(seconds=get_settings().retention_seconds)
     return UploadInfoListOut(
-        items=[UploadInfoOut.of(u) for u in uploads if u.expires_at > at],
+        items=[
+            UploadInfoOut.of(u) for u in uploads if record.keeps(u.created_at, u.expires_at, at, deployment)
+        ],
         next_cursor=cursor.encode(scope, {"u": last} if last else None),
     )

@@ -1,40 +1,59 @@
-"""PATCH /sessions/{id}: title, metadata (replaced whole) and the one-way `status: "ended"`.
-One conditional UpdateItem; only when it is refused do we read, to say why."""
+"""PATCH /sessions/{id}: title, metadata (replaced whole), the one-way `status: "ended"` and the
+conversation's own retention. One conditional UpdateItem; only when it is refused do we read, to say
+why. A new retention is then applied to every message and upload (dal/retention.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from chatvault import clock
+from chatvault.dal import retention as retained
 from chatvault.dal import sessions
+from chatvault.errors import ValidationFailedError
 from chatvault.logic.identity import Caller, principal_of, session_id_from_path
 from chatvault.logic.session_state import raise_for, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
-from chatvault.models.domain import AuditEntry, SessionChanges
+from chatvault.models.domain import AuditEntry, SessionChanges, retention_of
 from chatvault.settings import get_settings
 
 
 def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: Caller) -> SessionOut:
+    settings = get_settings()
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
+    hours = request.retention_hours
+    if hours is not None and hours > settings.retention_hours:
+        raise ValidationFailedError(
+            "body.retention_hours", f"must be at most {settings.retention_hours} (RetentionHours)"
+        )
     changes = SessionChanges(
         fields=frozenset(request.model_fields_set),
         title=request.title,
         metadata=request.metadata,
         end=request.status == "ended",
+        retention_hours=hours,
+        temporary_allowed=hours is None or hours <= settings.temporary_hours,
     )
     at = clock.now()
-    retention = timedelta(seconds=get_settings().retention_seconds)
+    deployment = timedelta(seconds=settings.retention_seconds)
     entry = (
         AuditEntry(session_id=session_id, event="session_ended", at=at, actor=caller.fingerprint)
         if changes.end
         else None
     )
-    updated = sessions.update(session_id, principal, changes, at, retention, entry=entry)
+    updated = sessions.update(session_id, principal, changes, at, deployment, entry=entry)
     if updated is not None:
+        if hours is not None:  # every message and upload kept as long as the conversation now is
+            retained.apply(session_id, retention_of(hours, deployment), at)
         return SessionOut.of(updated)
 
     record = refused(session_id, principal, at)  # one read, to say why
+    if record.temporary and not changes.temporary_allowed:
+        raise ValidationFailedError(
+            "body.retention_hours",
+            f"must be at most {settings.temporary_hours} for a temporary conversation"
+            " (TemporaryRetentionHours)",
+        )
     if record.status == "ended" and changes.fields == {"status"}:
         return SessionOut.of(record)  # ending an ended session changes nothing
     raise_for(record)

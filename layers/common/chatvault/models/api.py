@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     RootModel,
     StrictBool,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -29,11 +30,13 @@ from chatvault.models.domain import (
     UploadRecord,
     UploadStatus,
 )
+from chatvault.settings import get_settings
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=bounds.METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=bounds.METADATA_VALUE_CHARS)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=bounds.METADATA_PAIRS)]
 Title = Annotated[str, StringConstraints(max_length=bounds.TITLE_CHARS)]
+RetentionHours = Annotated[StrictInt, Field(ge=1, le=bounds.RETENTION_HOURS_MAX)]
 
 # Ids in the canonical hyphenated form only (any case; stored lowercase): the document declares exactly
 # this pattern, so what it calls valid is what the service accepts. A client-chosen session id is a v4.
@@ -109,6 +112,21 @@ class CreateSessionRequest(StrictRequest):
         ),
         json_schema_extra=_no_default,  # optional in the document (absent: false), as metadata is
     )
+    retention_hours: RetentionHours | SkipJsonSchema[None] = Field(
+        default=None,
+        description=(
+            "How long the conversation is kept after its last activity, in hours: from 1 to the"
+            " deployment's RetentionHours (a temporary one's: to TemporaryRetentionHours); more is 422."
+            " Absent: RetentionHours (a temporary one's: TemporaryRetentionHours)."
+        ),
+        json_schema_extra=_no_default,
+    )
+
+    @model_validator(mode="after")
+    def _no_null_retention(self) -> Self:
+        if "retention_hours" in self.model_fields_set and self.retention_hours is None:
+            raise ValueError("retention_hours must be a whole number of hours; leave it out for the default")
+        return self
 
 
 class UpdateSessionRequest(StrictRequest):
@@ -124,15 +142,27 @@ class UpdateSessionRequest(StrictRequest):
     status: Literal["ended"] | SkipJsonSchema[None] = Field(
         default=None, description="One way: ended is read-only.", json_schema_extra=_no_default
     )
+    retention_hours: RetentionHours | SkipJsonSchema[None] = Field(
+        default=None,
+        description=(
+            "Shorten (or lengthen, up to RetentionHours; a temporary conversation's, up to"
+            " TemporaryRetentionHours) how long the conversation is kept. Applied at once: the session"
+            " expires this long after this request, and each message and upload this long after it was"
+            " written (those already older than that are deleted)."
+        ),
+        json_schema_extra=_no_default,
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
         if not self.model_fields_set:
-            raise ValueError("send at least one of title, metadata, status")
+            raise ValueError("send at least one of title, metadata, status, retention_hours")
         if "metadata" in self.model_fields_set and self.metadata is None:
             raise ValueError("metadata must be an object; send {} to clear it")
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status can only be set to ended")
+        if "retention_hours" in self.model_fields_set and self.retention_hours is None:
+            raise ValueError("retention_hours must be a whole number of hours")
         return self
 
 
@@ -150,6 +180,13 @@ class SessionOut(ApiModel):
     temporary: bool = Field(
         default=False, description="A temporary conversation: unlisted, never claimed, kept briefly."
     )
+    retention_hours: int = Field(
+        description=(
+            "How long the conversation is kept after its last activity, in hours (its own, set on create"
+            " or PATCH, else the deployment's RetentionHours); each message and upload is kept this long"
+            " after it was written."
+        ),
+    )
     replying: bool = Field(
         default=False,
         description="A reply of the chat is being made now (POST .../chat); it will appear in the history.",
@@ -157,6 +194,7 @@ class SessionOut(ApiModel):
 
     @classmethod
     def of(cls, record: SessionRecord) -> SessionOut:
+        deployment = get_settings().retention_hours
         return cls(
             session_id=record.session_id,
             title=record.title,
@@ -169,6 +207,7 @@ class SessionOut(ApiModel):
             preview=record.preview,
             expires_at=iso(record.expires_at),
             temporary=record.temporary,
+            retention_hours=min(record.retention_hours or deployment, deployment),
             replying=record.replying(clock.now()),
         )
 

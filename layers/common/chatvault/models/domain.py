@@ -61,6 +61,11 @@ class SessionRecord(Record):
         """Readable: not expired (TTL deletes late) and not being erased."""
         return self.deleted_at is None and self.expires_at > at
 
+    def keeps(self, written_at: datetime, expires_at: datetime, at: datetime, deployment: timedelta) -> bool:
+        """An item of this conversation (a message, an upload) is readable: before its own expiry, and
+        never longer than the conversation's retention after it was written (`kept`)."""
+        return kept(written_at, expires_at, at, retention_of(self.retention_hours, deployment))
+
 
 class NewSession(Record):
     """A session about to be created."""
@@ -81,6 +86,13 @@ def retention_of(hours: int | None, deployment: timedelta) -> timedelta:
     return deployment if hours is None else min(timedelta(hours=hours), deployment)
 
 
+def kept(written_at: datetime, expires_at: datetime, at: datetime, retention: timedelta) -> bool:
+    """The read rule of a conversation's items: one is readable until its TTL (DynamoDB deletes late),
+    and never longer than the conversation's retention after it was written, so a retention lowered
+    by PATCH hides what it passed from the next read on, whatever TTLs are still being moved."""
+    return expires_at > at and written_at + retention > at
+
+
 class SessionChanges(Record):
     """A PATCH: only the fields the client sent are applied (`fields`)."""
 
@@ -88,6 +100,8 @@ class SessionChanges(Record):
     title: str | None = None
     metadata: dict[str, str] | None = None
     end: bool = False
+    retention_hours: int | None = None  # the conversation's own retention, when the PATCH sets it
+    temporary_allowed: bool = True  # that retention is one a temporary conversation may have
 
 
 class EraseReceipt(Record):

@@ -1,0 +1,237 @@
+"""Retention per conversation (issue 24, part 2): `retention_hours` on create and PATCH, from 1 to
+RetentionHours (a temporary conversation's, to TemporaryRetentionHours). A PATCH applies it at once:
+the session expires that long after the request, each message and upload that long after it was
+written (moved TTLs; what is older is deleted, an upload's file with it), and the read rule hides
+what it passed even before the TTLs have moved. In-process, through the routes, with the clock moved."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chatvault import clock
+from chatvault.dal import conversation_keys, retention, upload_records, uploads
+from chatvault.dal.conversation_keys import KeyItem
+from chatvault.dal.items import ChatItem
+from chatvault.errors import StorageUnavailableError
+from tests.helpers import assert_error, call, create
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+SESSIONS = "/api/v1/sessions"
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _whole(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+class Clock:
+    def __init__(self, env: pytest.MonkeyPatch) -> None:
+        self.env, self.start = env, clock.now()
+        self.set(timedelta())
+
+    def set(self, after: timedelta) -> datetime:
+        moment = self.start + after
+        self.env.setattr(clock, "now", lambda: moment)
+        return moment
+
+
+def _say(base: str, token: str, content: str) -> None:
+    reply = call("POST", f"{base}/messages", token=token, body={"role": "user", "content": content})
+    assert reply.status == 201, reply.body
+
+
+def _contents(base: str, token: str) -> list[str]:
+    reply = call("GET", f"{base}/messages", token=token)
+    assert reply.status == 200, reply.body
+    return [m["content"] for m in reply.body["items"]]
+
+
+def _items(sid: str) -> dict[str, Any]:
+    """The session's raw items by sort key (every kind)."""
+    return {item.sk: item for item in ChatItem.query(sid)}
+
+
+def _stored_upload(base: str, sid: str, token: str) -> str:
+    issued = call(
+        "POST",
+        f"{base}/uploads",
+        token=token,
+        body={"filename": "a.txt", "content_type": "text/plain", "size": 5},
+    )
+    assert issued.status == 201, issued.body
+    upload_id = issued.body["upload_id"]
+    uploads.put(uploads.key_for(sid, upload_id), b"hello", "text/plain")
+    assert upload_records.mark_stored(sid, upload_id, 5, clock.now())
+    return str(upload_id)
+
+
+def test_a_new_conversation_may_ask_for_a_shorter_retention_never_a_longer_one(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    settings_env.setenv("RETENTION_HOURS", "48")
+    settings_env.setenv("TEMPORARY_RETENTION_HOURS", "6")
+    moments = Clock(settings_env)
+    short = create(body={"retention_hours": 3}).body
+    default = create(body={}).body
+    temporary = create(body={"temporary": True}).body
+    shorter_temporary = create(body={"temporary": True, "retention_hours": 2}).body
+    assert (short["retention_hours"], default["retention_hours"]) == (3, 48)
+    assert (temporary["retention_hours"], shorter_temporary["retention_hours"]) == (6, 2)
+    assert _at(short["expires_at"]) == _whole(moments.start) + timedelta(hours=3)
+    assert _at(shorter_temporary["expires_at"]) == _whole(moments.start) + timedelta(hours=2)
+    got = call("GET", f"{SESSIONS}/{short['session_id']}", token=short["session_token"])
+    assert got.body["retention_hours"] == 3
+
+    before = len(list(ChatItem.scan()))
+    for body in (
+        {"retention_hours": 49},
+        {"retention_hours": 0},
+        {"retention_hours": "3"},
+        {"retention_hours": 2.5},
+        {"retention_hours": None},
+        {"temporary": True, "retention_hours": 7},
+    ):
+        reply = call("POST", SESSIONS, body=body)
+        assert_error(reply, 422, "validation_failed")
+    assert len(list(ChatItem.scan())) == before  # nothing written
+
+
+def test_a_lowered_retention_applies_at_once_to_the_session_its_messages_and_uploads(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    moments = Clock(settings_env)
+    session = create(body={"title": "kept a while"}).body
+    sid, token = session["session_id"], session["session_token"]
+    base = f"{SESSIONS}/{sid}"
+    _say(base, token, "first")
+    moments.set(timedelta(hours=1))
+    old_upload = _stored_upload(base, sid, token)
+    moments.set(timedelta(hours=2))
+    _say(base, token, "second")
+    moments.set(timedelta(hours=4))
+    _say(base, token, "third")
+    new_upload = _stored_upload(base, sid, token)
+
+    now = moments.set(timedelta(hours=5))
+    patched = call("PATCH", base, token=token, body={"retention_hours": 3})
+    assert patched.status == 200, patched.body
+    assert patched.body["retention_hours"] == 3
+    assert _at(patched.body["expires_at"]) == _whole(now) + timedelta(hours=3)
+    assert _contents(base, token) == ["third"]  # "second" turned 3 hours old as the PATCH came
+    listed = call("GET", f"{base}/uploads", token=token).body["items"]
+    assert [u["upload_id"] for u in listed] == [new_upload]
+    assert_error(call("GET", f"{base}/uploads/{old_upload}", token=token), 404, "upload_not_found")
+
+    stored = _items(sid)  # on disk: what the new retention passed is gone, the rest moved
+    kinds = sorted(item.sk[:2] for item in stored.values())
+    assert kinds == ["!P", "#S", "M#", "U#"]
+    [third] = [item for item in stored.values() if item.sk.startswith("M#")]
+    assert third.expires_at == _whole(moments.start + timedelta(hours=4) + timedelta(hours=3))
+    assert [o.key for o in uploads.objects(f"uploads/{sid}/")] == [uploads.key_for(sid, new_upload)]
+    key_item = KeyItem.get(sid)
+    assert int(key_item.retention_hours) == 3  # held with the key, for the next cold writer
+    assert key_item.expires_at == _whole(now) + timedelta(hours=3)
+
+    moments.set(timedelta(hours=7, seconds=1))  # "third" is 3 hours old; the session lives on
+    conversation_keys.forget()
+    assert _contents(base, token) == []
+    assert call("GET", base, token=token).status == 200
+    moments.set(timedelta(hours=8, seconds=1))
+    conversation_keys.forget()
+    assert_error(call("GET", base, token=token), 404, "session_not_found")
+
+
+def test_the_read_rule_hides_what_the_retention_passed_while_ttls_have_not_moved(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """The PATCH's pass fails (storage down after its write): it answers 503, and still no read, nor
+    the model's context, shows what the new retention passed; the same PATCH again finishes it."""
+    moments = Clock(settings_env)
+    session = create(body={}).body
+    sid, token = session["session_id"], session["session_token"]
+    base = f"{SESSIONS}/{sid}"
+    _say(base, token, "long ago")
+    moments.set(timedelta(hours=4))
+    _say(base, token, "lately")
+    moments.set(timedelta(hours=5))
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise StorageUnavailableError()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(retention, "apply", down)
+        failed = call("PATCH", base, token=token, body={"retention_hours": 3})
+    assert_error(failed, 503, "service_unavailable")
+    assert len([sk for sk in _items(sid) if sk.startswith("M#")]) == 2  # nothing deleted yet
+    assert _contents(base, token) == ["lately"]
+    exported = call("GET", f"{base}/export", token=token)
+    assert [m["content"] for m in exported.body["messages"]] == ["lately"]
+    chat = call("POST", f"{base}/chat", token=token, body={"content": "What did I say?"})
+    assert chat.status == 201, chat.body
+    assert chat.body["reply"]["content"] == 'You said: "What did I say?". Earlier you said: "lately"'
+
+    again = call("PATCH", base, token=token, body={"retention_hours": 3})
+    assert again.status == 200, again.body
+    assert len([sk for sk in _items(sid) if sk.startswith("M#")]) == 3  # "lately", the question, the reply
+
+
+def test_a_longer_retention_moves_ttls_forward_but_never_brings_back_expired_data(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    settings_env.setenv("RETENTION_HOURS", "10")
+    moments = Clock(settings_env)
+    session = create(body={"retention_hours": 2}).body
+    sid, token = session["session_id"], session["session_token"]
+    base = f"{SESSIONS}/{sid}"
+    _say(base, token, "early")
+    moments.set(timedelta(hours=1))
+    _say(base, token, "later")
+    moments.set(timedelta(hours=2, seconds=30))  # "early" expired; "later" has an hour left
+    assert call("PATCH", base, token=token, body={"retention_hours": 8}).status == 200
+    assert _contents(base, token) == ["later"]
+    [later] = [i for i in _items(sid).values() if i.sk.startswith("M#") and i.expires_at > clock.now()]
+    assert later.expires_at == _whole(moments.start + timedelta(hours=9))
+    conversation_keys.forget()  # a cold function learns the new retention with the key
+    moments.set(timedelta(hours=3))
+    _say(base, token, "newest")
+    [newest] = [i for i in _items(sid).values() if getattr(i, "created_at", None) == clock.now()]
+    assert newest.expires_at == _whole(clock.now() + timedelta(hours=8))
+    assert _at(call("GET", base, token=token).body["expires_at"]) == _whole(clock.now()) + timedelta(hours=8)
+
+
+def test_patch_refuses_a_retention_beyond_the_deployments_or_a_temporary_ones_and_changes_nothing(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    settings_env.setenv("RETENTION_HOURS", "48")
+    settings_env.setenv("TEMPORARY_RETENTION_HOURS", "6")
+    Clock(settings_env)
+    kept = create(body={}).body
+    temporary = create(body={"temporary": True}).body
+    for session, body in (
+        (kept, {"retention_hours": 49}),
+        (kept, {"retention_hours": 0}),
+        (kept, {"retention_hours": None}),
+        (kept, {"retention_hours": True}),
+        (temporary, {"retention_hours": 7}),
+        (temporary, {"retention_hours": 7, "title": "also this"}),
+    ):
+        base = f"{SESSIONS}/{session['session_id']}"
+        before = call("GET", base, token=session["session_token"]).body
+        reply = call("PATCH", base, token=session["session_token"], body=body)
+        assert_error(reply, 422, "validation_failed")
+        assert call("GET", base, token=session["session_token"]).body == before
+    shorter = call(
+        "PATCH",
+        f"{SESSIONS}/{temporary['session_id']}",
+        token=temporary["session_token"],
+        body={"retention_hours": 1},
+    )
+    assert shorter.status == 200, shorter.body
+    assert (shorter.body["retention_hours"], shorter.body["temporary"]) == (1, True)
