@@ -252,10 +252,53 @@ function render(message, { pending = false, replace = null } = {}) {
     li.append(note);
   }
   if (message.created_at) li.append(timeElement(message.created_at));
+  if (message.role === "assistant" && message.message_id && !pending) li.append(thumbs(message));
   if (replace) replace.replaceWith(li);
   else ui.log.append(li);
   ui.log.scrollTop = ui.log.scrollHeight;
   return li;
+}
+
+const RATINGS = { up: ["Good reply", "👍"], down: ["Bad reply", "👎"] };
+
+/** Thumbs on a stored reply: a toggle each; pressing the pressed one again removes the feedback. The
+ *  service's answer sets what is shown; a failure is said, and the buttons keep what is stored. */
+function thumbs(message) {
+  const group = document.createElement("span");
+  group.className = "feedback";
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", "Feedback on this reply");
+  const buttons = {};
+  const show = (feedback) => {
+    for (const [rating, button] of Object.entries(buttons)) {
+      button.setAttribute("aria-pressed", String(feedback?.rating === rating));
+    }
+  };
+  for (const [rating, [label, symbol]] of Object.entries(RATINGS)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = symbol;
+    button.setAttribute("aria-label", label);
+    button.addEventListener("click", async () => {
+      const pressed = button.getAttribute("aria-pressed") === "true";
+      for (const each of Object.values(buttons)) each.disabled = true;
+      try {
+        const stored = pressed
+          ? await client.clearFeedback(message.message_id)
+          : await client.setFeedback(message.message_id, { rating });
+        show(stored.feedback);
+        notice(stored.feedback ? "Thank you for your feedback." : "Your feedback was removed.");
+      } catch (error) {
+        problem(describe(error));
+      } finally {
+        for (const each of Object.values(buttons)) each.disabled = false;
+      }
+    });
+    buttons[rating] = button;
+    group.append(button);
+  }
+  show(message.feedback);
+  return group;
 }
 
 /** The reply as the model writes it: an assistant's message that grows. The log is a live region:

@@ -65,6 +65,19 @@ export interface AppendMessageRequest {
   metadata?: MessageMetadata;
 }
 
+/** A person's rating of a reply (docs/API.md, "Feedback on replies"). */
+export interface Feedback {
+  rating: "up" | "down";
+  comment: string | null;
+  updated_at: string;
+}
+
+export interface FeedbackRequest {
+  rating: "up" | "down";
+  /** At most 1,000 characters: content, kept and erased with the message. */
+  comment?: string | null;
+}
+
 export interface Message {
   message_id: string;
   session_id: string;
@@ -72,6 +85,8 @@ export interface Message {
   content: string;
   metadata: { [key: string]: unknown };
   created_at: string;
+  /** A person's feedback on this reply, or null. */
+  feedback?: Feedback | null;
 }
 
 /** POST /sessions/{session_id}/chat's body. */
@@ -366,6 +381,10 @@ export class ChatvaultClient {
   startSession(request?: CreateSessionRequest, options?: CallOptions): Promise<StartResult>;
   getSession(sessionId?: string, options?: CallOptions): Promise<Session>;
   updateSession(patch: UpdateSessionRequest, options?: SessionCallOptions): Promise<Session>;
+  /** Rate a reply (an assistant message), replacing its previous feedback; the message as it stands. */
+  setFeedback(messageId: string, feedback: FeedbackRequest, options?: SessionCallOptions): Promise<Message>;
+  /** Remove a reply's feedback. */
+  clearFeedback(messageId: string, options?: SessionCallOptions): Promise<Message>;
   /** The panic button. Forgets the session locally once the service confirms the erase: on 200, or
    *  on 404 (already gone; the ChatvaultError is still thrown). Any other failure (NetworkError, 429,
    *  503, 5xx) means not erased: the session is kept for a retry and the error is thrown. */

@@ -634,6 +634,19 @@ export class ChatvaultClient {
     return (await this.request("PATCH", this.sessionPath(sessionId), { body: patch, idempotent: true, signal })).data;
   }
 
+  /** Rate a reply: `{rating: "up"|"down", comment?}`, replacing its previous feedback. PUT: a repeat
+   *  sets the same, so a network failure is retried. */
+  async setFeedback(messageId, feedback, { sessionId, signal } = {}) {
+    const path = `${this.sessionPath(sessionId)}/messages/${encodeURIComponent(messageId)}/feedback`;
+    return (await this.request("PUT", path, { body: feedback, idempotent: true, signal })).data;
+  }
+
+  /** Remove a reply's feedback. */
+  async clearFeedback(messageId, { sessionId, signal } = {}) {
+    const path = `${this.sessionPath(sessionId)}/messages/${encodeURIComponent(messageId)}/feedback`;
+    return (await this.request("DELETE", path, { idempotent: true, signal })).data;
+  }
+
   /** The panic button: erases the session, its messages and files, then forgets it locally, once
    *  the service has confirmed it. A 404 (erased earlier, expired) is confirmation too: the session
    *  is forgotten and the ChatvaultError thrown. Any other failure (NetworkError, 429, 503, 5xx)

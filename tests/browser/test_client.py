@@ -358,6 +358,30 @@ def test_a_chat_returns_both_messages_and_both_are_stored(page: Any, page_stack:
     assert _stored_messages(page_stack, created["session_id"], created["session_token"]) == pairs
 
 
+def test_feedback_on_a_reply_is_set_replaced_and_cleared(page: Any, page_stack: LocalStack) -> None:
+    out = _run(
+        page,
+        """
+        const client = new ChatvaultClient({ storage: memoryStorage() });
+        await client.createSession();
+        const pair = await client.chat(null, 'Hello');
+        const up = await client.setFeedback(pair.reply.message_id, { rating: 'up', comment: 'Kind' });
+        const down = await client.setFeedback(pair.reply.message_id, { rating: 'down' });
+        const listed = (await client.listMessages()).items;
+        const cleared = await client.clearFeedback(pair.reply.message_id);
+        let refused = null;
+        try { await client.setFeedback(pair.message.message_id, { rating: 'up' }); }
+        catch (error) { refused = { status: error.status, code: error.code }; }
+        return { up: up.feedback, down: down.feedback, listed, cleared: cleared.feedback, refused };
+        """,
+    )
+    assert (out["up"]["rating"], out["up"]["comment"]) == ("up", "Kind")
+    assert (out["down"]["rating"], out["down"]["comment"]) == ("down", None)
+    assert out["listed"][1]["feedback"] == out["down"]
+    assert out["cleared"] is None
+    assert out["refused"] == {"status": 422, "code": "validation_failed"}
+
+
 @pytest.mark.parametrize(
     ("command", "status", "code"),
     [

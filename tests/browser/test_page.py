@@ -172,6 +172,40 @@ def test_rename_is_stored(page: Any, page_stack: LocalStack) -> None:
     assert _server(page_stack, _stored(page) or {}).json()["title"] == "Onboarding questions"
 
 
+def test_thumbs_on_a_reply_rate_it_change_it_and_remove_it(page: Any, page_stack: LocalStack) -> None:
+    """Each stored reply has "Good reply" and "Bad reply" toggles: pressing one stores the feedback,
+    the other replaces it, pressing the pressed one removes it; a reload shows what is stored."""
+    _send(page, "Rate this.")
+    reply = _conversation(page).locator("li.assistant:not([aria-busy])", has_text='You said: "Rate this."')
+    good = reply.get_by_role("button", name="Good reply", exact=True)
+    bad = reply.get_by_role("button", name="Bad reply", exact=True)
+    assert (good.get_attribute("aria-pressed"), bad.get_attribute("aria-pressed")) == ("false", "false")
+    assert _conversation(page).locator("li.user").get_by_role("button").count() == 0  # replies only
+    stored = _stored(page) or {}
+
+    def served() -> Any:
+        items = _server(page_stack, stored, "/messages").json()["items"]
+        return [m["feedback"] for m in items if m["role"] == "assistant"][-1]
+
+    good.click()
+    page.wait_for_function("(el) => el.getAttribute('aria-pressed') === 'true'", arg=good.element_handle())
+    assert served()["rating"] == "up"
+    bad.click()
+    page.wait_for_function("(el) => el.getAttribute('aria-pressed') === 'true'", arg=bad.element_handle())
+    assert good.get_attribute("aria-pressed") == "false"
+    assert served()["rating"] == "down"
+
+    page.reload()
+    page.wait_for_selector("body[data-session-ready=true]")
+    reply = _conversation(page).locator("li.assistant:not([aria-busy])", has_text='You said: "Rate this."')
+    bad = reply.get_by_role("button", name="Bad reply", exact=True)
+    assert bad.get_attribute("aria-pressed") == "true"
+    bad.click()
+    page.wait_for_function("(el) => el.getAttribute('aria-pressed') === 'false'", arg=bad.element_handle())
+    assert served() is None
+    assert "Your feedback was removed." in _notices(page)
+
+
 def test_a_temporary_conversation_says_exactly_when_it_disappears(page: Any, page_stack: LocalStack) -> None:
     """ "New temporary conversation" starts one; a sentence says when it is deleted (its expires_at, in
     local time), and each message moves that time; a reload keeps it; "New conversation" ends it."""

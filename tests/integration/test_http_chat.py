@@ -182,8 +182,9 @@ def test_after_the_panic_button_the_chat_is_gone(stack: LocalStack) -> None:
 
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """`make dev STAND_IN_DELAY_MS=1500`: a reply takes long enough for a second chat to meet it."""
-    with local_stack(tmp_path_factory.mktemp("slow"), UNLIMITED, {"STAND_IN_DELAY_MS": "1500"}) as running:
+    """`make dev STAND_IN_DELAY_MS=4000`: a reply takes long enough for a second chat to meet it, even
+    on a loaded machine (its history read and its own request take their time)."""
+    with local_stack(tmp_path_factory.mktemp("slow"), UNLIMITED, {"STAND_IN_DELAY_MS": "4000"}) as running:
         yield running
 
 

@@ -236,6 +236,15 @@ def test_every_function_is_granted_exactly_what_it_uses(
             else (f"{base}/chat", {"content": "later"})
         )
         as_function(writer, "POST", path, expect=201, token=token, body=body)
+    # feedback on a reply: given, then removed
+    reply_id = call("POST", f"{base}/chat", token=token, body={"content": "rate me"}).body["reply"][
+        "message_id"
+    ]
+    feedback_path = f"{base}/messages/{reply_id}/feedback"
+    as_function(
+        "MessageFeedbackFunction", "PUT", feedback_path, token=token, body={"rating": "up", "comment": "c"}
+    )
+    as_function("MessageFeedbackFunction", "DELETE", feedback_path, token=token)
     # the streamed chat (ChatStreamFunction: on AWS the web adapter passes it each request)
     from chatvault.http.stream import PlainRequest
     from functions.chat_stream.app import respond

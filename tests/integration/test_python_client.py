@@ -371,6 +371,8 @@ def test_the_chat_is_an_end_users_call(stack: LocalStack) -> None:
         (client_models.CreatedSession, "CreatedSessionOut"),
         (client_models.Message, "MessageOut"),
         (client_models.MessageMetadata, "MessageMetadata"),
+        (client_models.Feedback, "FeedbackOut"),
+        (client_models.FeedbackRequest, "FeedbackRequest"),
         (client_models.MessagePage, "MessageListOut"),
         (client_models.SessionPage, "SessionListOut"),
         (client_models.DeleteReceipt, "DeleteReceiptOut"),
@@ -786,3 +788,18 @@ def test_a_conversation_kept_less_long_forgets_what_it_passed(stack: LocalStack)
     assert not left & {item["sk"]["S"] for item in old}  # deleted, not only hidden
     with pytest.raises(ValidationError):
         user.update_session(sid, retention_hours=49 * 1000)
+
+
+def test_feedback_on_a_reply_through_the_client(stack: LocalStack) -> None:
+    user, session_id = _user(stack)
+    pair = user.chat(session_id, "Hello")
+    rated = user.set_feedback(session_id, pair.reply.message_id, "down", "Too short")
+    assert rated.feedback is not None
+    assert (rated.feedback.rating, rated.feedback.comment) == ("down", "Too short")
+    assert [m.feedback for m in user.messages(session_id)][1] == rated.feedback
+    with pytest.raises(ValidationError):  # a user's message is not rated
+        user.set_feedback(session_id, pair.message.message_id, "up")
+    with pytest.raises(NotFoundError) as missing:
+        user.set_feedback(session_id, str(uuid.uuid4()), "up")
+    assert missing.value.code == "message_not_found"
+    assert user.clear_feedback(session_id, pair.reply.message_id).feedback is None

@@ -39,6 +39,11 @@ def test_every_route_of_the_contract_is_served_and_nothing_else() -> None:
         ("POST", "/api/v1/chat"),
         ("POST", "/api/v1/sessions/{session_id}/chat/stop"),
     }
+    feedback = DOC.split("## Feedback on replies (the chat-history issue)")[1].split("\n## ")[0]
+    assert _contract_routes(feedback) == {
+        ("PUT", "/api/v1/sessions/{session_id}/messages/{message_id}/feedback"),
+        ("DELETE", "/api/v1/sessions/{session_id}/messages/{message_id}/feedback"),
+    }
     assert set(routes()) == _contract_routes()
 
 

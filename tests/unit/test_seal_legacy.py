@@ -29,7 +29,7 @@ from tests.helpers import call, create, unseal_in_place
 pytestmark = pytest.mark.usefixtures("aws", "jwt_mode")
 OWNER = "alice"
 SESSIONS = "/api/v1/sessions"
-PLAINTEXT = ("preview", "title", "metadata", "content", "meta")
+PLAINTEXT = ("preview", "title", "metadata", "content", "meta", "feedback")
 SEALED = ("sealed_preview", "sealed_title", "sealed_metadata", "sealed")
 MESSAGES = 3
 
@@ -189,6 +189,29 @@ def test_a_legacy_session_is_sealed_and_reads_the_same() -> None:
     assert int(_key_item(sid)["expires_at"]["N"]) == int(head["expires_at"]["N"])  # type: ignore[index]
     assert _reads(sid) == before
     assert _items(keyed) == keyed_items
+
+
+def test_feedback_given_on_a_legacy_session_is_sealed_with_it() -> None:
+    marker = _marker()
+    sid = _legacy(marker, messages=1)
+    chat = call("POST", f"{SESSIONS}/{sid}/chat", subject=OWNER, body={"content": f"ask {marker}"})
+    assert chat.status == 201, chat.body
+    reply_id = chat.body["reply"]["message_id"]
+    rated = call(
+        "PUT",
+        f"{SESSIONS}/{sid}/messages/{reply_id}/feedback",
+        subject=OWNER,
+        body={"rating": "down", "comment": f"comment {marker}"},
+    )
+    assert rated.status == 200, rated.body
+    (rated_item,) = [i for i in _items(sid) if i.get("message_id", {}).get("S") == reply_id]
+    assert marker in rated_item["feedback"]["S"]  # a legacy session's message: plaintext, as it is
+    before = _reads(sid)
+    assert before["messages"]["items"][-1]["feedback"]["comment"] == f"comment {marker}"
+    report = seal_legacy()
+    assert report.items_sealed == 2 + 3  # its session item, profile and three messages
+    _assert_sealed(sid, marker)
+    assert _reads(sid) == before
 
 
 def test_running_twice_changes_nothing() -> None:

@@ -95,6 +95,8 @@ export type NewerShapes = [
   Assert<WhereDocumented<Schema<"ExportLinkOut">, C.ExportLink>>,
   Assert<WhereDocumented<Schema<"ExportEncryptionOut">, C.ExportEncryption>>,
   Assert<WhereDocumented<Schema<"EraseAllReceiptOut">, C.EraseAllReceipt>>,
+  Assert<WhereDocumented<Schema<"FeedbackOut">, C.Feedback>>,
+  Assert<WhereDocumented<Schema<"FeedbackRequest">, C.FeedbackRequest>>,
 ];
 
 // The client covers every route of the document: a new route in the document fails here until the
@@ -112,6 +114,8 @@ type ClientRoutes =
   | "GET /api/v1/sessions/{session_id}/export" // exportSession
   | "GET /api/v1/sessions/{session_id}/uploads" // listUploads
   | "GET /api/v1/sessions/{session_id}/uploads/{upload_id}" // getUpload
+  | "PUT /api/v1/sessions/{session_id}/messages/{message_id}/feedback" // setFeedback
+  | "DELETE /api/v1/sessions/{session_id}/messages/{message_id}/feedback" // clearFeedback
   | "GET /api/v1/sessions/{session_id}" // getSession, restoreSession
   | "PATCH /api/v1/sessions/{session_id}" // updateSession
   | "DELETE /api/v1/sessions/{session_id}" // eraseSession
@@ -157,6 +161,9 @@ export async function usage(): Promise<void> {
   const newToken: string | null | undefined = (await startedStream.result()).session.session_token;
   const stopping: S["StopReplyOut"]["stopping"] = await client.stop(null);
   const receipt: S["DeleteReceiptOut"] = await client.eraseSession();
+  const rated: S["MessageOut"] = await client.setFeedback(message.message_id, { rating: "up", comment: null });
+  const unrated: S["MessageOut"] = await client.clearFeedback(message.message_id, { sessionId: "s" });
+  void [rated, unrated];
   const exported: C.SessionExport = await client.exportSession();
   const transcript: string = await client.exportSession({ format: "markdown" });
   const opened: C.SessionExport | string = await client.openExport(link);

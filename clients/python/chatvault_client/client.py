@@ -69,6 +69,7 @@ from chatvault_client.models import (
     CreateUploadRequest,
     DeleteReceipt,
     ExportLink,
+    FeedbackRequest,
     Message,
     MessageMetadata,
     MessagePage,
@@ -183,6 +184,20 @@ class ChatVault:
             fields["retention_hours"] = retention_hours
         body = UpdateSessionRequest.model_validate(fields)
         return self._call("PATCH", f"/api/v1/sessions/{session_id}", Session, body=body, safe=False)
+
+    def set_feedback(
+        self, session_id: str, message_id: str, rating: Literal["up", "down"], comment: str | None = None
+    ) -> Message:
+        """Rate a reply (an assistant message), replacing its previous feedback; the message as it now
+        stands. A repeat sets the same feedback again, so it is retried like a read."""
+        body = FeedbackRequest(rating=rating, comment=comment)
+        path = f"/api/v1/sessions/{session_id}/messages/{message_id}/feedback"
+        return self._call("PUT", path, Message, body=body, safe=True)
+
+    def clear_feedback(self, session_id: str, message_id: str) -> Message:
+        """Remove a reply's feedback (none to remove is no error)."""
+        path = f"/api/v1/sessions/{session_id}/messages/{message_id}/feedback"
+        return self._call("DELETE", path, Message, safe=True)
 
     def delete_session(self, session_id: str) -> DeleteReceipt:
         """The panic button: the session, its messages and files, gone for good."""

@@ -112,6 +112,7 @@ ERROR_STATUS: dict[str, int] = {
     "forbidden": 403,
     "session_not_found": 404,
     "upload_not_found": 404,
+    "message_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,
     "session_exists": 409,

@@ -71,6 +71,14 @@ class CreatedSession(Session):
     session_token: str | None = None
 
 
+class Feedback(_Answer):
+    """FeedbackOut: a person's rating of a reply."""
+
+    rating: Literal["up", "down"]
+    comment: str | None = None
+    updated_at: Timestamp
+
+
 class Message(_Answer):
     """MessageOut"""
 
@@ -80,6 +88,7 @@ class Message(_Answer):
     content: str
     metadata: MessageMetadata = Field(default_factory=MessageMetadata)
     created_at: Timestamp
+    feedback: Feedback | None = None  # assistant messages: PUT .../feedback
 
 
 class ChatPair(_Answer):
@@ -174,6 +183,13 @@ class CreateSessionRequest(_Request):
     metadata: dict[str, str] | None = None
     temporary: bool | None = None
     retention_hours: int | None = None
+
+
+class FeedbackRequest(_Request):
+    """FeedbackRequest"""
+
+    rating: Literal["up", "down"]
+    comment: str | None = None
 
 
 class UpdateSessionRequest(_Request):

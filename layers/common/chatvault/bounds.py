@@ -6,6 +6,7 @@ message every allowed setting admits."""
 from __future__ import annotations
 
 TITLE_CHARS = 200
+FEEDBACK_COMMENT_CHARS = 1000
 # The longest RetentionHours a deployment may set (ten years); a conversation's own retention_hours
 # is at most its deployment's, checked against the setting
 RETENTION_HOURS_MAX = 24 * 365 * 10

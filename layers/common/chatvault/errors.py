@@ -160,5 +160,9 @@ class ChatStartedError(ChatVaultError):
         self.started = started
 
 
+class MessageNotFoundError(ChatVaultError):
+    default_message = "The session holds no message with this id."
+
+
 class UploadNotFoundError(ChatVaultError):
     default_message = "The upload does not exist, or its file has not reached storage yet."

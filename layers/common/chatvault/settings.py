@@ -90,6 +90,9 @@ class Settings(BaseModel):
     export_max_age_minutes: int = Field(default=30, alias="EXPORT_MAX_AGE_MINUTES", ge=0, le=30)
     # ExportRateLimit: exports of one session an hour (each re-reads the whole history); 429 beyond
     export_limit_per_hour: int = Field(default=10, alias="EXPORT_LIMIT_PER_HOUR", ge=1, le=1000)
+    # feedback on replies a session may give (or remove) in an hour: each finds its message by reading
+    # the history newest first (dal/feedback.py), a cost this bounds
+    feedback_limit_per_hour: int = Field(default=120, alias="FEEDBACK_LIMIT_PER_HOUR", ge=1, le=10_000)
 
     # The chat (logic/chat.py, llm/): ModelId is a Bedrock model or inference-profile id (the template
     # resolves its default, "auto"), "stand-in" for the deterministic stand-in model, or empty: the

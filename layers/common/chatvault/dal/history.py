@@ -22,9 +22,16 @@ from pynamodb.attributes import UTCDateTimeAttribute
 
 from chatvault import clock
 from chatvault.dal import connection, conversation_keys
-from chatvault.dal.items import SEALED_MESSAGE, ChatItem, SessionItem, open_message
+from chatvault.dal.items import (
+    SEALED_FEEDBACK,
+    SEALED_MESSAGE,
+    ChatItem,
+    SessionItem,
+    open_message,
+    open_text,
+)
 from chatvault.dal.keys import MESSAGE_PREFIX
-from chatvault.models.domain import MessageRecord
+from chatvault.models.domain import Feedback, MessageRecord
 from chatvault.seal import SealBroken
 
 _DATETIME = UTCDateTimeAttribute()
@@ -71,6 +78,7 @@ def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
     else:
         content, metadata = plaintext_of(raw)
     return MessageRecord.model_construct(
+        feedback=feedback_of(raw, key),
         session_id=session_id,
         position=sort_key.removeprefix(MESSAGE_PREFIX),
         message_id=raw["message_id"]["S"],
@@ -80,6 +88,23 @@ def message_of(raw: dict[str, Any], key: bytes | None) -> MessageRecord | None:
         created_at=_DATETIME.deserialize(raw["created_at"]["S"]),  # type: ignore[no-untyped-call]
         expires_at=datetime.fromtimestamp(int(raw["expires_at"]["N"]), tz=UTC),
     )
+
+
+def feedback_of(raw: dict[str, Any], key: bytes | None) -> Feedback | None:
+    """A message's feedback (dal/feedback.py): sealed under the key, or a legacy message's plaintext.
+    None when it has none (or, sealed, it does not open under this key)."""
+    if SEALED_FEEDBACK in raw:
+        if key is None:
+            return None
+        try:
+            text = open_text(key, raw["pk"]["S"], raw["sk"]["S"], SEALED_FEEDBACK, raw[SEALED_FEEDBACK]["B"])
+        except SealBroken:
+            return None
+    elif "feedback" in raw:
+        text = raw["feedback"]["S"]
+    else:
+        return None
+    return Feedback.model_validate_json(text)
 
 
 def plaintext_of(raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -206,6 +206,10 @@ class MessageItem(ChatItem, discriminator="message"):
     sealed = BinaryAttribute(null=True, legacy_encoding=False)  # metadata and content
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+    # a person's feedback on a reply (PUT .../feedback, dal/feedback.py): rating, comment and time as
+    # compact JSON, sealed like the content (plaintext in a legacy session's message)
+    feedback = UnicodeAttribute(null=True)  # legacy sessions only
+    sealed_feedback = BinaryAttribute(null=True, legacy_encoding=False)
 
 
 class MessageIdItem(ChatItem, discriminator="message_id"):
@@ -235,6 +239,7 @@ SEALED_PREVIEW = "sealed_preview"
 SEALED_TITLE = "sealed_title"
 SEALED_METADATA = "sealed_metadata"
 SEALED_MESSAGE = "sealed"
+SEALED_FEEDBACK = "sealed_feedback"
 
 
 def compact_json(value: object) -> str:

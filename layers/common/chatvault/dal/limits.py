@@ -103,9 +103,15 @@ def charge_export(session_id: str, at: datetime, per_hour: int) -> bool:
     """Count one export of the session in the current hour (ExportRateLimit): an export re-reads the
     whole history, so a session may be exported `per_hour` times an hour. One conditional UpdateItem
     (1 write unit); False, with nothing counted, when the session is over."""
+    return charge_hourly("export", session_id, at, per_hour)
+
+
+@storage_errors
+def charge_hourly(action: str, session_id: str, at: datetime, per_hour: int) -> bool:
+    """Count one `action` on the session in the current hour, at most `per_hour` (as charge_export)."""
     hour = int(at.timestamp()) // 3600
     return _counted(
-        LimitItem(f"export#{session_id}#{hour}"),
+        LimitItem(f"{action}#{session_id}#{hour}"),
         [LimitItem.n.add(1), LimitItem.expires_at.set(datetime.fromtimestamp((hour + 2) * 3600, tz=UTC))],
         LimitItem.n.does_not_exist() | (LimitItem.n < per_hour),
     )

@@ -40,6 +40,7 @@ from botocore.exceptions import ClientError
 
 from chatvault.dal import connection, conversation_keys, history
 from chatvault.dal.items import (
+    SEALED_FEEDBACK,
     SEALED_MESSAGE,
     SEALED_METADATA,
     SEALED_PREVIEW,
@@ -58,8 +59,9 @@ from chatvault.dal.sessions import plain_map
 from chatvault.dal.transaction import Refused, Transaction
 
 # The plaintext attributes of a legacy session's items (dal/items.py): the session item's preview, the
-# profile's title and metadata, a message's content and metadata
+# profile's title and metadata, a message's content, metadata and feedback
 PREVIEW, TITLE, METADATA, CONTENT, META = "preview", "title", "metadata", "content", "meta"
+FEEDBACK = "feedback"
 _HEAD = ["pk", "sk", "key_id", "expires_at", "deleted_at", PREVIEW]
 ATTEMPTS = 5  # an item's seal tried again from the item as it is now, after a refusal
 
@@ -71,6 +73,7 @@ def _holds_plaintext() -> Any:
         | ProfileItem.metadata.exists()
         | MessageItem.content.exists()
         | MessageItem.meta.exists()
+        | MessageItem.feedback.exists()
     )
 
 
@@ -327,6 +330,16 @@ def _message(update: _Update, raw: dict[str, Any], key: bytes) -> None:
         content, metadata = history.plaintext_of(raw)
         sealed = seal_message(key, raw["pk"]["S"], raw["sk"]["S"], content, metadata)
         update.seal(raw, (CONTENT, META), SEALED_MESSAGE, sealed)
+    if FEEDBACK in raw and SEALED_FEEDBACK in raw:
+        update.drop(FEEDBACK, SEALED_FEEDBACK)
+    elif FEEDBACK in raw:
+        text = raw[FEEDBACK]["S"]
+        update.seal(
+            raw,
+            (FEEDBACK,),
+            SEALED_FEEDBACK,
+            seal_text(key, raw["pk"]["S"], raw["sk"]["S"], SEALED_FEEDBACK, text),
+        )
 
 
 @storage_errors

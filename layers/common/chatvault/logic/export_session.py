@@ -249,6 +249,9 @@ def _markdown(
     yield "\n## Messages\n"
     for message in history:
         yield f"\n### {message.role} · {clock.iso(message.created_at)}\n\n{message.content}\n"
+        if message.feedback is not None:
+            comment = f": {_line(message.feedback.comment)}" if message.feedback.comment else ""
+            yield f"\n> Feedback: {message.feedback.rating}{comment}\n"
 
 
 def _line(text: str) -> str:

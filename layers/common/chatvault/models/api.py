@@ -23,6 +23,7 @@ from chatvault import bounds, clock
 from chatvault.clock import iso
 from chatvault.models.domain import (
     EraseReceipt,
+    Feedback,
     MessageRecord,
     Role,
     SessionRecord,
@@ -305,6 +306,33 @@ class AppendMessageRequest(StrictRequest):
     metadata: MessageMetadata = Field(default_factory=MessageMetadata)
 
 
+class FeedbackRequest(StrictRequest):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"rating": "up"}, {"rating": "down", "comment": "Too long"}]}
+    )
+
+    rating: Literal["up", "down"]
+    comment: Annotated[str, StringConstraints(max_length=bounds.FEEDBACK_COMMENT_CHARS)] | None = Field(
+        default=None,
+        description=(
+            f"At most {bounds.FEEDBACK_COMMENT_CHARS} characters. Content: kept, exported and erased with"
+            " the message, never logged nor counted."
+        ),
+    )
+
+
+class FeedbackOut(ApiModel):
+    rating: Literal["up", "down"]
+    comment: str | None
+    updated_at: str
+
+    @classmethod
+    def of(cls, record: Feedback) -> FeedbackOut:
+        return cls.model_construct(
+            rating=record.rating, comment=record.comment, updated_at=iso(record.updated_at)
+        )
+
+
 class MessageOut(ApiModel):
     message_id: str
     session_id: str
@@ -312,6 +340,10 @@ class MessageOut(ApiModel):
     content: str
     metadata: dict[str, Any]
     created_at: str
+    feedback: FeedbackOut | None = Field(
+        default=None,
+        description="A person's feedback on this reply (assistant messages: PUT .../feedback), or null.",
+    )
 
     @classmethod
     def of(cls, record: MessageRecord) -> MessageOut:
@@ -323,6 +355,7 @@ class MessageOut(ApiModel):
             content=record.content,
             metadata=record.metadata,
             created_at=iso(record.created_at),
+            feedback=FeedbackOut.of(record.feedback) if record.feedback is not None else None,
         )
 
 

@@ -136,6 +136,14 @@ class Principal(Record):
 Role = Literal["user", "assistant", "system", "tool"]
 
 
+class Feedback(Record):
+    """A person's rating of a reply (PUT .../messages/{id}/feedback); the comment is content."""
+
+    rating: Literal["up", "down"]
+    comment: str | None = None
+    updated_at: datetime
+
+
 class MessageRecord(Record):
     session_id: str
     position: str
@@ -145,6 +153,7 @@ class MessageRecord(Record):
     metadata: dict[str, Any]
     created_at: datetime
     expires_at: datetime
+    feedback: Feedback | None = None
 
 
 class Pace(Record):

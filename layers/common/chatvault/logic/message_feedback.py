@@ -1,0 +1,90 @@
+"""PUT and DELETE /sessions/{id}/messages/{message_id}/feedback: a person's rating of a reply ("up" or
+"down", with an optional comment), replaced by the next PUT, removed by DELETE; on assistant messages
+only (other roles: 422). The answer is the message as it now stands.
+
+The session's item is read (who owns it, its state) with its key sent beside it; the message is found
+by id (dal/feedback.py) and written in place, sealed like its content. Operators see counts of "up"
+and "down" per model as metrics (FeedbackUp, FeedbackDown, dimension `model`): never the comment,
+which is content (it goes where the message goes: the history, the export, the erase)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from chatvault import clock
+from chatvault.dal import feedback, limits, sessions
+from chatvault.errors import (
+    MessageNotFoundError,
+    RateLimitedError,
+    SessionEndedError,
+    SessionNotFoundError,
+    ValidationFailedError,
+)
+from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
+from chatvault.models.api import FeedbackRequest, MessageOut
+from chatvault.models.domain import Feedback, MessageRecord
+from chatvault.observability import metrics
+from chatvault.settings import get_settings
+
+# The model's name as a metric dimension: at most this long (a bot's service writer names the model
+# of the replies it stores; a dimension's value is bounded, and so is the metrics' cardinality)
+MODEL_DIMENSION_CHARS = 64
+
+
+def set_feedback(
+    raw_session_id: str, raw_message_id: str, request: FeedbackRequest, caller: Caller
+) -> MessageOut:
+    given = Feedback(rating=request.rating, comment=request.comment or None, updated_at=clock.now())
+    message = _write(raw_session_id, raw_message_id, given, caller)
+    with single_metric(
+        name="FeedbackUp" if given.rating == "up" else "FeedbackDown", unit=MetricUnit.Count, value=1
+    ) as metric:
+        metric.add_dimension(name="model", value=model_of(message))
+    return MessageOut.of(message)
+
+
+def clear_feedback(raw_session_id: str, raw_message_id: str, caller: Caller) -> MessageOut:
+    return MessageOut.of(_write(raw_session_id, raw_message_id, None, caller))
+
+
+def model_of(message: MessageRecord) -> str:
+    """The model that wrote the reply (its metadata's `model`), or "unknown"."""
+    model = str(message.metadata.get("model") or "unknown")
+    return model[:MODEL_DIMENSION_CHARS]
+
+
+def _write(raw_session_id: str, raw_message_id: str, given: Feedback | None, caller: Caller) -> MessageRecord:
+    settings = get_settings()
+    session_id = session_id_from_path(raw_session_id)
+    principal = principal_of(caller)
+    message_id = raw_message_id.strip().lower()
+    at = clock.now()
+    key_soon = sessions.KeySoon(session_id, at)
+    try:
+        record = authorize(sessions.state(session_id), principal)
+        if not record.is_live(at):
+            raise SessionNotFoundError()
+        key = key_soon.named(record.key_id)
+    except sessions.KeyGone as gone:
+        raise SessionNotFoundError() from gone
+    finally:
+        key_soon.settle()
+    if record.status == "ended":
+        raise SessionEndedError()
+    if not limits.charge_hourly("feedback", session_id, at, settings.feedback_limit_per_hour):
+        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
+        raise RateLimitedError(
+            retry_after=3600 - int(at.timestamp()) % 3600,
+            message=f"This session gave feedback {settings.feedback_limit_per_hour} times this hour.",
+        )
+    deployment = timedelta(seconds=settings.retention_seconds)
+    found = feedback.find(session_id, message_id, key) if is_canonical_id(message_id) else None
+    if found is None or not record.keeps(found.created_at, found.expires_at, at, deployment):
+        raise MessageNotFoundError()
+    if found.role != "assistant":
+        raise ValidationFailedError("path.message_id", "feedback is given on assistant messages only")
+    if not feedback.write(found, given, key):
+        raise MessageNotFoundError()  # erased or expired since it was found
+    return found.model_copy(update={"feedback": given})
