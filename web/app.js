@@ -37,6 +37,9 @@ const ui = {
   newTemporary: $("new-temporary"),
   temporaryNote: $("temporary-note"),
   erase: $("erase"),
+  share: $("share"),
+  shareResult: $("share-result"),
+  shareLink: $("share-link"),
   confirm: $("confirm-erase"),
   quickExit: $("quick-exit"),
 };
@@ -152,7 +155,7 @@ function describe(error) {
 
 function setActive(on) {
   active = on;
-  for (const el of [ui.message, ui.file, ui.title, ui.erase, ...ui.rename.querySelectorAll("button")]) {
+  for (const el of [ui.message, ui.file, ui.title, ui.erase, ui.share, ...ui.rename.querySelectorAll("button")]) {
     el.disabled = !on;
   }
   ui.send.disabled = !on || replying;
@@ -319,6 +322,8 @@ function clearConversation() {
   replyProblem("");
   ui.uploads.replaceChildren();
   ui.progress.hidden = true;
+  ui.shareResult.hidden = true; // a link belongs to the conversation it was made for
+  ui.shareLink.value = "";
 }
 
 async function loadHistory(session) {
@@ -909,6 +914,7 @@ async function erase() {
   ui.newButton.focus();
 }
 
+ui.share.addEventListener("click", share);
 ui.erase.addEventListener("click", () => {
   ui.confirm.returnValue = "";
   ui.confirm.showModal();
@@ -924,6 +930,33 @@ ui.retryErase.addEventListener("click", () => {
 
 // Quick exit: Escape twice within a second (or the button) erases without asking and leaves at once.
 let leaving = false;
+/** Share: a link to a read-only snapshot of the conversation as it is now (shared.html#<share_id>:
+ *  the id rides in the fragment, which no server sees). The link is shown, selected, and copied when
+ *  the browser allows it. */
+async function share() {
+  ui.share.disabled = true;
+  try {
+    const made = await client.createShare();
+    const link = new URL(`shared.html#${made.share_id}`, location.href).href;
+    ui.shareLink.value = link;
+    ui.shareResult.hidden = false;
+    ui.shareLink.select();
+    const until = dayAndClock.format(new Date(made.expires_at));
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(link);
+      copied = true;
+    } catch {
+      /* no clipboard permission: the selected field is there to copy from */
+    }
+    notice(`${copied ? "Link copied." : "Copy the link below."} Anyone with it can read this conversation as it is now, until ${until}.`);
+  } catch (error) {
+    problem(error instanceof ChatvaultError && error.code === "not_found" ? "Sharing is turned off here." : describe(error));
+  } finally {
+    ui.share.disabled = false;
+  }
+}
+
 function quickExit() {
   if (leaving) return;
   leaving = true;

@@ -65,6 +65,40 @@ export interface AppendMessageRequest {
   metadata?: MessageMetadata;
 }
 
+/** A share link (docs/API.md, "Share links"): its id is the capability. */
+export interface Share {
+  share_id: string;
+  created_at: string;
+  expires_at: string;
+  message_count: number;
+}
+
+export interface SharePage {
+  items: Share[];
+  next_cursor: string | null;
+}
+
+export interface RevokedShare {
+  share_id: string;
+  revoked_at: string;
+}
+
+export interface SharedMessage {
+  role: Role;
+  content: string;
+  created_at: string;
+}
+
+/** A page of a shared conversation: no session id, no metadata, no uploads. */
+export interface SharedConversation {
+  title: string | null;
+  created_at: string;
+  expires_at: string;
+  message_count: number;
+  items: SharedMessage[];
+  next_cursor: string | null;
+}
+
 /** A person's rating of a reply (docs/API.md, "Feedback on replies"). */
 export interface Feedback {
   rating: "up" | "down";
@@ -385,6 +419,13 @@ export class ChatvaultClient {
   setFeedback(messageId: string, feedback: FeedbackRequest, options?: SessionCallOptions): Promise<Message>;
   /** Remove a reply's feedback. */
   clearFeedback(messageId: string, options?: SessionCallOptions): Promise<Message>;
+  /** A read-only snapshot of the conversation as it is now, behind an unguessable link. */
+  createShare(options?: SessionCallOptions): Promise<Share>;
+  listShares(options?: SessionCallOptions & { limit?: number; cursor?: string | null }): Promise<SharePage>;
+  /** Revoke a link: from then on it is 404. */
+  revokeShare(shareId: string, options?: SessionCallOptions): Promise<RevokedShare>;
+  /** A page of a shared conversation, read without credentials. */
+  getShared(shareId: string, options?: CallOptions & { limit?: number; cursor?: string | null }): Promise<SharedConversation>;
   /** The panic button. Forgets the session locally once the service confirms the erase: on 200, or
    *  on 404 (already gone; the ChatvaultError is still thrown). Any other failure (NetworkError, 429,
    *  503, 5xx) means not erased: the session is kept for a retry and the error is thrown. */

@@ -525,9 +525,11 @@ export class ChatvaultClient {
       base = this.baseUrl,
       accept = "application/json",
       raw = false,
+      anonymous = false,
     } = {},
   ) {
-    // (base, accept, raw: the streamed chat's. `raw` returns a success unread, as `{status, response}`.)
+    // (base, accept, raw: the streamed chat's. `raw` returns a success unread, as `{status, response}`.
+    // `anonymous`: no credentials at all, whatever the client holds: a shared conversation's read.)
     const attempts = retries ?? this.retries;
     let url = base + path;
     if (query) {
@@ -538,9 +540,9 @@ export class ChatvaultClient {
     }
     const headers = { Accept: accept };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const sessionToken = token !== undefined ? token : this.stored?.session_token;
+    const sessionToken = anonymous ? null : token !== undefined ? token : this.stored?.session_token;
     if (sessionToken) headers["X-Session-Token"] = sessionToken;
-    if (this.getJwt) {
+    if (this.getJwt && !anonymous) {
       const jwt = await this.getJwt();
       if (jwt) headers.Authorization = `Bearer ${jwt}`;
     }
@@ -931,6 +933,31 @@ export class ChatvaultClient {
   async listUploads({ limit, cursor, sessionId, signal } = {}) {
     return (await this.request("GET", `${this.sessionPath(sessionId)}/uploads`, { query: { limit, cursor }, signal }))
       .data;
+  }
+
+  /** POST /shares: a read-only snapshot of the conversation as it is now, behind an unguessable link
+   *  (`share_id`). Not retried after a network failure: a repeat would make a second link. */
+  async createShare({ sessionId, signal } = {}) {
+    return (await this.request("POST", `${this.sessionPath(sessionId)}/shares`, { signal })).data;
+  }
+
+  /** GET /shares: a page of the session's live links. */
+  async listShares({ limit, cursor, sessionId, signal } = {}) {
+    return (await this.request("GET", `${this.sessionPath(sessionId)}/shares`, { query: { limit, cursor }, signal }))
+      .data;
+  }
+
+  /** DELETE /shares/{share_id}: revoke a link (from then on it is 404). */
+  async revokeShare(shareId, { sessionId, signal } = {}) {
+    const path = `${this.sessionPath(sessionId)}/shares/${encodeURIComponent(shareId)}`;
+    return (await this.request("DELETE", path, { idempotent: true, signal })).data;
+  }
+
+  /** GET /shared/{share_id}: a page of a shared conversation, read as anyone holding the link reads
+   *  it: no credentials are sent. */
+  async getShared(shareId, { limit, cursor, signal } = {}) {
+    const path = `/shared/${encodeURIComponent(shareId)}`;
+    return (await this.request("GET", path, { query: { limit, cursor }, signal, anonymous: true })).data;
   }
 
   /** GET /uploads/{upload_id}: the file's state and, once stored, a short-lived `download_url`. */

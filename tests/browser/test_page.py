@@ -206,6 +206,43 @@ def test_thumbs_on_a_reply_rate_it_change_it_and_remove_it(page: Any, page_stack
     assert "Your feedback was removed." in _notices(page)
 
 
+def test_share_copies_a_link_whose_page_shows_the_conversation_as_it_was(
+    page: Any, page_stack: LocalStack
+) -> None:
+    """ "Share" shows (and copies, where allowed) a link to shared.html#<id>; that page, opened by anyone
+    (here: a fresh browser profile), shows the conversation up to the link's moment, read-only; after
+    the panic button it says the link no longer works."""
+    _send(page, "Before sharing.")
+    page.get_by_role("button", name="Share", exact=True).click()
+    field = page.get_by_label("Share link", exact=True)
+    field.wait_for(state="visible")
+    link = field.input_value()
+    assert link.startswith(f"{page_stack.api}/shared.html#")
+    assert len(link.rsplit("#", 1)[1]) == 22
+    page.wait_for_function("() => document.getElementById('notice').textContent.includes('Anyone with it')")
+    _send(page, "After sharing.")
+
+    reader = page.context.browser.new_context().new_page()
+    try:
+        reader.goto(link)
+        reader.wait_for_selector("body[data-loaded=true]")
+        log = reader.get_by_role("log", name="Shared conversation")
+        texts = log.locator("li .content").all_inner_texts()
+        assert texts == ["Before sharing.", 'You said: "Before sharing.".']
+        assert reader.get_by_role("textbox").count() == 0  # read-only: nothing to type into
+        assert reader.locator("meta[name=referrer]").get_attribute("content") == "no-referrer"
+
+        page.get_by_role("button", name="Erase this conversation", exact=True).click()
+        page.get_by_role("button", name="Erase everything", exact=True).click()
+        page.wait_for_function("() => !document.getElementById('log').children.length")
+        reader.reload()
+        reader.wait_for_selector("body[data-loaded=true]")
+        assert "not available" in reader.get_by_role("alert").inner_text()
+        assert reader.get_by_role("log", name="Shared conversation").locator("li").count() == 0
+    finally:
+        reader.context.close()
+
+
 def test_a_temporary_conversation_says_exactly_when_it_disappears(page: Any, page_stack: LocalStack) -> None:
     """ "New temporary conversation" starts one; a sentence says when it is deleted (its expires_at, in
     local time), and each message moves that time; a reload keeps it; "New conversation" ends it."""

@@ -75,6 +75,15 @@ def test_the_rights_events_drive_their_handlers() -> None:
     for function in ("list_uploads", "get_upload", "export_session"):
         status, body = _invoke(function, f"{function}.json")
         assert (status, body["error"]["code"]) == (404, "session_not_found"), function
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_chat_history_events_drive_their_handlers() -> None:
+    for function in ("message_feedback", "share_links"):
+        status, body = _invoke(function, f"{function}.json")
+        assert (status, body["error"]["code"]) == (404, "session_not_found"), function
+    status, body = _invoke("get_shared", "get_shared.json")  # no such link
+    assert (status, body["error"]["code"]) == (404, "share_not_found")
     event = json.loads((EVENTS / "confirm_upload.json").read_text())
     report = import_module("functions.confirm_upload.app").lambda_handler(event, context("confirm_upload"))
     assert report == {"stored": 0, "refused": 1, "ignored": 0}  # no upload behind the key: deleted

@@ -245,6 +245,11 @@ def test_every_function_is_granted_exactly_what_it_uses(
         "MessageFeedbackFunction", "PUT", feedback_path, token=token, body={"rating": "up", "comment": "c"}
     )
     as_function("MessageFeedbackFunction", "DELETE", feedback_path, token=token)
+    # share links: made, listed, read without credentials (from another process: no key held), revoked
+    share = as_function("ShareLinksFunction", "POST", f"{base}/shares", expect=201, token=token).body
+    as_function("ShareLinksFunction", "GET", f"{base}/shares", token=token)
+    as_function("GetSharedFunction", "GET", f"/api/v1/shared/{share['share_id']}")
+    as_function("ShareLinksFunction", "DELETE", f"{base}/shares/{share['share_id']}", token=token)
     # the streamed chat (ChatStreamFunction: on AWS the web adapter passes it each request)
     from chatvault.http.stream import PlainRequest
     from functions.chat_stream.app import respond

@@ -373,6 +373,11 @@ def test_the_chat_is_an_end_users_call(stack: LocalStack) -> None:
         (client_models.MessageMetadata, "MessageMetadata"),
         (client_models.Feedback, "FeedbackOut"),
         (client_models.FeedbackRequest, "FeedbackRequest"),
+        (client_models.Share, "ShareOut"),
+        (client_models.SharePage, "ShareListOut"),
+        (client_models.RevokedShare, "RevokedShareOut"),
+        (client_models.SharedMessage, "SharedMessageOut"),
+        (client_models.SharedConversation, "SharedConversationOut"),
         (client_models.MessagePage, "MessageListOut"),
         (client_models.SessionPage, "SessionListOut"),
         (client_models.DeleteReceipt, "DeleteReceiptOut"),
@@ -803,3 +808,41 @@ def test_feedback_on_a_reply_through_the_client(stack: LocalStack) -> None:
         user.set_feedback(session_id, str(uuid.uuid4()), "up")
     assert missing.value.code == "message_not_found"
     assert user.clear_feedback(session_id, pair.reply.message_id).feedback is None
+
+
+def test_a_share_link_through_the_client_and_the_local_stack(stack: LocalStack) -> None:
+    """Made, read by anyone without credentials (exactly the messages up to it), listed, revoked."""
+    user, session_id = _user(stack)
+    user.append(session_id, "user", "Before the link")
+    share = user.create_share(session_id)
+    assert share.message_count == 1
+    user.append(session_id, "user", "After the link")
+    anyone = ChatVault(stack.api)
+    shared = anyone.shared(share.share_id)
+    assert [(m.role, m.content) for m in shared.items] == [("user", "Before the link")]
+    raw = requests.get(f"{stack.api}/api/v1/shared/{share.share_id}", timeout=10)
+    assert raw.headers["Cache-Control"] == "no-store"
+    assert raw.headers["Referrer-Policy"] == "no-referrer"
+    assert session_id not in raw.text
+    assert [s.share_id for s in user.shares(session_id)] == [share.share_id]
+    assert user.revoke_share(session_id, share.share_id).share_id == share.share_id
+    with pytest.raises(NotFoundError) as revoked:
+        anyone.shared(share.share_id)
+    assert revoked.value.code == "share_not_found"
+    second = user.create_share(session_id)
+    user.delete_session(session_id)  # the panic button revokes every link
+    with pytest.raises(NotFoundError):
+        anyone.shared(second.share_id)
+
+
+def test_allow_sharing_false_on_the_local_stack(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with local_stack(tmp_path_factory.mktemp("no-sharing"), f"AllowSharing=false {UNLIMITED}") as running:
+        _, session_id = _user(running)
+        for method, path in (
+            ("POST", f"/api/v1/sessions/{session_id}/shares"),
+            ("GET", f"/api/v1/sessions/{session_id}/shares"),
+            ("DELETE", f"/api/v1/sessions/{session_id}/shares/{'A' * 22}"),
+            ("GET", f"/api/v1/shared/{'A' * 22}"),
+        ):
+            reply = requests.request(method, running.api + path, timeout=10)
+            assert (reply.status_code, reply.json()["error"]["code"]) == (404, "not_found"), (method, path)

@@ -170,4 +170,7 @@ def test_the_hosting_steps_make_a_page_that_calls_the_deployed_api(tmp_path: Pat
     assert f'data-api="{api}"' in page
     unset = re.compile(r'data-api="[^"]*"')  # and nothing else of the page changed
     assert unset.sub("", page) == unset.sub("", (ROOT / "web/index.html").read_text())
+    shared = (site / "shared.html").read_text()  # the shared conversation's page calls it too
+    assert f'data-api="{api}"' in shared
+    assert unset.sub("", shared) == unset.sub("", (ROOT / "web/shared.html").read_text())
     assert 'from "./chatvault.js"' in (site / "app.js").read_text()  # the client it imports, beside it

@@ -44,6 +44,13 @@ def test_every_route_of_the_contract_is_served_and_nothing_else() -> None:
         ("PUT", "/api/v1/sessions/{session_id}/messages/{message_id}/feedback"),
         ("DELETE", "/api/v1/sessions/{session_id}/messages/{message_id}/feedback"),
     }
+    shares = DOC.split("## Share links (the chat-history issue)")[1].split("\n## ")[0]
+    assert _contract_routes(shares) == {
+        ("POST", "/api/v1/sessions/{session_id}/shares"),
+        ("GET", "/api/v1/sessions/{session_id}/shares"),
+        ("DELETE", "/api/v1/sessions/{session_id}/shares/{share_id}"),
+        ("GET", "/api/v1/shared/{share_id}"),
+    }
     assert set(routes()) == _contract_routes()
 
 

@@ -25,6 +25,9 @@ SAM_PYTHON = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam")).parent / "
 
 # Every resource a function may name: the table, its owner index, the bucket, and the objects of the
 # uploads and exports folders (the only wildcards: object keys under uploads/ and exports/).
+# Routes without credentials in every mode: the API document, and a shared conversation (its link is
+# the capability)
+PUBLIC = {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/shared/{share_id}")}
 ALLOWED_RESOURCES = [
     {"Fn::GetAtt": ["SessionsTable", "Arn"]},
     {"Fn::GetAtt": ["AuditTable", "Arn"]},
@@ -32,6 +35,7 @@ ALLOWED_RESOURCES = [
     {"Fn::GetAtt": ["KeysTable", "Arn"]},
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_owner"},
     {"Fn::Sub": "${SessionsTable.Arn}/index/by_erasing"},
+    {"Fn::Sub": "${SessionsTable.Arn}/index/by_share"},
     {"Fn::GetAtt": ["UploadsBucket", "Arn"]},
     {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"},
     {"Fn::Sub": "${UploadsBucket.Arn}/exports/*"},
@@ -285,11 +289,15 @@ def test_table_has_ttl_on_demand_billing_encryption_and_the_owner_index() -> Non
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
-    owner, erasing = table["GlobalSecondaryIndexes"]
+    owner, erasing, share = table["GlobalSecondaryIndexes"]
     assert owner["IndexName"] == "by_owner"
     assert [k["AttributeName"] for k in owner["KeySchema"]] == ["owner_key", "activity_at"]
     assert erasing["IndexName"] == "by_erasing"
     assert erasing["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # share links by id: sparse (only links carry share_id), keys only (no content in the index)
+    assert share["IndexName"] == "by_share"
+    assert [k["AttributeName"] for k in share["KeySchema"]] == ["share_id"]
+    assert share["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def _pitr(stack: Stack) -> dict[str, bool]:
@@ -328,7 +336,7 @@ def test_auth_mode_switches_the_jwt_authorizer_on_every_session_route() -> None:
     assert not any(r.jwt for r in anonymous.routes())
     assert not any(r.jwt for r in both.routes())  # both: the functions verify the optional JWT
     guarded = {(r.method, r.path) for r in jwt.routes() if r.jwt}
-    assert guarded == set(routes()) - {("GET", "/api/v1/openapi.json")} - service
+    assert guarded == set(routes()) - PUBLIC - service
     api = jwt.resources("AWS::Serverless::HttpApi")["ChatApi"]
     config = api["DefinitionBody"]["components"]["securitySchemes"]["JwtAuthorizer"][
         "x-amazon-apigateway-authorizer"
@@ -393,8 +401,8 @@ def test_sam_transform_keeps_the_authorizer_switch_on_each_route() -> None:
     paths = api["Properties"]["Body"]["paths"]
     for method, path, function in sorted(_declared_by_handlers()):
         operation = paths[path][method.lower()]
-        if path == "/api/v1/openapi.json":
-            assert "security" not in operation  # the document is public
+        if (method, path) in PUBLIC:
+            assert "security" not in operation  # the document, a shared conversation: no credentials
             continue
         if path.startswith("/api/v1/service/"):
             assert operation["security"] == [{"AWS_IAM": []}]

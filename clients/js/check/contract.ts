@@ -97,6 +97,11 @@ export type NewerShapes = [
   Assert<WhereDocumented<Schema<"EraseAllReceiptOut">, C.EraseAllReceipt>>,
   Assert<WhereDocumented<Schema<"FeedbackOut">, C.Feedback>>,
   Assert<WhereDocumented<Schema<"FeedbackRequest">, C.FeedbackRequest>>,
+  Assert<WhereDocumented<Schema<"ShareOut">, C.Share>>,
+  Assert<WhereDocumented<Schema<"ShareListOut">, C.SharePage>>,
+  Assert<WhereDocumented<Schema<"RevokedShareOut">, C.RevokedShare>>,
+  Assert<WhereDocumented<Schema<"SharedMessageOut">, C.SharedMessage>>,
+  Assert<WhereDocumented<Schema<"SharedConversationOut">, C.SharedConversation>>,
 ];
 
 // The client covers every route of the document: a new route in the document fails here until the
@@ -116,6 +121,10 @@ type ClientRoutes =
   | "GET /api/v1/sessions/{session_id}/uploads/{upload_id}" // getUpload
   | "PUT /api/v1/sessions/{session_id}/messages/{message_id}/feedback" // setFeedback
   | "DELETE /api/v1/sessions/{session_id}/messages/{message_id}/feedback" // clearFeedback
+  | "POST /api/v1/sessions/{session_id}/shares" // createShare
+  | "GET /api/v1/sessions/{session_id}/shares" // listShares
+  | "DELETE /api/v1/sessions/{session_id}/shares/{share_id}" // revokeShare
+  | "GET /api/v1/shared/{share_id}" // getShared
   | "GET /api/v1/sessions/{session_id}" // getSession, restoreSession
   | "PATCH /api/v1/sessions/{session_id}" // updateSession
   | "DELETE /api/v1/sessions/{session_id}" // eraseSession
@@ -164,6 +173,11 @@ export async function usage(): Promise<void> {
   const rated: S["MessageOut"] = await client.setFeedback(message.message_id, { rating: "up", comment: null });
   const unrated: S["MessageOut"] = await client.clearFeedback(message.message_id, { sessionId: "s" });
   void [rated, unrated];
+  const share: S["ShareOut"] = await client.createShare();
+  const links: S["ShareListOut"] = await client.listShares({ limit: 10 });
+  const revoked: S["RevokedShareOut"] = await client.revokeShare(share.share_id);
+  const shared: S["SharedConversationOut"] = await client.getShared(share.share_id, { limit: 5 });
+  void [links, revoked, shared];
   const exported: C.SessionExport = await client.exportSession();
   const transcript: string = await client.exportSession({ format: "markdown" });
   const opened: C.SessionExport | string = await client.openExport(link);

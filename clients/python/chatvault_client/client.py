@@ -73,9 +73,13 @@ from chatvault_client.models import (
     Message,
     MessageMetadata,
     MessagePage,
+    RevokedShare,
     Role,
     Session,
     SessionPage,
+    Share,
+    SharedConversation,
+    SharePage,
     StartChatRequest,
     StartedChat,
     StopReply,
@@ -412,6 +416,35 @@ class ChatVault:
     def _end_user(self, what: str) -> None:
         if self.auth.service:
             raise TypeError(f"{what} is an end user's call: the service writer has no chat route")
+
+    # -- share links -------------------------------------------------------------------------------
+
+    def create_share(self, session_id: str) -> Share:
+        """A read-only snapshot of the conversation as it is now, behind an unguessable link."""
+        return self._call("POST", f"/api/v1/sessions/{session_id}/shares", Share, safe=False)
+
+    def shares(self, session_id: str, page_size: int = 50) -> Iterator[Share]:
+        """The session's live share links, oldest first."""
+        cursor: str | None = None
+        while True:
+            query = {"limit": page_size, **({"cursor": cursor} if cursor else {})}
+            page = self._call("GET", f"/api/v1/sessions/{session_id}/shares", SharePage, query=query)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def revoke_share(self, session_id: str, share_id: str) -> RevokedShare:
+        """Revoke a link: from now on it is 404 (`share_not_found`)."""
+        path = f"/api/v1/sessions/{session_id}/shares/{share_id}"
+        return self._call("DELETE", path, RevokedShare, safe=True)
+
+    def shared(self, share_id: str, limit: int = 50, cursor: str | None = None) -> SharedConversation:
+        """A page of a shared conversation, as anyone holding the link reads it: no credentials are
+        sent, whatever this client holds."""
+        query = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        reader = self._with(NoAuth())
+        return reader._call("GET", f"/api/v1/shared/{share_id}", SharedConversation, query=query)
 
     # -- uploads -----------------------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ ERROR_STATUS: dict[str, int] = {
     "session_not_found": 404,
     "upload_not_found": 404,
     "message_not_found": 404,
+    "share_not_found": 404,
     "not_found": 404,
     "method_not_allowed": 405,
     "session_exists": 409,

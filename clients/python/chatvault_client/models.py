@@ -129,6 +129,48 @@ class SessionPage(_Answer):
     next_cursor: str | None
 
 
+class Share(_Answer):
+    """ShareOut: a share link (its id is the capability: whoever holds it reads the snapshot)."""
+
+    share_id: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    message_count: int
+
+
+class SharePage(_Answer):
+    """ShareListOut"""
+
+    items: list[Share]
+    next_cursor: str | None
+
+
+class RevokedShare(_Answer):
+    """RevokedShareOut"""
+
+    share_id: str
+    revoked_at: Timestamp
+
+
+class SharedMessage(_Answer):
+    """SharedMessageOut"""
+
+    role: Role
+    content: str
+    created_at: Timestamp
+
+
+class SharedConversation(_Answer):
+    """SharedConversationOut: a page of a shared conversation."""
+
+    title: str | None
+    created_at: Timestamp
+    expires_at: Timestamp
+    message_count: int
+    items: list[SharedMessage]
+    next_cursor: str | None
+
+
 class ErasedCounts(_Answer):
     """ErasedCounts"""
 

@@ -164,5 +164,12 @@ class MessageNotFoundError(ChatVaultError):
     default_message = "The session holds no message with this id."
 
 
+class ShareNotFoundError(ChatVaultError):
+    """Unknown, revoked, expired, or its conversation gone: one answer for all (a link's holder learns
+    nothing more)."""
+
+    default_message = "There is no shared conversation at this link."
+
+
 class UploadNotFoundError(ChatVaultError):
     default_message = "The upload does not exist, or its file has not reached storage yet."

@@ -93,6 +93,12 @@ class Settings(BaseModel):
     # feedback on replies a session may give (or remove) in an hour: each finds its message by reading
     # the history newest first (dal/feedback.py), a cost this bounds
     feedback_limit_per_hour: int = Field(default=120, alias="FEEDBACK_LIMIT_PER_HOUR", ge=1, le=10_000)
+    # AllowSharing: share links (POST .../shares, GET /shared/{share_id}); off, their routes are 404
+    allow_sharing: bool = Field(default=True, alias="ALLOW_SHARING")
+    # ShareHours: the longest a share link lives (never beyond its conversation's retention)
+    share_hours: int = Field(default=168, alias="SHARE_HOURS", ge=1, le=bounds.RETENTION_HOURS_MAX)
+    # share links a session may make in an hour (each is an item of its partition until it expires)
+    share_limit_per_hour: int = Field(default=20, alias="SHARE_LIMIT_PER_HOUR", ge=1, le=1000)
 
     # The chat (logic/chat.py, llm/): ModelId is a Bedrock model or inference-profile id (the template
     # resolves its default, "auto"), "stand-in" for the deterministic stand-in model, or empty: the

@@ -52,7 +52,7 @@ from pynamodb.models import Model
 
 from chatvault import deadline, seal
 from chatvault.dal.clients import SDK_ATTEMPTS
-from chatvault.dal.keys import ERASING_INDEX, OWNER_INDEX
+from chatvault.dal.keys import ERASING_INDEX, OWNER_INDEX, SHARE_INDEX
 from chatvault.settings import get_settings
 
 
@@ -76,6 +76,17 @@ class ErasingIndex(GlobalSecondaryIndex["ErasingMark"]):
 
     erasing = UnicodeAttribute(hash_key=True)
     deleted_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ShareIndex(GlobalSecondaryIndex["ShareKey"]):
+    """Sparse: only share links carry `share_id`. Keys only: the read then fetches the link itself,
+    strongly consistent, so a revoked link is refused at once whatever the index still shows."""
+
+    class Meta:
+        index_name = SHARE_INDEX
+        projection = KeysOnlyProjection()
+
+    share_id = UnicodeAttribute(hash_key=True)
 
 
 class TableName:
@@ -150,6 +161,8 @@ class SessionItem(ChatItem, discriminator="session"):
     # Writers that slide the expiry condition on it (dal/messages.py, sessions.update).
     temporary = BooleanAttribute(null=True)
     retention_hours = NumberAttribute(null=True)
+    # share links made of it (POST .../shares): counted by the write that makes one, conditioned on it
+    shares_issued = NumberAttribute(null=True)
 
     by_owner = OwnerIndex()
 
@@ -218,6 +231,32 @@ class MessageIdItem(ChatItem, discriminator="message_id"):
     position = UnicodeAttribute()
     body_hash = UnicodeAttribute()
     expires_at = TTLAttribute()
+
+
+class ShareItem(ChatItem, discriminator="share"):
+    """`sk = !H#<share_id>`: a share link (dal/shares.py). A snapshot by reference: the position of the
+    newest message when it was made (`upto`) and how many the session held, never a copy of them."""
+
+    share_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute()
+    # epoch seconds: created_at + ShareHours, the latest a longer retention may move expires_at to
+    limit_at = NumberAttribute()
+    upto = UnicodeAttribute(null=True)  # None: the session held no message yet
+    message_count = NumberAttribute()
+
+
+class ShareKey(Model):
+    """A share link as the keys-only `by_share` index projects it (not discriminated, like ErasingMark)."""
+
+    class Meta(TableMeta):
+        table_name = TableName("table_name")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    share_id = UnicodeAttribute()
+
+    by_share = ShareIndex()
 
 
 class UploadItem(ChatItem, discriminator="upload"):

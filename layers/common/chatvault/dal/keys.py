@@ -2,6 +2,7 @@
 
 One partition per session, `pk = <session_id>`, items ordered by `sk`:
 
+    !H#<share_id>       a share link: a snapshot's bound, not a copy (outside the list range)
     !I#<message_id>     idempotency marker of a client message id   (outside the list range)
     !P                  the profile: title and metadata              (outside the list range)
     #S                  the session: owner, state, counters (small)  (low end: first in ascending pages)
@@ -19,8 +20,10 @@ SESSION_SK = "#S"
 PROFILE_SK = "!P"
 MESSAGE_PREFIX = "M#"
 MESSAGE_ID_PREFIX = "!I#"
+SHARE_PREFIX = "!H#"
 UPLOAD_PREFIX = "U#"  # sorts above every message (`M#~` ends the history range)
 
 OWNER_INDEX = "by_owner"
 ERASING_INDEX = "by_erasing"  # sparse: session items marked for erasure, for the sweep to finish
+SHARE_INDEX = "by_share"  # sparse: share links by their id (keys only), for the public read
 ERASING = "pending"

@@ -1,8 +1,9 @@
 """A conversation's retention applied to what it holds (PATCH `retention_hours`, logic/update_session.py).
 
 Every message and upload of a conversation is kept its retention after it was written, so a changed
-retention moves each one's TTL: to `written + retention` (a message-id marker's to its message's),
-and an item already older than that is deleted now (an upload's file with it). One strongly
+retention moves each one's TTL: to `written + retention` (a message-id marker's to its message's; a
+share link's never past its own ShareHours limit), and an item already older than that is deleted
+now (an upload's file with it). One strongly
 consistent Query of the partition (keys and times only) finds them; the writes go out in parallel:
 an UpdateItem per moved TTL (conditioned on the item still existing: a TTL move never brings back an
 item another request deleted) and BatchWriteItems of 25 deletes. What is already past its TTL is
@@ -18,13 +19,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from chatvault.dal import connection, uploads
 from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, UPLOAD_PREFIX
+from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SHARE_PREFIX, UPLOAD_PREFIX
 from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
 from chatvault.errors import StorageUnavailableError
 
@@ -40,16 +41,17 @@ class Timed(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    created_at = UTCDateTimeAttribute(null=True)  # messages, uploads
+    created_at = UTCDateTimeAttribute(null=True)  # messages, uploads, share links
     position = UnicodeAttribute(null=True)  # a message-id marker: its message's position
     expires_at = TTLAttribute(null=True)
+    limit_at = NumberAttribute(null=True)  # a share link: its ShareHours limit (epoch seconds)
 
 
 def _written(item: Timed, messages: dict[str, datetime]) -> datetime | None:
     """When the item was written: its own time (a message, an upload) or its message's (a marker).
     None for the items whose TTL follows the session's (the session, its profile) and for a marker
     whose message is gone."""
-    if item.sk.startswith((MESSAGE_PREFIX, UPLOAD_PREFIX)):
+    if item.sk.startswith((MESSAGE_PREFIX, UPLOAD_PREFIX, SHARE_PREFIX)):
         return item.created_at
     if item.sk.startswith(MESSAGE_ID_PREFIX) and item.position is not None:
         return messages.get(item.position)
@@ -65,7 +67,7 @@ def apply(session_id: str, retention: timedelta, at: datetime) -> tuple[int, int
         Timed.query(
             session_id,
             consistent_read=True,
-            attributes_to_get=["pk", "sk", "created_at", "position", "expires_at"],
+            attributes_to_get=["pk", "sk", "created_at", "position", "expires_at", "limit_at"],
         )
     )
     messages = {
@@ -80,6 +82,8 @@ def apply(session_id: str, retention: timedelta, at: datetime) -> tuple[int, int
         if written is None or item.expires_at is None or item.expires_at <= at:
             continue  # the session's own items, or already expired: never brought back
         expiry = datetime.fromtimestamp(int((written + retention).timestamp()), tz=at.tzinfo)
+        if item.limit_at is not None:  # a share link: never past its own limit
+            expiry = min(expiry, datetime.fromtimestamp(int(item.limit_at), tz=at.tzinfo))
         if expiry <= at:
             deletes.append(Timed(item.pk, item.sk))
         elif expiry != item.expires_at:

@@ -73,7 +73,8 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     404: (
         "`session_not_found`: no such session, not yours, expired, being erased, or a non-UUID id; "
         "`not_found`: no such route; `upload_not_found`: no such upload, or its file has not arrived;"
-        " `message_not_found`: no such message (feedback).",
+        " `message_not_found`: no such message (feedback); `share_not_found`: no such share link (or"
+        " revoked, expired, its conversation gone).",
         {},
     ),
     409: (

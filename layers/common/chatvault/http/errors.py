@@ -21,6 +21,7 @@ ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {
     e.SessionNotFoundError: (404, "session_not_found"),
     e.UploadNotFoundError: (404, "upload_not_found"),
     e.MessageNotFoundError: (404, "message_not_found"),
+    e.ShareNotFoundError: (404, "share_not_found"),
     e.RouteNotFoundError: (404, "not_found"),
     e.MethodNotAllowedError: (405, "method_not_allowed"),
     e.SessionExistsError: (409, "session_exists"),

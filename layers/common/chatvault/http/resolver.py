@@ -85,12 +85,12 @@ class ApiResolver(APIGatewayHttpResolver):
     # -- responses ---------------------------------------------------------------------------------
 
     @staticmethod
-    def reply(model: BaseModel, status: int = 200) -> Response[str]:
+    def reply(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
         return Response(
             status_code=status,
             content_type=content_types.APPLICATION_JSON,
             body=model.model_dump_json(),
-            headers=dict(PRIVATE_HEADERS),
+            headers={**PRIVATE_HEADERS, **(headers or {})},
         )
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:

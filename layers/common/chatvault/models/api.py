@@ -28,6 +28,7 @@ from chatvault.models.domain import (
     Role,
     SessionRecord,
     SessionStatus,
+    ShareRecord,
     UploadRecord,
     UploadStatus,
 )
@@ -357,6 +358,56 @@ class MessageOut(ApiModel):
             created_at=iso(record.created_at),
             feedback=FeedbackOut.of(record.feedback) if record.feedback is not None else None,
         )
+
+
+class ShareOut(ApiModel):
+    share_id: str = Field(
+        description="The link's capability: 128 random bits. Whoever holds it may read the snapshot."
+    )
+    created_at: str
+    expires_at: str = Field(
+        description="ShareHours after it was made, never after the conversation's retention."
+    )
+    message_count: int = Field(description="How many messages the conversation held when it was shared.")
+
+    @classmethod
+    def of(cls, record: ShareRecord) -> ShareOut:
+        return cls(
+            share_id=record.share_id,
+            created_at=iso(record.created_at),
+            expires_at=iso(record.expires_at),
+            message_count=record.message_count,
+        )
+
+
+class ShareListOut(ApiModel):
+    items: list[ShareOut]
+    next_cursor: str | None
+
+
+class RevokedShareOut(ApiModel):
+    share_id: str
+    revoked_at: str
+
+
+class SharedMessageOut(ApiModel):
+    """A message of a shared conversation: who wrote it, what, when; nothing else."""
+
+    role: Role
+    content: str
+    created_at: str
+
+
+class SharedConversationOut(ApiModel):
+    """GET /shared/{share_id}: the conversation's title and, in pages, the messages it held when it was
+    shared (those its retention has not removed since). No session id, no metadata, no uploads."""
+
+    title: str | None
+    created_at: str = Field(description="When the link was made: the snapshot's moment.")
+    expires_at: str
+    message_count: int
+    items: list[SharedMessageOut]
+    next_cursor: str | None
 
 
 class MessageListOut(ApiModel):

@@ -209,6 +209,18 @@ class MessagePage(Record):
 UploadStatus = Literal["pending", "stored"]
 
 
+class ShareRecord(Record):
+    """A share link (dal/shares.py): a read-only snapshot of a conversation, by reference."""
+
+    session_id: str
+    share_id: str
+    created_at: datetime
+    expires_at: datetime
+    limit_at: datetime  # created_at + ShareHours
+    upto: str | None  # the newest message's position when it was made (None: none yet)
+    message_count: int
+
+
 class UploadRecord(Record):
     """An upload's declaration and state (never its file name)."""
 

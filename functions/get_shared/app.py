@@ -1,0 +1,46 @@
+"""GET /api/v1/shared/{share_id}: a shared conversation, read-only, without credentials
+(GetSharedFunction). AllowSharing=false: 404, as a route that does not exist."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.get_shared import SHARED_HEADERS, get_shared
+from chatvault.models.api import SharedConversationOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.settings import get_settings
+
+app = ApiResolver(switched_on=lambda: get_settings().allow_sharing)
+
+
+@app.get(
+    "/api/v1/shared/<share_id>",
+    summary="A shared conversation: its title and the messages it held when shared, in pages",
+    description=(
+        "No credentials: the link is the capability. An unknown, revoked or expired link, and one"
+        " whose conversation was erased or has expired, are the same 404 `share_not_found`. Answers"
+        " carry `Cache-Control: no-store` and `Referrer-Policy: no-referrer`."
+    ),
+    tags=["shares"],
+    responses=docs.responses(200, SharedConversationOut, "A page of the shared conversation.", 400, 404, 422),
+)
+@tracer.capture_method
+def get(
+    share_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> Response[str]:
+    return app.reply(get_shared(share_id, limit, cursor), headers=SHARED_HEADERS)
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,74 @@
+"""POST, GET /api/v1/sessions/{session_id}/shares and DELETE .../shares/{share_id}: a session's share
+links, made, listed and revoked (ShareLinksFunction). AllowSharing=false: 404, as routes that do not
+exist."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatvault.http import docs
+from chatvault.http.resolver import ApiResolver
+from chatvault.logic.share_links import create_share, list_shares, revoke_share
+from chatvault.models.api import RevokedShareOut, ShareListOut, ShareOut
+from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.settings import get_settings
+
+app = ApiResolver(switched_on=lambda: get_settings().allow_sharing)
+SHARES = "/api/v1/sessions/<session_id>/shares"
+
+
+@app.post(
+    SHARES,
+    summary="Share the conversation as it is now: a read-only snapshot behind an unguessable link",
+    description=(
+        "Later messages never appear in it. The link lives ShareHours (168 by default), never beyond"
+        " the conversation's retention, until it is revoked; the panic button, erase-all and expiry"
+        " revoke every link of the session. Read it with GET /api/v1/shared/{share_id}, no credentials."
+        " A session may make SHARE_LIMIT_PER_HOUR links an hour (20 by default; 429 beyond)."
+    ),
+    tags=["shares"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(201, ShareOut, "The link.", 401, 404, 429),
+)
+@tracer.capture_method
+def create(session_id: str) -> Response[str]:
+    return app.reply(create_share(session_id, app.caller), status=201)
+
+
+@app.get(
+    SHARES,
+    summary="The session's share links that have not expired or been revoked, oldest first",
+    tags=["shares"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(200, ShareListOut, "A page of links.", 400, 401, 404, 422),
+)
+@tracer.capture_method
+def list_(
+    session_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[
+        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> Response[str]:
+    return app.reply(list_shares(session_id, app.caller, limit, cursor))
+
+
+@app.delete(
+    SHARES + "/<share_id>",
+    summary="Revoke a share link: from now on it is 404",
+    tags=["shares"],
+    security=docs.JWT_AUTH,
+    responses=docs.responses(200, RevokedShareOut, "The link, revoked.", 401, 404),
+)
+@tracer.capture_method
+def revoke(session_id: str, share_id: str) -> Response[str]:
+    return app.reply(revoke_share(session_id, share_id, app.caller))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
