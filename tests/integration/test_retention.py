@@ -96,11 +96,20 @@ def test_a_new_conversation_may_ask_for_a_shorter_retention_never_a_longer_one(
         {"retention_hours": "3"},
         {"retention_hours": 2.5},
         {"retention_hours": None},
-        {"temporary": True, "retention_hours": 7},
     ):
         reply = call("POST", SESSIONS, body=body)
         assert_error(reply, 422, "validation_failed")
     assert len(list(ChatItem.scan())) == before  # nothing written
+    lowered = create(
+        body={"temporary": True, "retention_hours": 7}
+    ).body  # never longer than a temporary one's
+    assert lowered["retention_hours"] == 6
+    assert (
+        call("GET", "/api/v1/openapi.json").body["components"]["schemas"]["CreateSessionRequest"][
+            "properties"
+        ]["retention_hours"]["maximum"]
+        == 48
+    )  # the served document states this deployment's maximum
 
 
 def test_a_lowered_retention_applies_at_once_to_the_session_its_messages_and_uploads(
@@ -206,7 +215,7 @@ def test_a_longer_retention_moves_ttls_forward_but_never_brings_back_expired_dat
     assert _at(call("GET", base, token=token).body["expires_at"]) == _whole(clock.now()) + timedelta(hours=8)
 
 
-def test_patch_refuses_a_retention_beyond_the_deployments_or_a_temporary_ones_and_changes_nothing(
+def test_patch_refuses_a_retention_beyond_the_deployments_and_lowers_a_temporary_ones(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
     settings_env.setenv("RETENTION_HOURS", "48")
@@ -219,19 +228,19 @@ def test_patch_refuses_a_retention_beyond_the_deployments_or_a_temporary_ones_an
         (kept, {"retention_hours": 0}),
         (kept, {"retention_hours": None}),
         (kept, {"retention_hours": True}),
-        (temporary, {"retention_hours": 7}),
-        (temporary, {"retention_hours": 7, "title": "also this"}),
+        (temporary, {"retention_hours": 49}),
     ):
         base = f"{SESSIONS}/{session['session_id']}"
         before = call("GET", base, token=session["session_token"]).body
         reply = call("PATCH", base, token=session["session_token"], body=body)
         assert_error(reply, 422, "validation_failed")
         assert call("GET", base, token=session["session_token"]).body == before
-    shorter = call(
-        "PATCH",
-        f"{SESSIONS}/{temporary['session_id']}",
-        token=temporary["session_token"],
-        body={"retention_hours": 1},
-    )
+    temporary_path = f"{SESSIONS}/{temporary['session_id']}"
+    shorter = call("PATCH", temporary_path, token=temporary["session_token"], body={"retention_hours": 1})
     assert shorter.status == 200, shorter.body
     assert (shorter.body["retention_hours"], shorter.body["temporary"]) == (1, True)
+    longer = call(
+        "PATCH", temporary_path, token=temporary["session_token"], body={"retention_hours": 7, "title": "t"}
+    )
+    assert longer.status == 200, longer.body  # lowered to TemporaryRetentionHours, not refused
+    assert (longer.body["retention_hours"], longer.body["title"]) == (6, "t")

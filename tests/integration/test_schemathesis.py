@@ -17,7 +17,10 @@ Any warning fails a run (missing test data, say), with two allowances, per opera
   pinned DELETE erases its session at its first success: their "missing test data" warnings are
   expected;
 - an upload is 404 until its file reaches storage, which no generated request sends: the pinned run
-  pins a stored upload, and the stateful run expects the warning for `GET .../uploads/{upload_id}`.
+  pins a stored upload, and the stateful run expects the warning for `GET .../uploads/{upload_id}`;
+- feedback needs a reply and a shared conversation a share link, which no generated request makes:
+  the pinned run pins a reply's message id and a live link, and the stateful run expects the warning
+  for the routes that name a message or a link.
 The service writer's routes are left out: schemathesis cannot sign requests with SigV4, so every one
 would be the gateway's 403. test_service_writer.py and test_python_client.py cover them."""
 
@@ -52,7 +55,7 @@ def _config(stack: LocalStack, pinned: bool) -> str:
             if (
                 (path == "/api/v1/sessions" and method in ("get", "delete"))
                 or (pinned and method == "delete")
-                or (not pinned and "upload_id" in names)
+                or (not pinned and names & {"upload_id", "message_id", "share_id"})
             ):
                 section.append("warnings = false")
             if "cursor" in names:
@@ -64,13 +67,40 @@ def _config(stack: LocalStack, pinned: bool) -> str:
                 upload = (
                     f', "path.upload_id" = "{_stored_upload(stack, session)}"' if "upload_id" in names else ""
                 )
+                reply = f', "path.message_id" = "{_reply(stack, session)}"' if "message_id" in names else ""
                 section.append(
                     f'parameters = {{ "path.session_id" = "{session["session_id"]}", '
-                    f'"header.X-Session-Token" = "{session["session_token"]}"{upload} }}'
+                    f'"header.X-Session-Token" = "{session["session_token"]}"{upload}{reply} }}'
                 )
+            elif pinned and "share_id" in names:
+                session = requests.post(f"{stack.api}/api/v1/sessions", json={}, timeout=10).json()
+                section.append(f'parameters = {{ "path.share_id" = "{_share(stack, session)}" }}')
             if len(section) > 1:
                 lines.append("\n".join(section))
     return "\n\n".join(lines) + "\n"
+
+
+def _reply(stack: LocalStack, session: dict[str, str]) -> str:
+    """The message id of a reply in the session (feedback is given on replies)."""
+    chat = requests.post(
+        f"{stack.api}/api/v1/sessions/{session['session_id']}/chat",
+        headers={"X-Session-Token": session["session_token"]},
+        json={"content": "Hello"},
+        timeout=30,
+    )
+    assert chat.status_code == 201, chat.text
+    return str(chat.json()["reply"]["message_id"])
+
+
+def _share(stack: LocalStack, session: dict[str, str]) -> str:
+    """A live share link of the session."""
+    made = requests.post(
+        f"{stack.api}/api/v1/sessions/{session['session_id']}/shares",
+        headers={"X-Session-Token": session["session_token"]},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["share_id"])
 
 
 def _stored_upload(stack: LocalStack, session: dict[str, str]) -> str:

@@ -56,14 +56,14 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
 
 
 def own_retention(asked: int | None, temporary: bool, settings: Settings) -> int | None:
-    """The conversation's own retention in hours: what it asked for, at most the deployment's (a
-    temporary one's: at most TemporaryRetentionHours); a temporary one's is TemporaryRetentionHours
-    unless it asked for less; None: the deployment's RetentionHours (a session stored without one
-    follows a later change of it)."""
-    most = settings.temporary_hours if temporary else settings.retention_hours
-    if asked is not None and asked > most:
+    """The conversation's own retention in hours: what it asked for, at most the deployment's
+    RetentionHours (more: 422); a temporary one's is TemporaryRetentionHours unless it asked for less
+    (more is lowered to it: a temporary conversation is never kept longer); None: the deployment's
+    RetentionHours (a session stored without one follows a later change of it)."""
+    if asked is not None and asked > settings.retention_hours:
         raise ValidationFailedError(
-            "body.retention_hours",
-            f"must be at most {most} ({'TemporaryRetentionHours' if temporary else 'RetentionHours'})",
+            "body.retention_hours", f"must be at most {settings.retention_hours} (RetentionHours)"
         )
-    return asked if asked is not None else (most if temporary else None)
+    if temporary:
+        return min(asked or settings.temporary_hours, settings.temporary_hours)
+    return asked

@@ -101,3 +101,7 @@ def _for_limits(document: dict[str, Any], settings: Settings) -> None:
     upload = document["components"]["schemas"]["CreateUploadRequest"]["properties"]
     upload["size"]["maximum"] = settings.max_upload_bytes
     upload["content_type"]["enum"] = list(settings.allowed_upload_types)
+    for request in ("CreateSessionRequest", "UpdateSessionRequest"):  # this deployment's RetentionHours
+        document["components"]["schemas"][request]["properties"]["retention_hours"]["maximum"] = (
+            settings.retention_hours
+        )

@@ -42,18 +42,19 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
         else None
     )
     updated = sessions.update(session_id, principal, changes, at, deployment, entry=entry)
+    if updated is None and not changes.temporary_allowed:
+        record = refused(session_id, principal, at)  # one read, to say why
+        if record.temporary:  # never kept longer than a temporary conversation may be: lowered to it
+            changes = changes.model_copy(
+                update={"retention_hours": settings.temporary_hours, "temporary_allowed": True}
+            )
+            updated = sessions.update(session_id, principal, changes, at, deployment, entry=entry)
     if updated is not None:
-        if hours is not None:  # every message and upload kept as long as the conversation now is
-            retained.apply(session_id, retention_of(hours, deployment), at)
+        if changes.retention_hours is not None:  # every message and upload kept as long as it now is
+            retained.apply(session_id, retention_of(changes.retention_hours, deployment), at)
         return SessionOut.of(updated)
 
     record = refused(session_id, principal, at)  # one read, to say why
-    if record.temporary and not changes.temporary_allowed:
-        raise ValidationFailedError(
-            "body.retention_hours",
-            f"must be at most {settings.temporary_hours} for a temporary conversation"
-            " (TemporaryRetentionHours)",
-        )
     if record.status == "ended" and changes.fields == {"status"}:
         return SessionOut.of(record)  # ending an ended session changes nothing
     raise_for(record)

@@ -13,7 +13,6 @@ from pydantic import (
     Field,
     RootModel,
     StrictBool,
-    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -38,7 +37,6 @@ MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=bounds.M
 MetadataValue = Annotated[str, StringConstraints(max_length=bounds.METADATA_VALUE_CHARS)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=bounds.METADATA_PAIRS)]
 Title = Annotated[str, StringConstraints(max_length=bounds.TITLE_CHARS)]
-RetentionHours = Annotated[StrictInt, Field(ge=1, le=bounds.RETENTION_HOURS_MAX)]
 
 # Ids in the canonical hyphenated form only (any case; stored lowercase): the document declares exactly
 # this pattern, so what it calls valid is what the service accepts. A client-chosen session id is a v4.
@@ -74,6 +72,7 @@ def _integral(value: object) -> object:
 # schema as `ge`/`le`, which JSON Schema does not know).
 Milliseconds = Annotated[int, Field(ge=0, le=86_400_000), BeforeValidator(_integral)]
 TokenCount = Annotated[int, Field(ge=0, le=10_000_000), BeforeValidator(_integral)]
+RetentionHours = Annotated[int, Field(ge=1, le=bounds.RETENTION_HOURS_MAX), BeforeValidator(_integral)]
 
 
 class ApiModel(BaseModel):
@@ -118,7 +117,8 @@ class CreateSessionRequest(StrictRequest):
         default=None,
         description=(
             "How long the conversation is kept after its last activity, in hours: from 1 to the"
-            " deployment's RetentionHours (a temporary one's: to TemporaryRetentionHours); more is 422."
+            " deployment's RetentionHours (the served document states it; more is 422). A temporary"
+            " conversation is never kept longer than TemporaryRetentionHours: more is lowered to it."
             " Absent: RetentionHours (a temporary one's: TemporaryRetentionHours)."
         ),
         json_schema_extra=_no_default,
@@ -147,10 +147,10 @@ class UpdateSessionRequest(StrictRequest):
     retention_hours: RetentionHours | SkipJsonSchema[None] = Field(
         default=None,
         description=(
-            "Shorten (or lengthen, up to RetentionHours; a temporary conversation's, up to"
-            " TemporaryRetentionHours) how long the conversation is kept. Applied at once: the session"
-            " expires this long after this request, and each message and upload this long after it was"
-            " written (those already older than that are deleted)."
+            "Shorten (or lengthen, up to RetentionHours; more is 422) how long the conversation is kept;"
+            " a temporary conversation's is never more than TemporaryRetentionHours (more is lowered to"
+            " it). Applied at once: the session expires this long after this request, and each message"
+            " and upload this long after it was written (those already older than that are deleted)."
         ),
         json_schema_extra=_no_default,
     )
