@@ -215,6 +215,29 @@ def test_a_longer_retention_moves_ttls_forward_but_never_brings_back_expired_dat
     assert _at(call("GET", base, token=token).body["expires_at"]) == _whole(clock.now()) + timedelta(hours=8)
 
 
+def test_retention_changes_are_rate_limited_for_the_sessions_own_caller_only(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """Each change moves every message's TTL: RETENTION_CHANGE_LIMIT_PER_HOUR a session an hour, and a
+    stranger's refused attempts use none of it."""
+    settings_env.setenv("RETENTION_CHANGE_LIMIT_PER_HOUR", "2")
+    Clock(settings_env)
+    session = create(body={}).body
+    base, token = f"{SESSIONS}/{session['session_id']}", session["session_token"]
+    stranger = create(body={}).body["session_token"]
+    for _ in range(3):
+        assert_error(
+            call("PATCH", base, token=stranger, body={"retention_hours": 5}), 404, "session_not_found"
+        )
+    for hours in (5, 6):
+        assert call("PATCH", base, token=token, body={"retention_hours": hours}).status == 200
+    limited = call("PATCH", base, token=token, body={"retention_hours": 7})
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    assert call("GET", base, token=token).body["retention_hours"] == 6
+    assert call("PATCH", base, token=token, body={"title": "still renamable"}).status == 200
+
+
 def test_patch_refuses_a_retention_beyond_the_deployments_and_lowers_a_temporary_ones(
     settings_env: pytest.MonkeyPatch,
 ) -> None:

@@ -14,6 +14,7 @@ import pytest
 from chatvault import clock
 from chatvault.dal import conversation_keys
 from chatvault.dal.items import ChatItem
+from chatvault.logic import cursor
 from chatvault.logic.erase_by_operator import erase_by_operator
 from chatvault.settings import get_settings
 from tests.helpers import Reply, assert_error, call, create
@@ -74,6 +75,8 @@ def test_a_link_shows_exactly_the_messages_up_to_its_creation_without_credential
     assert [m["content"] for m in rest["items"]] == ["second"]
     assert rest["next_cursor"] is None
     assert_error(_shared(share["share_id"], "cursor=forged"), 400, "invalid_cursor")
+    past = cursor.encode(f"shared:{share['share_id']}", {"p": "9" * 20})  # past the snapshot's end
+    assert_error(_shared(share["share_id"], f"cursor={past}"), 400, "invalid_cursor")
 
     empty = _share(*_conversation()[1:])
     assert _shared(empty["share_id"]).body["items"] == []  # shared before any message: stays empty

@@ -93,6 +93,11 @@ class Settings(BaseModel):
     # feedback on replies a session may give (or remove) in an hour: each finds its message by reading
     # the history newest first (dal/feedback.py), a cost this bounds
     feedback_limit_per_hour: int = Field(default=120, alias="FEEDBACK_LIMIT_PER_HOUR", ge=1, le=10_000)
+    # changes of a conversation's retention (PATCH retention_hours) a session may make in an hour: each
+    # moves the TTL of every message and upload (dal/retention.py), a cost this bounds
+    retention_change_limit_per_hour: int = Field(
+        default=10, alias="RETENTION_CHANGE_LIMIT_PER_HOUR", ge=1, le=1000
+    )
     # AllowSharing: share links (POST .../shares, GET /shared/{share_id}); off, their routes are 404
     allow_sharing: bool = Field(default=True, alias="ALLOW_SHARING")
     # ShareHours: the longest a share link lives (never beyond its conversation's retention)

@@ -44,6 +44,8 @@ def get_shared(raw_share_id: str, limit: int, raw_cursor: str | None) -> SharedC
     share, session, key = found
     if share.expires_at <= at or not session.is_live(at):
         raise ShareNotFoundError()
+    if after is not None and (share.upto is None or after >= share.upto):
+        raise InvalidCursorError()  # never one this link issued: its pages end at `upto`
     items: list[SharedMessageOut] = []
     last = None
     if share.upto is not None:

@@ -4,17 +4,18 @@ why. A new retention is then applied to every message and upload (dal/retention.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chatvault import clock
+from chatvault.dal import limits, sessions
 from chatvault.dal import retention as retained
-from chatvault.dal import sessions
-from chatvault.errors import ValidationFailedError
-from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.errors import RateLimitedError, SessionNotFoundError, ValidationFailedError
+from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
 from chatvault.logic.session_state import raise_for, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
-from chatvault.models.domain import AuditEntry, SessionChanges, retention_of
-from chatvault.settings import get_settings
+from chatvault.models.domain import AuditEntry, Principal, SessionChanges, retention_of
+from chatvault.observability import metrics
+from chatvault.settings import Settings, get_settings
 
 
 def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: Caller) -> SessionOut:
@@ -36,6 +37,8 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
     )
     at = clock.now()
     deployment = timedelta(seconds=settings.retention_seconds)
+    if hours is not None:
+        _charge_retention_change(session_id, principal, at, settings)
     entry = (
         AuditEntry(session_id=session_id, event="session_ended", at=at, actor=caller.fingerprint)
         if changes.end
@@ -58,3 +61,22 @@ def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: C
     if record.status == "ended" and changes.fields == {"status"}:
         return SessionOut.of(record)  # ending an ended session changes nothing
     raise_for(record)
+
+
+def _charge_retention_change(session_id: str, principal: Principal, at: datetime, settings: Settings) -> None:
+    """A change of retention moves the TTL of every message and upload: a session may make
+    RETENTION_CHANGE_LIMIT_PER_HOUR of them an hour (429 beyond). Counted for the session's own
+    caller only (its state read first, one GetItem on this rare path): no one else can use up its
+    count."""
+    record = authorize(sessions.state(session_id), principal)
+    if not record.is_live(at):
+        raise SessionNotFoundError()
+    if not limits.charge_hourly("retention", session_id, at, settings.retention_change_limit_per_hour):
+        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
+        raise RateLimitedError(
+            retry_after=3600 - int(at.timestamp()) % 3600,
+            message=(
+                f"This session's retention changed {settings.retention_change_limit_per_hour} times"
+                " this hour."
+            ),
+        )
