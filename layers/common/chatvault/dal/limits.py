@@ -9,8 +9,8 @@ The same item counts the client's audited refusals of that minute, one number pe
 (`count_refusal`), so that the audit trail can hold one item per client, action, event and minute
 with its count (dal/audit.py, record_refusal) instead of one item per refusal.
 
-Per session: exports an hour (`charge_export`), one conditional write before the export reads
-anything."""
+Per session, an hour (`charge_hourly`): exports, feedback, share links and changes of retention, one
+conditional write before the request reads or writes anything else."""
 
 from __future__ import annotations
 
@@ -99,16 +99,10 @@ def count_refusal(charge: RateCharge, event: RefusalEvent) -> int:
 
 
 @storage_errors
-def charge_export(session_id: str, at: datetime, per_hour: int) -> bool:
-    """Count one export of the session in the current hour (ExportRateLimit): an export re-reads the
-    whole history, so a session may be exported `per_hour` times an hour. One conditional UpdateItem
-    (1 write unit); False, with nothing counted, when the session is over."""
-    return charge_hourly("export", session_id, at, per_hour)
-
-
-@storage_errors
 def charge_hourly(action: str, session_id: str, at: datetime, per_hour: int) -> bool:
-    """Count one `action` on the session in the current hour, at most `per_hour` (as charge_export)."""
+    """Count one `action` on the session in the current hour, at most `per_hour`: an export
+    (ExportRateLimit: it re-reads the whole history), feedback, a share link, a change of retention.
+    One conditional UpdateItem (1 write unit); False, with nothing counted, when the session is over."""
     hour = int(at.timestamp()) // 3600
     return _counted(
         LimitItem(f"{action}#{session_id}#{hour}"),

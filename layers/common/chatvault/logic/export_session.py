@@ -38,14 +38,14 @@ from chatvault.dal import (
     audit,
     conversation_keys,
     exports,
-    limits,
     messages,
     sessions,
     upload_records,
     uploads,
 )
-from chatvault.errors import RateLimitedError, SessionNotFoundError
+from chatvault.errors import SessionNotFoundError
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.limits import charge_session_hourly
 from chatvault.models.api import (
     EXPORT_FORMAT,
     ExportedUploadOut,
@@ -81,12 +81,7 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     record = authorize(sessions.get(session_id), principal)
     if not record.is_live(at):
         raise SessionNotFoundError()
-    if not limits.charge_export(session_id, at, settings.export_limit_per_hour):
-        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
-        raise RateLimitedError(
-            retry_after=3600 - int(at.timestamp()) % 3600,
-            message=f"This session was exported {settings.export_limit_per_hour} times this hour.",
-        )
+    charge_session_hourly("export", session_id, at, settings.export_limit_per_hour, "was exported")
     deployment = timedelta(seconds=settings.retention_seconds)
     files = [
         _exported(u)

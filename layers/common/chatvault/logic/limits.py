@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from chatvault.dal import audit, limits
 from chatvault.errors import RateLimitedError, SessionExistsError
@@ -26,6 +27,17 @@ def refusals_audited(charge: RateCharge) -> Iterator[None]:
     except SessionExistsError:
         _audit(charge, "session_exists")
         raise
+
+
+def charge_session_hourly(action: str, session_id: str, at: datetime, per_hour: int, done: str) -> None:
+    """Count one `action` on the session in the current hour (one write unit), or 429 when it has had
+    `per_hour` of them: `done` says what, for the message ("was exported", "gave feedback")."""
+    if not limits.charge_hourly(action, session_id, at, per_hour):
+        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
+        raise RateLimitedError(
+            retry_after=3600 - int(at.timestamp()) % 3600,
+            message=f"This session {done} {per_hour} times this hour.",
+        )
 
 
 def _audit(charge: RateCharge, event: RefusalEvent) -> None:

@@ -14,18 +14,17 @@ from datetime import timedelta
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from chatvault import clock
-from chatvault.dal import feedback, limits, sessions
+from chatvault.dal import feedback, sessions
 from chatvault.errors import (
     MessageNotFoundError,
-    RateLimitedError,
     SessionEndedError,
     SessionNotFoundError,
     ValidationFailedError,
 )
 from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
+from chatvault.logic.limits import charge_session_hourly
 from chatvault.models.api import FeedbackRequest, MessageOut
 from chatvault.models.domain import Feedback, MessageRecord
-from chatvault.observability import metrics
 from chatvault.settings import get_settings
 
 # The model's name as a metric dimension: at most this long (a bot's service writer names the model
@@ -73,12 +72,7 @@ def _write(raw_session_id: str, raw_message_id: str, given: Feedback | None, cal
         key_soon.settle()
     if record.status == "ended":
         raise SessionEndedError()
-    if not limits.charge_hourly("feedback", session_id, at, settings.feedback_limit_per_hour):
-        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
-        raise RateLimitedError(
-            retry_after=3600 - int(at.timestamp()) % 3600,
-            message=f"This session gave feedback {settings.feedback_limit_per_hour} times this hour.",
-        )
+    charge_session_hourly("feedback", session_id, at, settings.feedback_limit_per_hour, "gave feedback")
     deployment = timedelta(seconds=settings.retention_seconds)
     found = feedback.find(session_id, message_id, key) if is_canonical_id(message_id) else None
     if found is None or not record.keeps(found.created_at, found.expires_at, at, deployment):

@@ -10,17 +10,17 @@ import secrets
 from datetime import datetime, timedelta
 
 from chatvault import clock
-from chatvault.dal import limits, sessions, shares
+from chatvault.dal import sessions, shares
 from chatvault.dal.sessions import as_stored
 from chatvault.errors import (
     InvalidCursorError,
-    RateLimitedError,
     SessionNotFoundError,
     ShareNotFoundError,
     StorageUnavailableError,
 )
 from chatvault.logic import cursor
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.limits import charge_session_hourly
 from chatvault.models.api import RevokedShareOut, ShareListOut, ShareOut
 from chatvault.models.domain import Principal, SessionRecord, ShareRecord, retention_of
 from chatvault.observability import metrics
@@ -45,12 +45,7 @@ def create_share(raw_session_id: str, caller: Caller) -> ShareOut:
     principal = principal_of(caller)
     at = clock.now()
     record = _live(session_id, principal, at)
-    if not limits.charge_hourly("share", session_id, at, settings.share_limit_per_hour):
-        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
-        raise RateLimitedError(
-            retry_after=3600 - int(at.timestamp()) % 3600,
-            message=f"This session made {settings.share_limit_per_hour} share links this hour.",
-        )
+    charge_session_hourly("share", session_id, at, settings.share_limit_per_hour, "made share links")
     for _ in range(ATTEMPTS):
         share = _snapshot(record, at, settings)
         if shares.create(share, principal, at):

@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chatvault import clock
-from chatvault.dal import limits, sessions
 from chatvault.dal import retention as retained
-from chatvault.errors import RateLimitedError, SessionNotFoundError, ValidationFailedError
+from chatvault.dal import sessions
+from chatvault.errors import SessionNotFoundError, ValidationFailedError
 from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.limits import charge_session_hourly
 from chatvault.logic.session_state import raise_for, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
 from chatvault.models.domain import AuditEntry, Principal, SessionChanges, retention_of
-from chatvault.observability import metrics
 from chatvault.settings import Settings, get_settings
 
 
@@ -71,12 +71,5 @@ def _charge_retention_change(session_id: str, principal: Principal, at: datetime
     record = authorize(sessions.state(session_id), principal)
     if not record.is_live(at):
         raise SessionNotFoundError()
-    if not limits.charge_hourly("retention", session_id, at, settings.retention_change_limit_per_hour):
-        metrics.add_metric(name="RequestsRateLimited", unit="Count", value=1)
-        raise RateLimitedError(
-            retry_after=3600 - int(at.timestamp()) % 3600,
-            message=(
-                f"This session's retention changed {settings.retention_change_limit_per_hour} times"
-                " this hour."
-            ),
-        )
+    limit = settings.retention_change_limit_per_hour
+    charge_session_hourly("retention", session_id, at, limit, "changed its retention")
