@@ -17,10 +17,10 @@ app = ApiResolver()
 
 @app.patch(
     "/api/v1/sessions/<session_id>",
-    summary="Change title or metadata, or end the session (one way)",
+    summary="Change title, metadata or retention (applied at once), or end the session (one way)",
     tags=["sessions"],
     security=docs.JWT_AUTH,
-    responses=docs.responses(200, SessionOut, "The changed session.", 400, 401, 404, 409, 422),
+    responses=docs.responses(200, SessionOut, "The changed session.", 400, 401, 404, 409, 422, 429),
 )
 @tracer.capture_method
 def update(session_id: str, body: Annotated[UpdateSessionRequest, Body()]) -> Response[str]:

@@ -85,7 +85,10 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     ),
     413: ("`payload_too_large` (request body) or `message_too_large` (content over MaxMessageChars).", {}),
     422: ("`validation_failed`, with `details: [{field, problem}]`.", {}),
-    429: ("`rate_limited`: a per-minute limit of this client or session; see Retry-After.", _RETRY_AFTER),
+    429: (
+        "`rate_limited`: a limit of this client (a minute) or session (a minute, an hour); see Retry-After.",
+        _RETRY_AFTER,
+    ),
     502: (
         "`model_unavailable`: the model could not be used (no access to it, a bad ModelId or guardrail, a "
         "model error); the message says what the operator can do. The user message stays stored: a retry "
