@@ -92,7 +92,7 @@ def _deployed_environment(stack: str) -> dict[str, str]:
 
 def _print(value: Any) -> None:
     """One JSON document a line; times in the contract's form (`2026-11-22T10:04:05.123Z`)."""
-    from chatvault.clock import iso
+    from chatvault.core.clock import iso
 
     print(
         json.dumps(value, default=lambda v: iso(v) if isinstance(v, datetime) else str(v), ensure_ascii=False)
@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "restore-copy" and args.restored == os.environ.get("TABLE_NAME"):
         parser.error(f"--table {args.restored} is the live sessions table: name the restored one")
 
+    from chatvault.core.errors import SessionNotFoundError
     from chatvault.dal import audit
-    from chatvault.errors import SessionNotFoundError
 
     if args.command == "audit":
         trail = audit.trail(args.session_id)

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from chatvault.settings import get_settings
+from chatvault.core.settings import get_settings
 from infra.local.emulator import provision, serialize_dynamodb
 from infra.local.template import Stack
 from tests.issuer import AUDIENCE, Issuer, local_issuer
@@ -97,7 +97,7 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
 @pytest.fixture(autouse=True)
 def _no_deadline() -> Iterator[None]:
     """Each Lambda invocation sets its own deadline; tests that call logic directly run without one."""
-    from chatvault import deadline
+    from chatvault.core import deadline
 
     deadline.start(None)
     yield

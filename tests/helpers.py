@@ -122,8 +122,8 @@ def stored_session(hours: float = 720, token: str = "t") -> str:
     import uuid
     from datetime import timedelta
 
-    from chatvault import clock
-    from chatvault.logic.identity import hash_token
+    from chatvault.core import clock
+    from chatvault.logic.rules.access import hash_token
     from chatvault.models.domain import NewSession
 
     at = clock.now()
@@ -140,7 +140,7 @@ def stored_session(hours: float = 720, token: str = "t") -> str:
 
 
 def deletion_entry(session_id: str) -> Any:
-    from chatvault import clock
+    from chatvault.core import clock
     from chatvault.models.domain import AuditEntry
 
     return AuditEntry(session_id=session_id, event="session_deleted", at=clock.now())
@@ -152,7 +152,7 @@ def new_message_records() -> list[dict[str, Any]]:
     import boto3
     from botocore.config import Config
 
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     table = boto3.client("dynamodb").describe_table(TableName=get_settings().table_name)["Table"]
     # botocore would send it to the account's endpoint (<account>.streams-ddb...), which moto does not know
@@ -177,13 +177,13 @@ def new_message_records() -> list[dict[str, Any]]:
 
 def unseal_in_place(session_id: str) -> None:
     """Make a session what it was before conversations had keys (a legacy session): no key, its items
-    plaintext as the service wrote them then (dal/items.py), opened from their sealed values."""
+    plaintext as the service wrote them then (dal/aws/items.py), opened from their sealed values."""
     import boto3
 
-    from chatvault import clock
+    from chatvault.core import clock
+    from chatvault.core.settings import get_settings
     from chatvault.dal import conversation_keys
-    from chatvault.dal.items import open_message, open_text
-    from chatvault.settings import get_settings
+    from chatvault.dal.aws.items import open_message, open_text
 
     key = conversation_keys.read(session_id, clock.now())
     assert key is not None

@@ -6,11 +6,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
 from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.append_message import append_message
 from chatvault.models.api import AppendMessageRequest, MessageOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 

@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from chatvault.core.observability import metrics
 from chatvault.http.stream import PlainRequest, respond
-from chatvault.observability import metrics
 
 # ChatStreamFunction's Timeout in template.yaml (a test holds them equal): the invocation's length when
 # the adapter does not say its deadline, so that a reply's guard never lapses while it is being made

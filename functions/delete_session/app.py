@@ -5,11 +5,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
 from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.delete_session import delete_session
 from chatvault.models.api import DeleteReceiptOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 

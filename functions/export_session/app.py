@@ -6,12 +6,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
 from chatvault.http import docs
 from chatvault.http.errors import PRIVATE_HEADERS
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.export_session import export_session
 from chatvault.models.api import ExportLinkOut, SessionExportOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 _SUCCESS = docs.responses(200, SessionExportOut, "", 401, 404, 422, 429)

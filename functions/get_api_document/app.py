@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger
+from chatvault.http.api_document import api_document
 from chatvault.http.resolver import ApiResolver
-from chatvault.logic.get_api_document import api_document
-from chatvault.observability import CORRELATION_PATH, logger
 
 app = ApiResolver()
 

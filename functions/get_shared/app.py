@@ -7,12 +7,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.settings import get_settings
 from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.get_shared import SHARED_HEADERS, get_shared
 from chatvault.models.api import SharedConversationOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
-from chatvault.settings import get_settings
 
 app = ApiResolver(switched_on=lambda: get_settings().allow_sharing)
 

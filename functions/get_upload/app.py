@@ -6,11 +6,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
 from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.get_upload import get_upload
 from chatvault.models.api import UploadDownloadOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 

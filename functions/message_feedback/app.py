@@ -7,11 +7,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
 from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.message_feedback import clear_feedback, set_feedback
 from chatvault.models.api import FeedbackRequest, MessageOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
 
 app = ApiResolver()
 PATH = "/api/v1/sessions/<session_id>/messages/<message_id>/feedback"

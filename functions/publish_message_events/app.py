@@ -6,9 +6,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault import deadline
+from chatvault.core import deadline
+from chatvault.core.observability import logger, metrics, tracer
 from chatvault.logic.publish_message_events import NewMessage, publish
-from chatvault.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context

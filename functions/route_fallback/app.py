@@ -6,9 +6,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger
 from chatvault.http.resolver import ApiResolver
-from chatvault.logic.route_fallback import route_refusal
-from chatvault.observability import CORRELATION_PATH, logger
+from chatvault.http.route_fallback import route_refusal
 
 app = ApiResolver()
 

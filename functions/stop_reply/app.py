@@ -5,12 +5,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.settings import get_settings
 from chatvault.http import docs
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.stop_reply import stop_reply
 from chatvault.models.api import StopReplyOut
-from chatvault.observability import CORRELATION_PATH, logger, metrics, tracer
-from chatvault.settings import get_settings
 
 # ModelId empty: the chat routes are off (404) and a team's own bot answers (README, "Your own bot")
 app = ApiResolver(switched_on=lambda: get_settings().chat_on)

@@ -6,9 +6,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault import deadline
+from chatvault.core import deadline
+from chatvault.core.observability import logger, metrics, tracer
 from chatvault.logic.sweep_orphans import sweep_orphans
-from chatvault.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context

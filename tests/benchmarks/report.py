@@ -130,7 +130,7 @@ def _snapstart(cold: dict[str, Any]) -> list[str]:
         "### SnapStart (opt-in: `SnapStart=true`)",
         "",
         "With SnapStart, Lambda imports each published version once, runs the before-snapshot hooks "
-        "(chatvault/snapshot.py: they create the AWS clients, about 0.1 s each, but read no secret and "
+        "(chatvault/core/snapshot.py: they create the AWS clients, about 0.1 s each, but read no secret and "
         "open no connection) and snapshots the memory; a new instance restores the snapshot instead of "
         "importing. Measured here: the init that moves into the snapshot, and what the first invocation "
         "still does after a restore (first invocation without SnapStart for comparison). The restore "
@@ -842,7 +842,7 @@ def _sealing(report: dict[str, Any]) -> list[str]:
         "## 12. Sealing: what a key per conversation costs",
         "",
         f"Each user-facing operation, {runs} runs, on a keyed session (everything a person wrote sealed "
-        "under the conversation's own key: chatvault/seal.py, dal/conversation_keys.py) beside "
+        "under the conversation's own key: chatvault/core/seal.py, dal/conversation_keys.py) beside "
         "the same operation on a legacy plaintext session (its items rewritten as they were stored before "
         "conversations had keys). The variants:",
         "",

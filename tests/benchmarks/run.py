@@ -166,10 +166,10 @@ class Calls:
         self.seen.append(seen)
 
     def hook_all(self) -> None:
-        from chatvault.dal import connection
         from chatvault.dal.audit import AuditItem
-        from chatvault.dal.clients import client
-        from chatvault.dal.items import ChatItem, ErasingMark, StoredKey
+        from chatvault.dal.aws import connection
+        from chatvault.dal.aws.clients import client
+        from chatvault.dal.aws.items import ChatItem, ErasingMark, StoredKey
         from chatvault.dal.lease import LeaseItem
         from chatvault.dal.limits import LimitItem
 
@@ -265,7 +265,7 @@ def invoke(function: str, event: dict[str, Any], budget_s: float | None = None) 
     `budget_s`, to measure on moto what would not fit the function's time there)."""
     from importlib import import_module
 
-    from chatvault import deadline
+    from chatvault.core import deadline
     from infra.local.runtime import LambdaContext
 
     context = LambdaContext(
@@ -320,10 +320,10 @@ def seed_history(session_id: str, count: int, content: str = "x" * CONTENT_CHARS
     """A history of `count` messages of `content` (CONTENT_CHARS by default), written as the append
     writes them (items and session counters), without paying for `count` appends: sealed under the
     session's key, or plaintext in a session without one (legacy)."""
-    from chatvault import clock
+    from chatvault.core import clock
     from chatvault.dal import conversation_keys
-    from chatvault.dal.items import MessageItem, SessionItem, seal_message
-    from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
+    from chatvault.dal.aws.items import MessageItem, SessionItem, seal_message
+    from chatvault.dal.aws.keys import MESSAGE_PREFIX, SESSION_SK
     from chatvault.dal.messages import position_of
 
     start = clock.now()
@@ -701,7 +701,7 @@ def chat_stream_exchange(calls: Calls, runs: int) -> dict[str, Any]:
             yield replace(item, text="y" * CONTENT_CHARS) if isinstance(item, llm.ModelReply) else item
 
     added_ms, writes, trips, requests, sent = [], [], [], [], []
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     os.environ["STAND_IN_WORD_MS"] = "0"  # the stand-in's pauses are not the service's time
     get_settings.cache_clear()
@@ -759,7 +759,7 @@ def _stream_position() -> tuple[Any, str, str]:
     import boto3
     from botocore.config import Config
 
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     arn = boto3.client("dynamodb").describe_table(TableName=get_settings().table_name)["Table"][
         "LatestStreamArn"
@@ -839,7 +839,7 @@ def message_events(calls: Calls, batches: list[int], runs: int) -> dict[str, Any
     DynamoDB requests, round trips and read units, SQS requests, request bytes, the invocation's time
     on moto and the function's own part of it (the invocation minus its waits on AWS). The appends'
     requests are checked, not measured again: none goes to SQS (section 2 measures the append)."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     get_settings.cache_clear()
     assert get_settings().events_queue_url, "EVENTS_QUEUE_URL (start_backend)"
@@ -904,7 +904,7 @@ def message_events(calls: Calls, batches: list[int], runs: int) -> dict[str, Any
 def append_vs_history(
     calls: Calls, sizes: list[int], appends: int, runs: int, endpoint: str
 ) -> dict[str, Any]:
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     # a history longer than MaxSessionMessages (default 1,500), to show an append's cost does not grow
     # with it: the ceiling is lifted for this section only
@@ -1002,7 +1002,7 @@ def langchain(python: Path, endpoint: str, sizes: list[int], runs: int) -> dict[
 
 
 def panic_delete(calls: Calls, sizes: list[int], uploads: int, runs: int) -> dict[str, Any]:
-    from chatvault.dal.clients import client
+    from chatvault.dal.aws.clients import client
 
     result: dict[str, Any] = {}
     for size in sizes:
@@ -1033,8 +1033,8 @@ def panic_delete(calls: Calls, sizes: list[int], uploads: int, runs: int) -> dic
 def sweep(calls: Calls, scenarios: list[tuple[int, int]], runs: int) -> dict[str, Any]:
     """The sweep over `objects` files spread evenly over `prefixes` orphaned folders, `runs` times
     (the bucket filled afresh each time), a year after the files were written."""
-    from chatvault import clock
-    from chatvault.dal.clients import client
+    from chatvault.core import clock
+    from chatvault.dal.aws.clients import client
     from chatvault.logic.sweep_orphans import sweep_orphans
 
     s3 = client("s3")
@@ -1078,7 +1078,7 @@ def sweep(calls: Calls, scenarios: list[tuple[int, int]], runs: int) -> dict[str
 def export(calls: Calls, sizes: list[int], runs: int) -> dict[str, Any]:
     """GET .../export of a session of `size` messages of CONTENT_CHARS: calls, response bytes (the
     export itself, or the export object when it is answered as a link), seconds."""
-    from chatvault.dal.clients import client
+    from chatvault.dal.aws.clients import client
 
     result: dict[str, Any] = {}
     for size in sizes:
@@ -1124,8 +1124,8 @@ ERASE_ALL_BUDGET_S = 3600
 def erase_all(calls: Calls, users: list[int], messages: int, runs: int) -> dict[str, Any]:
     """DELETE /sessions for a signed-in user with `count` sessions of `messages` messages and one file
     each (jwt mode, for this section only)."""
-    from chatvault.dal.clients import client
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
+    from chatvault.dal.aws.clients import client
 
     result: dict[str, Any] = {}
     saved = os.environ.get("AUTH_MODE", "anonymous")
@@ -1245,7 +1245,7 @@ def largest_session(calls: Calls, count: int, chars: int) -> dict[str, Any]:
     erase_seconds, erase_cpu = time.perf_counter() - started, time.process_time() - cpu
     assert status == 200, body
     erase_ops = Counter(operations(erased))
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     workers = get_settings().delete_workers
     erase_model = (  # the keys are read a Query at a time (DynamoDB's 1 MB is read before projection)
@@ -1415,7 +1415,7 @@ def no_key_lookups() -> Iterator[None]:
 
 
 def _raw_partition(session_id: str) -> list[dict[str, Any]]:
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     items: list[dict[str, Any]] = []
     query: dict[str, Any] = {
@@ -1436,9 +1436,10 @@ def make_legacy(session_id: str) -> None:
     """Rewrite a keyed session as one written before conversations had keys (as tests/unit/
     test_check_restore.py does): every sealed value opened and stored as its plaintext attribute, the
     session item's `key_id` and `key_expires_at` removed, the key item deleted."""
-    from chatvault import clock
+    from chatvault.core import clock
+    from chatvault.core.settings import get_settings
     from chatvault.dal import conversation_keys
-    from chatvault.dal.items import (
+    from chatvault.dal.aws.items import (
         SEALED_MESSAGE,
         SEALED_METADATA,
         SEALED_PREVIEW,
@@ -1447,7 +1448,6 @@ def make_legacy(session_id: str) -> None:
         open_message,
         open_text,
     )
-    from chatvault.settings import get_settings
 
     key = conversation_keys.read(session_id, clock.now())
     assert key is not None, session_id
@@ -1506,7 +1506,7 @@ def _conversation(variant: SealVariant, messages: int, subject: str | None = Non
 
 def _held(variant: SealVariant, session_ids: list[str]) -> None:
     """Put this process in the variant's state before a request (outside the measured window)."""
-    from chatvault import clock
+    from chatvault.core import clock
     from chatvault.dal import conversation_keys, secret
 
     if variant.secret_held:
@@ -1574,10 +1574,10 @@ def _seal_operations() -> dict[str, Callable[[SealVariant, dict[str, Any], int],
         once an hour of a session's activity): the append moves it in the same transaction."""
         if not variant.keyed:
             return None
-        from chatvault import clock
+        from chatvault.core import clock
+        from chatvault.core.settings import get_settings
         from chatvault.dal import conversation_keys
         from chatvault.dal.sessions import epoch, key_slack
-        from chatvault.settings import get_settings
 
         sid, token = ctx["main"]
         retention = timedelta(seconds=get_settings().retention_seconds)
@@ -1679,7 +1679,7 @@ def _summarize(samples: list[dict[str, float]], operations_seen: Counter[str]) -
 def _item_sizes() -> dict[str, Any]:
     """Bytes of each item of one conversation (a title, metadata, one 500-character message with a
     message_id), as DynamoDB sizes them, keyed and then rewritten as legacy."""
-    from chatvault import seal
+    from chatvault.core import seal
     from tests.benchmarks.capacity import item_bytes
 
     keyed = SealVariant("sizes", keyed=True, lookups=True, key_held=True, secret_held=True)
@@ -1737,9 +1737,9 @@ def _item_sizes() -> dict[str, Any]:
 def _crypto_us(iterations: int) -> dict[str, float]:
     """Microseconds of CPU for the cryptography alone: sealing and opening one
     500-character message, and unwrapping a conversation's key."""
-    from chatvault import seal
+    from chatvault.core import seal
     from chatvault.dal import secret
-    from chatvault.dal.items import open_message, seal_message
+    from chatvault.dal.aws.items import open_message, seal_message
 
     key, sid, sk = seal.new_key(), str(uuid.uuid4()), "M#00000000000000000001"
     wrapped = seal.seal(secret.wrapping_key(), seal.place(sid, "key", "data_key"), key)
@@ -1792,9 +1792,9 @@ def sealing(calls: Calls, runs: int, owned: int) -> dict[str, Any]:
     from dataclasses import replace
 
     from chatvault import llm
+    from chatvault.core.settings import get_settings
     from chatvault.dal import conversation_keys, secret
-    from chatvault.dal.clients import client
-    from chatvault.settings import get_settings
+    from chatvault.dal.aws.clients import client
 
     saved = {name: os.environ.get(name) for name in ("EXPORT_LIMIT_PER_HOUR", "AUTH_MODE")}
     os.environ["EXPORT_LIMIT_PER_HOUR"] = "1000"  # a session exported `runs` times in the hour
@@ -1868,7 +1868,7 @@ def _list_sessions_runs(
 ) -> dict[str, list[dict[str, float]]]:
     """GET /sessions (a signed-in user's page of `owned` sessions, jwt mode for this part only), each
     variant's user owning sessions of its kind."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     os.environ["AUTH_MODE"] = "jwt"
     get_settings.cache_clear()
@@ -1904,11 +1904,11 @@ def _list_sessions_runs(
 def warm_overhead(iterations: int) -> dict[str, Any]:
     import botocore.client
 
-    from chatvault import clock
+    from chatvault.core import clock
 
     at = clock.now()
     sid, token = str(uuid.uuid4()), "t" * 43
-    from chatvault.logic.identity import hash_token
+    from chatvault.logic.rules.access import hash_token
 
     session_item = {
         "pk": {"S": sid},
@@ -1997,7 +1997,7 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
 def _largest(quick: bool, messages: int) -> tuple[int, int]:
     """The largest session the deployment's defaults allow (a small one for the smoke test), or one
     of `messages` messages at MaxMessageChars."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     settings = get_settings()
     if quick:

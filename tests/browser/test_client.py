@@ -897,7 +897,7 @@ def _sealed_link(
 
     import boto3
 
-    from chatvault import seal
+    from chatvault.core import seal
 
     s3 = boto3.client("s3", endpoint_url=stack.moto, region_name="us-east-1")
     sid = str(uuid.uuid4())

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import requests
 
-from chatvault import seal
+from chatvault.core import seal
 from tests.integration.local_stack import LocalStack, table_items
 from tests.integration.test_http_sealed import _held_keys
 

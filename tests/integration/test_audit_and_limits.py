@@ -8,7 +8,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import audit
 from tests.helpers import append_messages, assert_error, call, create
 

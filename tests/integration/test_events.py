@@ -102,7 +102,7 @@ def test_the_stream_event_drives_the_publisher() -> None:
     no failure for Lambda to retry."""
     import boto3
 
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     event = json.loads((EVENTS / "publish_message_events.json").read_text())
     result = import_module("functions.publish_message_events.app").lambda_handler(

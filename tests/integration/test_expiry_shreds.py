@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import conversation_keys
 from tests.helpers import assert_error, call, create
 

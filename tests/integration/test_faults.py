@@ -17,7 +17,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.logic.sweep_orphans import sweep_orphans
 from tests.helpers import assert_error, call, context, create
 
@@ -244,8 +244,8 @@ def test_retries_stop_at_the_lambda_deadline() -> None:
         params,
         None,
     )
-    from chatvault.dal import connection
-    from chatvault.dal.items import ChatItem
+    from chatvault.dal.aws import connection
+    from chatvault.dal.aws.items import ChatItem
 
     client = connection.of(ChatItem).client
     client.meta.events.register_first("before-send.dynamodb.*", throttled, unique_id="throttle")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chatvault.dal.items import ChatItem
-from chatvault.observability import metrics
+from chatvault.core.observability import metrics
+from chatvault.dal.aws.items import ChatItem
 from tests.helpers import assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")

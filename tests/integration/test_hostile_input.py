@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from chatvault.settings import get_settings
+from chatvault.core.settings import get_settings
 from tests.integration.local_stack import LocalStack, table_items
 
 pytestmark = pytest.mark.http

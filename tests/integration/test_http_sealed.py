@@ -24,7 +24,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from chatvault_client import ChatVault, TransportError
 
-from chatvault import seal
+from chatvault.core import seal
 from chatvault.dal import conversation_keys
 from tests.integration.local_stack import LocalStack, fill_past_inline, table_items
 
@@ -35,7 +35,7 @@ KEYS = "chatvault-local-KeysTable"
 SECRET = "chatvault-local-FingerprintSecret"
 BUCKET = "chatvault-local-uploadsbucket"
 LOCAL = Credentials("testing", "testing")  # what the local gateway's SigV4 check accepts
-# the fields a sealed value may sit in, as dal/items.py lays them out
+# the fields a sealed value may sit in, as dal/aws/items.py lays them out
 SEALED_FIELDS = ("sealed", "sealed_preview", "sealed_title", "sealed_metadata")
 
 

@@ -20,7 +20,7 @@ import boto3
 import pytest
 import requests
 
-from chatvault.settings import get_settings
+from chatvault.core.settings import get_settings
 from tests.integration.local_stack import ROOT, LocalStack, local_stack, table_items
 
 pytestmark = pytest.mark.http

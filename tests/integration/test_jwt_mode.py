@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
 from tests.helpers import assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws", "jwt_mode")

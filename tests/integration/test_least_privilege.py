@@ -15,9 +15,9 @@ import boto3
 import botocore.client
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import conversation_keys, secret, sessions, uploads
-from chatvault.logic.identity import hash_token
+from chatvault.logic.rules.access import hash_token
 from chatvault.models.domain import Principal
 from infra.local.template import load, physical_name
 from tests.helpers import call, context, new_message_records
@@ -121,7 +121,7 @@ def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
     real_presign = uploads.presigned_post
 
     def presign(key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
-        from chatvault.settings import get_settings
+        from chatvault.core.settings import get_settings
 
         record[_running["function"]] |= needs(
             "s3", "PresignPost", {"Bucket": get_settings().uploads_bucket, "Key": key}
@@ -131,7 +131,7 @@ def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
     real_presign_get = uploads.presigned_get
 
     def presign_get(key: str, expires_in: int, content_type: str | None = None) -> str:
-        from chatvault.settings import get_settings
+        from chatvault.core.settings import get_settings
 
         record[_running["function"]] |= needs(
             "s3", "PresignGet", {"Bucket": get_settings().uploads_bucket, "Key": key}
@@ -327,16 +327,16 @@ def test_every_function_is_granted_exactly_what_it_uses(
     as_function("GetUploadFunction", "GET", f"{base}/uploads/{uploaded[0].rsplit('/', 1)[1]}", token=token)
     as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
     settings_env.setenv("EXPORT_INLINE_BYTES", "1")  # the link form: an export object
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     get_settings.cache_clear()
     as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
     # an export written in parts, and one that fails mid-way (its parts aborted)
     import moto.s3.models
 
-    from chatvault import seal
+    from chatvault.core import seal
+    from chatvault.core.errors import StorageUnavailableError
     from chatvault.dal import exports
-    from chatvault.errors import StorageUnavailableError
 
     def fail(_: exports.ExportObject) -> None:
         raise StorageUnavailableError()

@@ -10,9 +10,9 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from chatvault.logic.sweep_orphans import sweep_orphans
-from chatvault.settings import get_settings
 from tests.helpers import call, create
 
 pytestmark = pytest.mark.usefixtures("aws")

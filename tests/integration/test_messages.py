@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import clock
-from chatvault.dal import transaction as transaction_dal
+from chatvault.core import clock
+from chatvault.dal.aws import transaction as transaction_dal
 from chatvault.logic.append_message import append_message
-from chatvault.logic.identity import Caller
+from chatvault.logic.rules.access import Caller
 from chatvault.models.api import AppendMessageRequest
 from tests.helpers import assert_error, call, create
 
@@ -327,7 +327,7 @@ def test_delete_erases_all_messages_and_counts_them() -> None:
 def test_a_marked_session_lists_nothing_in_either_order() -> None:
     """A delete that died after its first step: the history must already be unreadable."""
     from chatvault.dal import sessions
-    from chatvault.logic.identity import hash_token
+    from chatvault.logic.rules.access import hash_token
     from chatvault.models.domain import Principal
 
     sid, token = _session()

@@ -106,7 +106,7 @@ def test_the_layer_ships_bytecode_that_needs_no_source_check(builds: dict[str, P
     assert len(sources) > 500
     missing = [p for p in sources if not Path(importlib.util.cache_from_source(str(p))).is_file()]
     assert not missing, missing[:5]
-    for module in ("botocore/client.py", "pydantic/main.py", "chatvault/settings.py"):
+    for module in ("botocore/client.py", "pydantic/main.py", "chatvault/core/settings.py"):
         header = Path(importlib.util.cache_from_source(str(layer / module))).read_bytes()[:8]
         assert header[:4] == importlib.util.MAGIC_NUMBER, module  # Python 3.13 bytecode
         assert int.from_bytes(header[4:8], "little") == 0b01, module  # hash-based, source not checked

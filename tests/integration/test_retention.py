@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import StorageUnavailableError
 from chatvault.dal import conversation_keys, retention, upload_records, uploads
+from chatvault.dal.aws.items import ChatItem
 from chatvault.dal.conversation_keys import KeyItem
-from chatvault.dal.items import ChatItem
-from chatvault.errors import StorageUnavailableError
-from chatvault.logic.get_api_document import api_document
+from chatvault.http.api_document import api_document
 from tests.helpers import assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")

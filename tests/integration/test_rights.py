@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import clock, deadline
+from chatvault.core import clock, deadline
+from chatvault.core.settings import get_settings
 from chatvault.dal import audit
-from chatvault.settings import get_settings
 from infra.local import events
 from infra.local.template import Stack
 from tests.helpers import append_messages, assert_error, call, context, create
@@ -119,7 +119,7 @@ def test_an_object_gone_before_it_is_looked_at_is_ignored_whether_s3_answers_404
     a missing object, not a failed event that EventBridge would retry for an hour."""
     from botocore.stub import Stubber
 
-    from chatvault.dal import clients
+    from chatvault.dal.aws import clients
 
     sid, token = _session()
     upload = _issue(sid, token)
@@ -246,7 +246,7 @@ def _history(sid: str, token: str) -> list[dict[str, Any]]:
 
 def _bulk_messages(sid: str, count: int, content: str = 'message {n} "quoted" ünïcode 🙂') -> None:
     """`count` messages written straight to the table (appends through the handler take ~5 ms each)."""
-    from chatvault.dal.items import MessageItem
+    from chatvault.dal.aws.items import MessageItem
     from chatvault.dal.messages import MESSAGE_PREFIX, position_of
 
     at = clock.now()
@@ -337,7 +337,7 @@ def test_an_export_beyond_one_response_is_a_short_lived_link_to_the_same_export(
 
 def _opened(link: dict[str, Any], stored: bytes) -> Any:
     """The sealed export object opened with the key its link's answer carries."""
-    from chatvault import seal
+    from chatvault.core import seal
 
     key = link["encryption"]["key"]
     plaintext = seal.unseal_chunks(
@@ -351,7 +351,7 @@ def _small_parts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     bytes, so a 60-message session takes several; the size of each part sent, as it is sent."""
     import moto.s3.models
 
-    from chatvault import seal
+    from chatvault.core import seal
     from chatvault.dal import exports
 
     monkeypatch.setattr(exports, "PART_BYTES", 2048)
@@ -398,8 +398,8 @@ def test_an_export_that_fails_mid_way_leaves_no_parts_behind(
     settings_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
 
+    from chatvault.core.errors import StorageUnavailableError
     from chatvault.dal import messages
-    from chatvault.errors import StorageUnavailableError
 
     sid, token = _session()
     _bulk_messages(sid, 60)
@@ -537,7 +537,7 @@ def test_erase_all_out_of_time_leaves_every_session_unreadable_and_a_retry_finis
     monkeypatch.setenv("DELETE_WORKERS", "2")  # one erase at a time
     get_settings.cache_clear()
     from chatvault.logic import erase_all_sessions
-    from chatvault.logic.erase import Erased
+    from chatvault.logic.rules.erase import Erased
 
     real = erase_all_sessions.finish_erase
     erased: list[str] = []

@@ -10,8 +10,8 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chatvault import clock
-from chatvault.settings import get_settings
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from tests.helpers import append_messages, assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys
-from chatvault.dal.items import ChatItem
-from chatvault.logic import cursor
+from chatvault.dal.aws.items import ChatItem
 from chatvault.logic.erase_by_operator import erase_by_operator
-from chatvault.settings import get_settings
+from chatvault.logic.rules import cursor
 from tests.helpers import Reply, assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -23,7 +23,7 @@ import tests.conftest  # noqa: F401 - the in-process tests' AWS settings
 os.environ.update(json.loads(sys.argv[1]))  # ... with the template's tracing switches on top
 
 from moto import mock_aws
-from chatvault.observability import tracer
+from chatvault.core.observability import tracer
 from infra.local.emulator import provision
 from infra.local.template import Stack
 
@@ -59,7 +59,7 @@ with mock_aws():
     call("GET", path + "/messages", token=token)
     call("GET", path + "/export", token=token, query="format=markdown")
     os.environ["EXPORT_INLINE_BYTES"] = "1"  # the link form: its answer carries the object's key
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
     get_settings.cache_clear()
     export_key = call("GET", path + "/export", token=token).body["encryption"]["key"]
     call("POST", path + "/messages", token=token, body={"role": "user", "content": "x" * 10**6})

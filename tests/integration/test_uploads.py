@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import clock
-from chatvault.settings import get_settings
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from tests.helpers import assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")

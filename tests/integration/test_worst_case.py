@@ -2,7 +2,7 @@
 (MaxMessageChars=65536), in the characters that cost the most bytes, with every metadata field at
 its limit, fits a DynamoDB item (400 KB) and is read back exactly. So does the largest session.
 
-Costs per character: content is stored sealed (dal/items.py) as its UTF-8 bytes (an astral character
+Costs per character: content is stored sealed (dal/aws/items.py) as its UTF-8 bytes (an astral character
 is 4 bytes), never JSON-escaped; message metadata as UTF-8 JSON, where a control character is the most
 expensive (`\\u0001`, 6 bytes), sealed with it."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import bounds
+from chatvault.core import bounds
 from tests.benchmarks.capacity import item_bytes as plain_bytes
 from tests.helpers import call, create
 
@@ -78,7 +78,7 @@ def test_the_largest_message_at_the_largest_setting_is_stored_and_read_back(
         "metadata": worst_metadata(),
     }
     raw = json.dumps(body)  # ASCII escapes: the largest spelling a client may send
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     assert len(raw.encode()) <= get_settings().max_body_bytes
     reply = call("POST", f"/api/v1/sessions/{sid}/messages", token=token, raw_body=raw)

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from chatvault import clock, seal
+from chatvault.core import clock, seal
 from chatvault.dal import conversation_keys, messages, sessions
-from chatvault.dal.items import SessionItem
-from chatvault.dal.transaction import Transaction
-from chatvault.logic.identity import hash_token
+from chatvault.dal.aws.items import SessionItem
+from chatvault.dal.aws.transaction import Transaction
+from chatvault.logic.rules.access import hash_token
 from chatvault.models.domain import Appended, NewMessage, Principal, SessionChanges
 from tests.benchmarks.capacity import item_bytes
 from tests.helpers import stored_session

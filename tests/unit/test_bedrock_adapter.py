@@ -26,7 +26,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from chatvault.errors import ChatVaultError, ModelBusyError, ModelFailedError, ModelTimeoutError
+from chatvault.core.errors import ChatVaultError, ModelBusyError, ModelFailedError, ModelTimeoutError
 from chatvault.llm import Guardrail, ModelReply, ModelRequest, Turn, bedrock
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"

@@ -15,22 +15,23 @@ from typing import Any
 
 import pytest
 
-from chatvault import clock, llm
-from chatvault.clock import millis
-from chatvault.dal import messages, replies, sessions
-from chatvault.dal.messages import ReplyLock
-from chatvault.errors import (
+from chatvault import llm
+from chatvault.core import clock
+from chatvault.core.clock import millis
+from chatvault.core.errors import (
     ModelBusyError,
     ModelFailedError,
     ModelTimeoutError,
     ReplyInProgressError,
     SessionNotFoundError,
 )
+from chatvault.dal import messages, replies, sessions
+from chatvault.dal.messages import ReplyLock
 from chatvault.llm import ModelReply, ModelRequest, Turn, stand_in
 from chatvault.llm.context import CONTEXT_CHARS, turns_of
 from chatvault.logic import chat as chat_logic
 from chatvault.logic.chat import chat, reply_id_of
-from chatvault.logic.identity import Caller, hash_token
+from chatvault.logic.rules.access import Caller, hash_token
 from chatvault.models.api import ChatRequest
 from chatvault.models.domain import MessageRecord, NewMessage, Principal
 from tests.helpers import stored_session
@@ -336,7 +337,7 @@ def test_a_session_erased_while_its_reply_is_made_stores_no_reply() -> None:
 
     with _model(erase_meanwhile), pytest.raises(SessionNotFoundError):
         _chat(sid, "Hello")
-    from chatvault.dal.items import MessageItem
+    from chatvault.dal.aws.items import MessageItem
 
     assert [m.role for m in MessageItem.query(sid)] == ["user"]  # no reply written after the erase
 
@@ -388,8 +389,8 @@ def test_a_plain_append_is_never_held_up_by_a_reply_being_made() -> None:
 @contextmanager
 def _requests() -> Iterator[Counter[str]]:
     """The DynamoDB operations sent, counted where botocore sends them."""
-    from chatvault.dal import connection
-    from chatvault.dal.items import ChatItem
+    from chatvault.dal.aws import connection
+    from chatvault.dal.aws.items import ChatItem
 
     seen: Counter[str] = Counter()
 
@@ -452,7 +453,7 @@ def test_blank_messages_never_reach_the_model() -> None:
 
 @pytestmark_aws
 def test_a_failed_stop_check_does_not_end_the_reply(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chatvault.errors import StorageUnavailableError
+    from chatvault.core.errors import StorageUnavailableError
     from chatvault.logic import chat_stream
 
     def throttled(*_: Any) -> bool:
@@ -470,7 +471,7 @@ def test_a_failed_stop_check_does_not_end_the_reply(monkeypatch: pytest.MonkeyPa
 def test_a_streamed_reply_near_the_invocations_end_is_stored_as_far_as_it_got(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from chatvault import deadline
+    from chatvault.core import deadline
     from chatvault.logic import chat_stream
 
     sid = stored_session()

@@ -9,10 +9,10 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chatvault import clock, seal
+from chatvault.core import clock, seal
+from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys
 from chatvault.logic.check_restore import check_restore
-from chatvault.settings import get_settings
 from tests.helpers import call, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws")

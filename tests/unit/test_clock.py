@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chatvault import clock
+from chatvault.core import clock
 
 
 def test_iso_has_milliseconds_and_z() -> None:

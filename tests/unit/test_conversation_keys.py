@@ -10,9 +10,9 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chatvault import clock, seal
+from chatvault.core import clock, seal
+from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys, secret
-from chatvault.settings import get_settings
 
 
 def test_a_sealed_value_opens_only_under_its_key_and_in_its_place() -> None:

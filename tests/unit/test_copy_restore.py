@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys, restore
 from chatvault.logic.copy_restore import RestoreCopy, copy_restore
-from chatvault.settings import get_settings
 from tests.helpers import call, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -352,7 +352,7 @@ def test_a_conversation_being_erased_here_or_there_is_never_copied() -> None:
 def test_plaintext_never_goes_back_into_a_conversation_sealed_since() -> None:
     sid = _legacy()
     _restore()
-    # sealed since (an operator's migration: dal/items.py): its session item names a key now
+    # sealed since (an operator's migration: dal/aws/items.py): its session item names a key now
     _ddb().update_item(
         TableName=get_settings().table_name,
         Key={"pk": {"S": sid}, "sk": {"S": "#S"}},

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatvault.errors import InvalidCursorError
-from chatvault.logic import cursor
+from chatvault.core.errors import InvalidCursorError
+from chatvault.logic.rules import cursor
 
 KEY = {"pk": {"S": "a"}, "sk": {"S": "#S"}}
 

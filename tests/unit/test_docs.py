@@ -61,8 +61,8 @@ def test_the_readme_points_at_the_contract() -> None:
 
 def test_the_contract_states_the_body_size_limit_the_service_enforces() -> None:
     """The number, the formula and its range, each as the settings compute them."""
-    from chatvault import bounds
-    from chatvault.settings import Settings, get_settings
+    from chatvault.core import bounds
+    from chatvault.core.settings import Settings, get_settings
 
     settings = get_settings()
     default = Settings.model_fields["max_message_chars"].default

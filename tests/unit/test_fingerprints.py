@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import audit, secret
-from chatvault.logic.identity import Caller
+from chatvault.logic.rules.access import Caller
 
 pytestmark = pytest.mark.usefixtures("aws")
 SECRET = "chatvault-local-FingerprintSecret"

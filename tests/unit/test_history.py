@@ -1,6 +1,6 @@
 """History pages decode message items without PynamoDB's models (dal/history.py): the decoding must
 agree with PynamoDB's own, attribute by attribute, for every shape a message is stored in: sealed
-under its session's key (dal/items.py), or plaintext (a session written before keys existed)."""
+under its session's key (dal/aws/items.py), or plaintext (a session written before keys existed)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatvault import seal
+from chatvault.core import seal
 from chatvault.dal import history, messages
-from chatvault.dal.items import ChatItem, MessageItem, compact_json, seal_message
-from chatvault.dal.keys import MESSAGE_PREFIX
+from chatvault.dal.aws.items import ChatItem, MessageItem, compact_json, seal_message
+from chatvault.dal.aws.keys import MESSAGE_PREFIX
 from chatvault.dal.messages import position_of
 
 pytestmark = pytest.mark.usefixtures("aws")

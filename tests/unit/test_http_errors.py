@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from chatvault import errors
+from chatvault.core import errors
 from chatvault.http.errors import ERROR_MAP, from_domain, from_validation, internal
 
 

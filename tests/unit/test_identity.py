@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatvault.errors import SessionNotFoundError, TokenRequiredError, UnauthenticatedError
-from chatvault.logic.identity import (
+from chatvault.core.errors import SessionNotFoundError, TokenRequiredError, UnauthenticatedError
+from chatvault.logic.rules.access import (
     Caller,
     authorize,
     hash_token,

@@ -118,7 +118,7 @@ def test_a_refused_send_is_retried_from_its_record_and_nothing_after_it_is_sent(
     for text in ("one", "two", "three"):
         _append(session_id, token, text)
     records = new_message_records()
-    from chatvault.dal import clients
+    from chatvault.dal.aws import clients
 
     sqs = clients.client("sqs")
     real = sqs.send_message_batch

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from chatvault.http.api_document import api_document
 from chatvault.http.errors import ERROR_MAP
-from chatvault.logic.get_api_document import api_document
 from infra.local.template import Stack
 from infra.openapi import DOCUMENT, generate, render
 

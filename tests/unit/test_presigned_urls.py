@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from chatvault.dal import clients, uploads
-from chatvault.settings import get_settings
+from chatvault.core.settings import get_settings
+from chatvault.dal import uploads
+from chatvault.dal.aws import clients
 
 KEY = "uploads/0b6a3a52-7d6e-4c1e-9a55-3f1f1d0c9e01/5d1c6f0e-2b7a-4f3e-8c1d-9a0b1c2d3e4f"
 

@@ -181,7 +181,7 @@ def test_an_idle_stacks_fixed_cost_is_counted_from_what_the_stack_holds(
     assert not [v for v in resources.values() if v["Type"] == "AWS::KMS::Key"]  # KmsKeyArn: yours
 
     # what the sweep publishes on a run that finds nothing: the custom metrics an idle stack pays for
-    from chatvault import observability
+    from chatvault.core import observability
 
     observability.metrics.clear_metrics()  # one process for every test: only what this run adds
     capsys.readouterr()

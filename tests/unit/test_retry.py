@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from pynamodb.exceptions import QueryError
 
-from chatvault.dal.retry import is_transient, storage_errors
-from chatvault.errors import StorageUnavailableError
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.dal.aws.retry import is_transient, storage_errors
 
 
 def _timeout() -> QueryError:

@@ -16,14 +16,14 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys, history, messages, replies, sessions
 from chatvault.dal import seal_legacy as store
 from chatvault.logic import seal_legacy as logic
 from chatvault.logic.check_restore import check_restore
 from chatvault.logic.erase_by_operator import erase_by_operator
 from chatvault.logic.seal_legacy import SealLegacy, seal_legacy
-from chatvault.settings import get_settings
 from tests.helpers import call, create, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws", "jwt_mode")

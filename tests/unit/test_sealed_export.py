@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import clock, seal
+from chatvault.core import clock, seal
+from chatvault.core.settings import get_settings
 from chatvault.dal import audit, conversation_keys, exports
-from chatvault.settings import get_settings
 from tests.helpers import call, create
 
 BUCKET = "chatvault-local-uploadsbucket"
@@ -238,7 +238,7 @@ def test_each_export_has_its_own_key_and_after_the_panic_button_none_can_be_deri
 def test_a_legacy_sessions_object_is_sealed_too_under_a_key_nothing_stored_derives(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
-    from chatvault.dal.items import SessionItem
+    from chatvault.dal.aws.items import SessionItem
 
     s = create().body
     sid, token = s["session_id"], s["session_token"]

@@ -8,12 +8,12 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import RateLimitedError, SessionExistsError, SessionNotFoundError
 from chatvault.dal import conversation_keys, sessions
-from chatvault.dal.keys import PROFILE_SK, SESSION_SK
-from chatvault.errors import RateLimitedError, SessionExistsError, SessionNotFoundError
+from chatvault.dal.aws.keys import PROFILE_SK, SESSION_SK
 from chatvault.logic.delete_session import delete_session
-from chatvault.logic.identity import Caller, hash_token
+from chatvault.logic.rules.access import Caller, hash_token
 from chatvault.models.domain import AuditEntry, NewSession, Principal, RateCharge, SessionChanges
 from tests.helpers import deletion_entry, store
 
@@ -176,7 +176,7 @@ def test_a_ten_thousand_message_history_is_erased_in_one_call() -> None:
 
 
 def test_owner_list_refuses_start_keys_outside_the_owner() -> None:
-    from chatvault.errors import InvalidCursorError
+    from chatvault.core.errors import InvalidCursorError
 
     with pytest.raises(InvalidCursorError):
         sessions.list_by_owner(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chatvault.settings import Settings, get_settings
+from chatvault.core.settings import Settings, get_settings
 
 
 def test_settings_come_from_the_environment(settings_env: pytest.MonkeyPatch) -> None:
@@ -54,7 +54,7 @@ def test_both_mode_with_its_issuer_and_wider_client_roles_are_settings() -> None
 def test_the_tracer_is_real_only_when_tracing_is_on(settings_env: pytest.MonkeyPatch) -> None:
     from aws_lambda_powertools import Tracer
 
-    from chatvault import observability
+    from chatvault.core import observability
 
     settings_env.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     off = observability._tracer()

@@ -19,9 +19,10 @@ def test_the_hooks_put_guarded_clients_in_the_snapshot() -> None:
     before it snapshots) creates them, with the deadline checks, and reads no secret."""
     for module in ("chatvault.dal.messages", "chatvault.dal.uploads", "chatvault.dal.secret"):
         importlib.import_module(module)
-    from chatvault.dal import connection, secret
-    from chatvault.dal.clients import client
-    from chatvault.dal.items import ChatItem
+    from chatvault.dal import secret
+    from chatvault.dal.aws import connection
+    from chatvault.dal.aws.clients import client
+    from chatvault.dal.aws.items import ChatItem
 
     hooks = snapshot_restore_py.get_before_snapshot()
     assert len(hooks) >= 3

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import sessions
-from chatvault.dal.clients import client
-from chatvault.logic.identity import hash_token
+from chatvault.dal.aws.clients import client
+from chatvault.logic.rules.access import hash_token
 from chatvault.logic.sweep_orphans import sweep_orphans
 from chatvault.models.domain import NewSession, Principal
 from tests.helpers import store, stored_session
@@ -170,9 +170,9 @@ def _aws_calls() -> Iterator[Counter[str]]:
     def record(event_name: str, **_: Any) -> None:
         seen[event_name.rsplit(".", 1)[-1]] += 1
 
-    from chatvault.dal import connection
     from chatvault.dal.audit import AuditItem
-    from chatvault.dal.items import ChatItem, ErasingMark, StoredKey
+    from chatvault.dal.aws import connection
+    from chatvault.dal.aws.items import ChatItem, ErasingMark, StoredKey
 
     models = (ChatItem, StoredKey, ErasingMark, AuditItem)
     hooked = [client("s3"), *(connection.of(model).client for model in models)]

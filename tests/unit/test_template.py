@@ -220,6 +220,9 @@ def test_the_template_routes_each_route_to_the_function_whose_handler_declares_i
     assert {(m, p) for m, p, _ in declared} == set(routes())
 
 
+HTTP_ONLY = {"get_api_document": "http/api_document", "route_fallback": "http/route_fallback"}
+
+
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_one_name_per_use_case_everywhere(name: str) -> None:
     props = FUNCTIONS[name]["Properties"]
@@ -233,7 +236,10 @@ def test_one_name_per_use_case_everywhere(name: str) -> None:
         assert props["Handler"] == "app.lambda_handler"
     assert (ROOT / "functions" / folder / "app.py").is_file()
     assert (ROOT / "functions" / folder / "requirements.txt").is_file()
-    assert (ROOT / "layers/common/chatvault/logic" / f"{folder}.py").is_file()
+    # its use case: logic/<folder>.py, or for the two HTTP-only functions (the document, the fallback)
+    # their module in http/
+    home = HTTP_ONLY.get(folder, f"logic/{folder}")
+    assert (ROOT / "layers/common/chatvault" / f"{home}.py").is_file()
     _assert_own_log_group(name)
 
 

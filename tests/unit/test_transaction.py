@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatvault.dal.items import StoredKey
+from chatvault.dal.aws.items import StoredKey
+from chatvault.dal.aws.transaction import Refused, Transaction
 from chatvault.dal.limits import LimitItem
-from chatvault.dal.transaction import Refused, Transaction
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -27,12 +27,13 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from chatvault.clock import iso
-from chatvault.dal import connection, secret
-from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
+from chatvault.core.clock import iso
+from chatvault.core.settings import get_settings
+from chatvault.dal import secret
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import TableMeta, TableName
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
 from chatvault.models.domain import AuditEntry
-from chatvault.settings import get_settings
 
 
 class AuditItem(Model):

@@ -29,10 +29,11 @@ from pynamodb.attributes import BinaryAttribute, NumberAttribute, TTLAttribute, 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from chatvault import seal, snapshot
-from chatvault.dal import connection, secret
-from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import storage_errors
+from chatvault.core import seal, snapshot
+from chatvault.dal import secret
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import TableMeta, TableName
+from chatvault.dal.aws.retry import storage_errors
 
 CACHE_SECONDS = 300  # how long a warm function keeps an unwrapped key
 snapshot.prime(seal.ready)  # under SnapStart, the cipher's import is in the snapshot

@@ -16,13 +16,13 @@ import re
 from datetime import datetime
 from typing import Any
 
-from chatvault import seal
-from chatvault.bounds import UUID_PATTERN
+from chatvault.core import seal
+from chatvault.core.bounds import UUID_PATTERN
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.core.settings import get_settings
 from chatvault.dal import uploads
-from chatvault.dal.clients import client
-from chatvault.dal.retry import storage_errors
-from chatvault.errors import StorageUnavailableError
-from chatvault.settings import get_settings
+from chatvault.dal.aws.clients import client
+from chatvault.dal.aws.retry import storage_errors
 
 EXPORTS_PREFIX = "exports/"
 _EXPORT_KEY = re.compile(f"^exports/{UUID_PATTERN}/")

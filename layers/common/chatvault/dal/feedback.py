@@ -17,9 +17,9 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chatvault.dal import history
-from chatvault.dal.items import SEALED_FEEDBACK, MessageItem, compact_json, seal_text
-from chatvault.dal.keys import MESSAGE_PREFIX
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.items import SEALED_FEEDBACK, MessageItem, compact_json, seal_text
+from chatvault.dal.aws.keys import MESSAGE_PREFIX
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.models.domain import Feedback, MessageRecord
 
 FIND_PAGE = 50

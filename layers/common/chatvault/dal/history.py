@@ -8,7 +8,7 @@ the sessions table's shared connection) and its message items are decoded direct
 attributes MessageItem writes, in a fifth of the time. tests/unit/test_history.py checks the decoding
 against PynamoDB's own for every attribute, so the two cannot drift apart.
 
-A keyed session's messages are sealed (dal/items.py): each is opened here under the session's key,
+A keyed session's messages are sealed (dal/aws/items.py): each is opened here under the session's key,
 which the caller has read beside the page. A message that does not open (sealed under another key:
 a copy of an erased conversation restored under an id used again) is unreadable, and left out."""
 
@@ -20,9 +20,11 @@ from typing import Any
 
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from chatvault import clock
-from chatvault.dal import connection, conversation_keys
-from chatvault.dal.items import (
+from chatvault.core import clock
+from chatvault.core.seal import SealBroken
+from chatvault.dal import conversation_keys
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import (
     SEALED_FEEDBACK,
     SEALED_MESSAGE,
     ChatItem,
@@ -30,9 +32,8 @@ from chatvault.dal.items import (
     open_message,
     open_text,
 )
-from chatvault.dal.keys import MESSAGE_PREFIX
+from chatvault.dal.aws.keys import MESSAGE_PREFIX
 from chatvault.models.domain import Feedback, MessageRecord
-from chatvault.seal import SealBroken
 
 _DATETIME = UTCDateTimeAttribute()
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import jwt
 
-from chatvault.deadline import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
-from chatvault.errors import StorageUnavailableError, UnauthenticatedError
-from chatvault.settings import get_settings
+from chatvault.core.deadline import CONNECT_TIMEOUT_S, READ_TIMEOUT_S
+from chatvault.core.errors import StorageUnavailableError, UnauthenticatedError
+from chatvault.core.settings import get_settings
 
 KEYS_LIFETIME_S = 300
 REFRESH_COOLDOWN_S = 30

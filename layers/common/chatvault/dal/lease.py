@@ -14,10 +14,10 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.models import Model
 
-from chatvault.clock import millis
-from chatvault.dal import connection
-from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.core.clock import millis
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import TableMeta, TableName
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 
 
 class LeaseItem(Model):

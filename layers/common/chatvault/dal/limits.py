@@ -22,10 +22,10 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chatvault.dal import connection
-from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
-from chatvault.dal.transaction import Transaction
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import TableMeta, TableName
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.transaction import Transaction
 from chatvault.models.domain import RateCharge, RefusalEvent
 
 CHARGE = "charge"  # the charge's name in the transaction it rides in

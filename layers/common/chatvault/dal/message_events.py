@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import batched
 
-from chatvault.dal.clients import client
-from chatvault.dal.items import MessageItem
+from chatvault.core.settings import get_settings
+from chatvault.dal.aws.clients import client
+from chatvault.dal.aws.items import MessageItem
 from chatvault.models.api import MessageEvent
-from chatvault.settings import get_settings
 
 # A projection: the message's id, role and time, never its content or metadata
 _FACTS = ["pk", "sk", "kind", "message_id", "role", "created_at"]

@@ -11,7 +11,7 @@ Idempotency: a client `message_id` writes a marker item in the same transaction;
 and the same body is answered with the stored message while another body is a conflict.
 
 Sealed: a keyed session's message (its content and metadata) and preview are sealed under the
-session's key (dal/items.py), which the append needs before it writes: held by this process (a
+session's key (dal/aws/items.py), which the append needs before it writes: held by this process (a
 session it served in the last minutes), else one GetItem first. The transaction conditions on the
 session being sealed under that very key (`key_id`), so nothing is ever written under a stale one.
 
@@ -34,10 +34,12 @@ from typing import Any, Literal
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chatvault import clock
-from chatvault.clock import iso, millis
+from chatvault.core import clock
+from chatvault.core.clock import iso, millis
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.core.seal import SealBroken
 from chatvault.dal import conversation_keys, history, pace, sessions
-from chatvault.dal.items import (
+from chatvault.dal.aws.items import (
     SEALED_PREVIEW,
     MessageIdItem,
     MessageItem,
@@ -48,8 +50,9 @@ from chatvault.dal.items import (
     seal_message,
     seal_text,
 )
-from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
-from chatvault.dal.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
+from chatvault.dal.aws.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
+from chatvault.dal.aws.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
+from chatvault.dal.aws.transaction import Refused, Transaction
 from chatvault.dal.sessions import (
     KeyGone,
     KeySoon,
@@ -63,8 +66,6 @@ from chatvault.dal.sessions import (
     retained_for,
     writable,
 )
-from chatvault.dal.transaction import Refused, Transaction
-from chatvault.errors import StorageUnavailableError
 from chatvault.models.domain import (
     Appended,
     MessagePage,
@@ -75,7 +76,6 @@ from chatvault.models.domain import (
     SessionRecord,
     retention_of,
 )
-from chatvault.seal import SealBroken
 
 POSITION_DIGITS = 20
 PREVIEW_CHARS = 120
@@ -104,7 +104,7 @@ class Unread(Enum):
 
 UNREAD = Unread.UNREAD
 KeyArg = bytes | None | Literal[Unread.UNREAD]
-__all__ = ["compact_json"]  # re-exported: the message's metadata JSON (dal/items.py)
+__all__ = ["compact_json"]  # re-exported: the message's metadata JSON (dal/aws/items.py)
 
 
 def position_of(moment: datetime) -> str:

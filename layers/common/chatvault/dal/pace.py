@@ -21,7 +21,7 @@ import math
 from collections import OrderedDict
 from datetime import datetime
 
-from chatvault.errors import RateLimitedError
+from chatvault.core.errors import RateLimitedError
 from chatvault.models.domain import Pace
 
 WINDOW_US = 60_000_000

@@ -15,15 +15,15 @@ from typing import Literal
 
 from pynamodb.exceptions import UpdateError
 
-from chatvault import clock
-from chatvault.clock import millis
+from chatvault.core import clock
+from chatvault.core.clock import millis
+from chatvault.core.errors import SessionNotFoundError
 from chatvault.dal import history, sessions
-from chatvault.dal.items import SessionItem
-from chatvault.dal.keys import MESSAGE_PREFIX, SESSION_SK
+from chatvault.dal.aws.items import SessionItem
+from chatvault.dal.aws.keys import MESSAGE_PREFIX, SESSION_SK
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.messages import ReplyLock
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.sessions import owns, writable
-from chatvault.errors import SessionNotFoundError
 from chatvault.models.domain import MessageRecord, Principal
 
 _LAST_MESSAGE = MESSAGE_PREFIX + "~"

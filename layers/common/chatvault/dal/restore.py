@@ -22,11 +22,11 @@ from pynamodb.constants import ITEM
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 
-from chatvault.dal import connection
-from chatvault.dal.conversation_keys import KeyItem
-from chatvault.dal.items import ChatItem, SessionItem, StoredKey
-from chatvault.dal.keys import SESSION_SK
-from chatvault.dal.retry import (
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import ChatItem, SessionItem, StoredKey
+from chatvault.dal.aws.keys import SESSION_SK
+from chatvault.dal.aws.retry import (
     BATCH_ATTEMPTS,
     TRANSACTION_ATTEMPTS,
     is_transient,
@@ -34,8 +34,8 @@ from chatvault.dal.retry import (
     storage_errors,
     write_batch,
 )
-from chatvault.dal.transaction import CONDITION_FAILED, Refused
-from chatvault.errors import StorageUnavailableError
+from chatvault.dal.aws.transaction import CONDITION_FAILED, Refused
+from chatvault.dal.conversation_keys import KeyItem
 
 KEY_EXPIRY = "key_expires_at"
 
@@ -279,7 +279,7 @@ def put_absent(
     (`attribute_not_exists(pk)`), in one TransactWriteItems beside its condition checks: "key", the
     conversation's key item still there, within its TTL and the very key read (`key`; None: a legacy
     partition, no key), and "session", the live session item as `guard` says (None: the batch writes
-    the session item itself). Refused (dal/transaction.py), naming the checks and the items by their
+    the session item itself). Refused (dal/aws/transaction.py), naming the checks and the items by their
     sort keys, when a condition failed: nothing was written. A conflict with another transaction is
     sent again, as Transaction.commit does."""
     table = connection.of(ChatItem)

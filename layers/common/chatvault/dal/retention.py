@@ -23,11 +23,12 @@ from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute,
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from chatvault.dal import connection, uploads
-from chatvault.dal.items import TableMeta, TableName
-from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SHARE_PREFIX, UPLOAD_PREFIX
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
-from chatvault.errors import StorageUnavailableError
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.dal import uploads
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import TableMeta, TableName
+from chatvault.dal.aws.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SHARE_PREFIX, UPLOAD_PREFIX
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
 
 WORKERS = 8
 

@@ -1,5 +1,5 @@
 """What sealing legacy sessions in place reads and writes (logic/seal_legacy.py, `make admin
-ARGS="seal-legacy"`; the design is dal/items.py's, "Sealing a legacy session in place").
+ARGS="seal-legacy"`; the design is dal/aws/items.py's, "Sealing a legacy session in place").
 
 - `survey`: one strongly consistent Scan of the sessions table, page by page (1 MB a request), that
   returns only session items and items still holding plaintext, and of them only their keys, their
@@ -17,7 +17,7 @@ ARGS="seal-legacy"`; the design is dal/items.py's, "Sealing a legacy session in 
   written back). Refused, the item as it is now comes back with the refusal (ALL_OLD) and the next
   attempt works from that.
 
-Sealed values are the service's own (dal/items.py: seal_text, seal_message, place), made from the
+Sealed values are the service's own (dal/aws/items.py: seal_text, seal_message, place), made from the
 plaintext as the service's readers decode it (a profile through ProfileItem and `plain_map`, a message
 through history.plaintext_of), so a sealed item reads back exactly as its plaintext did.
 
@@ -38,8 +38,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chatvault.dal import connection, conversation_keys, history
-from chatvault.dal.items import (
+from chatvault.dal import conversation_keys, history
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import (
     SEALED_FEEDBACK,
     SEALED_MESSAGE,
     SEALED_METADATA,
@@ -53,12 +54,12 @@ from chatvault.dal.items import (
     seal_message,
     seal_text,
 )
-from chatvault.dal.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.transaction import Refused, Transaction
 from chatvault.dal.sessions import plain_map
-from chatvault.dal.transaction import Refused, Transaction
 
-# The plaintext attributes of a legacy session's items (dal/items.py): the session item's preview, the
+# The plaintext attributes of a legacy session's items (dal/aws/items.py): the session item's preview, the
 # profile's title and metadata, a message's content, metadata and feedback
 PREVIEW, TITLE, METADATA, CONTENT, META = "preview", "title", "metadata", "content", "meta"
 FEEDBACK = "feedback"

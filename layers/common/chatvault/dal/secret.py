@@ -19,10 +19,10 @@ import hmac
 from datetime import date
 from functools import cache, lru_cache
 
-from chatvault import snapshot
-from chatvault.dal.clients import client
-from chatvault.dal.retry import storage_errors
-from chatvault.settings import get_settings
+from chatvault.core import snapshot
+from chatvault.core.settings import get_settings
+from chatvault.dal.aws.clients import client
+from chatvault.dal.aws.retry import storage_errors
 
 _DIGEST_CHARS = 32
 # under SnapStart, the client is in the snapshot; the secret itself is read in an invocation

@@ -4,7 +4,7 @@ A session is two items: the session item (`#S`: owner, state, counters; small, r
 append) and its profile (`!P`: title and metadata, up to ~37 KB; written by create and PATCH only), so
 an append's cost does not grow with the title and metadata. Reads fetch both in one BatchGetItem.
 
-Its title, metadata and preview are sealed under the conversation's own key (dal/items.py), made by
+Its title, metadata and preview are sealed under the conversation's own key (dal/aws/items.py), made by
 the create and written in its transaction to the keys table. A read fetches the key beside the
 session (`KeySoon`: one GetItem sent with the read, none when this process holds it), and a keyed
 session whose key is gone (erased, expired, or a restored copy of an erased one) reads as missing."""
@@ -23,11 +23,17 @@ from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
-from chatvault import clock
-from chatvault.clock import iso
-from chatvault.dal import audit, connection, conversation_keys, limits
-from chatvault.dal.conversation_keys import KeyItem
-from chatvault.dal.items import (
+from chatvault.core import clock
+from chatvault.core.clock import iso
+from chatvault.core.errors import (
+    InvalidCursorError,
+    RateLimitedError,
+    SessionExistsError,
+    StorageUnavailableError,
+)
+from chatvault.dal import audit, conversation_keys, limits
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import (
     SEALED_METADATA,
     SEALED_PREVIEW,
     SEALED_TITLE,
@@ -41,10 +47,10 @@ from chatvault.dal.items import (
     open_text,
     seal_text,
 )
-from chatvault.dal.keys import ERASING, PROFILE_SK, SESSION_SK, UPLOAD_PREFIX
-from chatvault.dal.retry import storage_errors, write_batch
-from chatvault.dal.transaction import Refused, Transaction
-from chatvault.errors import InvalidCursorError, RateLimitedError, SessionExistsError, StorageUnavailableError
+from chatvault.dal.aws.keys import ERASING, PROFILE_SK, SESSION_SK, UPLOAD_PREFIX
+from chatvault.dal.aws.retry import storage_errors, write_batch
+from chatvault.dal.aws.transaction import Refused, Transaction
+from chatvault.dal.conversation_keys import KeyItem
 from chatvault.models.domain import (
     AuditEntry,
     NewSession,

@@ -21,12 +21,13 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError
 
-from chatvault.dal import connection, history
-from chatvault.dal.items import ChatItem, ProfileItem, SessionItem, ShareItem, ShareKey
-from chatvault.dal.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK, SHARE_PREFIX
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal import history
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import ChatItem, ProfileItem, SessionItem, ShareItem, ShareKey
+from chatvault.dal.aws.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK, SHARE_PREFIX
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.transaction import Refused, Transaction
 from chatvault.dal.sessions import KeyGone, KeySoon, epoch, owns, record_of
-from chatvault.dal.transaction import Refused, Transaction
 from chatvault.models.domain import MessageRecord, Principal, SessionRecord, ShareRecord
 
 ATTEMPTS = 3  # a link made again when an append moved the newest message in between

@@ -13,10 +13,11 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chatvault.dal import connection, sessions
-from chatvault.dal.items import ChatItem, SessionItem, UploadItem
-from chatvault.dal.keys import SESSION_SK, UPLOAD_PREFIX
-from chatvault.dal.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal import sessions
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import ChatItem, SessionItem, UploadItem
+from chatvault.dal.aws.keys import SESSION_SK, UPLOAD_PREFIX
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.sessions import as_stored, record_of
 from chatvault.models.domain import SessionRecord, UploadRecord
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chatvault import snapshot
-from chatvault.bounds import UUID_PATTERN
-from chatvault.dal.clients import client
-from chatvault.dal.retry import storage_errors
-from chatvault.errors import StorageUnavailableError
-from chatvault.settings import get_settings
+from chatvault.core import snapshot
+from chatvault.core.bounds import UUID_PATTERN
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.core.settings import get_settings
+from chatvault.dal.aws.clients import client
+from chatvault.dal.aws.retry import storage_errors
 
 UPLOADS_PREFIX = "uploads/"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys

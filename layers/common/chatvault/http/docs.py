@@ -51,7 +51,7 @@ SESSION_TOKEN_PARAMETER: dict[str, Any] = {
     ),
 }
 # Every route but the document's needs the bearer token in jwt mode; in anonymous mode the gateway asks
-# for nothing (the served document drops it: logic/get_api_document.py).
+# for nothing (the served document drops it: http/api_document.py).
 JWT_AUTH: list[dict[str, list[str]]] = [{"BearerJWT": []}]
 SIGV4_AUTH: list[dict[str, list[str]]] = [{"SigV4": []}]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from chatvault import errors as e
+from chatvault.core import errors as e
 
 # exception type -> (status, code). Order matters only for subclasses (none today).
 ERROR_MAP: dict[type[e.ChatVaultError], tuple[int, str]] = {

@@ -13,8 +13,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from chatvault import deadline
-from chatvault.errors import (
+from chatvault.core import deadline
+from chatvault.core.errors import (
     ChatVaultError,
     InvalidJsonError,
     PayloadTooLargeError,
@@ -22,11 +22,11 @@ from chatvault.errors import (
     ServiceCallerRequiredError,
     ValidationFailedError,
 )
+from chatvault.core.observability import logger
+from chatvault.core.settings import get_settings
 from chatvault.http import body, docs, errors
 from chatvault.http.errors import PRIVATE_HEADERS
-from chatvault.logic.identity import Caller
-from chatvault.observability import logger
-from chatvault.settings import get_settings
+from chatvault.logic.rules.access import Caller
 
 # The service writer's routes (IAM-authorized at API Gateway): the chatbot's own back end
 SERVICE_PREFIX = "/api/v1/service/"
@@ -75,7 +75,7 @@ class ApiResolver(APIGatewayHttpResolver):
             claims = context.authorizer.jwt_claim
             subject = str(claims.get("sub") or "") or None
         elif settings.auth_mode == "both" and event.headers.get("authorization"):
-            from chatvault.logic import bearer  # only requests with a bearer token pay for its import
+            from chatvault.logic.rules import bearer  # only requests with a bearer token pay for its import
 
             subject = bearer.subject_of(event.headers["authorization"])
         return Caller(

@@ -8,9 +8,9 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from chatvault.errors import ChatVaultError
+from chatvault.core.errors import ChatVaultError
+from chatvault.core.observability import logger
 from chatvault.http import errors
-from chatvault.observability import logger
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 # No cache may keep a conversation; no proxy should hold events back to batch them

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from chatvault import deadline
-from chatvault.errors import (
+from chatvault.core import deadline
+from chatvault.core.errors import (
     ChatVaultError,
     InvalidJsonError,
     MethodNotAllowedError,
@@ -31,10 +31,10 @@ from chatvault.errors import (
     UnauthenticatedError,
     ValidationFailedError,
 )
+from chatvault.core.observability import logger
+from chatvault.core.settings import get_settings
 from chatvault.http import body, errors, sse
-from chatvault.logic.identity import Caller
-from chatvault.observability import logger
-from chatvault.settings import get_settings
+from chatvault.logic.rules.access import Caller
 
 SESSION_CHAT = re.compile(r"^/api/v1/sessions/(?P<session_id>[^/]+)/chat$")
 SESSIONLESS_CHAT = "/api/v1/chat"
@@ -162,7 +162,7 @@ def _caller(request: PlainRequest) -> Caller:
         raise UnauthenticatedError()
     subject = None
     if settings.accounts and authorization:
-        from chatvault.logic import bearer
+        from chatvault.logic.rules import bearer
 
         subject = bearer.subject_of(authorization)
     return Caller(

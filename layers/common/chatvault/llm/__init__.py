@@ -3,7 +3,7 @@ stand-in (stand_in.py: `make dev`, the tests, and any deployment with ModelId=st
 
 The logic hands over a ModelRequest (the operator's system prompt and the conversation as Converse
 accepts it: context.py builds it from the stored history) and gets a ModelReply, or one of the
-model errors of chatvault/errors.py: ModelBusyError (503, throttled or unavailable),
+model errors of chatvault/core/errors.py: ModelBusyError (503, throttled or unavailable),
 ModelTimeoutError (504, no answer in time), ModelFailedError (502, no access, a bad configuration, a
 model error). Nothing here stores anything or logs content."""
 
@@ -63,7 +63,7 @@ class ModelReply:
 def answer(request: ModelRequest) -> ModelReply:
     """Ask the deployment's model (settings: ModelId, GuardrailId/GuardrailVersion). The adapters are
     imported on first use: a function that never chats never loads them."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     settings = get_settings()
     if settings.model_id == STAND_IN:
@@ -79,7 +79,7 @@ def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
     """The reply as the model writes it: text deltas (str), then exactly one ModelReply (the whole
     text, usage, stop reason). Closing the iterator early stops the model (a user's Stop). Failures
     are the model errors `answer` raises, before or between deltas."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     settings = get_settings()
     if settings.model_id == STAND_IN:
@@ -93,7 +93,7 @@ def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
 
 def _guardrail() -> Guardrail | None:
     """The deployment's guardrail (GuardrailId, GuardrailVersion), if it has one."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     settings = get_settings()
     if not settings.guardrail_id:

@@ -8,7 +8,7 @@ that API Gateway's 30 s limit does not leave room for.
 Timeouts. The chat function has 28 s, and API Gateway gives up at 30 s. A model call gets
 MODEL_READ_TIMEOUT_S (22 s) to answer and CONNECT_TIMEOUT_S (2 s) to connect, so the storage round
 trips before and after it (reading the history, storing the reply) still fit. The storage clients'
-deadline guard (chatvault/deadline.py) is not used here: its per-attempt budget is sized for 3 s
+deadline guard (chatvault/core/deadline.py) is not used here: its per-attempt budget is sized for 3 s
 storage calls, not for a model's answer.
 
 Streaming (converse_stream). ConverseStream answers with an event stream: messageStart,
@@ -20,7 +20,7 @@ HTTP connection, which stops the model. A guardrail is applied in sync mode: eve
 before it is sent, and when the guardrail intervenes Bedrock streams its blocked message as text
 deltas and stops with guardrail_intervened; the reply is then the text the user saw.
 
-Errors (error_of). Only the model errors of chatvault/errors.py leave this module:
+Errors (error_of). Only the model errors of chatvault/core/errors.py leave this module:
 
     ThrottlingException, ServiceQuotaExceededException            ModelBusyError (busy), Retry-After 5
     ServiceUnavailableException, InternalServerException,
@@ -48,9 +48,9 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from chatvault.errors import ChatVaultError, ModelBusyError, ModelFailedError, ModelTimeoutError
+from chatvault.core.errors import ChatVaultError, ModelBusyError, ModelFailedError, ModelTimeoutError
+from chatvault.core.observability import logger
 from chatvault.llm import Guardrail, ModelReply, ModelRequest
-from chatvault.observability import logger
 
 MODEL_READ_TIMEOUT_S = 22.0
 CONNECT_TIMEOUT_S = 2.0

@@ -54,8 +54,8 @@ def reply_text(request: ModelRequest) -> str:
 
 
 def answer(request: ModelRequest) -> ModelReply:
+    from chatvault.core.settings import get_settings
     from chatvault.llm import bedrock
-    from chatvault.settings import get_settings
 
     newest = request.turns[-1].parts[-1]
     if request.attempt == 1 and newest in FAILURES:
@@ -80,7 +80,7 @@ def answer(request: ModelRequest) -> ModelReply:
 
 def stream(request: ModelRequest) -> Iterator[str | ModelReply]:
     """`answer`, word by word: the same failures (before the first delta), the same reply."""
-    from chatvault.settings import get_settings
+    from chatvault.core.settings import get_settings
 
     whole = answer(request)  # fails as `answer` does, and waits STAND_IN_DELAY_MS
     pause = get_settings().stand_in_word_ms / 1000

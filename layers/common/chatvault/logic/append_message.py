@@ -10,19 +10,19 @@ import json
 import uuid
 from datetime import timedelta
 
-from chatvault.dal import messages
-from chatvault.errors import (
+from chatvault.core.errors import (
     MessageIdConflictError,
     MessageTooLargeError,
     SessionEndedError,
     SessionFullError,
     SessionNotFoundError,
 )
-from chatvault.logic.identity import Caller, check_role, principal_of, session_id_from_path
+from chatvault.core.observability import metrics
+from chatvault.core.settings import get_settings
+from chatvault.dal import messages
+from chatvault.logic.rules.access import Caller, check_role, principal_of, session_id_from_path
 from chatvault.models.api import AppendMessageRequest, MessageOut
 from chatvault.models.domain import NewMessage
-from chatvault.observability import metrics
-from chatvault.settings import get_settings
 
 
 def body_hash(request: AppendMessageRequest, metadata: dict[str, object]) -> str:

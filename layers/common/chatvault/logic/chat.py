@@ -19,7 +19,7 @@ Failures. A model error (503/504/502, llm/) frees the guard at once and leaves t
 stored: the retry completes the pair. A session erased or ended while the model was answering
 refuses the reply's write: nothing is stored after an erase.
 
-Sealed: both messages are sealed under the session's key and the history opens with it (dal/items.py);
+Sealed: both messages are sealed under the session's key and the history opens with it (dal/aws/items.py);
 the key is read once, before the first write (none when this function holds it: the session it served
 in the last minutes, or the one it has just created).
 
@@ -36,11 +36,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from chatvault import clock, deadline, llm
-from chatvault.clock import millis
-from chatvault.dal import messages, replies
-from chatvault.dal.messages import ReplyLock
-from chatvault.errors import (
+from chatvault import llm
+from chatvault.core import clock, deadline
+from chatvault.core.clock import millis
+from chatvault.core.errors import (
     ChatStartedError,
     ChatVaultError,
     MessageIdConflictError,
@@ -51,11 +50,15 @@ from chatvault.errors import (
     SessionNotFoundError,
     StorageUnavailableError,
 )
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import Settings, get_settings
+from chatvault.dal import messages, replies
+from chatvault.dal.messages import ReplyLock
 from chatvault.llm import ModelReply, ModelRequest
 from chatvault.llm.context import turns_of
 from chatvault.logic.append_message import body_hash
 from chatvault.logic.create_session import create_session
-from chatvault.logic.identity import Caller, check_role, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, check_role, principal_of, session_id_from_path
 from chatvault.models.api import (
     AppendMessageRequest,
     ChatOut,
@@ -67,8 +70,6 @@ from chatvault.models.api import (
     StartedChatOut,
 )
 from chatvault.models.domain import Appended, MessageRecord, NewMessage, Principal, kept
-from chatvault.observability import logger, metrics
-from chatvault.settings import Settings, get_settings
 
 # Reply ids: uuid5 of the user message's id in this namespace (the same user message, the same reply id)
 REPLY_NAMESPACE = uuid.UUID("5d3f4c1e-8a2b-4c6d-9e0f-1a2b3c4d5e6f")

@@ -11,16 +11,17 @@ import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from chatvault import deadline, llm
+from chatvault import llm
+from chatvault.core import deadline
+from chatvault.core.errors import ChatVaultError, ModelTimeoutError, ReplyStoppedError
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import replies
-from chatvault.errors import ChatVaultError, ModelTimeoutError, ReplyStoppedError
 from chatvault.llm import ModelReply
 from chatvault.logic.chat import STOPPED, Begun, begin, free_guard, model_request, open_session, store_reply
-from chatvault.logic.identity import Caller, session_id_from_path
+from chatvault.logic.rules.access import Caller, session_id_from_path
 from chatvault.models.api import ChatRequest, MessageOut, StartChatRequest
 from chatvault.models.domain import MessageRecord
-from chatvault.observability import logger, metrics
-from chatvault.settings import Settings, get_settings
 
 Event = tuple[str, Any]  # (SSE event name, its JSON data): session, message, delta, reply, error
 # How often a streamed reply looks whether the person pressed Stop (one GetItem of the session item)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import restore
 
 

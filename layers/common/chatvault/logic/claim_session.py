@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hmac
 
-from chatvault import clock
-from chatvault.dal import sessions
-from chatvault.errors import (
+from chatvault.core import clock
+from chatvault.core.errors import (
     RouteNotFoundError,
     SessionNotFoundError,
     SessionOwnedError,
@@ -21,11 +20,12 @@ from chatvault.errors import (
     TokenRequiredError,
     UnauthenticatedError,
 )
-from chatvault.logic.identity import Caller, hash_token, session_id_from_path
+from chatvault.core.observability import metrics
+from chatvault.core.settings import get_settings
+from chatvault.dal import sessions
+from chatvault.logic.rules.access import Caller, hash_token, session_id_from_path
 from chatvault.models.api import SessionOut
 from chatvault.models.domain import AuditEntry
-from chatvault.observability import metrics
-from chatvault.settings import get_settings
 
 
 def claim_session(raw_session_id: str, caller: Caller) -> SessionOut:

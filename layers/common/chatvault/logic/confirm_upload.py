@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import get_settings
 from chatvault.dal import upload_records, uploads
-from chatvault.observability import logger, metrics
-from chatvault.settings import get_settings
 
 
 class ConfirmReport(BaseModel):

@@ -56,16 +56,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.core.settings import get_settings
 from chatvault.dal import audit, conversation_keys, restore
+from chatvault.dal.aws.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK, UPLOAD_PREFIX
+from chatvault.dal.aws.retry import TRANSACTION_ATTEMPTS
+from chatvault.dal.aws.transaction import Refused
 from chatvault.dal.conversation_keys import KeyItem
-from chatvault.dal.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK, UPLOAD_PREFIX
-from chatvault.dal.retry import TRANSACTION_ATTEMPTS
-from chatvault.dal.transaction import Refused
-from chatvault.errors import StorageUnavailableError
-from chatvault.settings import get_settings
 
-# What the audit trail records of an erase (logic/erase.py)
+# What the audit trail records of an erase (logic/rules/erase.py)
 ERASED_EVENTS = frozenset({"session_deleted", "interrupted_delete_finished", "erased_by_operator"})
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import UnauthenticatedError, ValidationFailedError
+from chatvault.core.observability import metrics
+from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import sessions
-from chatvault.errors import UnauthenticatedError, ValidationFailedError
-from chatvault.logic.identity import Caller, new_token
-from chatvault.logic.limits import refusals_audited
+from chatvault.logic.rules.access import Caller, new_token
+from chatvault.logic.rules.limits import refusals_audited
 from chatvault.models.api import CreatedSessionOut, CreateSessionRequest, SessionOut
 from chatvault.models.domain import AuditEntry, NewSession, RateCharge, retention_of
-from chatvault.observability import metrics
-from chatvault.settings import Settings, get_settings
 
 
 def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSessionOut:

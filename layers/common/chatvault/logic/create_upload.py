@@ -12,16 +12,16 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import ValidationFailedError
+from chatvault.core.observability import metrics
+from chatvault.core.settings import get_settings
 from chatvault.dal import sessions, uploads
-from chatvault.errors import ValidationFailedError
-from chatvault.logic.identity import Caller, principal_of, session_id_from_path
-from chatvault.logic.limits import refusals_audited
-from chatvault.logic.session_state import raise_refusal
+from chatvault.logic.rules.access import Caller, principal_of, session_id_from_path
+from chatvault.logic.rules.limits import refusals_audited
+from chatvault.logic.rules.session_state import raise_refusal
 from chatvault.models.api import CreateUploadRequest, UploadOut
 from chatvault.models.domain import AuditEntry, RateCharge, UploadRecord
-from chatvault.observability import metrics
-from chatvault.settings import get_settings
 
 
 def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Caller) -> UploadOut:

@@ -16,15 +16,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import SessionNotFoundError
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import get_settings
 from chatvault.dal import sessions
-from chatvault.errors import SessionNotFoundError
-from chatvault.logic.erase import finish_erase
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.api import DeleteReceiptOut
 from chatvault.models.domain import EraseReceipt
-from chatvault.observability import logger, metrics
-from chatvault.settings import get_settings
 
 
 def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:

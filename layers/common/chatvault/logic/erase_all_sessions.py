@@ -4,7 +4,7 @@ session of the caller with the panic button's guarantees, and answer one receipt
 1. find the caller's sessions (the owner index, every page) and mark each as being erased, in
    parallel, each with its key destroyed in the same transaction: all of them are unreadable at
    once, here and in any backup, their message counts frozen;
-2. erase each marked session as the panic button does (logic/erase.py: messages, markers, upload
+2. erase each marked session as the panic button does (logic/rules/erase.py: messages, markers, upload
    records, files, exports, then the session with its audit entry), DELETE_WORKERS // 2 at a time
    (each erase runs its own batches in parallel), starting a session only while the Lambda has
    time left for it.
@@ -17,15 +17,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from chatvault import clock, deadline
+from chatvault.core import clock, deadline
+from chatvault.core.errors import RouteNotFoundError, StorageUnavailableError, UnauthenticatedError
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import get_settings
 from chatvault.dal import sessions
-from chatvault.errors import RouteNotFoundError, StorageUnavailableError, UnauthenticatedError
-from chatvault.logic.erase import finish_erase
-from chatvault.logic.identity import Caller
+from chatvault.logic.rules.access import Caller
+from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.api import EraseAllReceiptOut, ErasedAllCounts
 from chatvault.models.domain import Principal
-from chatvault.observability import logger, metrics
-from chatvault.settings import get_settings
 
 # Time kept free before starting a session's erase: most take well under a second (a few requests);
 # one of 10,000 messages takes seconds. Should the Lambda still be stopped mid-way, nothing is lost:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from chatvault.dal import sessions
-from chatvault.logic.erase import finish_erase
-from chatvault.logic.identity import session_id_from_path
+from chatvault.logic.rules.access import session_id_from_path
+from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.domain import EraseReceipt
-from chatvault.settings import get_settings
 
 Reason = Literal["data_subject_request", "legal_obligation", "abuse"]
 OPERATOR = "operator"

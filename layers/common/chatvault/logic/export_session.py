@@ -33,7 +33,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from chatvault import clock, seal
+from chatvault.core import clock, seal
+from chatvault.core.errors import SessionNotFoundError
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import get_settings
 from chatvault.dal import (
     audit,
     conversation_keys,
@@ -43,9 +46,8 @@ from chatvault.dal import (
     upload_records,
     uploads,
 )
-from chatvault.errors import SessionNotFoundError
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
-from chatvault.logic.limits import charge_session_hourly
+from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.limits import charge_session_hourly
 from chatvault.models.api import (
     EXPORT_FORMAT,
     ExportedUploadOut,
@@ -56,8 +58,6 @@ from chatvault.models.api import (
     UploadInfoOut,
 )
 from chatvault.models.domain import AuditEntry, MessageRecord, SessionRecord, UploadRecord, kept, retention_of
-from chatvault.observability import logger, metrics
-from chatvault.settings import get_settings
 
 ExportFormat = Literal["json", "markdown"]
 CONTENT_TYPES = {"json": "application/json", "markdown": "text/markdown; charset=utf-8"}

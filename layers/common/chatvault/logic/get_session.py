@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import SessionNotFoundError
 from chatvault.dal import sessions
-from chatvault.errors import SessionNotFoundError
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import SessionOut
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import InvalidCursorError, ShareNotFoundError
+from chatvault.core.settings import get_settings
 from chatvault.dal import messages as message_keys
 from chatvault.dal import shares
-from chatvault.errors import InvalidCursorError, ShareNotFoundError
-from chatvault.logic import cursor
+from chatvault.logic.rules import cursor
 from chatvault.logic.share_links import is_share_id
 from chatvault.models.api import SharedConversationOut, SharedMessageOut
-from chatvault.settings import get_settings
 
 # A shared page must not travel further than the person sent it: not kept by any cache, and not
 # named to the sites its reader goes to next

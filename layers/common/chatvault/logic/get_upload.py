@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import SessionNotFoundError, UploadNotFoundError
+from chatvault.core.settings import get_settings
 from chatvault.dal import upload_records, uploads
-from chatvault.errors import SessionNotFoundError, UploadNotFoundError
-from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
+from chatvault.logic.rules.access import (
+    Caller,
+    authorize,
+    is_canonical_id,
+    principal_of,
+    session_id_from_path,
+)
 from chatvault.models.api import UploadDownloadOut, UploadInfoOut
-from chatvault.settings import get_settings
 
 
 def get_upload(raw_session_id: str, raw_upload_id: str, caller: Caller) -> UploadDownloadOut:

@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import InvalidCursorError, SessionNotFoundError
+from chatvault.core.settings import get_settings
 from chatvault.dal import messages
-from chatvault.errors import InvalidCursorError, SessionNotFoundError
-from chatvault.logic import cursor
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules import cursor
+from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
 from chatvault.models.api import MessageListOut, MessageOut
 from chatvault.models.domain import Principal, SessionRecord
-from chatvault.settings import get_settings
 
 Order = Literal["asc", "desc"]
 ORDERS: tuple[Order, ...] = ("asc", "desc")

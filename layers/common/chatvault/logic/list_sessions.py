@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import RouteNotFoundError, UnauthenticatedError
+from chatvault.core.settings import get_settings
 from chatvault.dal import sessions
-from chatvault.errors import RouteNotFoundError, UnauthenticatedError
-from chatvault.logic import cursor
-from chatvault.logic.identity import Caller
+from chatvault.logic.rules import cursor
+from chatvault.logic.rules.access import Caller
 from chatvault.models.api import SessionListOut, SessionOut
-from chatvault.settings import get_settings
 
 
 def list_sessions(caller: Caller, limit: int, raw_cursor: str | None) -> SessionListOut:

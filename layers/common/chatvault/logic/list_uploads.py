@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import InvalidCursorError, SessionNotFoundError
+from chatvault.core.settings import get_settings
 from chatvault.dal import upload_records
-from chatvault.errors import InvalidCursorError, SessionNotFoundError
-from chatvault.logic import cursor
-from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
+from chatvault.logic.rules import cursor
+from chatvault.logic.rules.access import (
+    Caller,
+    authorize,
+    is_canonical_id,
+    principal_of,
+    session_id_from_path,
+)
 from chatvault.models.api import UploadInfoListOut, UploadInfoOut
-from chatvault.settings import get_settings
 
 
 def list_uploads(

@@ -13,19 +13,25 @@ from datetime import timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from chatvault import clock
-from chatvault.dal import feedback, sessions
-from chatvault.errors import (
+from chatvault.core import clock
+from chatvault.core.errors import (
     MessageNotFoundError,
     SessionEndedError,
     SessionNotFoundError,
     ValidationFailedError,
 )
-from chatvault.logic.identity import Caller, authorize, is_canonical_id, principal_of, session_id_from_path
-from chatvault.logic.limits import charge_session_hourly
+from chatvault.core.settings import get_settings
+from chatvault.dal import feedback, sessions
+from chatvault.logic.rules.access import (
+    Caller,
+    authorize,
+    is_canonical_id,
+    principal_of,
+    session_id_from_path,
+)
+from chatvault.logic.rules.limits import charge_session_hourly
 from chatvault.models.api import FeedbackRequest, MessageOut
 from chatvault.models.domain import Feedback, MessageRecord
-from chatvault.settings import get_settings
 
 # The model's name as a metric dimension: at most this long (a bot's service writer names the model
 # of the replies it stores; a dimension's value is bounded, and so is the metrics' cardinality)

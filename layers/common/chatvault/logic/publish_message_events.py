@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.observability import logger, metrics
 from chatvault.dal import message_events
-from chatvault.dal.keys import MESSAGE_PREFIX
+from chatvault.dal.aws.keys import MESSAGE_PREFIX
 from chatvault.models.api import MessageEvent
-from chatvault.observability import logger, metrics
 
 
 @dataclass(frozen=True)

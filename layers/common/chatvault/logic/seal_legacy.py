@@ -1,6 +1,6 @@
 """Encrypt a deployed table's legacy sessions in place (the operator's `make admin ARGS="seal-legacy"`;
 README, "Operator command"): each session written before conversations had keys gets its own key,
-and everything a person wrote in it is replaced by its sealed value (dal/items.py, "Sealing a legacy
+and everything a person wrote in it is replaced by its sealed value (dal/aws/items.py, "Sealing a legacy
 session in place"; the storage side is dal/seal_legacy.py).
 
 For each session item without a key: step 1 writes its key and names it on the session item in one
@@ -38,10 +38,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import StorageUnavailableError
 from chatvault.dal import seal_legacy as store
 from chatvault.dal.sessions import epoch
-from chatvault.errors import StorageUnavailableError
 
 SESSION_WORKERS = 4  # sessions at a time
 # item writes at a time: with the sessions' own requests, within the client's 32 connections

@@ -9,22 +9,22 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from chatvault import clock
-from chatvault.dal import sessions, shares
-from chatvault.dal.sessions import as_stored
-from chatvault.errors import (
+from chatvault.core import clock
+from chatvault.core.errors import (
     InvalidCursorError,
     SessionNotFoundError,
     ShareNotFoundError,
     StorageUnavailableError,
 )
-from chatvault.logic import cursor
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
-from chatvault.logic.limits import charge_session_hourly
+from chatvault.core.observability import metrics
+from chatvault.core.settings import Settings, get_settings
+from chatvault.dal import sessions, shares
+from chatvault.dal.sessions import as_stored
+from chatvault.logic.rules import cursor
+from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.limits import charge_session_hourly
 from chatvault.models.api import RevokedShareOut, ShareListOut, ShareOut
 from chatvault.models.domain import Principal, SessionRecord, ShareRecord, retention_of
-from chatvault.observability import metrics
-from chatvault.settings import Settings, get_settings
 
 # 128 random bits, URL-safe (22 characters): the link is the capability
 SHARE_ID_BYTES = 16

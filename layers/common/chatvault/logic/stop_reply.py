@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from chatvault import clock
+from chatvault.core import clock
 from chatvault.dal import replies
-from chatvault.logic.identity import Caller, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, principal_of, session_id_from_path
 from chatvault.models.api import StopReplyOut
 
 

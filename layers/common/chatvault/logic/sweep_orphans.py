@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.observability import logger, metrics
+from chatvault.core.settings import get_settings
 from chatvault.dal import audit, exports, lease, sessions, uploads
-from chatvault.logic.erase import finish_erase
+from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.domain import AuditEntry
-from chatvault.observability import logger, metrics
-from chatvault.settings import get_settings
 
 LOOKUP_BATCH = 100
 SAFETY_MS = 15_000

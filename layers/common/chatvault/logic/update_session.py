@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.errors import SessionNotFoundError, ValidationFailedError
+from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import retention as retained
 from chatvault.dal import sessions
-from chatvault.errors import SessionNotFoundError, ValidationFailedError
-from chatvault.logic.identity import Caller, authorize, principal_of, session_id_from_path
-from chatvault.logic.limits import charge_session_hourly
-from chatvault.logic.session_state import raise_for, refused
+from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.limits import charge_session_hourly
+from chatvault.logic.rules.session_state import raise_for, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
 from chatvault.models.domain import AuditEntry, Principal, SessionChanges, retention_of
-from chatvault.settings import Settings, get_settings
 
 
 def update_session(raw_session_id: str, request: UpdateSessionRequest, caller: Caller) -> SessionOut:

@@ -18,8 +18,9 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from chatvault import bounds, clock
-from chatvault.clock import iso
+from chatvault.core import bounds, clock
+from chatvault.core.clock import iso
+from chatvault.core.settings import get_settings
 from chatvault.models.domain import (
     EraseReceipt,
     Feedback,
@@ -31,7 +32,6 @@ from chatvault.models.domain import (
     UploadRecord,
     UploadStatus,
 )
-from chatvault.settings import get_settings
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=bounds.METADATA_KEY_CHARS)]
 MetadataValue = Annotated[str, StringConstraints(max_length=bounds.METADATA_VALUE_CHARS)]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chatvault.clock import millis
+from chatvault.core.clock import millis
 
 SessionStatus = Literal["active", "ended"]
 
@@ -45,7 +45,7 @@ class SessionRecord(Record):
     reply_lock: str | None = None
     reply_until: int | None = None  # epoch milliseconds
     reply_stopped: str | None = None  # the guard's token, once the person pressed Stop
-    # the conversation's key (dal/items.py): its name and when its TTL falls (epoch seconds); None for
+    # the conversation's key (dal/aws/items.py): its name and when its TTL falls (epoch seconds); None for
     # a session written before conversations had keys (plaintext)
     key_id: str | None = None
     key_expires_at: int | None = None
@@ -233,7 +233,7 @@ class UploadRecord(Record):
     expires_at: datetime
 
 
-# The refusals the audit trail records, counted per client, action and minute (logic/limits.py)
+# The refusals the audit trail records, counted per client, action and minute (logic/rules/limits.py)
 RefusalEvent = Literal["rate_limited", "session_exists"]
 
 

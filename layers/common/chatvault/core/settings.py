@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from chatvault import bounds
+from chatvault.core import bounds
 from chatvault.models.domain import Role
 
 DEFAULT_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain")

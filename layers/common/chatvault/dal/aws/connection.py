@@ -6,7 +6,7 @@ TransactWrite, which takes a connection. `of(model)` is that way, through Pynamo
 
 Each model's connection, and its botocore client (about 0.1 s of a cold start), is created on first
 use, so a function only pays for the models it uses. The item models of the sessions table share
-ChatItem's connection, because `of(ChatItem)` runs before any storage call (dal/retry.py,
+ChatItem's connection, because `of(ChatItem)` runs before any storage call (dal/aws/retry.py,
 storage_errors); the audit and limits tables' models have their own."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
-from chatvault import deadline, snapshot
+from chatvault.core import deadline, snapshot
 
 
 def of(model: type[Model]) -> Connection:
@@ -29,7 +29,7 @@ def shared(model: type[Model]) -> Connection:
     every request (the conversation keys), on the sessions table's client: the same settings
     (TableMeta), the deadline checks already registered, and no client of its own to create (about
     0.1 s of a cold start)."""
-    from chatvault.dal.items import ChatItem
+    from chatvault.dal.aws.items import ChatItem
 
     connection = model._get_connection().connection
     if connection._client is None:  # PynamoDB creates it on first use; it is this one
@@ -38,7 +38,7 @@ def shared(model: type[Model]) -> Connection:
 
 
 def _prime() -> None:
-    from chatvault.dal.items import ChatItem
+    from chatvault.dal.aws.items import ChatItem
 
     of(ChatItem)
 

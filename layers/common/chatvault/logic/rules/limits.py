@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from chatvault.core.errors import RateLimitedError, SessionExistsError
+from chatvault.core.observability import logger, metrics
 from chatvault.dal import audit, limits
-from chatvault.errors import RateLimitedError, SessionExistsError
 from chatvault.models.domain import AuditEntry, RateCharge, RefusalEvent
-from chatvault.observability import logger, metrics
 
 
 @contextmanager

@@ -50,10 +50,10 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chatvault import deadline, seal
-from chatvault.dal.clients import SDK_ATTEMPTS
-from chatvault.dal.keys import ERASING_INDEX, OWNER_INDEX, SHARE_INDEX
-from chatvault.settings import get_settings
+from chatvault.core import deadline, seal
+from chatvault.core.settings import get_settings
+from chatvault.dal.aws.clients import SDK_ATTEMPTS
+from chatvault.dal.aws.keys import ERASING_INDEX, OWNER_INDEX, SHARE_INDEX
 
 
 class OwnerIndex(GlobalSecondaryIndex["SessionItem"]):

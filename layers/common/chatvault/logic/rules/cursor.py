@@ -11,7 +11,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from chatvault.errors import InvalidCursorError
+from chatvault.core.errors import InvalidCursorError
 
 _SEAL_KEY = b"chatvault-cursor-v1"
 _SEAL_BYTES = 12

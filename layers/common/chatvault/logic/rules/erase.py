@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from chatvault import clock
+from chatvault.core import clock
+from chatvault.core.settings import get_settings
 from chatvault.dal import exports, sessions, uploads
 from chatvault.models.domain import AuditEntry
-from chatvault.settings import get_settings
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 run out.
 
 The retry policy:
-- every AWS request: botocore's standard mode, SDK_ATTEMPTS attempts (dal/clients.py; PynamoDB's
-  models through dal/items.py's TableMeta), each attempt and each backoff sleep only while the
+- every AWS request: botocore's standard mode, SDK_ATTEMPTS attempts (dal/aws/clients.py; PynamoDB's
+  models through dal/aws/items.py's TableMeta), each attempt and each backoff sleep only while the
   invocation's deadline leaves time for it (deadline.py);
 - what botocore does not retry, our loops retry, sleeping `pause(attempt)` (full jitter) between
   attempts: batch items DynamoDB left unprocessed (BATCH_ATTEMPTS, `write_batch`), transactions
-  cancelled only for a conflict with another transaction (TRANSACTION_ATTEMPTS, dal/transaction.py),
+  cancelled only for a conflict with another transaction (TRANSACTION_ATTEMPTS, dal/aws/transaction.py),
   and an append that lost the race for its position (APPEND_ATTEMPTS, dal/messages.py);
 - when they run out, StorageUnavailableError: 503 with Retry-After, and nothing half written."""
 
@@ -24,9 +24,9 @@ from botocore.exceptions import HTTPClientError
 from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.models import Model
 
-from chatvault.dal import connection
-from chatvault.dal.items import ChatItem
-from chatvault.errors import StorageUnavailableError
+from chatvault.core.errors import StorageUnavailableError
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import ChatItem
 
 TRANSIENT_CODES = frozenset(
     {
@@ -44,7 +44,7 @@ TRANSIENT_CODES = frozenset(
 
 
 # A single conditional write refused by its condition (a transaction's items say "ConditionalCheckFailed"
-# in their cancellation reasons instead: dal/transaction.py)
+# in their cancellation reasons instead: dal/aws/transaction.py)
 CONDITION_CHECK_FAILED = "ConditionalCheckFailedException"
 
 

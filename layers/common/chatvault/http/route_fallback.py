@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatvault.errors import ChatVaultError, MethodNotAllowedError, RouteNotFoundError
+from chatvault.core.errors import ChatVaultError, MethodNotAllowedError, RouteNotFoundError
 from chatvault.http.routes import allowed_methods
 
 

@@ -9,7 +9,7 @@ tests/unit/test_transaction.py pins that order against DynamoDB's answer: a Pyna
 in another order fails it rather than having a refusal misread.
 
 `commit()` also retries a transaction that DynamoDB cancelled only because another transaction was
-writing the same items (botocore does not retry those; dal/retry.py describes the whole policy)."""
+writing the same items (botocore does not retry those; dal/aws/retry.py describes the whole policy)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chatvault.dal import connection
-from chatvault.dal.items import ChatItem
-from chatvault.dal.retry import TRANSACTION_ATTEMPTS, is_transient, pause
+from chatvault.dal.aws import connection
+from chatvault.dal.aws.items import ChatItem
+from chatvault.dal.aws.retry import TRANSACTION_ATTEMPTS, is_transient, pause
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 SEND_ORDER = ("delete", "save", "update")  # as PynamoDB sends them, each kind in call order

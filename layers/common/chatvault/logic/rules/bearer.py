@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import jwt
 
+from chatvault.core.errors import UnauthenticatedError
+from chatvault.core.settings import get_settings
 from chatvault.dal import jwks
-from chatvault.errors import UnauthenticatedError
-from chatvault.settings import get_settings
 
 # Never "none" nor an HMAC: the key is public, so a symmetric algorithm would let anyone sign.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]

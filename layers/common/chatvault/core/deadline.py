@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-from chatvault.errors import StorageUnavailableError
+from chatvault.core.errors import StorageUnavailableError
 
 READ_TIMEOUT_S = 3.0
 CONNECT_TIMEOUT_S = 1.0

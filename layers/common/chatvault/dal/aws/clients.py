@@ -6,10 +6,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from chatvault import deadline
+from chatvault.core import deadline
 
 # Attempts of every AWS request, botocore's standard retry mode (throttling, 5xx, timeouts), for these
-# clients and PynamoDB's (dal/items.py); the retry policy as a whole is described in dal/retry.py.
+# clients and PynamoDB's (dal/aws/items.py); the retry policy as a whole is described in dal/aws/retry.py.
 SDK_ATTEMPTS = 5
 
 # S3 requests and presigned URLs (POST forms, download links) go to the bucket's regional

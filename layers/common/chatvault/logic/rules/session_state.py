@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NoReturn
 
+from chatvault.core.errors import SessionEndedError, SessionNotFoundError
 from chatvault.dal import sessions
-from chatvault.errors import SessionEndedError, SessionNotFoundError
-from chatvault.logic.identity import authorize
+from chatvault.logic.rules.access import authorize
 from chatvault.models.domain import Principal, SessionRecord
 
 

@@ -4,7 +4,7 @@ anonymous sessions: a 256-bit random token is issued once at create; only its SH
 is compared in constant time. Missing token: 401. Wrong token: 404, like a session that does not exist.
 signed-in users (jwt, both): the principal is the bearer token's `sub` claim. In jwt mode API
 Gateway's JWT authorizer has verified the token; in both mode the token is optional, which that
-authorizer cannot express, so the function verifies it (logic/bearer.py).
+authorizer cannot express, so the function verifies it (logic/rules/bearer.py).
 service writer: the chatbot's back end on /api/v1/service/..., authorized by API Gateway's IAM check;
 it may read and write any live session, with any message role.
 """
@@ -17,15 +17,15 @@ import secrets
 
 from pydantic import BaseModel, ConfigDict
 
-from chatvault import bounds, clock
-from chatvault.errors import (
+from chatvault.core import bounds, clock
+from chatvault.core.errors import (
     RoleNotAllowedError,
     SessionNotFoundError,
     TokenRequiredError,
     UnauthenticatedError,
 )
+from chatvault.core.settings import get_settings
 from chatvault.models.domain import Principal, SessionRecord
-from chatvault.settings import get_settings
 
 _UUID = re.compile(f"^{bounds.UUID_PATTERN}$")
 

@@ -14,8 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from chatvault.core.settings import Settings, get_settings
 from chatvault.http.docs import SESSION_TOKEN_HEADER
-from chatvault.settings import Settings, get_settings
 
 BEARER = "BearerJWT"
 CLAIM_ROUTE = "/api/v1/sessions/{session_id}/claim"

@@ -3,7 +3,7 @@
 With SnapStart, Lambda runs a function's init (its imports) once per published version, snapshots
 the memory, and starts new instances from the snapshot instead of importing again. What is safe to
 snapshot: nothing unique is created at import. Ids and tokens come from the OS at call time (uuid4,
-secrets), the retry jitter too (dal/retry.py); the secret, the settings, the clients and the thread
+secrets), the retry jitter too (dal/aws/retry.py); the secret, the settings, the clients and the thread
 pool are created on first use, in an invocation, so no instance restored from the snapshot shares
 their state, and the only module state (dal/pace.py's memory of recent appends) is empty at import.
 
