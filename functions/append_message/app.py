@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.append_message import append_message
 from chatvault.models.api import AppendMessageRequest, MessageOut
@@ -49,8 +49,4 @@ def append(session_id: str, body: Annotated[AppendMessageRequest, Body()]) -> Re
     return app.reply(message, status=201 if created else 200)
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.core.settings import get_settings
 from chatvault.http import docs, sse
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.chat import chat, start_chat
 from chatvault.logic.chat_stream import chat_events
@@ -84,8 +84,4 @@ def _events(events: Iterator[tuple[str, Any]]) -> Response[str]:
     return Response(status_code=200, content_type=sse.CONTENT_TYPE, body=body, headers=dict(sse.HEADERS))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

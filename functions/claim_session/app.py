@@ -1,13 +1,11 @@
 """POST /api/v1/sessions/{session_id}/claim: an anonymous session becomes the signed-in user's
 (AuthMode=both; ClaimSessionFunction)."""
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.claim_session import claim_session
 from chatvault.models.api import SessionOut
@@ -33,8 +31,4 @@ def claim(session_id: str) -> Response[str]:
     return app.reply(claim_session(session_id, app.caller))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

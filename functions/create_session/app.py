@@ -1,13 +1,13 @@
 """POST /api/v1/sessions: create a session (CreateSessionFunction)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.create_session import create_session
 from chatvault.models.api import CreatedSessionOut, CreateSessionRequest
@@ -36,8 +36,4 @@ def create(body: Annotated[CreateSessionRequest, Body()] = CreateSessionRequest(
     return app.reply(create_session(body, app.caller), status=201)
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

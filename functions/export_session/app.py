@@ -1,14 +1,14 @@
 """GET /api/v1/sessions/{session_id}/export: the whole conversation (ExportSessionFunction)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
 from chatvault.http.errors import PRIVATE_HEADERS
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.export_session import export_session
 from chatvault.models.api import ExportLinkOut, SessionExportOut
@@ -51,8 +51,4 @@ def export(
     return Response(200, result.content_type, result.body, headers=dict(PRIVATE_HEADERS))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

@@ -1,12 +1,9 @@
 """GET /api/v1/openapi.json: the API's OpenAPI document (GetApiDocumentFunction)."""
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger
 from chatvault.http.api_document import api_document
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 
 app = ApiResolver()
@@ -30,6 +27,4 @@ def document() -> Response[str]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app, measured=False)

@@ -1,15 +1,15 @@
 """GET /api/v1/shared/{share_id}: a shared conversation, read-only, without credentials
 (GetSharedFunction). AllowSharing=false: 404, as a route that does not exist."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.core.settings import get_settings
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.get_shared import SHARED_HEADERS, get_shared
 from chatvault.models.api import SharedConversationOut
@@ -39,8 +39,4 @@ def get(
     return app.reply(get_shared(share_id, limit, cursor), headers=SHARED_HEADERS)
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

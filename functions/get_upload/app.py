@@ -1,13 +1,11 @@
 """GET /api/v1/sessions/{session_id}/uploads/{upload_id}: one stored upload and a download link
 (GetUploadFunction)."""
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.get_upload import get_upload
 from chatvault.models.api import UploadDownloadOut
@@ -31,8 +29,4 @@ def get(session_id: str, upload_id: str) -> Response[str]:
     return app.reply(get_upload(session_id, upload_id, app.caller))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

@@ -1,13 +1,13 @@
 """GET /api/v1/sessions/{session_id}/uploads: the session's uploads (ListUploadsFunction)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.list_uploads import list_uploads
 from chatvault.models.api import UploadInfoListOut
@@ -34,8 +34,4 @@ def list_(
     return app.reply(list_uploads(session_id, app.caller, limit, cursor))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

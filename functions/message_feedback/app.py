@@ -1,14 +1,14 @@
 """PUT and DELETE /api/v1/sessions/{session_id}/messages/{message_id}/feedback: a person's rating of a
 reply (MessageFeedbackFunction)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.message_feedback import clear_feedback, set_feedback
 from chatvault.models.api import FeedbackRequest, MessageOut
@@ -47,8 +47,4 @@ def delete(session_id: str, message_id: str) -> Response[str]:
     return app.reply(clear_feedback(session_id, message_id, app.caller))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

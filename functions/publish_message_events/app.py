@@ -6,17 +6,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core import deadline
-from chatvault.core.observability import logger, metrics, tracer
+from chatvault.http.handler import event_handler
 from chatvault.logic.publish_message_events import NewMessage, publish
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_source(data_class=DynamoDBStreamEvent)
-def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[str, Any]:
-    deadline.start(context)
+def publish_new(event: DynamoDBStreamEvent, _: LambdaContext) -> dict[str, Any]:
     records = [
         NewMessage(
             sequence_number=str(record.dynamodb.sequence_number),
@@ -29,3 +23,6 @@ def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[s
     failed = publish(records)
     # ReportBatchItemFailures: Lambda retries the batch from the first failed record
     return {"batchItemFailures": [{"itemIdentifier": failed}] if failed else []}
+
+
+lambda_handler = event_handler(event_source(data_class=DynamoDBStreamEvent), publish_new)

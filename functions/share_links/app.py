@@ -2,15 +2,15 @@
 links, made, listed and revoked (ShareLinksFunction). AllowSharing=false: 404, as routes that do not
 exist."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.core.settings import get_settings
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.share_links import create_share, list_shares, revoke_share
 from chatvault.models.api import RevokedShareOut, ShareListOut, ShareOut
@@ -67,8 +67,4 @@ def revoke(session_id: str, share_id: str) -> Response[str]:
     return app.reply(revoke_share(session_id, share_id, app.caller))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

@@ -1,13 +1,13 @@
 """PATCH /api/v1/sessions/{session_id}: title, metadata, end (UpdateSessionFunction)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chatvault.core.observability import CORRELATION_PATH, logger, metrics, tracer
+from chatvault.core.observability import tracer
 from chatvault.http import docs
+from chatvault.http.handler import api_handler
 from chatvault.http.resolver import ApiResolver
 from chatvault.logic.update_session import update_session
 from chatvault.models.api import SessionOut, UpdateSessionRequest
@@ -27,8 +27,4 @@ def update(session_id: str, body: Annotated[UpdateSessionRequest, Body()]) -> Re
     return app.reply(update_session(session_id, body, app.caller))
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+lambda_handler = api_handler(app)

@@ -15,6 +15,7 @@ from http.server import HTTPServer
 import pytest
 
 from chatvault.dal import messages
+from chatvault.http import stream_server
 from functions.chat_stream import app
 from infra.local.template import Stack
 from tests.helpers import create
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("aws", "settings_env")
 
 @pytest.fixture
 def server() -> Iterator[int]:
-    httpd = HTTPServer(("127.0.0.1", 0), app._Handler)
+    httpd = HTTPServer(("127.0.0.1", 0), stream_server._Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd.server_address[1]
