@@ -58,7 +58,7 @@ def _session_id(text: str) -> str:
 def _local_environment() -> dict[str, str] | None:
     """The local stack's names and endpoint, as its functions see them (None: no stack answers)."""
     from infra.local.invoke import running_stack
-    from infra.local.template import Stack
+    from infra.template import Stack
 
     found = running_stack()
     if found is None:

@@ -21,7 +21,7 @@ def generate() -> dict[str, Any]:
     from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 
     from chatvault.http.docs import SECURITY_SCHEMES
-    from infra.local.template import Stack
+    from infra.template import Stack
 
     merge = OpenAPIMerge(
         title="chatvault sessions API",

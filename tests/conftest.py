@@ -37,7 +37,7 @@ from moto import mock_aws
 
 from chatvault.core.settings import get_settings
 from infra.local.emulator import provision, serialize_dynamodb
-from infra.local.template import Stack
+from infra.template import Stack
 from tests.issuer import AUDIENCE, Issuer, local_issuer
 
 serialize_dynamodb()

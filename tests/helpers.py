@@ -13,7 +13,7 @@ from typing import Any
 
 from infra.local.gateway import Gateway, match_route
 from infra.local.runtime import LambdaContext
-from infra.local.template import Stack
+from infra.template import Stack
 
 ROUTES = sorted(Stack.from_template().routes(), key=lambda r: r.priority)
 _TIMEOUTS = {name: fn.timeout for name, fn in Stack.from_template().functions().items()}

@@ -34,7 +34,7 @@ from infra.local import events, scheduler, streams, subscriber
 from infra.local.emulator import provision, start_moto
 from infra.local.gateway import Gateway, serve
 from infra.local.runtime import Runtime
-from infra.local.template import Stack, parameter_overrides, state_file
+from infra.template import Stack, parameter_overrides, state_file
 
 LOCAL_ONLY_VARIABLES = ("STAND_IN_DELAY_MS", "STAND_IN_WORD_MS")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from infra.local.template import REGION, Stack, physical_name
+from infra.template import REGION, Stack, physical_name
 
 TABLE_KEYS = (
     "AttributeDefinitions",

@@ -21,7 +21,7 @@ from typing import Any
 from infra.local.emulator import aws_client
 from infra.local.polling import poll_forever
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import STACK, Stack
+from infra.template import STACK, Stack
 
 RETRY_PAUSE_S = 2
 POLL_SECONDS = 5  # long polls: an event is delivered as it arrives, the log gets a line per poll

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from infra.local import sigv4
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import ROOT, Route, Stack
+from infra.template import ROOT, Route, Stack
 
 # The demo chat page (web/) and the client it runs on, served at / by the local stack only: in AWS the
 # API serves /api/v1 and nothing else.

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import Stack, parameter_overrides, state_file
+from infra.template import Stack, parameter_overrides, state_file
 
 NO_STACK = 3
 

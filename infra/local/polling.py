@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from infra.local.template import Function
+from infra.template import Function
 
 
 def enabled_events(

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from infra.local.template import ACCOUNT, REGION, Function
+from infra.template import ACCOUNT, REGION, Function
 
 MAX_WORKERS_PER_FUNCTION = 16
 

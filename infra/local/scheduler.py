@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import ACCOUNT, REGION, Stack
+from infra.template import ACCOUNT, REGION, Stack
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _SECONDS = {"minute": 60, "hour": 3600, "day": 86400}

@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from infra.local.template import REGION
+from infra.template import REGION
 
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"

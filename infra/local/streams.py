@@ -28,7 +28,7 @@ from infra.local import filters
 from infra.local.emulator import aws_client, poll_client
 from infra.local.polling import enabled_events, poll_forever
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import ACCOUNT, REGION, Stack
+from infra.template import ACCOUNT, REGION, Stack
 
 POLL_SECONDS = 0.25  # a record reaches its function within a poll of being written
 RETRY_PAUSE_S = 0.5  # between a failed batch and its retry

@@ -36,7 +36,7 @@ from infra.local import filters
 from infra.local.emulator import poll_client
 from infra.local.polling import enabled_events, poll_forever
 from infra.local.runtime import FunctionError, Runtime
-from infra.local.template import REGION, ROOT, Function, Stack
+from infra.template import REGION, ROOT, Function, Stack
 
 POLL_SECONDS = 0.25  # an event reaches the bot within a poll of being sent
 CONCURRENCY = 5  # batches being answered at once (Lambda's SQS poller starts with 5)

@@ -50,7 +50,7 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def start_backend() -> tuple[Any, str]:
     from infra.local.emulator import provision, start_moto
-    from infra.local.template import Stack
+    from infra.template import Stack
     from tests.integration.local_stack import free_port
 
     port = free_port()
@@ -255,7 +255,7 @@ def capacity(window: list[Seen]) -> tuple[float, float]:
 
 @lru_cache(maxsize=1)
 def _timeouts() -> dict[str, int]:
-    from infra.local.template import Stack
+    from infra.template import Stack
 
     return {fn.code_dir.name: fn.timeout for fn in Stack.from_template().functions().values()}
 
@@ -420,7 +420,7 @@ def _import_seconds(code: str, cwd: Path, env: dict[str, str]) -> float:
 def cold_start(runs: int, endpoint: str) -> dict[str, Any]:
     """Each run starts one fresh process per handler (import, then one invocation against moto) and
     one for `import boto3` and each stack layer, interleaved so that machine noise hits all alike."""
-    from infra.local.template import Stack
+    from infra.template import Stack
 
     functions = Stack.from_template().functions()
     base_env = {
@@ -775,7 +775,7 @@ def _new_message_records(streams: Any, arn: str, iterator: str) -> list[dict[str
     """The stream's records after `iterator` that PublishMessageEventsFunction's filter lets through,
     as Lambda's event source hands them to it (as tests/helpers.py `new_message_records`, which reads
     the stream from its start: this one reads only what the section wrote)."""
-    from infra.local.template import Stack
+    from infra.template import Stack
 
     pattern = json.loads(
         Stack.from_template()

@@ -17,7 +17,7 @@ import pytest
 from chatvault.dal import messages
 from chatvault.http import stream_server
 from functions.chat_stream import app
-from infra.local.template import Stack
+from infra.template import Stack
 from tests.helpers import create
 
 pytestmark = pytest.mark.usefixtures("aws", "settings_env")

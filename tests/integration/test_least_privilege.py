@@ -19,7 +19,7 @@ from chatvault.core import clock
 from chatvault.dal import conversation_keys, secret, sessions, uploads
 from chatvault.logic.rules.access import hash_token
 from chatvault.models.domain import Principal
-from infra.local.template import load, physical_name
+from infra.template import load, physical_name
 from tests.helpers import call, context, new_message_records
 from tests.issuer import AUDIENCE, Issuer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.template import ROOT, Stack, load
+from infra.template import ROOT, Stack, load
 
 pytestmark = pytest.mark.packaging
 

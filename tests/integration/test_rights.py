@@ -18,7 +18,7 @@ from chatvault.core import clock, deadline
 from chatvault.core.settings import get_settings
 from chatvault.dal import audit
 from infra.local import events
-from infra.local.template import Stack
+from infra.template import Stack
 from tests.helpers import append_messages, assert_error, call, context, create
 
 pytestmark = pytest.mark.usefixtures("aws")

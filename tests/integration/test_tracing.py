@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from infra.local.template import ROOT, Stack
+from infra.template import ROOT, Stack
 
 SCRIPT = r"""
 import contextlib, json, os, sys
@@ -25,7 +25,7 @@ os.environ.update(json.loads(sys.argv[1]))  # ... with the template's tracing sw
 from moto import mock_aws
 from chatvault.core.observability import tracer
 from infra.local.emulator import provision
-from infra.local.template import Stack
+from infra.template import Stack
 
 recorded = []
 

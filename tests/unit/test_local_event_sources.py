@@ -18,7 +18,7 @@ import pytest
 from infra.local import filters, streams, subscriber
 from infra.local.emulator import provision, start_moto
 from infra.local.runtime import FunctionError
-from infra.local.template import ROOT, Stack
+from infra.template import ROOT, Stack
 from tests.integration.local_stack import free_port
 
 STACK = Stack.from_template()

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.local.template import Stack
+from infra.template import Stack
 from tests.helpers import call, context, new_message_records
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -8,8 +8,8 @@ import pytest
 
 from chatvault.http.api_document import api_document
 from chatvault.http.errors import ERROR_MAP
-from infra.local.template import Stack
 from infra.openapi import DOCUMENT, generate, render
+from infra.template import Stack
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.template import load
+from infra.template import load
 from tests.helpers import context
 
 ROOT = Path(__file__).resolve().parents[2]

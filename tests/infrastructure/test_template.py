@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -15,12 +14,12 @@ from typing import Any
 import pytest
 
 from chatvault.http.routes import routes
-from infra.local.template import ROOT, Stack, load, run_custom_resource
+from infra.template import ROOT, Stack, load, run_custom_resource
+from tests.infrastructure.sam import transformed
 
 TEMPLATE = load()
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
-SAM_PYTHON = Path(os.environ.get("SAM", ROOT / ".tools/sam/bin/sam")).parent / "python"
 
 
 # Every resource a function may name: the table, its owner index, the bucket, and the objects of the
@@ -233,7 +232,8 @@ def test_one_name_per_use_case_everywhere(name: str) -> None:
         assert props["Handler"] == "run.sh"
         assert os.access(ROOT / "functions" / folder / "run.sh", os.X_OK)
     else:
-        assert props["Handler"] == "app.lambda_handler"
+        assert "Handler" not in props  # Globals' app.lambda_handler
+        assert TEMPLATE["Globals"]["Function"]["Handler"] == "app.lambda_handler"
     assert (ROOT / "functions" / folder / "app.py").is_file()
     assert (ROOT / "functions" / folder / "requirements.txt").is_file()
     # its use case: logic/<folder>.py, or for the two HTTP-only functions (the document, the fallback)
@@ -364,40 +364,7 @@ def test_api_has_cors_throttling_and_access_logs_without_ip_addresses() -> None:
     assert "userAgent" not in access_format
 
 
-@functools.cache
-def _transformed(parameters: str = "{}", layer: str = "s3://bucket/layer") -> dict:
-    """template.yaml as SAM's own translator turns it into CloudFormation, given the parameter values
-    (JSON) CloudFormation passes to the transform and the layer's packaged location (`sam deploy`
-    uploads each build of the layer under a new key)."""
-    if not SAM_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail("SAM CLI venv missing")
-        pytest.skip("SAM CLI venv not installed (make install)")
-    script = """
-import json, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-tpl = yaml_parse(open(sys.argv[1]).read())
-for r in tpl["Resources"].values():
-    if "CodeUri" in r.get("Properties", {}):
-        r["Properties"]["CodeUri"] = "s3://bucket/key"
-    if "ContentUri" in r.get("Properties", {}):
-        r["Properties"]["ContentUri"] = sys.argv[3]
-class NoManagedPolicies:
-    def load(self):
-        return {}
-out = transform(tpl, json.loads(sys.argv[2]), NoManagedPolicies())
-print(json.dumps(out))
-"""
-    result = subprocess.run(
-        [str(SAM_PYTHON), "-c", script, str(ROOT / "template.yaml"), parameters, layer],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
-    )
-    out: dict = json.loads(result.stdout)
-    return out
+_transformed = transformed
 
 
 def test_sam_transform_keeps_the_authorizer_switch_on_each_route() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 STACK = "chatvault-local"
 REGION = "us-east-1"
@@ -44,8 +44,82 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as CloudFormation hands it to SAM's transform: AWS::LanguageExtensions applied."""
+    return expand(read(path))
+
+
+def read(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as written (its loops not expanded)."""
     with path.open() as fh:
         return yaml.load(fh, Loader=_CfnLoader)
+
+
+# ---- AWS::LanguageExtensions ----------------------------------------------------------------------
+# The template writes each per-function block (log group, alarms) once, in a `Fn::ForEach` loop over
+# the function names. CloudFormation expands the loops (the AWS::LanguageExtensions transform, listed
+# before SAM's) before SAM sees the template; the local stack, the admin command and the tests expand
+# them here the same way. tests/infrastructure holds this expansion equal to cfn-lint's own, and the
+# translated template equal to its recorded resources.
+
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+_FOR_EACH = "Fn::ForEach::"
+
+
+def expand(template: dict[str, Any]) -> dict[str, Any]:
+    """`Fn::ForEach` loops expanded as the transform does: each item of the collection replaces
+    `${Identifier}` and `&{Identifier}` (the item without its non-alphanumeric characters) in the
+    fragment's keys and in its `Fn::Sub` strings (a Sub left with no variable becomes that string, so
+    `!Ref {Fn::Sub: "${Name}Function"}` names a resource), and `{"Ref": Identifier}` by the item;
+    nested loops see the outer item. Plain strings are left as written. The transform's name leaves
+    the Transform list, as CloudFormation's does."""
+    out = _expand(template, {})
+    transforms = out.get("Transform")
+    if isinstance(transforms, list) and LANGUAGE_EXTENSIONS in transforms:
+        rest = [t for t in transforms if t != LANGUAGE_EXTENSIONS]
+        out["Transform"] = rest[0] if len(rest) == 1 else rest
+    return out
+
+
+def _expand(node: Any, items: dict[str, str]) -> Any:
+    if isinstance(node, list):
+        return [_expand(value, items) for value in node]
+    if not isinstance(node, dict):
+        return node
+    if items and len(node) == 1:
+        ((key, value),) = node.items()
+        if key == "Ref" and isinstance(value, str) and value in items:
+            return items[value]
+        if key == "Fn::Sub":
+            return _sub(value, items)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if not key.startswith(_FOR_EACH):
+            out[_replace(key, items)] = _expand(value, items)
+            continue
+        identifier, collection, fragment = value
+        if not isinstance(collection, list):
+            raise ValueError(f"{key}: only a literal collection is supported here")
+        for item in collection:
+            for out_key, out_value in _expand(fragment, {**items, identifier: str(item)}).items():
+                if out_key in out:
+                    raise ValueError(f"{key}: {out_key} is defined twice")
+                out[out_key] = out_value
+    return out
+
+
+def _sub(value: Any, items: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        text = _replace(value, items)
+        return text if "${" not in text.replace("${!", "") else {"Fn::Sub": text}
+    text, variables = value
+    return {"Fn::Sub": [_replace(text, items), _expand(variables, items)]}
+
+
+def _replace(text: str, items: dict[str, str]) -> str:
+    for identifier, item in items.items():
+        bare = re.sub(r"[^A-Za-z0-9]", "", item)
+        text = text.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", bare)
+    return text
 
 
 # What the local stack runs with unless PARAMETER_OVERRIDES says otherwise: the stand-in model (there is
@@ -288,7 +362,7 @@ class Stack:
             result[name] = Function(
                 name=name,
                 code_dir=ROOT / props["CodeUri"],
-                handler=props["Handler"],
+                handler=props.get("Handler", globals_.get("Handler")),
                 timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
                 environment={k: str(v) for k, v in env.items()},
@@ -377,3 +451,12 @@ class Route:
         greedy = int("+}" in self.path)
         variables = self.path.count("{")
         return (greedy, variables, int(self.method == "ANY"))
+
+
+if __name__ == "__main__":
+    # `python -m infra.template`: the expanded template as JSON, for tools that do not read the loops
+    # (checkov: make checkov)
+    import json
+    import sys
+
+    json.dump(load(), sys.stdout, indent=1)
