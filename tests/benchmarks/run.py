@@ -1577,7 +1577,7 @@ def _seal_operations() -> dict[str, Callable[[SealVariant, dict[str, Any], int],
         from chatvault.core import clock
         from chatvault.core.settings import get_settings
         from chatvault.dal import conversation_keys
-        from chatvault.dal.sessions import epoch, key_slack
+        from chatvault.dal.session_items import epoch, key_slack
 
         sid, token = ctx["main"]
         retention = timedelta(seconds=get_settings().retention_seconds)

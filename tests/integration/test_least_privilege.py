@@ -16,7 +16,7 @@ import botocore.client
 import pytest
 
 from chatvault.core import clock
-from chatvault.dal import conversation_keys, secret, sessions, uploads
+from chatvault.dal import conversation_keys, erasure, secret, uploads
 from chatvault.logic.rules.access import hash_token
 from chatvault.models.domain import Principal
 from infra.template import load, physical_name
@@ -398,7 +398,7 @@ def test_every_function_is_granted_exactly_what_it_uses(
         body={"role": "user", "content": "left behind"},
     )
     at = clock.now()
-    sessions.mark_erasing(
+    erasure.mark_erasing(
         other["session_id"], Principal(token_hash=hash_token(other["session_token"])), at, at
     )
     boto3.client("s3").put_object(

@@ -326,14 +326,14 @@ def test_delete_erases_all_messages_and_counts_them() -> None:
 
 def test_a_marked_session_lists_nothing_in_either_order() -> None:
     """A delete that died after its first step: the history must already be unreadable."""
-    from chatvault.dal import sessions
+    from chatvault.dal import erasure
     from chatvault.logic.rules.access import hash_token
     from chatvault.models.domain import Principal
 
     sid, token = _session()
     _append(sid, token, "secret")
     at = clock.now()
-    assert sessions.mark_erasing(sid, Principal(token_hash=hash_token(token)), at, at + timedelta(hours=1))
+    assert erasure.mark_erasing(sid, Principal(token_hash=hash_token(token)), at, at + timedelta(hours=1))
     assert_error(_list(sid, token), 404, "session_not_found")
     assert_error(_list(sid, token, "order=desc"), 404, "session_not_found")
     assert_error(_append(sid, token, "more"), 404, "session_not_found")

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from chatvault.core import clock, seal
-from chatvault.dal import conversation_keys, messages, sessions
+from chatvault.dal import conversation_keys, erasure, messages, session_items, sessions
 from chatvault.dal.aws.items import SessionItem
 from chatvault.dal.aws.transaction import Transaction
 from chatvault.logic.rules.access import hash_token
@@ -108,7 +108,7 @@ def test_missing_for_anything_the_caller_may_not_write(case: str) -> None:
         principal = Principal(token_hash=hash_token("someone else"))
     elif case == "being erased":
         at = clock.now()
-        assert sessions.mark_erasing(sid, OWNER, at, at + RETENTION)
+        assert erasure.mark_erasing(sid, OWNER, at, at + RETENTION)
     assert _append(_message(sid), principal) == Appended(outcome="missing")
     if case != "absent":
         assert messages.page(sid, descending=False, limit=10, after=None).messages == []
@@ -171,7 +171,7 @@ def test_the_keys_ttl_follows_the_sessions_without_a_write_on_every_append(
     session's new expiry in the same transaction. So the key's TTL is never after the session's, and
     never more than the slack before it."""
     settings_env.setenv("RETENTION_HOURS", "1")  # a slack of 150 seconds
-    slack = int(sessions.key_slack(timedelta(hours=1)).total_seconds())
+    slack = int(session_items.key_slack(timedelta(hours=1)).total_seconds())
     assert slack == 150
     sid = _session(hours=1)
     created = _key_ttl(sid)
@@ -278,5 +278,5 @@ def test_an_append_slides_a_session_by_its_own_retention_learned_with_its_key(
         assert appended.message is not None
         assert len(writes) == (2 if stale else 1), writes  # stale: refused, then written as stored
         created = appended.message.created_at
-        assert appended.message.expires_at == sessions.as_stored(created + timedelta(hours=1))
-        assert int(_raw(sid, "#S")["expires_at"]["N"]) == sessions.epoch(created + timedelta(hours=1))
+        assert appended.message.expires_at == session_items.as_stored(created + timedelta(hours=1))
+        assert int(_raw(sid, "#S")["expires_at"]["N"]) == session_items.epoch(created + timedelta(hours=1))

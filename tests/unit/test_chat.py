@@ -25,7 +25,7 @@ from chatvault.core.errors import (
     ReplyInProgressError,
     SessionNotFoundError,
 )
-from chatvault.dal import messages, replies, sessions
+from chatvault.dal import erasure, messages, replies, sessions
 from chatvault.dal.messages import ReplyLock
 from chatvault.llm import ModelReply, ModelRequest, Turn, stand_in
 from chatvault.llm.context import CONTEXT_CHARS, turns_of
@@ -332,7 +332,7 @@ def test_a_session_erased_while_its_reply_is_made_stores_no_reply() -> None:
     real = llm.answer
 
     def erase_meanwhile(request: ModelRequest) -> ModelReply:
-        sessions.mark_erasing(sid, OWNER, clock.now(), clock.now() + timedelta(days=1))
+        erasure.mark_erasing(sid, OWNER, clock.now(), clock.now() + timedelta(days=1))
         return real(request)
 
     with _model(erase_meanwhile), pytest.raises(SessionNotFoundError):

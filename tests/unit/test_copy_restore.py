@@ -323,7 +323,7 @@ def test_legacy_partitions_come_back_unless_the_audit_trail_says_they_were_erase
 
 
 def _mark(table: str, session_id: str) -> None:
-    """An erase begun (dal/sessions.py mark_erasing; a legacy session has no key for it to delete)."""
+    """An erase begun (dal/erasure.py mark_erasing; a legacy session has no key for it to delete)."""
     _ddb().update_item(
         TableName=table,
         Key={"pk": {"S": session_id}, "sk": {"S": "#S"}},

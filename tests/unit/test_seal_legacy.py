@@ -18,7 +18,7 @@ import pytest
 
 from chatvault.core import clock
 from chatvault.core.settings import get_settings
-from chatvault.dal import conversation_keys, history, messages, replies, sessions
+from chatvault.dal import conversation_keys, erasure, history, messages, replies
 from chatvault.dal import seal_legacy as store
 from chatvault.logic import seal_legacy as logic
 from chatvault.logic.check_restore import check_restore
@@ -130,7 +130,7 @@ def _reads(session_id: str) -> dict[str, Any]:
     assert exported.status == 200, exported.body
     export = {k: v for k, v in exported.body.items() if k != "exported_at"}
     conversation_keys.forget()
-    key = sessions.sealing_key(session_id, clock.now())
+    key = conversation_keys.sealing_key(session_id, clock.now())
     context = [(m.role, m.content, m.metadata) for m in replies.context(session_id, 50, key)]
     return {
         "session": got.body,
@@ -350,7 +350,7 @@ def test_an_erased_or_expired_session_is_neither_keyed_nor_resurrected(
     marking, expired = _legacy(_marker()), _legacy(_marker())
     # being erased: marked, its items not yet removed (the panic button's Lambda died)
     at = clock.now()
-    assert sessions.mark_erasing(marking, None, at, at + timedelta(days=1))
+    assert erasure.mark_erasing(marking, None, at, at + timedelta(days=1))
     past = str(int((at - timedelta(minutes=1)).timestamp()))
     _ddb().update_item(
         TableName=get_settings().table_name,
@@ -433,7 +433,7 @@ def test_a_key_read_sent_before_step_1_does_not_make_the_session_missing() -> No
     """KeySoon sends the key's read beside the session's: the key read may come back empty (before
     step 1) and the session item named a key (after it)."""
     sid = _legacy(_marker())
-    soon = sessions.KeySoon(sid)
+    soon = conversation_keys.KeySoon(sid)
     soon.settle()  # the key read has come back: none yet
     given = store.give_key(store.Head.of(_item(sid, "#S")))
     assert isinstance(given, bytes)
@@ -445,7 +445,7 @@ def test_a_patch_that_read_no_key_before_step_1_is_written_under_the_key(
 ) -> None:
     marker = _marker()
     sid = _legacy(marker)
-    real = sessions.sealing_key
+    real = conversation_keys.sealing_key
 
     def step_1_right_after(session_id: str, at: Any) -> bytes | None:
         key = real(session_id, at)
@@ -453,7 +453,7 @@ def test_a_patch_that_read_no_key_before_step_1_is_written_under_the_key(
             assert isinstance(store.give_key(store.Head.of(_item(session_id, "#S"))), bytes)
         return key
 
-    monkeypatch.setattr(sessions, "sealing_key", step_1_right_after)
+    monkeypatch.setattr(conversation_keys, "sealing_key", step_1_right_after)
     patched = call("PATCH", f"{SESSIONS}/{sid}", subject=OWNER, body={"title": "new title"})
     monkeypatch.undo()
     assert patched.status == 200, patched.body

@@ -10,7 +10,7 @@ import pytest
 
 from chatvault.core import clock
 from chatvault.core.errors import RateLimitedError, SessionExistsError, SessionNotFoundError
-from chatvault.dal import conversation_keys, sessions
+from chatvault.dal import conversation_keys, erasure, session_items, session_lists, sessions
 from chatvault.dal.aws.keys import PROFILE_SK, SESSION_SK
 from chatvault.logic.delete_session import delete_session
 from chatvault.logic.rules.access import Caller, hash_token
@@ -114,13 +114,13 @@ def test_erase_steps_remove_every_item() -> None:
     owner = Principal(token_hash=hash_token("t"))
     at = clock.now()
 
-    assert sessions.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
+    assert erasure.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
     assert sessions.get(new.session_id) is None  # its key is gone: nothing of it can be read
     marked = sessions.state(new.session_id)
     assert marked is not None
     assert not marked.is_live(at)
-    assert sessions.erase_items(new.session_id, workers=4) == (120, (marked.deleted_at, 0))
-    sessions.remove(new.session_id, deletion_entry(new.session_id))
+    assert erasure.erase_items(new.session_id, workers=4) == (120, (marked.deleted_at, 0))
+    erasure.remove(new.session_id, deletion_entry(new.session_id))
 
     assert _items(new.session_id) == []
 
@@ -129,7 +129,7 @@ def test_mark_refuses_a_stranger() -> None:
     new = _new()
     store(new)
     at = clock.now()
-    assert not sessions.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
+    assert not erasure.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
     conversation_keys.forget()
     assert sessions.get(new.session_id).deleted_at is None  # type: ignore[union-attr]  # its key kept
 
@@ -141,7 +141,7 @@ def test_a_delete_that_died_half_way_is_finished_by_a_retry() -> None:
     at = clock.now()
     owner = Principal(token_hash=hash_token("tok"))
     # the first attempt marked the session and then the Lambda died
-    assert sessions.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
+    assert erasure.mark_erasing(new.session_id, owner, at, at + timedelta(hours=1))
 
     receipt = delete_session(new.session_id, Caller(token="tok"))
 
@@ -179,14 +179,14 @@ def test_owner_list_refuses_start_keys_outside_the_owner() -> None:
     from chatvault.core.errors import InvalidCursorError
 
     with pytest.raises(InvalidCursorError):
-        sessions.list_by_owner(
+        session_lists.list_by_owner(
             "alice",
             clock.now(),
             10,
             {"pk": {"S": "x"}, "sk": {"S": "#S"}, "owner_key": {"S": "bob"}, "activity_at": {"S": "1"}},
         )
     with pytest.raises(InvalidCursorError):
-        sessions.list_by_owner("alice", clock.now(), 10, {"pk": {"S": "x"}})
+        session_lists.list_by_owner("alice", clock.now(), 10, {"pk": {"S": "x"}})
 
 
 def _raw(session_id: str, sort_key: str) -> dict:
@@ -237,9 +237,9 @@ def test_the_mark_destroys_the_key_in_the_same_write_and_a_strangers_mark_does_n
     new = _new()
     store(new)
     at = clock.now()
-    assert not sessions.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
+    assert not erasure.mark_erasing(new.session_id, Principal(token_hash="x"), at, at)
     assert _key_item(new.session_id) is not None
-    assert sessions.mark_erasing(new.session_id, Principal(token_hash=hash_token("t")), at, at)
+    assert erasure.mark_erasing(new.session_id, Principal(token_hash=hash_token("t")), at, at)
     assert _key_item(new.session_id) is None
     assert conversation_keys.cached(new.session_id, at) is None  # nor kept in this process
 
@@ -252,9 +252,9 @@ def test_a_cached_key_of_an_erased_session_made_again_under_its_id_is_not_used()
     at = clock.now()
     stale = conversation_keys.read(new.session_id, at)
     assert stale is not None
-    assert sessions.mark_erasing(new.session_id, None, at, at)
-    sessions.erase_items(new.session_id, workers=2)
-    sessions.remove(new.session_id, deletion_entry(new.session_id))
+    assert erasure.mark_erasing(new.session_id, None, at, at)
+    erasure.erase_items(new.session_id, workers=2)
+    erasure.remove(new.session_id, deletion_entry(new.session_id))
     again = new.model_copy(update={"title": "second"})
     store(again)
     conversation_keys.remember(new.session_id, stale, again.expires_at, None)  # as another process holds it
@@ -269,7 +269,7 @@ def test_the_session_reads_as_gone_once_its_key_has_expired() -> None:
     and its `expires_at` says when that happens."""
     new = _new(hours=1)
     record = store(new)
-    assert record.expires_at == sessions.as_stored(new.expires_at)
+    assert record.expires_at == session_items.as_stored(new.expires_at)
     later = new.expires_at + timedelta(seconds=1)
     assert conversation_keys.read(new.session_id, later) is None
     conversation_keys.forget()

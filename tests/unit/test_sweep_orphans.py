@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chatvault.core import clock
-from chatvault.dal import sessions
+from chatvault.dal import erasure, session_lists, sessions
 from chatvault.dal.aws.clients import client
 from chatvault.logic.rules.access import hash_token
 from chatvault.logic.sweep_orphans import sweep_orphans
@@ -54,7 +54,7 @@ def test_orphans_go_and_everything_else_stays(monkeypatch: pytest.MonkeyPatch) -
     expired = _session(hours=0)
     marked = _session()
     at = clock.now()
-    sessions.mark_erasing(marked, Principal(token_hash=hash_token("t")), at, at)
+    erasure.mark_erasing(marked, Principal(token_hash=hash_token("t")), at, at)
     missing = str(uuid.uuid4())
     orphan_keys = {
         f"uploads/{missing}/a",
@@ -124,7 +124,7 @@ def test_a_session_created_between_the_list_and_the_delete_keeps_its_files(
     sid = str(uuid.uuid4())
     _put(f"uploads/{sid}/x")
     _later(monkeypatch)
-    real = sessions.live_ids
+    real = session_lists.live_ids
     calls: list[int] = []
 
     def create_after_first_lookup(ids: list[str], at: Any) -> set[str]:
@@ -145,7 +145,7 @@ def test_a_session_created_between_the_list_and_the_delete_keeps_its_files(
         calls.append(1)
         return result
 
-    monkeypatch.setattr(sessions, "live_ids", create_after_first_lookup)
+    monkeypatch.setattr(session_lists, "live_ids", create_after_first_lookup)
     report = sweep_orphans(_forever)
 
     assert report.prefixes_orphaned == 1

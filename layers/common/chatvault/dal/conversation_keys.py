@@ -4,7 +4,7 @@ never in a backup (the keys table has no point-in-time recovery and no backups),
 A key item is `pk = <session_id>`, the data key wrapped (AES-GCM under the deployment's wrapping key,
 bound to the session id: dal/secret.py derives it from the deployment's secret), and a TTL no later
 than its session's. Erasing a conversation deletes its key first, in the same transaction that marks
-the session erased (dal/sessions.py): from then on whatever is left of the conversation, in a backup,
+the session erased (dal/erasure.py): from then on whatever is left of the conversation, in a backup,
 a point-in-time restore, an item TTL has not yet removed or a half-finished erase, opens under no key
 the deployment holds.
 
@@ -21,19 +21,22 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from chatvault.core import seal, snapshot
+from chatvault.core import clock, seal, snapshot
 from chatvault.dal import secret
-from chatvault.dal.aws import connection
-from chatvault.dal.aws.items import TableMeta, TableName
+from chatvault.dal.aws import connection, side_reads
+from chatvault.dal.aws.items import SessionItem, TableMeta, TableName
 from chatvault.dal.aws.retry import storage_errors
+from chatvault.dal.aws.transaction import Transaction
+from chatvault.dal.session_items import epoch
 
 CACHE_SECONDS = 300  # how long a warm function keeps an unwrapped key
 snapshot.prime(seal.ready)  # under SnapStart, the cipher's import is in the snapshot
@@ -249,3 +252,69 @@ def named(session_id: str, wanted: str, at: datetime, held: bytes | None) -> byt
 def forget(session_id: str | None = None) -> None:
     """Drop a key from this process's memory (its conversation was erased here), or every key."""
     _cache.drop(session_id)
+
+
+class KeyGone(Exception):
+    """A keyed session whose key is gone: erased, expired, or the session was made again since under
+    the same id. Nothing of it can be read: it is answered as missing."""
+
+
+class KeySoon:
+    """A session's key, sent for now beside the read that fetches the session (one GetItem, one round
+    trip of latency for both; none when this process holds the key), and checked against the session
+    item once that arrives (`named`)."""
+
+    def __init__(self, session_id: str, at: datetime | None = None) -> None:
+        self.session_id = session_id
+        self.at = at or clock.now()
+        self._cached = cached(session_id, self.at)
+        self._read: Future[bytes | None] | None = None
+        if not held(session_id, self.at):
+            if side_reads.on_side_thread():
+                # already beside the request's main read: read here rather than wait on the pool
+                self._read = Future()
+                self._read.set_result(read(session_id, self.at))
+            else:
+                self._read = side_reads.in_background(read, session_id, self.at)
+
+    def named(self, key_id: str | None) -> bytes | None:
+        """The key the session item names (its `key_id`); None for a legacy session (plaintext, no
+        key). KeyGone when the session is keyed and its key is gone. A key that is not the one the
+        session names is read afresh, once: a cached one (the session was erased and created again
+        since it was cached), or none when the read was sent before the session had its key (a legacy
+        session given one meanwhile: `make admin ARGS="seal-legacy"`, dal/seal_legacy.py)."""
+        if key_id is None:
+            return None
+        held = self._cached if self._read is None else self._read.result()
+        key = named(self.session_id, key_id, self.at, held)
+        if key is None:
+            raise KeyGone(self.session_id)
+        return key
+
+    def settle(self) -> None:
+        """Wait for the read, if one was sent, whatever its answer: a request finishes none of its
+        reads after it has answered (a legacy or missing session's key is never asked for)."""
+        if self._read is not None:
+            wait([self._read])
+
+
+def sealing_key(session_id: str, at: datetime) -> bytes | None:
+    """The key a write to the session seals under: held by this process, else one GetItem. None when
+    the session has none (legacy, or gone: the write's condition on `key_id` refuses what would be
+    wrong)."""
+    return read(session_id, at)
+
+
+def move_key_ttl(
+    tx: Transaction, session_id: str, expires_at: datetime, retention: tuple[int | None, ...] = ()
+) -> list[Any]:
+    """Move the key's TTL to the session's new expiry in this transaction (only if the key is still
+    there: never a key item without its key), and set the retention it holds when the write changes
+    it (`retention`: one value, or none); the session item's actions that record it."""
+    actions: list[Any] = [KeyItem.expires_at.set(expires_at)]
+    for hours in retention:
+        actions.append(
+            KeyItem.retention_hours.set(hours) if hours is not None else KeyItem.retention_hours.remove()
+        )
+    tx.update("key", KeyItem(session_id), actions, condition=KeyItem.pk.exists())
+    return [SessionItem.key_expires_at.set(epoch(expires_at))]

@@ -17,8 +17,8 @@ session being sealed under that very key (`key_id`), so nothing is ever written 
 
 Cost: the transaction writes the small session item and the message (and the marker): 4 write units
 for a 500-character message (6 with a `message_id`), whatever the session's title and metadata. The
-profile holding those is touched only when the session would outlive its TTL (dal/sessions.py), and
-the key item only when the session would outlive the key's TTL by more than sessions.key_slack()
+profile holding those is touched only when the session would outlive its TTL (dal/session_items.py), and
+the key item only when the session would outlive the key's TTL by more than session_items.key_slack()
 (about once an hour of activity: 2 write units more in that append). The process holding the key
 knows its TTL and moves it in the first attempt; otherwise the refused attempt says so, and the next
 moves it."""
@@ -39,6 +39,7 @@ from chatvault.core.clock import iso, millis
 from chatvault.core.errors import StorageUnavailableError
 from chatvault.core.seal import SealBroken
 from chatvault.dal import conversation_keys, history, pace, sessions
+from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import (
     SEALED_PREVIEW,
     MessageIdItem,
@@ -53,19 +54,9 @@ from chatvault.dal.aws.items import (
 from chatvault.dal.aws.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
 from chatvault.dal.aws.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
 from chatvault.dal.aws.transaction import Refused, Transaction
-from chatvault.dal.sessions import (
-    KeyGone,
-    KeySoon,
-    as_stored,
-    epoch,
-    key_slack,
-    keyed_as,
-    move_key_ttl,
-    profile_expiry,
-    record_of,
-    retained_for,
-    writable,
-)
+from chatvault.dal.conversation_keys import KeyGone, KeySoon, move_key_ttl
+from chatvault.dal.session_conditions import keyed_as, retained_for, writable
+from chatvault.dal.session_items import as_stored, epoch, key_slack, profile_expiry, record_of
 from chatvault.models.domain import (
     Appended,
     MessagePage,
@@ -97,7 +88,7 @@ class ReplyLock:
 
 
 class Unread(Enum):
-    """The session's key, not read yet: the append reads it (`sessions.sealing_key`)."""
+    """The session's key, not read yet: the append reads it (`conversation_keys.sealing_key`)."""
 
     UNREAD = "unread"
 
@@ -199,7 +190,7 @@ def append(
 
 
 def _known(key: KeyArg, session_id: str, at: datetime) -> bytes | None:
-    return sessions.sealing_key(session_id, at) if key is UNREAD else key
+    return conversation_keys.sealing_key(session_id, at) if key is UNREAD else key
 
 
 def _remember(session_id: str, key: bytes | None, expires_at: datetime, hours: int | None) -> None:
@@ -473,7 +464,7 @@ def page(session_id: str, descending: bool, limit: int, after: str | None) -> Me
 
 def _page(session_id: str, descending: bool, limit: int, after: str | None, key: KeySoon) -> MessagePage:
     first_ascending = after is None and not descending
-    session_read = None if first_ascending else sessions.concurrently(sessions.state, session_id)
+    session_read = None if first_ascending else side_reads.concurrently(sessions.state, session_id)
     items, more = history.query(
         session_id,
         SESSION_SK if first_ascending else MESSAGE_PREFIX,
@@ -512,7 +503,7 @@ def every_page(session_id: str, page_size: int = EXPORT_PAGE) -> Iterator[list[M
     """The whole history, oldest first, a page per strongly consistent Query (no scan), for an
     export (after `sessions.get` has read the session and its key: this process holds it): 10,000
     messages are 40 Queries of EXPORT_PAGE."""
-    key = sessions.sealing_key(session_id, clock.now())
+    key = conversation_keys.sealing_key(session_id, clock.now())
     after: str | None = None
     while True:
         items, more = history.query(

@@ -18,12 +18,13 @@ from pynamodb.exceptions import UpdateError
 from chatvault.core import clock
 from chatvault.core.clock import millis
 from chatvault.core.errors import SessionNotFoundError
-from chatvault.dal import history, sessions
+from chatvault.dal import conversation_keys, history, sessions
+from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import SessionItem
 from chatvault.dal.aws.keys import MESSAGE_PREFIX, SESSION_SK
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.messages import ReplyLock
-from chatvault.dal.sessions import owns, writable
+from chatvault.dal.session_conditions import owns, writable
 from chatvault.models.domain import MessageRecord, Principal
 
 _LAST_MESSAGE = MESSAGE_PREFIX + "~"
@@ -45,7 +46,7 @@ def context(session_id: str, limit: int, key: bytes | None, before: str | None =
 
 def context_soon(session_id: str, limit: int, key: bytes | None) -> Future[list[MessageRecord]]:
     """`context`, sent now, beside the append."""
-    return sessions.in_background(context, session_id, limit, key)
+    return side_reads.in_background(context, session_id, limit, key)
 
 
 @storage_errors
@@ -70,7 +71,7 @@ def find(session_id: str, after: str, message_id: str, key: bytes | None) -> Mes
 def sealing_key(session_id: str) -> bytes | None:
     """The key the chat's messages are sealed under and its history opens with: held by this process,
     else one GetItem (before the append and the history's Query, which both need it)."""
-    return sessions.sealing_key(session_id, clock.now())
+    return conversation_keys.sealing_key(session_id, clock.now())
 
 
 @storage_errors

@@ -57,7 +57,7 @@ from chatvault.dal.aws.items import (
 from chatvault.dal.aws.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.aws.transaction import Refused, Transaction
-from chatvault.dal.sessions import plain_map
+from chatvault.dal.session_items import plain_map
 
 # The plaintext attributes of a legacy session's items (dal/aws/items.py): the session item's preview, the
 # profile's title and metadata, a message's content, metadata and feedback

@@ -27,7 +27,9 @@ from chatvault.dal.aws.items import ChatItem, ProfileItem, SessionItem, ShareIte
 from chatvault.dal.aws.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK, SHARE_PREFIX
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.aws.transaction import Refused, Transaction
-from chatvault.dal.sessions import KeyGone, KeySoon, epoch, owns, record_of
+from chatvault.dal.conversation_keys import KeyGone, KeySoon
+from chatvault.dal.session_conditions import owns
+from chatvault.dal.session_items import epoch, record_of
 from chatvault.models.domain import MessageRecord, Principal, SessionRecord, ShareRecord
 
 ATTEMPTS = 3  # a link made again when an append moved the newest message in between

@@ -14,11 +14,11 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chatvault.dal import sessions
-from chatvault.dal.aws import connection
+from chatvault.dal.aws import connection, side_reads
 from chatvault.dal.aws.items import ChatItem, SessionItem, UploadItem
 from chatvault.dal.aws.keys import SESSION_SK, UPLOAD_PREFIX
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
-from chatvault.dal.sessions import as_stored, record_of
+from chatvault.dal.session_items import as_stored, record_of
 from chatvault.models.domain import SessionRecord, UploadRecord
 
 _LAST_UPLOAD = UPLOAD_PREFIX + "~"
@@ -57,7 +57,7 @@ def page(
 ) -> tuple[SessionRecord | None, list[UploadRecord], str | None]:
     """A page of the session's uploads (oldest id first: ids are random, so the order is stable, not
     chronological), the session item, and the upload id to continue after (None: no more)."""
-    head = sessions.concurrently(sessions.state, session_id)
+    head = side_reads.concurrently(sessions.state, session_id)
     connection.of(UploadItem)
     results = UploadItem.query(
         session_id,

@@ -112,7 +112,7 @@ def _expired(raw: dict[str, Any], at: datetime) -> bool:
 
 
 def _marked(session: dict[str, Any]) -> bool:
-    """An erase of the session has begun (dal/sessions.py mark_erasing)."""
+    """An erase of the session has begun (dal/erasure.py mark_erasing)."""
     return "deleted_at" in session or "erasing" in session
 
 

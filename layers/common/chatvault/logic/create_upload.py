@@ -16,7 +16,7 @@ from chatvault.core import clock
 from chatvault.core.errors import ValidationFailedError
 from chatvault.core.observability import metrics
 from chatvault.core.settings import get_settings
-from chatvault.dal import sessions, uploads
+from chatvault.dal import session_items, sessions, uploads
 from chatvault.logic.rules.access import Caller, principal_of, session_id_from_path
 from chatvault.logic.rules.limits import refusals_audited
 from chatvault.logic.rules.session_state import raise_refusal
@@ -53,7 +53,7 @@ def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Cal
         size=request.size,
         status="pending",
         created_at=at,
-        expires_at=sessions.as_stored(at + timedelta(seconds=settings.retention_seconds)),
+        expires_at=session_items.as_stored(at + timedelta(seconds=settings.retention_seconds)),
     )
     with refusals_audited(charge):
         if not sessions.record_upload(session_id, principal, at, charge, entry, upload=record):

@@ -20,7 +20,7 @@ from chatvault.core import clock
 from chatvault.core.errors import SessionNotFoundError
 from chatvault.core.observability import logger, metrics
 from chatvault.core.settings import get_settings
-from chatvault.dal import sessions
+from chatvault.dal import erasure, sessions
 from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
 from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.api import DeleteReceiptOut
@@ -34,7 +34,7 @@ def delete_session(raw_session_id: str, caller: Caller) -> DeleteReceiptOut:
     # An expired session the owner can still prove is erased now too, rather than left to TTL (days)
     before = authorize(sessions.state(session_id), principal)
     at = clock.now()
-    if not sessions.mark_erasing(
+    if not erasure.mark_erasing(
         session_id, principal, at, at + timedelta(seconds=settings.retention_seconds)
     ):
         raise SessionNotFoundError()  # removed by a concurrent delete

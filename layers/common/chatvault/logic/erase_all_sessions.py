@@ -21,7 +21,7 @@ from chatvault.core import clock, deadline
 from chatvault.core.errors import RouteNotFoundError, StorageUnavailableError, UnauthenticatedError
 from chatvault.core.observability import logger, metrics
 from chatvault.core.settings import get_settings
-from chatvault.dal import sessions
+from chatvault.dal import erasure, session_lists
 from chatvault.logic.rules.access import Caller
 from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.api import EraseAllReceiptOut, ErasedAllCounts
@@ -43,11 +43,11 @@ def erase_all_sessions(caller: Caller) -> EraseAllReceiptOut:
     actor = caller.fingerprint
     at = clock.now()
     keep_until = at + timedelta(seconds=settings.retention_seconds)
-    session_ids = sessions.owned_ids(caller.subject)
+    session_ids = session_lists.owned_ids(caller.subject)
 
     with ThreadPoolExecutor(max_workers=settings.delete_workers, thread_name_prefix="mark") as pool:
         marks = list(
-            pool.map(lambda sid: (sid, sessions.mark_erasing(sid, principal, at, keep_until)), session_ids)
+            pool.map(lambda sid: (sid, erasure.mark_erasing(sid, principal, at, keep_until)), session_ids)
         )
     marked = [sid for sid, mark in marks if mark]
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from chatvault.core import clock
 from chatvault.core.settings import get_settings
-from chatvault.dal import sessions
+from chatvault.dal import erasure
 from chatvault.logic.rules.access import session_id_from_path
 from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.domain import EraseReceipt
@@ -24,7 +24,7 @@ def erase_by_operator(raw_session_id: str, reason: Reason) -> EraseReceipt | Non
     session_id = session_id_from_path(raw_session_id)
     at = clock.now()
     keep_until = at + timedelta(seconds=get_settings().retention_seconds)
-    if not sessions.mark_erasing(session_id, None, at, keep_until):
+    if not erasure.mark_erasing(session_id, None, at, keep_until):
         return None
     erased = finish_erase(session_id, OPERATOR, event="erased_by_operator", details={"reason": reason})
     return EraseReceipt(

@@ -137,7 +137,7 @@ def _conversation_key(record: SessionRecord, at: datetime) -> bytes:
     kept. A keyed session whose key is gone since it was read (erased meanwhile) is missing."""
     if record.key_id is None:
         return seal.new_key()
-    key = sessions.sealing_key(record.session_id, at)
+    key = conversation_keys.sealing_key(record.session_id, at)
     if key is None or conversation_keys.key_id(key) != record.key_id:
         raise SessionNotFoundError()
     return key

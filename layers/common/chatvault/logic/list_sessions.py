@@ -5,7 +5,7 @@ from __future__ import annotations
 from chatvault.core import clock
 from chatvault.core.errors import RouteNotFoundError, UnauthenticatedError
 from chatvault.core.settings import get_settings
-from chatvault.dal import sessions
+from chatvault.dal import session_lists
 from chatvault.logic.rules import cursor
 from chatvault.logic.rules.access import Caller
 from chatvault.models.api import SessionListOut, SessionOut
@@ -18,7 +18,7 @@ def list_sessions(caller: Caller, limit: int, raw_cursor: str | None) -> Session
         raise UnauthenticatedError()
     scope = f"owner:{caller.subject}"
     start = cursor.decode(scope, raw_cursor)
-    records, last_key = sessions.list_by_owner(caller.subject, clock.now(), limit, start)
+    records, last_key = session_lists.list_by_owner(caller.subject, clock.now(), limit, start)
     return SessionListOut(
         items=[SessionOut.of(r) for r in records], next_cursor=cursor.encode(scope, last_key)
     )

@@ -21,7 +21,7 @@ from chatvault.core.errors import (
     ValidationFailedError,
 )
 from chatvault.core.settings import get_settings
-from chatvault.dal import feedback, sessions
+from chatvault.dal import conversation_keys, feedback, sessions
 from chatvault.logic.rules.access import (
     Caller,
     authorize,
@@ -66,13 +66,13 @@ def _write(raw_session_id: str, raw_message_id: str, given: Feedback | None, cal
     principal = principal_of(caller)
     message_id = raw_message_id.strip().lower()
     at = clock.now()
-    key_soon = sessions.KeySoon(session_id, at)
+    key_soon = conversation_keys.KeySoon(session_id, at)
     try:
         record = authorize(sessions.state(session_id), principal)
         if not record.is_live(at):
             raise SessionNotFoundError()
         key = key_soon.named(record.key_id)
-    except sessions.KeyGone as gone:
+    except conversation_keys.KeyGone as gone:
         raise SessionNotFoundError() from gone
     finally:
         key_soon.settle()

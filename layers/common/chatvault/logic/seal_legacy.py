@@ -41,7 +41,7 @@ from pydantic import BaseModel
 from chatvault.core import clock
 from chatvault.core.errors import StorageUnavailableError
 from chatvault.dal import seal_legacy as store
-from chatvault.dal.sessions import epoch
+from chatvault.dal.session_items import epoch
 
 SESSION_WORKERS = 4  # sessions at a time
 # item writes at a time: with the sessions' own requests, within the client's 32 connections

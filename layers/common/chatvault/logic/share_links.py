@@ -19,7 +19,7 @@ from chatvault.core.errors import (
 from chatvault.core.observability import metrics
 from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import sessions, shares
-from chatvault.dal.sessions import as_stored
+from chatvault.dal.session_items import as_stored
 from chatvault.logic.rules import cursor
 from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
 from chatvault.logic.rules.limits import charge_session_hourly

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from chatvault.core import clock
 from chatvault.core.observability import logger, metrics
 from chatvault.core.settings import get_settings
-from chatvault.dal import audit, exports, lease, sessions, uploads
+from chatvault.dal import audit, erasure, exports, lease, session_lists, uploads
 from chatvault.logic.rules.erase import finish_erase
 from chatvault.models.domain import AuditEntry
 
@@ -109,7 +109,7 @@ def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
     report = SweepReport(dry_run=settings.dry_run)
     cutoff = clock.now() - timedelta(minutes=settings.orphan_min_age_minutes)
 
-    for session_id in sessions.stale_erasures(cutoff):
+    for session_id in erasure.stale_erasures(cutoff):
         if remaining_ms() < SAFETY_MS:
             report.complete = False
             break
@@ -130,7 +130,7 @@ def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
             logger.warning("sweep stopped before the deadline; the next run continues", extra=_counts(report))
             break
         report.prefixes_scanned += len(batch)
-        live = sessions.live_ids([f.session_id for f in batch], clock.now())
+        live = session_lists.live_ids([f.session_id for f in batch], clock.now())
         orphans = [
             f for f in batch if f.session_id not in live and f.newest is not None and f.newest < cutoff
         ]
@@ -173,7 +173,7 @@ def _sweep(remaining_ms: Callable[[], int]) -> SweepReport:
 def _delete(candidates: list[Folder], report: SweepReport) -> None:
     """Look the candidates' sessions up again, then delete the orphans' keys in shared DeleteObjects
     calls and audit each folder; one log line per folder, ids and counts only."""
-    revived = sessions.live_ids([f.session_id for f in candidates], clock.now())
+    revived = session_lists.live_ids([f.session_id for f in candidates], clock.now())
     orphans = [f for f in candidates if f.session_id not in revived]
     if not orphans:
         return

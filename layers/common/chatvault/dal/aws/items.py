@@ -200,7 +200,7 @@ class ErasingMark(Model):
 
 class ProfileItem(ChatItem, discriminator="profile"):
     """`sk = !P`: the session's title and metadata (up to ~37 KB), written by create and PATCH only.
-    Its TTL runs a little past the session's (dal/sessions.py, profile_expiry)."""
+    Its TTL runs a little past the session's (dal/session_items.py, profile_expiry)."""
 
     title = UnicodeAttribute(null=True)  # legacy sessions only
     metadata: MapAttribute[str, Any] = MapAttribute(null=True)  # legacy sessions only

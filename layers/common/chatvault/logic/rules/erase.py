@@ -1,5 +1,5 @@
 """Erasing a marked session: every message, marker and upload record, every uploaded file and export
-object, then the session itself. The mark (dal/sessions.py mark_erasing) has already destroyed the
+object, then the session itself. The mark (dal/erasure.py mark_erasing) has already destroyed the
 conversation's key, so nothing here removes anything that could still be read.
 Shared by the panic button and by the sweep, which finishes deletes whose Lambda died."""
 
@@ -11,7 +11,7 @@ from typing import Literal
 
 from chatvault.core import clock
 from chatvault.core.settings import get_settings
-from chatvault.dal import exports, sessions, uploads
+from chatvault.dal import erasure, exports, uploads
 from chatvault.models.domain import AuditEntry
 
 
@@ -33,7 +33,7 @@ def finish_erase(
 ) -> Erased:
     """Idempotent. The session's mark (when, how many messages) is read by the Query that finds its
     items; the session's removal and its audit entry (with the counts) are one transaction."""
-    items, mark = sessions.erase_items(session_id, get_settings().delete_workers)
+    items, mark = erasure.erase_items(session_id, get_settings().delete_workers)
     deleted_at, messages = mark if mark is not None else (None, 0)
     files = uploads.erase_session_files(session_id)
     exports.erase_session_exports(session_id)
@@ -44,5 +44,5 @@ def finish_erase(
         actor=actor,
         details={"messages": messages, "uploads": files, **(details or {})},
     )
-    sessions.remove(session_id, entry)
+    erasure.remove(session_id, entry)
     return Erased(items=items, files=files, messages=messages, deleted_at=deleted_at)
