@@ -18,12 +18,11 @@ from pynamodb.exceptions import UpdateError
 
 from chatvault.dal import history
 from chatvault.dal.aws.items import SEALED_FEEDBACK, MessageItem, compact_json, seal_text
-from chatvault.dal.aws.keys import MESSAGE_PREFIX
+from chatvault.dal.aws.keys import LAST_MESSAGE, MESSAGE_PREFIX
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.models.domain import Feedback, MessageRecord
 
 FIND_PAGE = 50
-_LAST_MESSAGE = MESSAGE_PREFIX + "~"
 
 
 @storage_errors
@@ -33,7 +32,7 @@ def find(session_id: str, message_id: str, key: bytes | None) -> MessageRecord |
     after: str | None = None
     while True:
         items, more = history.query(
-            session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=True, limit=FIND_PAGE, after=after
+            session_id, MESSAGE_PREFIX, LAST_MESSAGE, descending=True, limit=FIND_PAGE, after=after
         )
         for raw in items:
             if history.is_message(raw) and raw["message_id"]["S"] == message_id:

@@ -51,7 +51,7 @@ from chatvault.dal.aws.items import (
     seal_message,
     seal_text,
 )
-from chatvault.dal.aws.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
+from chatvault.dal.aws.keys import LAST_MESSAGE, MESSAGE_ID_PREFIX, MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
 from chatvault.dal.aws.retry import APPEND_ATTEMPTS, is_transient, pause, storage_errors
 from chatvault.dal.aws.transaction import Refused, Transaction
 from chatvault.dal.conversation_keys import KeyGone, KeySoon, move_key_ttl
@@ -70,7 +70,6 @@ from chatvault.models.domain import (
 
 POSITION_DIGITS = 20
 PREVIEW_CHARS = 120
-_LAST_MESSAGE = MESSAGE_PREFIX + "~"
 
 
 @dataclass(frozen=True)
@@ -468,7 +467,7 @@ def _page(session_id: str, descending: bool, limit: int, after: str | None, key:
     items, more = history.query(
         session_id,
         SESSION_SK if first_ascending else MESSAGE_PREFIX,
-        _LAST_MESSAGE,
+        LAST_MESSAGE,
         descending=descending,
         limit=limit + 1 if first_ascending else limit,
         after=after,
@@ -507,7 +506,7 @@ def every_page(session_id: str, page_size: int = EXPORT_PAGE) -> Iterator[list[M
     after: str | None = None
     while True:
         items, more = history.query(
-            session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=False, limit=page_size, after=after
+            session_id, MESSAGE_PREFIX, LAST_MESSAGE, descending=False, limit=page_size, after=after
         )
         raw_messages = [raw for raw in items if history.is_message(raw)]
         records = history.messages_of(raw_messages, key)

@@ -21,13 +21,12 @@ from chatvault.core.errors import SessionNotFoundError
 from chatvault.dal import conversation_keys, history, sessions
 from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import SessionItem
-from chatvault.dal.aws.keys import MESSAGE_PREFIX, SESSION_SK
+from chatvault.dal.aws.keys import LAST_MESSAGE, MESSAGE_PREFIX, SESSION_SK
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.messages import ReplyLock
 from chatvault.dal.session_conditions import owns, writable
 from chatvault.models.domain import MessageRecord, Principal
 
-_LAST_MESSAGE = MESSAGE_PREFIX + "~"
 # Messages a Query while looking for a reply after its user message: the reply follows it at once
 # unless other messages were appended while it was being made.
 FIND_PAGE = 25
@@ -38,7 +37,7 @@ def context(session_id: str, limit: int, key: bytes | None, before: str | None =
     """The session's newest `limit` messages (below position `before`, when given), oldest first,
     opened under the session's key (None: a legacy session): one strongly consistent Query, newest
     first."""
-    high = MESSAGE_PREFIX + before if before is not None else _LAST_MESSAGE
+    high = MESSAGE_PREFIX + before if before is not None else LAST_MESSAGE
     items, _ = history.query(session_id, MESSAGE_PREFIX, high, descending=True, limit=limit, after=None)
     records = history.messages_of(items, key)
     return [r for r in reversed(records) if before is None or r.position < before]
@@ -56,7 +55,7 @@ def find(session_id: str, after: str, message_id: str, key: bytes | None) -> Mes
     start: str | None = after
     while True:
         items, more = history.query(
-            session_id, MESSAGE_PREFIX, _LAST_MESSAGE, descending=False, limit=FIND_PAGE, after=start
+            session_id, MESSAGE_PREFIX, LAST_MESSAGE, descending=False, limit=FIND_PAGE, after=start
         )
         raw_messages = [raw for raw in items if history.is_message(raw)]
         # a reply: a client's own message cannot pose as one

@@ -16,12 +16,10 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chatvault.dal import sessions
 from chatvault.dal.aws import connection, side_reads
 from chatvault.dal.aws.items import ChatItem, SessionItem, UploadItem
-from chatvault.dal.aws.keys import SESSION_SK, UPLOAD_PREFIX
+from chatvault.dal.aws.keys import LAST_UPLOAD, SESSION_SK, UPLOAD_PREFIX
 from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
 from chatvault.dal.session_items import as_stored, record_of
 from chatvault.models.domain import SessionRecord, UploadRecord
-
-_LAST_UPLOAD = UPLOAD_PREFIX + "~"
 
 
 def record_of_item(item: UploadItem) -> UploadRecord:
@@ -61,7 +59,7 @@ def page(
     connection.of(UploadItem)
     results = UploadItem.query(
         session_id,
-        UploadItem.sk.between(UPLOAD_PREFIX, _LAST_UPLOAD),
+        UploadItem.sk.between(UPLOAD_PREFIX, LAST_UPLOAD),
         consistent_read=True,
         limit=limit,
         page_size=limit,
@@ -79,7 +77,7 @@ def all_of(session_id: str) -> Iterator[UploadRecord]:
     """Every upload of the session: one strongly consistent Query a page (1 MB)."""
     connection.of(UploadItem)
     for item in UploadItem.query(
-        session_id, UploadItem.sk.between(UPLOAD_PREFIX, _LAST_UPLOAD), consistent_read=True
+        session_id, UploadItem.sk.between(UPLOAD_PREFIX, LAST_UPLOAD), consistent_read=True
     ):
         yield record_of_item(item)
 

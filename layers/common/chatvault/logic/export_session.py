@@ -46,7 +46,7 @@ from chatvault.dal import (
     upload_records,
     uploads,
 )
-from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, authorize_live, principal_of, session_id_from_path
 from chatvault.logic.rules.limits import charge_session_hourly
 from chatvault.models.api import (
     EXPORT_FORMAT,
@@ -78,9 +78,7 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
     at = clock.now()
-    record = authorize(sessions.get(session_id), principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
+    record = authorize_live(sessions.get(session_id), principal, at)
     charge_session_hourly("export", session_id, at, settings.export_limit_per_hour, "was exported")
     deployment = timedelta(seconds=settings.retention_seconds)
     files = [

@@ -30,12 +30,7 @@ def get_shared(raw_share_id: str, limit: int, raw_cursor: str | None) -> SharedC
         raise ShareNotFoundError()
     share_id = raw_share_id
     scope = f"shared:{share_id}"
-    start = cursor.decode(scope, raw_cursor)
-    after = None
-    if start is not None:
-        after = start.get("p")
-        if set(start) != {"p"} or not message_keys.is_position(after):
-            raise InvalidCursorError()
+    after = cursor.decode_field(scope, raw_cursor, "p", message_keys.is_position)
     at = clock.now()
     session_id = shares.session_of(share_id)
     found = shares.opened(session_id, share_id) if session_id is not None else None

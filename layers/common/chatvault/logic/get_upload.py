@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chatvault.core import clock
-from chatvault.core.errors import SessionNotFoundError, UploadNotFoundError
+from chatvault.core.errors import UploadNotFoundError
 from chatvault.core.settings import get_settings
 from chatvault.dal import upload_records, uploads
 from chatvault.logic.rules.access import (
     Caller,
-    authorize,
+    authorize_live,
     is_canonical_id,
     principal_of,
     session_id_from_path,
@@ -29,9 +29,7 @@ def get_upload(raw_session_id: str, raw_upload_id: str, caller: Caller) -> Uploa
         upload_id = "00000000-0000-0000-0000-000000000000"  # still check the session first
     at = clock.now()
     head, upload = upload_records.with_session(session_id, upload_id)
-    record = authorize(head, principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
+    record = authorize_live(head, principal, at)
     settings = get_settings()
     deployment = timedelta(seconds=settings.retention_seconds)
     if (

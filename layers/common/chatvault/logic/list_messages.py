@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from chatvault.core import clock
-from chatvault.core.errors import InvalidCursorError, SessionNotFoundError
+from chatvault.core.errors import InvalidCursorError
 from chatvault.core.settings import get_settings
 from chatvault.dal import messages
 from chatvault.logic.rules import cursor
-from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, authorize_live, principal_of, session_id_from_path
 from chatvault.models.api import MessageListOut, MessageOut
 from chatvault.models.domain import Principal, SessionRecord
 
@@ -52,7 +52,5 @@ def list_messages(
 
 def _check_head(head: SessionRecord | None, principal: Principal, at: datetime) -> SessionRecord:
     """404 unless the session is the caller's and live (not expired, not being erased)."""
-    record = authorize(head, principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
+    record = authorize_live(head, principal, at)
     return record

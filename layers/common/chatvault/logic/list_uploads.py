@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chatvault.core import clock
-from chatvault.core.errors import InvalidCursorError, SessionNotFoundError
 from chatvault.core.settings import get_settings
 from chatvault.dal import upload_records
 from chatvault.logic.rules import cursor
 from chatvault.logic.rules.access import (
     Caller,
-    authorize,
+    authorize_live,
     is_canonical_id,
     principal_of,
     session_id_from_path,
@@ -26,17 +25,10 @@ def list_uploads(
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
     scope = f"uploads:{session_id}"
-    start = cursor.decode(scope, raw_cursor)
-    after = None
-    if start is not None:
-        after = start.get("u")
-        if set(start) != {"u"} or not isinstance(after, str) or not is_canonical_id(after):
-            raise InvalidCursorError()
+    after = cursor.decode_field(scope, raw_cursor, "u", is_canonical_id)
     at = clock.now()
     head, uploads, last = upload_records.page(session_id, limit, after)
-    record = authorize(head, principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
+    record = authorize_live(head, principal, at)
     deployment = timedelta(seconds=get_settings().retention_seconds)
     return UploadInfoListOut(
         items=[

@@ -24,7 +24,7 @@ from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys, feedback, sessions
 from chatvault.logic.rules.access import (
     Caller,
-    authorize,
+    authorize_live,
     is_canonical_id,
     principal_of,
     session_id_from_path,
@@ -68,9 +68,7 @@ def _write(raw_session_id: str, raw_message_id: str, given: Feedback | None, cal
     at = clock.now()
     key_soon = conversation_keys.KeySoon(session_id, at)
     try:
-        record = authorize(sessions.state(session_id), principal)
-        if not record.is_live(at):
-            raise SessionNotFoundError()
+        record = authorize_live(sessions.state(session_id), principal, at)
         key = key_soon.named(record.key_id)
     except conversation_keys.KeyGone as gone:
         raise SessionNotFoundError() from gone

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 
 from chatvault.core import clock
 from chatvault.core.errors import (
-    InvalidCursorError,
-    SessionNotFoundError,
     ShareNotFoundError,
     StorageUnavailableError,
 )
@@ -21,7 +19,7 @@ from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import sessions, shares
 from chatvault.dal.session_items import as_stored
 from chatvault.logic.rules import cursor
-from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, authorize_live, principal_of, session_id_from_path
 from chatvault.logic.rules.limits import charge_session_hourly
 from chatvault.models.api import RevokedShareOut, ShareListOut, ShareOut
 from chatvault.models.domain import Principal, SessionRecord, ShareRecord, retention_of
@@ -75,12 +73,7 @@ def list_shares(raw_session_id: str, caller: Caller, limit: int, raw_cursor: str
     session_id = session_id_from_path(raw_session_id)
     principal = principal_of(caller)
     scope = f"shares:{session_id}"
-    start = cursor.decode(scope, raw_cursor)
-    after = None
-    if start is not None:
-        after = start.get("h")
-        if set(start) != {"h"} or not isinstance(after, str) or not is_share_id(after):
-            raise InvalidCursorError()
+    after = cursor.decode_field(scope, raw_cursor, "h", is_share_id)
     at = clock.now()
     _live(session_id, principal, at)
     found, last = shares.page(session_id, limit, after)
@@ -102,7 +95,5 @@ def revoke_share(raw_session_id: str, raw_share_id: str, caller: Caller) -> Revo
 
 def _live(session_id: str, principal: Principal, at: datetime) -> SessionRecord:
     """The session's item (one strongly consistent GetItem): 404 unless it is the caller's and live."""
-    record = authorize(sessions.state(session_id), principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
+    record = authorize_live(sessions.state(session_id), principal, at)
     return record

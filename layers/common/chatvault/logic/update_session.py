@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chatvault.core import clock
-from chatvault.core.errors import SessionNotFoundError, ValidationFailedError
+from chatvault.core.errors import ValidationFailedError
 from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import retention as retained
 from chatvault.dal import sessions
-from chatvault.logic.rules.access import Caller, authorize, principal_of, session_id_from_path
+from chatvault.logic.rules.access import Caller, authorize_live, principal_of, session_id_from_path
 from chatvault.logic.rules.limits import charge_session_hourly
 from chatvault.logic.rules.session_state import raise_for, refused
 from chatvault.models.api import SessionOut, UpdateSessionRequest
@@ -68,8 +68,6 @@ def _charge_retention_change(session_id: str, principal: Principal, at: datetime
     RETENTION_CHANGE_LIMIT_PER_HOUR of them an hour (429 beyond). Counted for the session's own
     caller only (its state read first, one GetItem on this rare path): no one else can use up its
     count."""
-    record = authorize(sessions.state(session_id), principal)
-    if not record.is_live(at):
-        raise SessionNotFoundError()
+    authorize_live(sessions.state(session_id), principal, at)
     limit = settings.retention_change_limit_per_hour
     charge_session_hourly("retention", session_id, at, limit, "changed its retention")

@@ -22,6 +22,9 @@ MESSAGE_PREFIX = "M#"
 MESSAGE_ID_PREFIX = "!I#"
 SHARE_PREFIX = "!H#"
 UPLOAD_PREFIX = "U#"  # sorts above every message (`M#~` ends the history range)
+# the upper bounds of the history and upload ranges: "~" sorts above every digit and id character
+LAST_MESSAGE = MESSAGE_PREFIX + "~"
+LAST_UPLOAD = UPLOAD_PREFIX + "~"
 
 OWNER_INDEX = "by_owner"
 ERASING_INDEX = "by_erasing"  # sparse: session items marked for erasure, for the sweep to finish

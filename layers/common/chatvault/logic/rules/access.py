@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -105,5 +106,14 @@ def check_role(role: str, caller: Caller) -> None:
 def authorize(record: SessionRecord | None, principal: Principal) -> SessionRecord:
     """The session if the principal may see it; otherwise 404, never telling which check failed."""
     if record is None or not principal.may_use(record):
+        raise SessionNotFoundError()
+    return record
+
+
+def authorize_live(record: SessionRecord | None, principal: Principal, at: datetime) -> SessionRecord:
+    """The session if it is the principal's and live at `at` (not expired, not being erased);
+    otherwise 404, never telling which check failed."""
+    record = authorize(record, principal)
+    if not record.is_live(at):
         raise SessionNotFoundError()
     return record

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chatvault.core.errors import InvalidCursorError
@@ -35,6 +35,18 @@ def decode(scope: str, cursor: str | None) -> dict[str, Any] | None:
     if cursor is None:
         return None
     return decode_any([scope], cursor)[1]
+
+
+def decode_field(scope: str, cursor: str | None, field: str, valid: Callable[[str], bool]) -> str | None:
+    """A cursor whose key is one string (the last id or position of the page before): that value, None
+    without a cursor, 400 when it is not one this list would have written."""
+    key = decode(scope, cursor)
+    if key is None:
+        return None
+    value = key.get(field)
+    if set(key) != {field} or not isinstance(value, str) or not valid(value):
+        raise InvalidCursorError()
+    return value
 
 
 def decode_any(scopes: Collection[str], cursor: str) -> tuple[str, dict[str, Any]]:
