@@ -1084,3 +1084,13 @@ def test_the_streaming_api_keeps_the_http_apis_rules() -> None:
     # the chat function and the streaming one read the same model settings
     chat = RESOURCES["ChatFunction"]["Properties"]["Environment"]["Variables"]
     assert {k: v for k, v in variables.items() if k in chat} == chat
+
+
+def test_parameter_bounds_are_the_code_s() -> None:
+    """A parameter's range is the setting's (chatvault/core/bounds.py), written again in the template
+    only because YAML cannot import it: the two are held equal here."""
+    from chatvault.core import bounds
+
+    parameters = TEMPLATE["Parameters"]
+    assert parameters["MaxUploadBytes"]["MaxValue"] == bounds.UPLOAD_BYTES_MAX
+    assert parameters["RetentionHours"]["MaxValue"] == bounds.RETENTION_HOURS_MAX

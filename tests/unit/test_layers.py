@@ -92,3 +92,62 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     assert _imports(bad) == {"chatvault.logic.chat", "chatvault.core.clock"}
     assert _room("chatvault.logic.chat") == "logic"
     assert RANK["logic"] < RANK["dal"]
+
+
+# What the storage modules may read from the settings themselves: where things are (tables, bucket,
+# queue, secret, the issuer's keys) and how long the audit table keeps an entry. Every other setting
+# (retention, limits, modes) is the use case's to read, once per request, and to pass down.
+DAL_SETTINGS = {
+    "table_name",
+    "audit_table",
+    "limits_table",
+    "keys_table",
+    "uploads_bucket",
+    "events_queue_url",
+    "fingerprint_secret",
+    "jwt_issuer",
+    "audit_retention_days",
+}
+
+
+def _settings_read(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    read = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "get_settings"
+    }
+    bare = [  # get_settings() kept whole (its reads could not be checked here)
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "get_settings"
+    ]
+    if len(bare) > sum(
+        isinstance(n, ast.Attribute) and isinstance(n.value, ast.Call) and n.value in bare
+        for n in ast.walk(tree)
+    ):
+        read.add("get_settings() kept whole")
+    read |= {  # TableName("<setting>")
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "TableName"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    return read
+
+
+def test_the_storage_modules_read_only_where_things_are() -> None:
+    read = {
+        str(path.relative_to(PACKAGE)): _settings_read(path) - DAL_SETTINGS
+        for path in (PACKAGE / "dal").rglob("*.py")
+    }
+    # TableName itself: it reads the setting its users name (checked above, at each TableName(...))
+    read["dal/aws/items.py"].discard("get_settings() kept whole")
+    assert {module: extra for module, extra in read.items() if extra} == {}
+    assert "audit_retention_days" in _settings_read(
+        PACKAGE / "dal/audit.py"
+    )  # the check reads what it should

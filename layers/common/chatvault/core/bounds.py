@@ -10,6 +10,8 @@ FEEDBACK_COMMENT_CHARS = 1000
 # The longest RetentionHours a deployment may set (ten years); a conversation's own retention_hours
 # is at most its deployment's, checked against the setting
 RETENTION_HOURS_MAX = 24 * 365 * 10
+# S3's largest single PUT or POST: the most a deployment's MaxUploadBytes may allow
+UPLOAD_BYTES_MAX = 5 * 1024**3
 METADATA_PAIRS = 16
 METADATA_KEY_CHARS = 64
 METADATA_VALUE_CHARS = 512
@@ -19,6 +21,10 @@ MODEL_CHARS = 128
 ERROR_MESSAGE_CHARS = 2048
 # A canonical id (session, message, upload): a lowercase UUID, unanchored so that keys can embed it
 UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# An id as a request may spell it (either case; the models lower it to the canonical form), and a
+# client-chosen session id, which must be a version 4 UUID. Anchored, as a JSON Schema pattern is.
+UUID_TEXT_PATTERN = "^" + UUID_PATTERN.replace("a-f", "a-fA-F") + "$"
+UUID4_TEXT_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
 # type/subtype, no parameters (the presigned POST pins it exactly)
 CONTENT_TYPE_PATTERN = r"^[A-Za-z0-9][\w.+-]*/[\w.+-]+$"
 

@@ -40,8 +40,8 @@ Title = Annotated[str, StringConstraints(max_length=bounds.TITLE_CHARS)]
 
 # Ids in the canonical hyphenated form only (any case; stored lowercase): the document declares exactly
 # this pattern, so what it calls valid is what the service accepts. A client-chosen session id is a v4.
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-UUID4_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+UUID_PATTERN = bounds.UUID_TEXT_PATTERN
+UUID4_PATTERN = bounds.UUID4_TEXT_PATTERN
 
 
 def _uuid_text(value: object) -> object:
@@ -497,8 +497,7 @@ class StopReplyOut(ApiModel):
     )
 
 
-MAX_UPLOAD_BYTES = 5 * 1024**3  # S3's largest single PUT/POST; MaxUploadBytes may not exceed it
-UploadSize = Annotated[int, Field(ge=1, le=MAX_UPLOAD_BYTES), BeforeValidator(_integral)]
+UploadSize = Annotated[int, Field(ge=1, le=bounds.UPLOAD_BYTES_MAX), BeforeValidator(_integral)]
 ContentType = Annotated[
     str, StringConstraints(min_length=3, max_length=255, pattern=bounds.CONTENT_TYPE_PATTERN)
 ]
