@@ -71,7 +71,9 @@ class Settings(BaseModel):
     # MaxSessionMessages: a session's ceiling, so that its export and its erase finish within one call:
     # 1,500 messages of MaxMessageChars 4-byte characters are 197 MB (the benchmark report, section 8)
     max_session_messages: int = Field(default=1_500, alias="MAX_SESSION_MESSAGES", ge=1, le=100_000)
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1, le=bounds.UPLOAD_BYTES_MAX)
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1, le=bounds.UPLOAD_BYTES_MAX
+    )
     # AllowedUploadTypes: the content types an upload may declare (a comma-separated list, lowercased)
     allowed_upload_types: Annotated[tuple[ContentTypeName, ...], BeforeValidator(_comma_list)] = Field(
         default=DEFAULT_UPLOAD_TYPES, alias="ALLOWED_UPLOAD_TYPES", min_length=1
