@@ -15,6 +15,9 @@ from infra.local.gateway import Gateway, match_route
 from infra.local.runtime import LambdaContext
 from infra.template import Stack
 
+# The uploads bucket as the local stack and the in-process emulator name it (infra/template.py)
+BUCKET = "chatvault-local-uploadsbucket"
+
 ROUTES = sorted(Stack.from_template().routes(), key=lambda r: r.priority)
 _TIMEOUTS = {name: fn.timeout for name, fn in Stack.from_template().functions().items()}
 # LogicalId -> handler module, from each function's CodeUri (functions/<name>/)
@@ -219,3 +222,10 @@ def unseal_in_place(session_id: str) -> None:
         ddb.put_item(TableName=table, Item=item)
     conversation_keys.KeyItem(session_id).delete()
     conversation_keys.forget()
+
+
+def s3() -> Any:
+    """The in-process emulator's S3 (the `aws` fixture's)."""
+    import boto3
+
+    return boto3.client("s3", region_name="us-east-1")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers import BUCKET
 from tests.integration.local_stack import PAST_INLINE_MESSAGES, LocalStack, fill_past_inline
 
 pytestmark = pytest.mark.http
@@ -885,8 +886,6 @@ def test_stop_ends_the_reply_and_an_abort_only_stops_reading(slow_page: Any, slo
 
 # ---- the sealed export object ---------------------------------------------------------------------
 
-BUCKET = "chatvault-local-uploadsbucket"
-
 
 def _sealed_link(
     stack: LocalStack, plaintext: bytes, extension: str, chunk_bytes: int, **change: Any
@@ -895,11 +894,9 @@ def _sealed_link(
     the service would answer with (`change`: how the stored object differs from the sealed one)."""
     import base64
 
-    import boto3
-
     from chatvault.core import seal
 
-    s3 = boto3.client("s3", endpoint_url=stack.moto, region_name="us-east-1")
+    s3 = stack.client("s3")
     sid = str(uuid.uuid4())
     name = f"exports/{sid}/{uuid.uuid4()}.{extension}"
     key = seal.export_key(seal.new_key(), sid, name)

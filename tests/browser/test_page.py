@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -23,10 +22,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.browser.conftest import CHROMIUM_ARGS, UNLIMITED, chromium_path
+from tests.helpers import BUCKET
 from tests.integration.local_stack import LocalStack, local_stack, table_items
 
 pytestmark = pytest.mark.http
-BUCKET = "chatvault-local-uploadsbucket"
 KEY = "chatvault.session"
 PENDING = f"{KEY}.erase"  # the erase a quick exit left to finish
 RESET = "no longer available"
@@ -76,18 +75,8 @@ def _notices(page: Any) -> str:
     )
 
 
-def _s3(stack: LocalStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.moto,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def _objects(stack: LocalStack, sid: str) -> list[str]:
-    listed = _s3(stack).list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sid}/")
+    listed = stack.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=f"uploads/{sid}/")
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
@@ -314,7 +303,7 @@ def test_an_upload_reaches_the_bucket(page: Any, page_stack: LocalStack) -> None
     assert page.locator("#upload-progress").is_hidden()
     (key,) = _objects(page_stack, sid)
     assert key == f"uploads/{sid}/{item.get_attribute('data-upload-id')}"
-    assert _s3(page_stack).get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+    assert page_stack.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
 
 
 def test_the_panic_button_erases_everything_after_a_confirmation(page: Any, page_stack: LocalStack) -> None:

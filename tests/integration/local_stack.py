@@ -35,6 +35,17 @@ class LocalStack:
     log: Path
     state: Path
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's emulator (its tables, bucket, queues), whatever the test's
+        own AWS environment says."""
+        return boto3.client(
+            service,
+            endpoint_url=self.moto,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
 
 @contextmanager
 def local_stack(tmp: Path, overrides: str = "", env: dict[str, str] | None = None) -> Iterator[LocalStack]:

@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 from chatvault.core import seal
@@ -161,10 +160,9 @@ def test_restore_copy_brings_back_a_lost_conversation_from_a_restored_table(stac
     """The runbook's step 3: a conversation deleted from the live table by mistake comes back from the
     restored table, and reads as before; nothing live is overwritten; the restored table is refused
     when it is the live one."""
-    import boto3
 
     live, restored = "chatvault-local-SessionsTable", f"chatvault-restored-{uuid.uuid4().hex[:8]}"
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    ddb = stack.client("dynamodb")
     base = f"{stack.api}/api/v1/sessions"
     session = requests.post(base, json={"title": "kept"}, timeout=10).json()
     sid, headers = session["session_id"], {"X-Session-Token": session["session_token"]}
@@ -240,7 +238,7 @@ PLAINTEXT = ("preview", "title", "metadata", "content", "meta")
 
 
 def _partition(stack: LocalStack, session_id: str) -> list[dict[str, Any]]:
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    ddb = stack.client("dynamodb")
     items: list[dict[str, Any]] = ddb.query(
         TableName=SESSIONS_TABLE,
         KeyConditionExpression="pk = :pk",
@@ -253,7 +251,7 @@ def _partition(stack: LocalStack, session_id: str) -> list[dict[str, Any]]:
 def _make_legacy(stack: LocalStack, session_id: str) -> None:
     """The session as it was written before conversations had keys: its items' sealed values opened
     (under the key the deployment holds for it) and stored as plaintext, its key gone."""
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    ddb = stack.client("dynamodb")
     key = _held_keys(stack)[session_id]
     for item in _partition(stack, session_id):
         sk = item["sk"]["S"]

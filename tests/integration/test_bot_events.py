@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import requests
 
 from examples.echo_bot import bot
@@ -71,7 +70,7 @@ def _until(condition: Callable[[], Any], within: float, what: str) -> Any:
 
 
 def _sqs(stack: LocalStack) -> Any:
-    return boto3.client("sqs", endpoint_url=stack.moto, region_name="us-east-1")
+    return stack.client("sqs")
 
 
 def _queue_settled(stack: LocalStack) -> bool:

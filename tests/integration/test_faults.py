@@ -19,11 +19,10 @@ from botocore.exceptions import ClientError
 
 from chatvault.core import clock
 from chatvault.logic.sweep_orphans import sweep_orphans
-from tests.helpers import assert_error, call, context, create
+from tests.helpers import BUCKET, assert_error, call, context, create
 
 pytestmark = pytest.mark.usefixtures("aws")
 TABLE = "chatvault-local-SessionsTable"
-BUCKET = "chatvault-local-uploadsbucket"
 REAL_CALL = botocore.client.BaseClient._make_api_call
 
 

@@ -7,7 +7,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
@@ -120,7 +119,7 @@ def test_delete_leaves_no_message_item_in_any_table(stack: LocalStack) -> None:
     receipt = requests.delete(url, headers=auth, timeout=30).json()
     assert receipt["erased"]["messages"] == 40
     sid = url.rsplit("/", 1)[1]
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    ddb = stack.client("dynamodb")
     for table in ddb.list_tables()["TableNames"]:
         dump = json.dumps(ddb.scan(TableName=table)["Items"], default=repr)
         assert sid not in dump

@@ -13,24 +13,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
+from tests.helpers import BUCKET
 from tests.integration.local_stack import LocalStack
 
 pytestmark = pytest.mark.http
-BUCKET = "chatvault-local-uploadsbucket"
-
-
-def _s3(stack: LocalStack) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.moto,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _session(stack: LocalStack, headers: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
@@ -106,9 +95,11 @@ def test_an_object_against_its_declaration_is_deleted(stack: LocalStack) -> None
         json={"filename": "a.png", "content_type": "image/png", "size": 100},
     ).json()
     # written past the form (moto does not enforce presigned-POST policies; S3 would refuse the form)
-    _s3(stack).put_object(Bucket=BUCKET, Key=form["key"], Body=b"<script>", ContentType="text/html")
+    stack.client("s3").put_object(Bucket=BUCKET, Key=form["key"], Body=b"<script>", ContentType="text/html")
 
-    assert _until(lambda: "Contents" not in _s3(stack).list_objects_v2(Bucket=BUCKET, Prefix=form["key"]))
+    assert _until(
+        lambda: "Contents" not in stack.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=form["key"])
+    )
     assert _until(lambda: _statuses(url, auth) == {})
 
 
@@ -173,18 +164,12 @@ def _bearer(sub: str) -> dict[str, str]:
 
 def _everything(stack: LocalStack) -> list[str]:
     """Every item of every table (every page) and every key of the bucket, as text."""
-    ddb = boto3.client(
-        "dynamodb",
-        endpoint_url=stack.moto,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ddb = stack.client("dynamodb")
     found = []
     for table in ddb.list_tables()["TableNames"]:
         for page in ddb.get_paginator("scan").paginate(TableName=table):
             found += [json.dumps(item, default=repr) for item in page["Items"]]
-    for page in _s3(stack).get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+    for page in stack.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         found += [o["Key"] for o in page.get("Contents", [])]
     return found
 

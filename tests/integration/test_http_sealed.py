@@ -16,7 +16,6 @@ import time
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -26,6 +25,7 @@ from chatvault_client import ChatVault, TransportError
 
 from chatvault.core import seal
 from chatvault.dal import conversation_keys
+from tests.helpers import BUCKET
 from tests.integration.local_stack import LocalStack, fill_past_inline, table_items
 
 pytestmark = pytest.mark.http
@@ -33,14 +33,13 @@ TIMEOUT = 30
 SESSIONS = "chatvault-local-SessionsTable"
 KEYS = "chatvault-local-KeysTable"
 SECRET = "chatvault-local-FingerprintSecret"
-BUCKET = "chatvault-local-uploadsbucket"
 LOCAL = Credentials("testing", "testing")  # what the local gateway's SigV4 check accepts
 # the fields a sealed value may sit in, as dal/aws/items.py lays them out
 SEALED_FIELDS = ("sealed", "sealed_preview", "sealed_title", "sealed_metadata")
 
 
 def _ddb(stack: LocalStack) -> Any:
-    return boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    return stack.client("dynamodb")
 
 
 def _service_append(stack: LocalStack, session_id: str, body: dict[str, Any]) -> requests.Response:
@@ -94,7 +93,7 @@ def _conversation(stack: LocalStack, marker: str) -> tuple[str, str, dict[str, s
 def _held_keys(stack: LocalStack) -> dict[str, bytes]:
     """Every key the deployment still holds, unwrapped as the service unwraps them: the keys table's
     items, under the key derived from the deployment's secret (dal/secret.py wrapping_key)."""
-    secrets = boto3.client("secretsmanager", endpoint_url=stack.moto, region_name="us-east-1")
+    secrets = stack.client("secretsmanager")
     master = secrets.get_secret_value(SecretId=SECRET)["SecretString"].encode()
     wrapping = hmac.new(master, b"conversation-key-wrap:v1", hashlib.sha256).digest()
     held = {}
@@ -217,7 +216,7 @@ def test_a_large_export_is_sealed_under_a_key_only_its_answer_carries_and_erased
     Python client opens it to the export, and the panic button leaves neither the object nor anything
     to derive its key from."""
     marker = f"export-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client("s3", endpoint_url=stack.moto, region_name="us-east-1")
+    s3 = stack.client("s3")
     browser = ChatVault(stack.api)
     created = browser.create_session(title=f"title {marker}")
     assert created.session_token

@@ -405,9 +405,7 @@ def test_fingerprints_are_keyed_by_a_secret_that_is_never_logged(stack: LocalSta
         headers=headers,
         timeout=10,
     )
-    audit = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1").scan(
-        TableName="chatvault-local-AuditTable"
-    )["Items"]
+    audit = stack.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"]
     actors = {item["actor"]["S"] for item in audit if "actor" in item}
     assert actors
     public_salts = (
@@ -420,8 +418,8 @@ def test_fingerprints_are_keyed_by_a_secret_that_is_never_logged(stack: LocalSta
     }
     assert not actors & guesses
     assert "127.0.0.1" not in json.dumps(table_items(stack), default=repr)
-    value = boto3.client("secretsmanager", endpoint_url=stack.moto, region_name="us-east-1").get_secret_value(
-        SecretId="chatvault-local-FingerprintSecret"
-    )["SecretString"]
+    value = stack.client("secretsmanager").get_secret_value(SecretId="chatvault-local-FingerprintSecret")[
+        "SecretString"
+    ]
     assert len(value) >= 32
     assert value not in stack.log.read_text()

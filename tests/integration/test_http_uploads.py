@@ -8,28 +8,17 @@ import subprocess
 import sys
 import uuid
 
-import boto3
 import pytest
 import requests
 
+from tests.helpers import BUCKET
 from tests.integration.local_stack import ROOT, LocalStack
 
 pytestmark = pytest.mark.http
-BUCKET = "chatvault-local-uploadsbucket"
-
-
-def _s3(stack: LocalStack):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.moto,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _keys(stack: LocalStack) -> set[str]:
-    return {o["Key"] for o in _s3(stack).list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    return {o["Key"] for o in stack.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])}
 
 
 def test_upload_through_the_form_then_the_panic_button(stack: LocalStack) -> None:
@@ -61,10 +50,12 @@ def test_upload_through_the_form_then_the_panic_button(stack: LocalStack) -> Non
     assert receipt["erased"]["uploads"] == 2
     assert not [k for k in _keys(stack) if created["session_id"] in k]
     # no noncurrent version and no delete marker names the session either: deleted means gone
-    versions = _s3(stack).list_object_versions(Bucket=BUCKET, Prefix=f"uploads/{created['session_id']}/")
+    versions = stack.client("s3").list_object_versions(
+        Bucket=BUCKET, Prefix=f"uploads/{created['session_id']}/"
+    )
     assert not versions.get("Versions")
     assert not versions.get("DeleteMarkers")
-    assert _s3(stack).get_bucket_versioning(Bucket=BUCKET).get("Status") is None
+    assert stack.client("s3").get_bucket_versioning(Bucket=BUCKET).get("Status") is None
 
 
 def test_only_the_allowed_content_types_get_a_form(stack: LocalStack) -> None:
@@ -97,7 +88,7 @@ def test_sweep_by_make_invoke_removes_only_orphans(stack: LocalStack) -> None:
         "uploads/not-a-session/a": True,
         f"elsewhere/{orphan}/a": True,
     }
-    s3 = _s3(stack)
+    s3 = stack.client("s3")
     for key in planted:
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
 

@@ -17,7 +17,7 @@ def test_a_resent_transaction_gets_the_first_answer_as_from_dynamodb(stack: Loca
     """botocore resends a TransactWriteItems with the same ClientRequestToken when it retries (after a
     read timeout, say); DynamoDB answers the repeat with the first call's success instead of running
     it again, where its condition would now fail."""
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    ddb = stack.client("dynamodb")
     pk = str(uuid.uuid4())
     request = {
         "TransactItems": [
@@ -43,7 +43,7 @@ def test_a_resent_transaction_gets_the_first_answer_as_from_dynamodb(stack: Loca
 def test_a_refused_transaction_leaves_every_item_as_it_was(stack: LocalStack) -> None:
     """The emulator rolls a refused transaction back item by item (moto's own rollback copies whole
     tables): what the earlier items of the transaction wrote is undone."""
-    ddb = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    ddb = stack.client("dynamodb")
     table = "chatvault-local-SessionsTable"
     pk = str(uuid.uuid4())
     ddb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": "a"}, "n": {"N": "1"}})

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 import requests
 from botocore.auth import SigV4Auth
@@ -760,7 +759,7 @@ def test_a_conversation_kept_less_long_forgets_what_it_passed(stack: LocalStack)
     user = ChatVault(stack.api).with_token(created.session_token or "")
     sid = created.session_id
     user.chat(sid, "Hello, my name is Ada")
-    table = boto3.client("dynamodb", endpoint_url=stack.moto, region_name="us-east-1")
+    table = stack.client("dynamodb")
     name = "chatvault-local-SessionsTable"
     old = [
         item

@@ -19,10 +19,9 @@ from chatvault.core.settings import get_settings
 from chatvault.dal import audit
 from infra.local import events
 from infra.template import Stack
-from tests.helpers import append_messages, assert_error, call, context, create
+from tests.helpers import BUCKET, append_messages, assert_error, call, context, create, s3
 
 pytestmark = pytest.mark.usefixtures("aws")
-BUCKET = "chatvault-local-uploadsbucket"
 TABLE = "chatvault-local-SessionsTable"
 
 
@@ -31,10 +30,6 @@ def queue() -> str:
     """The template's ObjectCreated rule in the emulator's EventBridge, with a queue as its target
     (as the local stack sets it up): every object written to the bucket is matched and queued."""
     return next(iter(events.provision(Stack.from_template(), None).values()))
-
-
-def _s3() -> Any:
-    return boto3.client("s3", region_name="us-east-1")
 
 
 def _session() -> tuple[str, str]:
@@ -93,7 +88,7 @@ def test_an_upload_is_pending_until_its_object_arrives_then_stored_with_a_downlo
     pending = call("GET", f"/api/v1/sessions/{sid}/uploads/{upload['upload_id']}", token=token)
     assert_error(pending, 404, "upload_not_found")
 
-    _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x" * 40, ContentType="image/png")
+    s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x" * 40, ContentType="image/png")
     (report,) = _confirm_queued(queue)
 
     assert report == {"stored": 1, "refused": 0, "ignored": 0}
@@ -105,7 +100,7 @@ def test_an_upload_is_pending_until_its_object_arrives_then_stored_with_a_downlo
     assert upload["key"] in got.body["download_url"]
     assert "X-Amz-Expires=300" in got.body["download_url"]
     # a repeated event (EventBridge delivers at least once) changes nothing
-    _s3().copy_object(Bucket=BUCKET, Key=upload["key"], CopySource={"Bucket": BUCKET, "Key": upload["key"]})
+    s3().copy_object(Bucket=BUCKET, Key=upload["key"], CopySource={"Bucket": BUCKET, "Key": upload["key"]})
     assert _confirm_queued(queue) == [{"stored": 0, "refused": 0, "ignored": 1}]
     assert _listed(sid, token)["items"] == [stored]
 
@@ -123,16 +118,16 @@ def test_an_object_gone_before_it_is_looked_at_is_ignored_whether_s3_answers_404
 
     sid, token = _session()
     upload = _issue(sid, token)
-    _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x", ContentType="image/png")
-    _s3().delete_object(Bucket=BUCKET, Key=upload["key"])
+    s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x", ContentType="image/png")
+    s3().delete_object(Bucket=BUCKET, Key=upload["key"])
 
     if answer == 403:  # what AWS answers the function's role (moto enforces no IAM: it says 404)
-        with Stubber(clients.client("s3")) as s3:
-            s3.add_client_error(
+        with Stubber(clients.client("s3")) as stubbed:
+            stubbed.add_client_error(
                 "head_object", service_error_code="403", service_message="Forbidden", http_status_code=403
             )
             reports = _confirm_queued(queue)
-            s3.assert_no_pending_responses()
+            stubbed.assert_no_pending_responses()
     else:
         reports = _confirm_queued(queue)
 
@@ -150,11 +145,11 @@ def test_an_object_that_does_not_match_its_declaration_is_deleted_with_its_uploa
     sid, token = _session()
     upload = _issue(sid, token, size=64)
 
-    _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x" * size, ContentType=content_type)
+    s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x" * size, ContentType=content_type)
     (report,) = _confirm_queued(queue)
 
     assert report == {"stored": 0, "refused": 1, "ignored": 0}
-    assert "Contents" not in _s3().list_objects_v2(Bucket=BUCKET, Prefix=upload["key"])
+    assert "Contents" not in s3().list_objects_v2(Bucket=BUCKET, Prefix=upload["key"])
     assert _listed(sid, token)["items"] == []
 
 
@@ -163,7 +158,7 @@ def test_an_object_with_no_upload_behind_it_is_deleted_and_foreign_keys_are_left
     unissued = f"uploads/{sid}/{uuid.uuid4()}"
     foreign = [f"uploads/{sid}/notes.txt", f"elsewhere/{uuid.uuid4()}"]
     for key in [unissued, *foreign]:
-        _s3().put_object(Bucket=BUCKET, Key=key, Body=b"x", ContentType="image/png")
+        s3().put_object(Bucket=BUCKET, Key=key, Body=b"x", ContentType="image/png")
 
     reports = _confirm_queued(queue)
 
@@ -174,7 +169,7 @@ def test_an_object_with_no_upload_behind_it_is_deleted_and_foreign_keys_are_left
             {"stored": 0, "refused": 0, "ignored": 1},
         )
     )  # elsewhere/ does not match the rule's prefix: no event at all
-    keys = {o["Key"] for o in _s3().list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    keys = {o["Key"] for o in s3().list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     assert unissued not in keys
     assert set(foreign) <= keys
 
@@ -221,11 +216,11 @@ def test_the_panic_button_erases_upload_records_and_export_objects(settings_env:
     _issue(sid, token)
     append_messages({"session_id": sid, "session_token": token}, 3)
     assert "download_url" in call("GET", f"/api/v1/sessions/{sid}/export", token=token).body
-    assert _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["KeyCount"] == 1
+    assert s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["KeyCount"] == 1
 
     assert call("DELETE", f"/api/v1/sessions/{sid}", token=token).status == 200
 
-    assert "Contents" not in _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")
+    assert "Contents" not in s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")
     items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=TABLE)["Items"]
     assert not [i for i in items if i["pk"]["S"] == sid]
 
@@ -325,9 +320,9 @@ def test_an_export_beyond_one_response_is_a_short_lived_link_to_the_same_export(
     assert reply.status == 200
     assert set(reply.body) == {"download_url", "expires_at", "encryption"}
     assert "X-Amz-Expires=900" in reply.body["download_url"]
-    (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    (stored,) = s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
     assert stored["Key"] in reply.body["download_url"]
-    linked = _opened(reply.body, _s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
+    linked = _opened(reply.body, s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
     assert {**linked, "exported_at": None} == {**inline, "exported_at": None}
     settings_env.setenv("EXPORT_INLINE_BYTES", "1")
     get_settings.cache_clear()
@@ -389,8 +384,8 @@ def test_a_large_export_is_written_in_parts_holding_one_part_at_most(
     assert min(sent[:-1]) >= 2048  # ... every one but the last at least a part ...
     largest_chunk = max(len(json.dumps(m, separators=(",", ":"))) for m in inline["messages"]) + 100
     assert max(sent) <= 2048 + 2 * (largest_chunk + 256)  # ... each about a part, never the whole export
-    (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
-    linked = _opened(reply.body, _s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
+    (stored,) = s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    linked = _opened(reply.body, s3().get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read())
     assert {**linked, "exported_at": None} == {**inline, "exported_at": None}
 
 
@@ -418,8 +413,8 @@ def test_an_export_that_fails_mid_way_leaves_no_parts_behind(
 
     assert_error(call("GET", f"/api/v1/sessions/{sid}/export", token=token), 503, "service_unavailable")
     assert sent  # parts had been sent ...
-    assert not _s3().list_multipart_uploads(Bucket=BUCKET).get("Uploads")  # ... and were aborted
-    assert not _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
+    assert not s3().list_multipart_uploads(Bucket=BUCKET).get("Uploads")  # ... and were aborted
+    assert not s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
 
 
 def test_a_session_may_be_exported_export_rate_limit_times_an_hour(settings_env: pytest.MonkeyPatch) -> None:
@@ -457,15 +452,15 @@ def test_the_sweep_deletes_export_objects_once_they_are_half_an_hour_old(
 
     keys = {f"exports/{uuid.uuid4()}/a.json", f"exports/{uuid.uuid4()}/b.md"}
     for key in keys:
-        _s3().put_object(Bucket=BUCKET, Key=key, Body=b"{}")
-    _s3().put_object(Bucket=BUCKET, Key="exports/not-a-session/c.json", Body=b"{}")
+        s3().put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+    s3().put_object(Bucket=BUCKET, Key="exports/not-a-session/c.json", Body=b"{}")
 
     assert sweep_orphans(lambda: 300_000).exports_deleted == 0  # young: kept
     later = clock.now() + timedelta(minutes=31)
     monkeypatch.setattr(clock, "now", lambda: later)
     assert sweep_orphans(lambda: 300_000).exports_deleted == 2
 
-    left = {o["Key"] for o in _s3().list_objects_v2(Bucket=BUCKET, Prefix="exports/")["Contents"]}
+    left = {o["Key"] for o in s3().list_objects_v2(Bucket=BUCKET, Prefix="exports/")["Contents"]}
     assert left == {"exports/not-a-session/c.json"}  # not one of ours: never touched
 
 
@@ -492,8 +487,8 @@ def users(jwt_mode: None) -> dict[str, list[str]]:
                 subject=user,
                 body={"filename": "f.png", "content_type": "image/png", "size": 5},
             ).body
-            _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"12345", ContentType="image/png")
-            _s3().put_object(Bucket=BUCKET, Key=f"exports/{sid}/{uuid.uuid4()}.json", Body=b"{}")
+            s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"12345", ContentType="image/png")
+            s3().put_object(Bucket=BUCKET, Key=f"exports/{sid}/{uuid.uuid4()}.json", Body=b"{}")
             owned[user].append(sid)
     return owned
 
@@ -505,7 +500,7 @@ def _left_of(session_ids: list[str]) -> list[str]:
     text = []
     for table in ddb.list_tables()["TableNames"]:
         text += [json.dumps(i, default=repr) for i in ddb.scan(TableName=table)["Items"]]  # sealed: bytes
-    text += [o["Key"] for o in _s3().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    text += [o["Key"] for o in s3().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     return [t for t in text if any(sid in t for sid in session_ids)]
 
 
@@ -609,7 +604,7 @@ def test_a_refusal_interrupted_between_record_and_object_is_finished_by_the_retr
 
     sid, token = _session()
     upload = _issue(sid, token)
-    _s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x", ContentType="text/html")
+    s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"x", ContentType="text/html")
     sqs = boto3.client("sqs", region_name="us-east-1")
     (message,) = sqs.receive_message(QueueUrl=queue).get("Messages", [])
     event = json.loads(message["Body"])
@@ -625,4 +620,4 @@ def test_a_refusal_interrupted_between_record_and_object_is_finished_by_the_retr
     assert _listed(sid, token)["items"] == []
 
     assert handler(event, context("ConfirmUploadFunction")) == {"stored": 0, "refused": 1, "ignored": 0}
-    assert "Contents" not in _s3().list_objects_v2(Bucket=BUCKET, Prefix=upload["key"])
+    assert "Contents" not in s3().list_objects_v2(Bucket=BUCKET, Prefix=upload["key"])

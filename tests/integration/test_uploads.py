@@ -14,10 +14,9 @@ import pytest
 
 from chatvault.core import clock
 from chatvault.core.settings import get_settings
-from tests.helpers import assert_error, call, create
+from tests.helpers import BUCKET, assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
-BUCKET = "chatvault-local-uploadsbucket"
 TABLE = "chatvault-local-SessionsTable"
 
 

@@ -16,9 +16,8 @@ import pytest
 from chatvault.core import clock, seal
 from chatvault.core.settings import get_settings
 from chatvault.dal import audit, conversation_keys, exports
-from tests.helpers import call, create
+from tests.helpers import BUCKET, call, create, s3
 
-BUCKET = "chatvault-local-uploadsbucket"
 SMALL = 16  # chunk bytes for the stream's own tests: many chunks of a few bytes
 
 
@@ -124,10 +123,6 @@ def test_a_chunk_of_another_object_or_a_copy_under_another_name_does_not_open() 
 MARKER = "marker-7c1e-what-a-person-wrote"
 
 
-def _s3() -> Any:
-    return boto3.client("s3", region_name="us-east-1")
-
-
 def _exported(sid: str, token: str, query: str = "") -> Any:
     reply = call("GET", f"/api/v1/sessions/{sid}/export", token=token, query=query)
     assert reply.status == 200, reply.body
@@ -135,8 +130,8 @@ def _exported(sid: str, token: str, query: str = "") -> Any:
 
 
 def _object(sid: str) -> tuple[str, bytes]:
-    (stored,) = _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
-    got = _s3().get_object(Bucket=BUCKET, Key=stored["Key"])
+    (stored,) = s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+    got = s3().get_object(Bucket=BUCKET, Key=stored["Key"])
     assert got["ContentType"] == "application/octet-stream"
     return stored["Key"], got["Body"].read()
 
@@ -198,7 +193,7 @@ def test_the_object_holds_nothing_a_person_wrote_and_opens_to_the_inline_export(
     assert {**opened, "exported_at": None} == {**inline, "exported_at": None}
     # the key is nowhere but in the answer: not in the audit trail, the object's metadata or a table
     assert link["encryption"]["key"] not in json.dumps([e.model_dump(mode="json") for e in audit.trail(sid)])
-    head = _s3().head_object(Bucket=BUCKET, Key=name)
+    head = s3().head_object(Bucket=BUCKET, Key=name)
     assert link["encryption"]["key"] not in json.dumps(head, default=str)
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     for table in ddb.list_tables()["TableNames"]:
@@ -216,11 +211,11 @@ def test_each_export_has_its_own_key_and_after_the_panic_button_none_can_be_deri
     get_settings.cache_clear()
     links = [_exported(sid, token).body, _exported(sid, token, "format=markdown").body]
     names = sorted(
-        o["Key"] for o in _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
+        o["Key"] for o in s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/")["Contents"]
     )
     assert len(names) == 2
     assert _key_of(links[0]) != _key_of(links[1])
-    by_name = {n: _s3().get_object(Bucket=BUCKET, Key=n)["Body"].read() for n in names}
+    by_name = {n: s3().get_object(Bucket=BUCKET, Key=n)["Body"].read() for n in names}
     markdown = next(n for n in names if n.endswith(".md"))
     transcript = seal.unseal_chunks(_key_of(links[1]), by_name[markdown]).decode()
     assert transcript.startswith(f"# title {MARKER}\n")
@@ -229,7 +224,7 @@ def test_each_export_has_its_own_key_and_after_the_panic_button_none_can_be_deri
 
     assert call("DELETE", f"/api/v1/sessions/{sid}", token=token).status == 200
 
-    assert not _s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
+    assert not s3().list_objects_v2(Bucket=BUCKET, Prefix=f"exports/{sid}/").get("Contents")
     conversation_keys.forget()
     assert conversation_keys.read(sid, clock.now()) is None  # nothing left to derive the keys from
 

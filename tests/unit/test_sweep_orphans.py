@@ -18,10 +18,9 @@ from chatvault.dal.aws.clients import client
 from chatvault.logic.rules.access import hash_token
 from chatvault.logic.sweep_orphans import sweep_orphans
 from chatvault.models.domain import NewSession, Principal
-from tests.helpers import store, stored_session
+from tests.helpers import BUCKET, store, stored_session
 
 pytestmark = pytest.mark.usefixtures("aws")
-BUCKET = "chatvault-local-uploadsbucket"
 
 
 def _session(hours: int = 720) -> str:
