@@ -1,10 +1,7 @@
 """GET /api/v1/shared/{share_id}: a shared conversation, read-only, without credentials
 (GetSharedFunction). AllowSharing=false: 404, as a route that does not exist."""
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from chatvault.core.observability import tracer
 from chatvault.core.settings import get_settings
@@ -31,10 +28,8 @@ app = ApiResolver(switched_on=lambda: get_settings().allow_sharing)
 @tracer.capture_method
 def get(
     share_id: str,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[
-        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
-    ] = None,
+    limit: docs.PageLimit = 50,
+    cursor: docs.PageCursor = None,
 ) -> Response[str]:
     return app.reply(get_shared(share_id, limit, cursor), headers=SHARED_HEADERS)
 

@@ -1,9 +1,6 @@
 """GET /api/v1/sessions: the caller's sessions, jwt mode only (ListSessionsFunction)."""
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from chatvault.core.observability import tracer
 from chatvault.http import docs
@@ -24,10 +21,8 @@ app = ApiResolver()
 )
 @tracer.capture_method
 def list_(
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[
-        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
-    ] = None,
+    limit: docs.PageLimit = 50,
+    cursor: docs.PageCursor = None,
 ) -> Response[str]:
     return app.reply(list_sessions(app.caller, limit, cursor))
 

@@ -2,10 +2,7 @@
 links, made, listed and revoked (ShareLinksFunction). AllowSharing=false: 404, as routes that do not
 exist."""
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from chatvault.core.observability import tracer
 from chatvault.core.settings import get_settings
@@ -47,10 +44,8 @@ def create(session_id: str) -> Response[str]:
 @tracer.capture_method
 def list_(
     session_id: str,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[
-        str | None, Query(min_length=1, description="`next_cursor` of the previous page.")
-    ] = None,
+    limit: docs.PageLimit = 50,
+    cursor: docs.PageCursor = None,
 ) -> Response[str]:
     return app.reply(list_shares(session_id, app.caller, limit, cursor))
 

@@ -3,8 +3,9 @@ every error status it can really answer, all with the one error body of http/err
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from chatvault.models.api import ErrorOut, ForbiddenOut
@@ -132,3 +133,8 @@ def responses(status: int, model: type[BaseModel], description: str, *errors: in
         if headers:
             documented[code]["headers"] = headers
     return documented
+
+
+# The page parameters of every list route
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+PageCursor = Annotated[str | None, Query(min_length=1, description="`next_cursor` of the previous page.")]
