@@ -220,7 +220,7 @@ def test_appends_are_limited_per_session_and_a_refusal_writes_nothing(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
     """AppendRateLimit: a burst of N from an idle session, then one every 60/N s; 429 with Retry-After."""
-    from chatvault.dal import pace
+    from chatvault.logic.rules import pace
 
     settings_env.setenv("APPEND_LIMIT_PER_MINUTE", "3")
     moment = clock.now()

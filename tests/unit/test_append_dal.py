@@ -14,6 +14,7 @@ from chatvault.dal import conversation_keys, erasure, messages, session_items, s
 from chatvault.dal.aws.items import SessionItem
 from chatvault.dal.aws.transaction import Transaction
 from chatvault.logic.rules.access import hash_token
+from chatvault.logic.rules.pace import AppendLimit
 from chatvault.models.domain import Appended, NewMessage, Principal, SessionChanges
 from tests.benchmarks.capacity import item_bytes
 from tests.helpers import stored_session
@@ -42,7 +43,7 @@ def _message(session_id: str, content: str = "hi", message_id: str | None = None
 def _append(
     message: NewMessage, principal: Principal = OWNER, per_minute: int = 0, ceiling: int = 10_000
 ) -> Appended:
-    return messages.append(message, principal, RETENTION, per_minute, ceiling)
+    return messages.append(message, principal, RETENTION, AppendLimit(per_minute), ceiling)
 
 
 def test_created_returns_the_stored_message_in_order() -> None:
@@ -273,7 +274,7 @@ def test_an_append_slides_a_session_by_its_own_retention_learned_with_its_key(
             conversation_keys.remember(sid, key, at + timedelta(hours=1), None)
         else:
             conversation_keys.forget()  # read with the key: one write
-        appended = messages.append(_message(sid), OWNER, deployment, 0, 10_000)
+        appended = messages.append(_message(sid), OWNER, deployment, AppendLimit(0), 10_000)
         assert appended.outcome == "created"
         assert appended.message is not None
         assert len(writes) == (2 if stale else 1), writes  # stale: refused, then written as stored

@@ -32,6 +32,7 @@ from chatvault.llm.context import CONTEXT_CHARS, turns_of
 from chatvault.logic import chat as chat_logic
 from chatvault.logic.chat import chat, reply_id_of
 from chatvault.logic.rules.access import Caller, hash_token
+from chatvault.logic.rules.pace import AppendLimit
 from chatvault.models.api import ChatRequest
 from chatvault.models.domain import MessageRecord, NewMessage, Principal
 from tests.helpers import stored_session
@@ -380,7 +381,7 @@ def test_a_plain_append_is_never_held_up_by_a_reply_being_made() -> None:
         ),
         OWNER,
         timedelta(hours=1),
-        0,
+        AppendLimit(0),
         100,
     )
     assert appended.outcome == "created"

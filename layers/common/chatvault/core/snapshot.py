@@ -5,7 +5,7 @@ the memory, and starts new instances from the snapshot instead of importing agai
 snapshot: nothing unique is created at import. Ids and tokens come from the OS at call time (uuid4,
 secrets), the retry jitter too (dal/aws/retry.py); the secret, the settings, the clients and the thread
 pool are created on first use, in an invocation, so no instance restored from the snapshot shares
-their state, and the only module state (dal/pace.py's memory of recent appends) is empty at import.
+their state, and the only module state (logic/rules/pace.py's memory of recent appends) is empty at import.
 
 What a snapshot can also hold: the AWS clients, which are costly to create (the botocore session and
 the service model: about 0.1 s each) but open no connection until their first request. `prime`

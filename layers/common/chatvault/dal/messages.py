@@ -38,7 +38,7 @@ from chatvault.core import clock
 from chatvault.core.clock import iso, millis
 from chatvault.core.errors import StorageUnavailableError
 from chatvault.core.seal import SealBroken
-from chatvault.dal import conversation_keys, history, pace, sessions
+from chatvault.dal import conversation_keys, history, sessions
 from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import (
     SEALED_PREVIEW,
@@ -63,6 +63,7 @@ from chatvault.models.domain import (
     MessageRecord,
     NewMessage,
     Pace,
+    Pacer,
     Principal,
     SessionRecord,
     retention_of,
@@ -115,7 +116,7 @@ def append(
     message: NewMessage,
     principal: Principal,
     retention: timedelta,
-    per_minute: int,
+    pacer: Pacer,
     ceiling: int | None,
     *,
     lock: ReplyLock | None = None,
@@ -140,7 +141,7 @@ def append(
         at = clock.now()
         key = _known(key, message.session_id, at)
         position = max(position_of(at), floor)
-        step = pace.step(message.session_id, per_minute, at, known_tat, first=attempt == 0)
+        step = pacer.step(message.session_id, at, known_tat, first=attempt == 0)
         stored = _record(message, position, at, retention_of(hours, retention))
         # the key this process holds (it knows its TTL) would trail the session's: move it in this one
         refresh_key = refresh_key or (
@@ -181,7 +182,7 @@ def append(
             if refused.failed("message"):  # another append took this very position
                 floor = max(floor, next_position(position))
             continue
-        pace.accepted(message.session_id, step)
+        pacer.accepted(message.session_id, step)
         if refresh_key:  # the key's TTL moved: so does this process's copy's
             _remember(message.session_id, key, stored.expires_at, hours)
         return Appended(outcome="created", message=stored)

@@ -21,6 +21,7 @@ from chatvault.core.observability import metrics
 from chatvault.core.settings import get_settings
 from chatvault.dal import messages
 from chatvault.logic.rules.access import Caller, check_role, principal_of, session_id_from_path
+from chatvault.logic.rules.pace import AppendLimit
 from chatvault.models.api import AppendMessageRequest, MessageOut
 from chatvault.models.domain import NewMessage
 
@@ -61,7 +62,7 @@ def append_message(
         message,
         principal,
         retention=timedelta(seconds=settings.retention_seconds),
-        per_minute=settings.append_limit_per_minute,
+        pacer=AppendLimit(settings.append_limit_per_minute),
         ceiling=settings.max_session_messages,
     )
     match appended.outcome:

@@ -59,6 +59,7 @@ from chatvault.llm.context import turns_of
 from chatvault.logic.append_message import body_hash
 from chatvault.logic.create_session import create_session
 from chatvault.logic.rules.access import Caller, check_role, principal_of, session_id_from_path
+from chatvault.logic.rules.pace import AppendLimit
 from chatvault.models.api import (
     AppendMessageRequest,
     ChatOut,
@@ -175,7 +176,7 @@ def begin(
         message,
         principal,
         retention=timedelta(seconds=settings.retention_seconds),
-        per_minute=settings.append_limit_per_minute,
+        pacer=AppendLimit(settings.append_limit_per_minute),
         ceiling=settings.max_session_messages - 1,  # room for the reply
         lock=lock,
         key=key,
@@ -285,7 +286,7 @@ def store_reply(begun: Begun, reply: ModelReply, elapsed_ms: int, settings: Sett
         _reply_message(begun.session_id, reply_id_of(begun.user.message_id), reply, elapsed_ms, settings),
         Principal(service=True),  # the service writes the reply; the guard (this chat's) is the check
         retention=timedelta(seconds=settings.retention_seconds),
-        per_minute=0,  # the reply is not the client's append: AppendRateLimit counts the user message
+        pacer=AppendLimit(0),  # the reply is not the client's append: AppendRateLimit counts the user's
         ceiling=None,
         lock=ReplyLock(token=lock.token, until_ms=lock.until_ms, holds=True),
         key=begun.key,

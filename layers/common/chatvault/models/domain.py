@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -157,7 +157,7 @@ class MessageRecord(Record):
 
 
 class Pace(Record):
-    """The append rate limit's step for one append attempt (dal/pace.py), in microseconds: whether
+    """The append rate limit's step for one append attempt (logic/rules/pace.py), in microseconds: whether
     the session is expected busy (its tat in [now, now + window - interval]: tat += interval) or idle
     (no tat, or tat < now: tat = now + interval), and the tat the guess was based on."""
 
@@ -171,6 +171,15 @@ class Pace(Record):
     def ceiling(self) -> int:
         """The highest tat a busy session may have for this append to fit in the window."""
         return self.now + self.window - self.interval
+
+
+class Pacer(Protocol):
+    """The append rate limit as the dal's append uses it (logic/rules/pace.py's AppendLimit): the step
+    of each attempt (None: no limit), and the accepted one."""
+
+    def step(self, session_id: str, now: datetime, known: int | None, *, first: bool) -> Pace | None: ...
+
+    def accepted(self, session_id: str, pace: Pace | None) -> None: ...
 
 
 class NewMessage(Record):

@@ -1,5 +1,6 @@
 """AppendRateLimit: at most N appends a minute to one session, checked in the append's own conditional
-write (no extra round trip, nothing written when refused).
+write (no extra round trip, nothing written when refused). A rule, not storage: the use case hands it
+to the dal's append (dal/messages.py) as its `pacer`.
 
 The session item keeps the limit's state in one number, `append_tat` (the generic cell rate
 algorithm's theoretical arrival time, in microseconds): each append moves it to max(tat, now) + 60 s/N,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 from chatvault.core.errors import RateLimitedError
@@ -63,3 +65,17 @@ def accepted(session_id: str, pace: Pace | None) -> None:
     _recent.move_to_end(session_id)
     while len(_recent) > _REMEMBERED:
         _recent.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class AppendLimit:
+    """AppendRateLimit for the appends of one request (the dal's append calls it at each attempt:
+    models.domain.Pacer)."""
+
+    per_minute: int
+
+    def step(self, session_id: str, now: datetime, known: int | None, *, first: bool) -> Pace | None:
+        return step(session_id, self.per_minute, now, known, first=first)
+
+    def accepted(self, session_id: str, pace: Pace | None) -> None:
+        accepted(session_id, pace)
