@@ -113,8 +113,8 @@ checkov: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## checkov over template.y
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint
 
-unit: $(BIN)/.test-installed ## Unit tests (in-process moto)
-	$(BIN)/pytest tests/unit -q
+unit: $(BIN)/.test-installed ## Unit tests (in-process moto) and the template's tests
+	$(BIN)/pytest tests/unit tests/infrastructure -q
 
 integration: $(BIN)/.test-installed ## Handler tests under moto, and HTTP tests against the local stack
 	$(BIN)/pytest tests/integration -q

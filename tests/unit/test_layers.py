@@ -6,6 +6,7 @@ the use cases call it, and it needs only core and models."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,68 @@ def test_the_storage_modules_read_only_where_things_are() -> None:
     assert "audit_retention_days" in _settings_read(
         PACKAGE / "dal/audit.py"
     )  # the check reads what it should
+
+
+# ---- the README's Layout and "Adding a route" match the tree ------------------------------------------
+
+README = (ROOT / "README.md").read_text()
+
+
+def _layout_entries() -> dict[str, str]:
+    """The Layout block's entries: each path it names (a line's first word) and its description."""
+    block = README.split("## Layout\n", 1)[1].split("```\n", 2)[1]
+    entries: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if line.startswith(" " * 10) and current:  # a description's continuation
+            entries[current] += " " + line.strip()
+        else:
+            current = word
+            entries[current] = rest
+    return entries
+
+
+def test_the_layout_names_every_room_and_module() -> None:
+    entries = _layout_entries()
+    rooms = {p for p in entries if p.startswith("chatvault/")}
+    assert rooms == {
+        f"chatvault/{'/'.join(p.relative_to(PACKAGE).parts)}/"
+        for p in PACKAGE.rglob("*")
+        if p.is_dir() and p.name != "__pycache__"
+    }
+    for room in rooms - {"chatvault/logic/", "chatvault/models/"}:
+        modules = {p.stem for p in (PACKAGE.parent / room).glob("*.py")} - {"__init__"}
+        missing = {m for m in modules if not re.search(rf"\b{m}\b", entries[room])}
+        assert not missing, f"{room} modules the README does not name: {missing}"
+    models = {p.name for p in (PACKAGE / "models").glob("*.py")} - {"__init__.py"}
+    assert all(name in entries["chatvault/models/"] for name in models)
+    for path in (p for p in entries if "/" in p and not p.startswith("chatvault/")):
+        concrete = path.rstrip(",").replace("<use_case>", "get_session")
+        assert (ROOT / concrete).exists(), f"the Layout names {path}, which is not in the tree"
+
+
+def test_each_use_case_is_named_as_its_function() -> None:
+    """logic/: one module per use case, named as its function; the rest are the operator command's,
+    which the Layout names."""
+    functions = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").is_file()}
+    use_cases = {p.stem for p in (PACKAGE / "logic").glob("*.py")} - {"__init__"}
+    http_only = {"get_api_document", "route_fallback"}  # their modules are in http/
+    assert functions - http_only <= use_cases
+    operator = use_cases - functions
+    assert operator == {"seal_legacy", "check_restore", "copy_restore", "erase_by_operator"}
+    assert all(name in _layout_entries()["chatvault/logic/"] for name in operator)
+
+
+def test_adding_a_route_names_real_places() -> None:
+    section = README.split("### Adding a route\n", 1)[1].split("\n## ", 1)[0]
+    paths = set(re.findall(r"`([\w./<>-]+/[\w./<>-]*)`", section))
+    assert paths, "the section names no files"
+    for path in paths:
+        concrete = path.replace("<use_case>", "get_session")
+        candidates = [ROOT / concrete, ROOT / "clients/js" / concrete, PACKAGE.parent / concrete]
+        assert any(c.exists() for c in candidates), f"Adding a route names {path}, which is not in the tree"
+    assert "Fn::ForEach::PerFunction" in section
+    assert "Fn::ForEach::PerFunction" in (ROOT / "template.yaml").read_text()
+    assert "tests.infrastructure.test_translation" in section
+    assert (ROOT / "tests/infrastructure/test_translation.py").is_file()
