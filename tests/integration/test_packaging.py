@@ -58,6 +58,8 @@ def _build(template: Path, build_dir: Path, arch: str) -> subprocess.Popen[str]:
             "--build-dir",
             str(build_dir),
             "--parallel",
+            # as samconfig.toml sets it (the host template's copy lies outside the project)
+            "--language-extensions",
         ],
         cwd=ROOT,
         env={**os.environ, "PATH": path, "SAM_CLI_TELEMETRY": "0", "LAYER_ARCH": arch},

@@ -80,6 +80,7 @@ g.print_managed_s3_bucket_info = lambda *args: None
 guided = g.GuidedContext(
     template_file=sys.argv[1], stack_name="chatvault", s3_bucket=None, image_repository=None,
     image_repositories=None, s3_prefix=None, region="us-east-1", confirm_changeset=True,
+    language_extensions_enabled=True,  # samconfig.toml's language_extensions (the template's loops)
 )
 guided.prompt_image_repository = lambda *args, **kwargs: {}
 guided.guided_prompts(g.get_template_parameters(template_file=sys.argv[1]))
@@ -143,6 +144,18 @@ def test_the_guided_deploys_questions_are_those_the_pinned_sam_cli_asks() -> Non
         times = unauthenticated.count(function)
         assert f"*{function} has no authentication. Is this okay?*, asked {times} times" in _flat(listed)
     assert not_asked.startswith(" that question of the HTTP API's functions")
+
+
+def test_every_environment_builds_and_deploys_with_the_language_extensions() -> None:
+    """template.yaml's Fn::ForEach needs the SAM CLI's --language-extensions: samconfig.toml sets it
+    for every environment's build and deploy, so `sam build && sam deploy` reads the template."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert "AWS::LanguageExtensions" in (ROOT / "template.yaml").read_text()
+    environments = [name for name in config if name != "version"]
+    assert environments
+    for env in environments:
+        for command in ("build", "deploy"):
+            assert config[env][command]["parameters"]["language_extensions"] is True, (env, command)
 
 
 def test_what_prod_chooses_is_what_samconfig_says() -> None:
