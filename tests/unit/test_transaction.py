@@ -63,3 +63,32 @@ def test_two_items_may_not_share_a_name() -> None:
     tx.save("a", StoredKey("p", "1"))
     with pytest.raises(ValueError, match="two items named"):
         tx.save("a", StoredKey("p", "2"))
+
+
+@pytest.mark.parametrize("failing", ["first", "second"])
+def test_committed_answers_false_for_an_expected_refusal_and_raises_for_another(failing: str) -> None:
+    pk = str(uuid.uuid4())
+    StoredKey(pk, failing).save()
+    if failing == "first":
+        assert _transaction(pk).committed("first", "counter") is False
+    else:
+        with pytest.raises(Refused):
+            _transaction(pk).committed("first", "counter")
+    assert _transaction(str(uuid.uuid4())).committed("first") is True
+
+
+def test_written_answers_a_refused_single_write_and_raises_a_fault() -> None:
+    from pynamodb.exceptions import UpdateError
+
+    from chatvault.dal.aws.retry import written
+
+    pk = str(uuid.uuid4())
+    item = StoredKey(pk, "one")
+    assert written(lambda: item.save(condition=StoredKey.pk.does_not_exist())) is True
+    assert written(lambda: item.save(condition=StoredKey.pk.does_not_exist())) is False  # refused
+
+    def fault() -> None:
+        raise UpdateError("throttled")  # no ConditionalCheckFailedException behind it
+
+    with pytest.raises(UpdateError):
+        written(fault)

@@ -18,7 +18,7 @@ from chatvault.dal.aws.items import (
 )
 from chatvault.dal.aws.keys import ERASING, PROFILE_SK, SESSION_SK
 from chatvault.dal.aws.retry import storage_errors, write_batch
-from chatvault.dal.aws.transaction import Refused, Transaction
+from chatvault.dal.aws.transaction import Transaction
 from chatvault.dal.conversation_keys import KeyItem
 from chatvault.dal.session_conditions import owns
 from chatvault.models.domain import (
@@ -51,14 +51,9 @@ def mark_erasing(session_id: str, principal: Principal | None, at: datetime, kee
         ),
     )
     try:
-        tx.commit()
-    except Refused as refused:
-        if refused.failed("session"):
-            return False
-        raise
+        return tx.committed("session")
     finally:
         conversation_keys.forget(session_id)
-    return True
 
 
 @storage_errors
@@ -109,8 +104,4 @@ def remove(session_id: str, entry: AuditEntry) -> bool:
     tx.delete("profile", ProfileItem(session_id, PROFILE_SK))
     tx.delete("session", SessionItem(session_id, SESSION_SK), condition=SessionItem.deleted_at.exists())
     tx.save("audit", audit.item_of(entry))
-    try:
-        tx.commit()
-    except Refused:
-        return False
-    return True
+    return tx.committed("session")

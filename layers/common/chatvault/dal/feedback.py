@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chatvault.dal import history
 from chatvault.dal.aws.items import SEALED_FEEDBACK, MessageItem, compact_json, seal_text
 from chatvault.dal.aws.keys import LAST_MESSAGE, MESSAGE_PREFIX
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.retry import storage_errors, written
 from chatvault.models.domain import Feedback, MessageRecord
 
 FIND_PAGE = 50
@@ -58,13 +56,6 @@ def write(message: MessageRecord, feedback: Feedback | None, key: bytes | None) 
         else:
             sealed = seal_text(key, message.session_id, sort_key, SEALED_FEEDBACK, text)
             actions = [MessageItem.sealed_feedback.set(sealed), MessageItem.feedback.remove()]
-    try:
-        MessageItem(message.session_id, sort_key).update(
-            actions=actions,
-            condition=MessageItem.pk.exists() & (MessageItem.message_id == message.message_id),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
-        return False
-    return True
+    item = MessageItem(message.session_id, sort_key)
+    condition = MessageItem.pk.exists() & (MessageItem.message_id == message.message_id)
+    return written(lambda: item.update(actions=actions, condition=condition))

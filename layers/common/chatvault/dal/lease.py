@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import DeleteError
 from pynamodb.models import Model
 
 from chatvault.core.clock import millis
 from chatvault.dal.aws import connection
 from chatvault.dal.aws.items import TableMeta, TableName
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors, written
 
 
 class LeaseItem(Model):
@@ -36,8 +36,9 @@ def take(name: str, holder: str, at: datetime, lasting: timedelta) -> bool:
     holds it."""
     connection.of(LeaseItem)
     until = at + lasting
-    try:
-        LeaseItem(f"lease#{name}").update(
+    lease = LeaseItem(f"lease#{name}")
+    return written(
+        lambda: lease.update(
             actions=[
                 LeaseItem.holder.set(holder),
                 LeaseItem.until.set(millis(until)),
@@ -47,11 +48,7 @@ def take(name: str, holder: str, at: datetime, lasting: timedelta) -> bool:
             | (LeaseItem.until < millis(at))
             | (LeaseItem.holder == holder),
         )
-    except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_CHECK_FAILED:
-            return False
-        raise
-    return True
+    )
 
 
 @storage_errors

@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from chatvault.dal.aws import connection
 from chatvault.dal.aws.items import TableMeta, TableName
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.retry import storage_errors, written
 from chatvault.dal.aws.transaction import Transaction
 from chatvault.models.domain import RateCharge, RefusalEvent
 
@@ -73,13 +72,7 @@ def charge_alone(charge: RateCharge) -> bool:
 def _counted(item: LimitItem, actions: list[Any], condition: Condition) -> bool:
     """One conditional UpdateItem of a counter: False, with nothing counted, when it is refused."""
     connection.of(LimitItem)
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_CHECK_FAILED:
-            return False
-        raise
-    return True
+    return written(lambda: item.update(actions=actions, condition=condition))
 
 
 _REFUSALS: dict[RefusalEvent, NumberAttribute] = {

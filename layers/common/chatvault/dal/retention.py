@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from chatvault.core.errors import StorageUnavailableError
@@ -28,7 +27,7 @@ from chatvault.dal import uploads
 from chatvault.dal.aws import connection
 from chatvault.dal.aws.items import TableMeta, TableName
 from chatvault.dal.aws.keys import MESSAGE_ID_PREFIX, MESSAGE_PREFIX, SHARE_PREFIX, UPLOAD_PREFIX
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
+from chatvault.dal.aws.retry import storage_errors, write_batch, written
 
 WORKERS = 8
 
@@ -105,11 +104,8 @@ def apply(session_id: str, retention: timedelta, at: datetime) -> tuple[int, int
 
 
 def _move(item: Timed, expiry: datetime) -> None:
-    try:
-        item.update(actions=[Timed.expires_at.set(expiry)], condition=Timed.pk.exists())
-    except UpdateError as exc:  # refused: deleted meanwhile (an erase, TTL), nothing to move
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
+    # refused: deleted meanwhile (an erase, TTL), nothing to move
+    written(lambda: item.update(actions=[Timed.expires_at.set(expiry)], condition=Timed.pk.exists()))
 
 
 def _delete_items(items: list[Timed]) -> None:

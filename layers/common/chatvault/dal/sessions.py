@@ -334,13 +334,9 @@ def _commit_beside(
     None if the session's condition refused the write; else the session as that read saw it, or as a
     new read finds it when that one failed or found none (the write stands: read what it left rather
     than answer 503 for a done write)."""
-    try:
-        tx.commit()
-    except Refused as refused:
-        if refused.failed("session") or refused.failed("key"):
-            wait([before])  # nothing of this request outlives it
-            return None
-        raise
+    if not tx.committed("session", "key"):
+        wait([before])  # nothing of this request outlives it
+        return None
     try:
         read = before.result()
     except StorageUnavailableError:

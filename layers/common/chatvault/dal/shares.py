@@ -19,14 +19,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DeleteError
-
 from chatvault.dal import history
 from chatvault.dal.aws import connection
 from chatvault.dal.aws.items import ChatItem, ProfileItem, SessionItem, ShareItem, ShareKey
 from chatvault.dal.aws.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK, SHARE_PREFIX
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
-from chatvault.dal.aws.transaction import Refused, Transaction
+from chatvault.dal.aws.retry import storage_errors, written
+from chatvault.dal.aws.transaction import Transaction
 from chatvault.dal.conversation_keys import KeyGone, KeySoon
 from chatvault.dal.session_conditions import owns
 from chatvault.dal.session_items import epoch, record_of
@@ -84,13 +82,7 @@ def create(share: ShareRecord, principal: Principal, at: datetime) -> bool:
             & newest
         ),
     )
-    try:
-        tx.commit()
-    except Refused as refused:
-        if refused.failed("session"):
-            return False
-        raise
-    return True
+    return tx.committed("session")
 
 
 @storage_errors
@@ -115,13 +107,8 @@ def page(session_id: str, limit: int, after: str | None) -> tuple[list[ShareReco
 @storage_errors
 def revoke(session_id: str, share_id: str) -> bool:
     """Delete the link (the public read refuses it from then on). False when there was none."""
-    try:
-        ShareItem(session_id, SHARE_PREFIX + share_id).delete(condition=ShareItem.pk.exists())
-    except DeleteError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
-        return False
-    return True
+    link = ShareItem(session_id, SHARE_PREFIX + share_id)
+    return written(lambda: link.delete(condition=ShareItem.pk.exists()))
 
 
 @storage_errors

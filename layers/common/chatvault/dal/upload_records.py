@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from chatvault.dal import sessions
 from chatvault.dal.aws import connection, side_reads
 from chatvault.dal.aws.items import ChatItem, SessionItem, UploadItem
 from chatvault.dal.aws.keys import LAST_UPLOAD, SESSION_SK, UPLOAD_PREFIX
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.retry import storage_errors, written
 from chatvault.dal.session_items import as_stored, record_of
 from chatvault.models.domain import SessionRecord, UploadRecord
 
@@ -95,16 +95,12 @@ def mark_stored(session_id: str, upload_id: str, size: int, at: datetime) -> boo
     """The upload's object is in the bucket, with this size: one conditional UpdateItem. False when
     the record is gone (the session was erased meanwhile, or the record expired)."""
     item = UploadItem(session_id, UPLOAD_PREFIX + upload_id)
-    try:
-        item.update(
+    return written(
+        lambda: item.update(
             actions=[UploadItem.status.set("stored"), UploadItem.size.set(size)],
             condition=UploadItem.pk.exists() & (UploadItem.expires_at > at),
         )
-    except UpdateError as exc:
-        if exc.cause_response_code == CONDITION_CHECK_FAILED:
-            return False
-        raise
-    return True
+    )
 
 
 @storage_errors

@@ -21,7 +21,7 @@ from functools import wraps
 from typing import Any
 
 from botocore.exceptions import HTTPClientError
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, UpdateError
 from pynamodb.models import Model
 
 from chatvault.core.errors import StorageUnavailableError
@@ -46,6 +46,19 @@ TRANSIENT_CODES = frozenset(
 # A single conditional write refused by its condition (a transaction's items say "ConditionalCheckFailed"
 # in their cancellation reasons instead: dal/aws/transaction.py)
 CONDITION_CHECK_FAILED = "ConditionalCheckFailedException"
+
+
+def written(write: Callable[[], object]) -> bool:
+    """One conditional write of one item: True when written, False when its condition refused it; any
+    other failure raises. With Transaction.committed, the one way a storage module learns that a write
+    was refused: a refusal is an answer (False, or what the module builds from it), never an error."""
+    try:
+        write()
+    except (PutError, UpdateError, DeleteError) as exc:
+        if exc.cause_response_code != CONDITION_CHECK_FAILED:
+            raise
+        return False
+    return True
 
 
 def _code(exc: BaseException) -> str | None:

@@ -99,6 +99,17 @@ class Transaction:
                 raise Refused(dict(zip(self.names, reasons, strict=False))) from exc
             raise
 
+    def committed(self, *refusable: str) -> bool:
+        """Commit: True when written, False when the condition of one of these named items refused it
+        (an answer the caller expects); a refusal by any other item raises Refused."""
+        try:
+            self.commit()
+        except Refused as refused:
+            if any(refused.failed(name) for name in refusable):
+                return False
+            raise
+        return True
+
     def commit(self) -> None:
         """Send, again when DynamoDB cancelled it only for a conflict with a concurrent transaction on
         the same items (a double-tapped panic button, an append racing a PATCH). Each attempt is a
