@@ -102,8 +102,11 @@ def client() -> Any:
     return boto3.session.Session().client("bedrock-runtime", config=config)  # type: ignore[call-overload]
 
 
-def _params(request: ModelRequest, model_id: str) -> dict[str, Any]:
-    """The request Converse and ConverseStream share (the guardrail's configuration differs)."""
+def _params(
+    request: ModelRequest, model_id: str, guardrail: Guardrail | None, *, streamed: bool = False
+) -> dict[str, Any]:
+    """The request of Converse, or of ConverseStream (`streamed`: the guardrail checks every chunk
+    before it is sent, so the user never sees what it blocks)."""
     params: dict[str, Any] = {
         "modelId": model_id,
         # A turn of several stored messages (context.py) is one message of several text blocks.
@@ -112,6 +115,13 @@ def _params(request: ModelRequest, model_id: str) -> dict[str, Any]:
     }
     if request.system:  # Converse refuses a blank system text block
         params["system"] = [{"text": request.system}]
+    if guardrail is not None:
+        params["guardrailConfig"] = {
+            "guardrailIdentifier": guardrail.identifier,
+            "guardrailVersion": guardrail.version,
+            "trace": "disabled",
+            **({"streamProcessingMode": "sync"} if streamed else {}),
+        }
     return params
 
 
@@ -119,13 +129,7 @@ def converse(request: ModelRequest, model_id: str, guardrail: Guardrail | None =
     """Ask the model for the reply to the request's last turn."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    params = _params(request, model_id)
-    if guardrail is not None:
-        params["guardrailConfig"] = {
-            "guardrailIdentifier": guardrail.identifier,
-            "guardrailVersion": guardrail.version,
-            "trace": "disabled",
-        }
+    params = _params(request, model_id, guardrail)
     try:
         response = client().converse(**params)
     except (ClientError, BotoCoreError) as exc:
@@ -153,15 +157,7 @@ def converse_stream(
     from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError
     from urllib3.exceptions import HTTPError
 
-    params = _params(request, model_id)
-    if guardrail is not None:
-        params["guardrailConfig"] = {
-            "guardrailIdentifier": guardrail.identifier,
-            "guardrailVersion": guardrail.version,
-            "trace": "disabled",
-            # every chunk checked before it is sent: the user never sees what the guardrail blocks
-            "streamProcessingMode": "sync",
-        }
+    params = _params(request, model_id, guardrail, streamed=True)
     try:
         response = client().converse_stream(**params)
     except (ClientError, BotoCoreError) as exc:
