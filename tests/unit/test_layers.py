@@ -217,3 +217,28 @@ def test_adding_a_route_names_real_places() -> None:
     assert "Fn::ForEach::PerFunction" in (ROOT / "template.yaml").read_text()
     assert "tests.infrastructure.test_translation" in section
     assert (ROOT / "tests/infrastructure/test_translation.py").is_file()
+
+
+# The errors a storage module may raise (dal/__init__.py): every other refusal is an answer
+DAL_RAISES = {
+    "StorageUnavailableError",
+    "RateLimitedError",
+    "InvalidCursorError",
+    "UnauthenticatedError",
+    "Refused",  # inside dal/: Transaction.committed and the modules' own catches turn it into answers
+    "KeyGone",  # inside dal/: a read's KeySoon, answered as a missing session by the same module
+    "ValueError",  # a programming error (a transaction item added twice)
+}
+
+
+def test_the_storage_modules_answer_refusals_rather_than_raise_them() -> None:
+    raised: dict[str, set[str]] = {}
+    for path in (PACKAGE / "dal").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                name = getattr(target, "id", None) or getattr(target, "attr", None)
+                if name is not None and name[0].isupper():
+                    raised.setdefault(str(path.relative_to(PACKAGE)), set()).add(name)
+    assert {m: names - DAL_RAISES for m, names in raised.items() if names - DAL_RAISES} == {}
+    assert "RateLimitedError" in raised["dal/sessions.py"]  # the check sees what it should

@@ -9,12 +9,19 @@ import boto3
 import pytest
 
 from chatvault.core import clock
-from chatvault.core.errors import RateLimitedError, SessionExistsError, SessionNotFoundError
+from chatvault.core.errors import RateLimitedError, SessionNotFoundError
 from chatvault.dal import conversation_keys, erasure, session_items, session_lists, sessions
 from chatvault.dal.aws.keys import PROFILE_SK, SESSION_SK
 from chatvault.logic.delete_session import delete_session
 from chatvault.logic.rules.access import Caller, hash_token
-from chatvault.models.domain import AuditEntry, NewSession, Principal, RateCharge, SessionChanges
+from chatvault.models.domain import (
+    AuditEntry,
+    NewSession,
+    Principal,
+    RateCharge,
+    SessionChanges,
+    SessionRecord,
+)
 from tests.helpers import deletion_entry, store
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -58,8 +65,7 @@ def test_create_writes_the_session_and_its_profile_in_one_partition() -> None:
 def test_create_refuses_a_live_id_and_reuses_an_expired_one() -> None:
     new = _new(hours=1)
     store(new)
-    with pytest.raises(SessionExistsError):
-        store(_new(new.session_id))
+    assert store(_new(new.session_id)) is None  # taken: the caller's 409
     expired = new.model_copy(update={"expires_at": clock.now() - timedelta(seconds=1)})
     other = _new()
     store(expired.model_copy(update={"session_id": other.session_id}))
@@ -72,14 +78,13 @@ def test_a_create_refused_for_a_taken_id_is_charged_all_the_same() -> None:
     new = _new()
     charge = RateCharge(action="create_session", client="prober", at=new.created_at, per_minute=3)
 
-    def attempt(session: NewSession) -> None:
+    def attempt(session: NewSession) -> SessionRecord | None:
         entry = AuditEntry(session_id=session.session_id, event="session_created", at=session.created_at)
-        sessions.create(session, charge, entry)
+        return sessions.create(session, charge, entry)
 
     attempt(new)
     for _ in range(2):
-        with pytest.raises(SessionExistsError):
-            attempt(_new(new.session_id))
+        assert attempt(_new(new.session_id)) is None  # taken: the caller's 409
     (counter,) = boto3.client("dynamodb").scan(TableName="chatvault-local-LimitsTable")["Items"]
     assert counter["n"] == {"N": "3"}
     with pytest.raises(RateLimitedError):
@@ -228,8 +233,7 @@ def test_create_writes_the_key_with_the_session_and_seals_the_title_and_metadata
 def test_a_refused_create_leaves_the_first_sessions_key_in_place() -> None:
     new = _new()
     record = store(new)
-    with pytest.raises(SessionExistsError):
-        store(new)
+    assert store(new) is None
     assert sessions.get(new.session_id) == record  # the refused create's key was neither written nor kept
 
 

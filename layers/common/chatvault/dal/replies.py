@@ -17,7 +17,6 @@ from pynamodb.exceptions import UpdateError
 
 from chatvault.core import clock
 from chatvault.core.clock import millis
-from chatvault.core.errors import SessionNotFoundError
 from chatvault.dal import conversation_keys, history, sessions
 from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import SessionItem
@@ -125,10 +124,11 @@ def stop_asked(session_id: str, lock: ReplyLock) -> bool:
 
 
 @storage_errors
-def stop(session_id: str, principal: Principal, at: datetime) -> bool:
-    """Ask the reply being made in the caller's session to stop: True when one was (it stops within
-    STOP_CHECK_S and stores what it wrote), False when none is being made. One conditional UpdateItem;
-    SessionNotFoundError when the session is not the caller's."""
+def stop(session_id: str, principal: Principal, at: datetime) -> Literal["stopping", "none", "gone"]:
+    """Ask the reply being made in the caller's session to stop: "stopping" when one was (it stops
+    within STOP_CHECK_S and stores what it wrote), "none" when none is being made, "gone" when the
+    session is not the caller's live one (read to tell, on the refused path only). One conditional
+    UpdateItem."""
     try:
         SessionItem(session_id, SESSION_SK).update(
             actions=[SessionItem.reply_stopped.set(SessionItem.reply_lock)],
@@ -143,6 +143,6 @@ def stop(session_id: str, principal: Principal, at: datetime) -> bool:
             raise
         current = sessions.state(session_id)
         if current is None or not principal.may_use(current) or not current.is_live(at):
-            raise SessionNotFoundError() from None
-        return False
-    return True
+            return "gone"
+        return "none"
+    return "stopping"

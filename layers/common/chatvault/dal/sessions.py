@@ -23,7 +23,6 @@ from chatvault.core import clock
 from chatvault.core.clock import iso
 from chatvault.core.errors import (
     RateLimitedError,
-    SessionExistsError,
     StorageUnavailableError,
 )
 from chatvault.dal import audit, conversation_keys, limits
@@ -62,13 +61,13 @@ from chatvault.models.domain import (
 
 
 @storage_errors
-def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord:
+def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord | None:
     """Session, profile, the conversation's key (in the keys table), audit entry and the client's
     rate-limit charge: one transaction. The key's TTL is the session's.
 
     Every attempt counts against the client's limit, whatever its answer: when the id is taken, the
     refused transaction counted nothing, so the attempt is charged alone (one more UpdateItem, on the
-    refused path only) before it is answered 409; over the limit, it is answered 429 instead, so a
+    refused path only) and None answers it (the caller's 409); over the limit, it is 429 instead, so a
     client over its limit learns nothing about which ids exist."""
     profile_expires_at = profile_expiry(new.expires_at, new.expires_at - new.created_at)
     key_item, key = conversation_keys.new(new.session_id, new.expires_at, new.retention_hours)
@@ -114,7 +113,7 @@ def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRec
         if refused.failed("session"):
             if not limits.charge_alone(charge):
                 raise RateLimitedError(charge.retry_after) from refused
-            raise SessionExistsError() from refused
+            return None  # the id is taken
         raise
     conversation_keys.remember(new.session_id, key, new.expires_at, new.retention_hours)
     return record_of(session, profile, key)

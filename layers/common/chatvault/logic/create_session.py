@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from chatvault.core import clock
-from chatvault.core.errors import UnauthenticatedError, ValidationFailedError
+from chatvault.core.errors import SessionExistsError, UnauthenticatedError, ValidationFailedError
 from chatvault.core.observability import metrics
 from chatvault.core.settings import Settings, get_settings
 from chatvault.dal import sessions
@@ -51,6 +51,8 @@ def create_session(request: CreateSessionRequest, caller: Caller) -> CreatedSess
             charge,
             entry,
         )
+        if record is None:
+            raise SessionExistsError()
     metrics.add_metric(name="SessionsCreated", unit="Count", value=1)
     return CreatedSessionOut(**SessionOut.of(record).model_dump(), session_token=token)
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from chatvault.core import clock
+from chatvault.core.errors import SessionNotFoundError
 from chatvault.dal import replies
 from chatvault.logic.rules.access import Caller, principal_of, session_id_from_path
 from chatvault.models.api import StopReplyOut
@@ -12,4 +13,7 @@ from chatvault.models.api import StopReplyOut
 
 def stop_reply(raw_session_id: str, caller: Caller) -> StopReplyOut:
     session_id = session_id_from_path(raw_session_id)
-    return StopReplyOut(stopping=replies.stop(session_id, principal_of(caller), clock.now()))
+    asked = replies.stop(session_id, principal_of(caller), clock.now())
+    if asked == "gone":
+        raise SessionNotFoundError()
+    return StopReplyOut(stopping=asked == "stopping")
