@@ -141,7 +141,7 @@ class SessionItem(ChatItem, discriminator="session"):
     deleted_at = UTCDateTimeAttribute(null=True)
     erased_messages = NumberAttribute(null=True)
     erasing = UnicodeAttribute(null=True)
-    # AppendRateLimit: the theoretical arrival time of the next append, in microseconds (dal/pace.py)
+    # AppendRateLimit: the theoretical arrival time of the next append, in microseconds (logic/rules/pace.py)
     append_tat = NumberAttribute(null=True)
     # When the profile's TTL falls (epoch seconds): an append that would let the session outlive its
     # profile refreshes the profile too (dal/messages.py)
