@@ -98,7 +98,8 @@ def needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str
 def granted(function: str) -> set[tuple[str, str]]:
     result = set()
     for policy in FUNCTIONS[function]["Properties"].get("Policies", []):
-        if "Fn::If" in policy:  # the key's policy, with KmsKeyArn only (tests/infrastructure/test_template.py)
+        # the key's policy, with KmsKeyArn only (tests/infrastructure/test_template.py)
+        if "Fn::If" in policy:
             continue
         for statement in policy["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -1,7 +1,7 @@
 """The public routes (method, path), as the handlers' decorators declare them: read from the OpenAPI
 document generated from those decorators (infra/openapi.py), so no table of routes is written by
-hand. The fallback function answers the rest with 404 or 405; tests/infrastructure/test_template.py checks that
-template.yaml routes each one to the function whose handler declares it."""
+hand. The fallback function answers the rest with 404 or 405; tests/infrastructure/test_template.py
+checks that template.yaml routes each one to the function whose handler declares it."""
 
 from __future__ import annotations
 
