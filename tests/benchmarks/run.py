@@ -310,6 +310,20 @@ def call(
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
 
 
+def append_one(
+    session_id: str, token: str | None, *, subject: str | None = None, with_id: bool = True
+) -> Any:
+    """One append of the benchmark's standard message (CONTENT_CHARS characters; with a message_id
+    unless `with_id` is False) through the handler, which must store it: its body."""
+    message = {"role": "user", "content": "x" * CONTENT_CHARS}
+    if with_id:
+        message["message_id"] = str(uuid.uuid4())
+    path = f"/api/v1/sessions/{session_id}/messages"
+    status, body = call("append_message", "POST", path, token=token, subject=subject, body=message)
+    assert status == 201, body
+    return body
+
+
 def new_session() -> tuple[str, str]:
     status, body = call("create_session", "POST", "/api/v1/sessions", body={})
     assert status == 201, body
@@ -931,14 +945,7 @@ def _append_vs_history(
         trips, sent = [], []
         for _ in range(appends):
             with calls.measure() as window:
-                status, body = call(
-                    "append_message",
-                    "POST",
-                    f"/api/v1/sessions/{sid}/messages",
-                    token=token,
-                    body={"role": "user", "content": "x" * CONTENT_CHARS, "message_id": str(uuid.uuid4())},
-                )
-            assert status == 201, body
+                append_one(sid, token)
             trips.append(float(round_trips(window)))
             sent.append(float(sent_bytes(window)))
         ours[str(size)] = {"round_trips": spread(trips), "request_bytes": spread(sent)}
@@ -1490,15 +1497,7 @@ def _conversation(variant: SealVariant, messages: int, subject: str | None = Non
     sid, token = body["session_id"], body["session_token"]
     if messages:
         seed_history(sid, messages)
-    status, body = call(
-        "append_message",
-        "POST",
-        f"/api/v1/sessions/{sid}/messages",
-        token=token,
-        subject=subject,
-        body={"role": "user", "content": "x" * CONTENT_CHARS},
-    )
-    assert status == 201, body
+    append_one(sid, token, subject=subject, with_id=False)
     if not variant.keyed:
         make_legacy(sid)
     return sid, token
@@ -1684,14 +1683,7 @@ def _item_sizes() -> dict[str, Any]:
 
     keyed = SealVariant("sizes", keyed=True, lookups=True, key_held=True, secret_held=True)
     sid, token = _conversation(keyed, 0)
-    status, body = call(
-        "append_message",
-        "POST",
-        f"/api/v1/sessions/{sid}/messages",
-        token=token,
-        body={"role": "user", "content": "x" * CONTENT_CHARS, "message_id": str(uuid.uuid4())},
-    )
-    assert status == 201, body
+    append_one(sid, token)
 
     def sizes() -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

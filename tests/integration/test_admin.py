@@ -22,19 +22,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(module: str, *args: str, state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    pythonpath = {"PYTHONPATH": str(ROOT / "layers/common")}
+    return _command([sys.executable, "-m", module, *args], state=state, **pythonpath, **env)
+
+
+def _command(argv: list[str], *, state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A command run from the repository's root with only PATH, the stack's state file and `env`."""
     return subprocess.run(
-        [sys.executable, "-m", module, *args],
+        argv,
         cwd=ROOT,
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
-        env={
-            "PATH": os.environ["PATH"],
-            "PYTHONPATH": str(ROOT / "layers/common"),
-            "CHATVAULT_DEV_STATE": str(state),
-            **env,
-        },
+        env={"PATH": os.environ["PATH"], "CHATVAULT_DEV_STATE": str(state), **env},
     )
 
 
@@ -94,16 +95,7 @@ def test_through_make_the_scripts_line_comes_first_and_make_exits_2(stack: Local
     """make exits 2 whenever its recipe fails (the README says so): the script's own line is there,
     and make's own line after it carries the script's code."""
     unknown = str(uuid.uuid4())
-    env = {"PATH": os.environ["PATH"], "CHATVAULT_DEV_STATE": str(stack.state)}
-    done = subprocess.run(
-        ["make", "--no-print-directory", "admin", f"ARGS=audit {unknown}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _command(["make", "--no-print-directory", "admin", f"ARGS=audit {unknown}"], state=stack.state)
     assert done.returncode == 2
     assert done.stdout == ""
     script, make = done.stderr.strip().splitlines()
@@ -114,16 +106,8 @@ def test_through_make_the_scripts_line_comes_first_and_make_exits_2(stack: Local
 
 def test_run_directly_it_needs_no_pythonpath_and_its_code_is_the_exit_status(stack: LocalStack) -> None:
     """What the README offers for the script's own code: `.venv/bin/python -m infra.admin …`."""
-    env = {"PATH": os.environ["PATH"], "CHATVAULT_DEV_STATE": str(stack.state)}  # no PYTHONPATH
-    done = subprocess.run(
-        [sys.executable, "-m", "infra.admin", "audit", str(uuid.uuid4())],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # no PYTHONPATH
+    done = _command([sys.executable, "-m", "infra.admin", "audit", str(uuid.uuid4())], state=stack.state)
     assert done.returncode == 4, done.stderr
     assert "no audit trail" in done.stderr
 

@@ -208,24 +208,13 @@ def test_every_function_is_granted_exactly_what_it_uses(
     # model failure (the guard freed) and its retry (the guard taken alone, the reply looked for)
     as_function("ChatFunction", "POST", "/api/v1/chat", expect=201, body={"content": "hello"})
     chat_id, failing = str(uuid.uuid4()), str(uuid.uuid4())
-    for expect in (201, 200):
-        as_function(
-            "ChatFunction",
-            "POST",
-            f"{base}/chat",
-            expect=expect,
-            token=token,
-            body={"content": "hi", "message_id": chat_id},
-        )
-    for expect in (503, 201):
-        as_function(
-            "ChatFunction",
-            "POST",
-            f"{base}/chat",
-            expect=expect,
-            token=token,
-            body={"content": "/stand-in throttle", "message_id": failing},
-        )
+    for expect, body in (
+        (201, {"content": "hi", "message_id": chat_id}),
+        (200, {"content": "hi", "message_id": chat_id}),
+        (503, {"content": "/stand-in throttle", "message_id": failing}),
+        (201, {"content": "/stand-in throttle", "message_id": failing}),
+    ):
+        as_function("ChatFunction", "POST", f"{base}/chat", expect=expect, token=token, body=body)
     as_function("StopReplyFunction", "POST", f"{base}/chat/stop", token=token)
     # hours later, each writer moves the conversation key's TTL with the session's (about once an hour)
     started = clock.now()
