@@ -82,7 +82,7 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     charge_session_hourly("export", session_id, at, settings.export_limit_per_hour, "was exported")
     deployment = timedelta(seconds=settings.retention_seconds)
     files = [
-        _exported(u)
+        _exported(u, settings.download_url_seconds)
         for u in upload_records.all_of(session_id)
         if record.keeps(u.created_at, u.expires_at, at, deployment)
     ]
@@ -90,7 +90,8 @@ def export_session(raw_session_id: str, caller: Caller, form: ExportFormat) -> E
     encode = _json if form == "json" else _markdown
     key = exports.key_for(session_id, str(uuid.uuid4()), EXTENSIONS[form])
     sealing_key = seal.export_key(_conversation_key(record, at), session_id, key)
-    body, stored = _written(encode(SessionOut.of(record), counted, files, at), key, sealing_key)
+    chunks = encode(SessionOut.of(record), counted, files, at)
+    body, stored = _written(chunks, key, sealing_key, settings.export_inline_bytes)
     inline = stored is None
     size = stored.size if stored is not None else len((body or "").encode("utf-8"))
     audit.record(
@@ -142,13 +143,12 @@ def _conversation_key(record: SessionRecord, at: datetime) -> bytes:
 
 
 def _written(
-    chunks: Iterator[str], key: str, sealing_key: bytes
+    chunks: Iterator[str], key: str, sealing_key: bytes, limit: int
 ) -> tuple[str | None, exports.ExportObject | None]:
     """The export, encoded chunk by chunk: (its text, None) when it fits one Lambda response
-    (EXPORT_INLINE_BYTES, JSON-escaped as the response carries it), else (None, its object) once it
+    (`limit`: EXPORT_INLINE_BYTES, JSON-escaped as the response carries it), else (None, its object) once it
     is stored in full at `key`, sealed under `sealing_key`. Memory holds at most the inline limit or
     one part."""
-    limit = get_settings().export_inline_bytes
     held: list[str] = []
     escaped = 0  # the held text's length as a JSON string
     stored: exports.ExportObject | None = None
@@ -196,12 +196,12 @@ class _Counted:
                     yield message
 
 
-def _exported(upload: UploadRecord) -> ExportedUploadOut:
+def _exported(upload: UploadRecord, link_seconds: int) -> ExportedUploadOut:
     url = None
     if upload.status == "stored":
         url = uploads.presigned_get(
             uploads.key_for(upload.session_id, upload.upload_id),
-            get_settings().download_url_seconds,
+            link_seconds,
             upload.content_type,
         )
     return ExportedUploadOut(**UploadInfoOut.of(upload).model_dump(), download_url=url)
