@@ -238,10 +238,12 @@ CLIENT_ERRORS = [
 ]
 
 
+@pytest.mark.parametrize("operation", ["converse", "converse_stream"])
 @pytest.mark.parametrize(
     ("code", "status", "error_type", "message"), CLIENT_ERRORS, ids=[c[0] for c in CLIENT_ERRORS]
 )
 def test_every_bedrock_error_becomes_its_model_error_and_is_logged_without_the_conversation(
+    operation: str,
     code: str,
     status: int,
     error_type: type[ChatVaultError],
@@ -249,28 +251,32 @@ def test_every_bedrock_error_becomes_its_model_error_and_is_logged_without_the_c
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    """Converse, and ConverseStream refused before any event: the same mapping, logged once."""
     caplog.set_level(logging.DEBUG)
     cause = f"Bedrock says {code} happened"
-    with Stubber(bedrock.client()) as stub:
-        stub.add_client_error("converse", code, cause, http_status_code=status)
-        with pytest.raises(error_type) as raised:
-            bedrock.converse(_request(turns=3, system=SYSTEM), MODEL)
+    items: list[str | ModelReply] = []
+    request = _request(turns=3, system=SYSTEM)
 
-    assert type(raised.value) is error_type
-    assert raised.value.message == message
+    def ask() -> None:
+        if operation == "converse":
+            bedrock.converse(request, MODEL)
+        else:
+            _drain(bedrock.converse_stream(request, MODEL), items)
+
+    with Stubber(bedrock.client()) as stub:
+        stub.add_client_error(operation, code, cause, http_status_code=status)
+        with pytest.raises(error_type) as raised:
+            ask()
+        stub.assert_no_pending_responses()
+
+    assert items == []
+    assert (type(raised.value), raised.value.message) == (error_type, message)
     assert raised.value.__cause__ is None  # `from None`: the botocore error stays out of the traceback
     assert raised.value.__suppress_context__
     if error_type is ModelBusyError:
         assert raised.value.retry_after == 5  # type: ignore[attr-defined]
-
-    records = [r for r in caplog.records if r.getMessage() == "model call failed"]
-    assert len(records) == 1  # logged once
-    assert records[0].levelno == logging.WARNING
-    assert (records[0].error_code, records[0].cause, records[0].model) == (code, cause, MODEL)  # type: ignore[attr-defined]
-    logged = _logged(caplog, capfd)
-    assert code in logged
-    for text in (SECRET, SYSTEM, "answer #1"):
-        assert text not in logged
+    _assert_failed_once_without_content(caplog, capfd, code, cause)
+    assert code in _logged(caplog, capfd)
 
 
 NETWORK_ERRORS = [
@@ -751,33 +757,6 @@ def test_an_in_stream_exception_handed_over_as_an_event_fails_alike(
     assert stream.closed == 1
     (record,) = [r for r in caplog.records if r.getMessage() == "model call failed"]
     assert (record.error_code, record.cause) == (name[0].upper() + name[1:], "stream failed")  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize(
-    ("code", "status", "error_type", "message"), CLIENT_ERRORS, ids=[c[0] for c in CLIENT_ERRORS]
-)
-def test_a_stream_refused_by_bedrock_becomes_its_model_error(
-    code: str,
-    status: int,
-    error_type: type[ChatVaultError],
-    message: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    """The ConverseStream call itself fails (before any event): the same mapping as Converse's."""
-    caplog.set_level(logging.DEBUG)
-    cause = f"Bedrock says {code} happened"
-    items: list[str | ModelReply] = []
-    with Stubber(bedrock.client()) as stub:
-        stub.add_client_error("converse_stream", code, cause, http_status_code=status)
-        with pytest.raises(error_type) as raised:
-            _drain(bedrock.converse_stream(_request(turns=3, system=SYSTEM), MODEL), items)
-        stub.assert_no_pending_responses()
-    assert items == []
-    assert (type(raised.value), raised.value.message) == (error_type, message)
-    assert raised.value.__cause__ is None
-    assert raised.value.__suppress_context__
-    _assert_failed_once_without_content(caplog, capfd, code, cause)
 
 
 @pytest.mark.parametrize(
