@@ -26,11 +26,7 @@ app = ApiResolver(switched_on=lambda: get_settings().allow_sharing)
     responses=docs.responses(200, SharedConversationOut, "A page of the shared conversation.", 400, 404, 422),
 )
 @tracer.capture_method
-def get(
-    share_id: str,
-    limit: docs.PageLimit = 50,
-    cursor: docs.PageCursor = None,
-) -> Response[str]:
+def get(share_id: str, limit: docs.PageLimit = 50, cursor: docs.PageCursor = None) -> Response[str]:
     return app.reply(get_shared(share_id, limit, cursor), headers=SHARED_HEADERS)
 
 

@@ -20,10 +20,7 @@ app = ApiResolver()
     responses=docs.responses(200, SessionListOut, "A page of sessions.", 400, 401, 404, 422),
 )
 @tracer.capture_method
-def list_(
-    limit: docs.PageLimit = 50,
-    cursor: docs.PageCursor = None,
-) -> Response[str]:
+def list_(limit: docs.PageLimit = 50, cursor: docs.PageCursor = None) -> Response[str]:
     return app.reply(list_sessions(app.caller, limit, cursor))
 
 

@@ -21,11 +21,7 @@ app = ApiResolver()
     responses=docs.responses(200, UploadInfoListOut, "A page of uploads.", 400, 401, 404, 422),
 )
 @tracer.capture_method
-def list_(
-    session_id: str,
-    limit: docs.PageLimit = 50,
-    cursor: docs.PageCursor = None,
-) -> Response[str]:
+def list_(session_id: str, limit: docs.PageLimit = 50, cursor: docs.PageCursor = None) -> Response[str]:
     return app.reply(list_uploads(session_id, app.caller, limit, cursor))
 
 

@@ -42,11 +42,7 @@ def create(session_id: str) -> Response[str]:
     responses=docs.responses(200, ShareListOut, "A page of links.", 400, 401, 404, 422),
 )
 @tracer.capture_method
-def list_(
-    session_id: str,
-    limit: docs.PageLimit = 50,
-    cursor: docs.PageCursor = None,
-) -> Response[str]:
+def list_(session_id: str, limit: docs.PageLimit = 50, cursor: docs.PageCursor = None) -> Response[str]:
     return app.reply(list_shares(session_id, app.caller, limit, cursor))
 
 
