@@ -24,7 +24,6 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
 from chatvault.core.clock import iso
@@ -32,7 +31,7 @@ from chatvault.core.settings import get_settings
 from chatvault.dal import secret
 from chatvault.dal.aws import connection
 from chatvault.dal.aws.items import TableMeta, TableName
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors, write_batch
+from chatvault.dal.aws.retry import storage_errors, write_batch, written
 from chatvault.models.domain import AuditEntry
 
 
@@ -97,11 +96,8 @@ def record_refusal(entry: AuditEntry, times: int) -> None:
         times=times,
         expires_at=minute + timedelta(days=get_settings().audit_retention_days),
     )
-    try:
-        item.save(condition=AuditItem.pk.does_not_exist() | (AuditItem.times < times))
-    except PutError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
+    # refused: a concurrent refusal already wrote a larger count
+    written(lambda: item.save(condition=AuditItem.pk.does_not_exist() | (AuditItem.times < times)))
 
 
 @storage_errors

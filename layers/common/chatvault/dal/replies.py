@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Literal
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from chatvault.core import clock
 from chatvault.core.clock import millis
@@ -21,7 +21,7 @@ from chatvault.dal import conversation_keys, history, sessions
 from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import SessionItem
 from chatvault.dal.aws.keys import LAST_MESSAGE, MESSAGE_PREFIX, SESSION_SK
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.retry import storage_errors, written
 from chatvault.dal.messages import ReplyLock
 from chatvault.dal.session_conditions import owns, writable
 from chatvault.models.domain import MessageRecord, Principal
@@ -79,15 +79,10 @@ def take(
     """Take the session's reply guard alone (a retry whose user message is already stored): one
     conditional UpdateItem. Refused, one read tells why: "busy" (another holds it), "ended", or "gone"
     (not the caller's live session)."""
-    try:
-        SessionItem(session_id, SESSION_SK).update(
-            actions=[SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)],
-            condition=writable(principal, at)
-            & (SessionItem.reply_until.does_not_exist() | (SessionItem.reply_until < millis(at))),
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
+    session = SessionItem(session_id, SESSION_SK)
+    vacant = SessionItem.reply_until.does_not_exist() | (SessionItem.reply_until < millis(at))
+    guard: list[Action] = [SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)]
+    if not written(lambda: session.update(actions=guard, condition=writable(principal, at) & vacant)):
         current = sessions.state(session_id)
         if current is None or not principal.may_use(current) or not current.is_live(at):
             return "gone"
@@ -101,18 +96,13 @@ def take(
 def give_back(session_id: str, lock: ReplyLock) -> None:
     """Free the guard early (the model failed: a retry need not wait for it to lapse), if it is still
     this attempt's."""
-    try:
-        SessionItem(session_id, SESSION_SK).update(
-            actions=[
-                SessionItem.reply_lock.remove(),
-                SessionItem.reply_until.remove(),
-                SessionItem.reply_stopped.remove(),
-            ],
-            condition=SessionItem.reply_lock == lock.token,
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
+    session = SessionItem(session_id, SESSION_SK)
+    freed: list[Action] = [
+        SessionItem.reply_lock.remove(),
+        SessionItem.reply_until.remove(),
+        SessionItem.reply_stopped.remove(),
+    ]
+    written(lambda: session.update(actions=freed, condition=SessionItem.reply_lock == lock.token))
 
 
 @storage_errors
@@ -129,20 +119,21 @@ def stop(session_id: str, principal: Principal, at: datetime) -> Literal["stoppi
     within STOP_CHECK_S and stores what it wrote), "none" when none is being made, "gone" when the
     session is not the caller's live one (read to tell, on the refused path only). One conditional
     UpdateItem."""
-    try:
-        SessionItem(session_id, SESSION_SK).update(
-            actions=[SessionItem.reply_stopped.set(SessionItem.reply_lock)],
-            condition=owns(principal)
-            & SessionItem.deleted_at.does_not_exist()
-            & (SessionItem.expires_at > at)
-            & SessionItem.reply_lock.exists()
-            & (SessionItem.reply_until >= millis(at)),
+    session = SessionItem(session_id, SESSION_SK)
+    making = (
+        owns(principal)
+        & SessionItem.deleted_at.does_not_exist()
+        & (SessionItem.expires_at > at)
+        & SessionItem.reply_lock.exists()
+        & (SessionItem.reply_until >= millis(at))
+    )
+    if written(
+        lambda: session.update(
+            actions=[SessionItem.reply_stopped.set(SessionItem.reply_lock)], condition=making
         )
-    except UpdateError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
-        current = sessions.state(session_id)
-        if current is None or not principal.may_use(current) or not current.is_live(at):
-            return "gone"
-        return "none"
-    return "stopping"
+    ):
+        return "stopping"
+    current = sessions.state(session_id)
+    if current is None or not principal.may_use(current) or not current.is_live(at):
+        return "gone"
+    return "none"
