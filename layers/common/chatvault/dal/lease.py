@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError
 from pynamodb.models import Model
 
 from chatvault.core.clock import millis
 from chatvault.dal.aws import connection
 from chatvault.dal.aws.items import TableMeta, TableName
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors, written
+from chatvault.dal.aws.retry import storage_errors, written
 
 
 class LeaseItem(Model):
@@ -55,11 +54,8 @@ def take(name: str, holder: str, at: datetime, lasting: timedelta) -> bool:
 def give_back(name: str, holder: str) -> None:
     """Free the lease if this holder still has it (after it lapsed, another may have taken it)."""
     connection.of(LeaseItem)
-    try:
-        LeaseItem(f"lease#{name}").delete(condition=LeaseItem.holder == holder)
-    except DeleteError as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
-            raise
+    lease = LeaseItem(f"lease#{name}")
+    written(lambda: lease.delete(condition=LeaseItem.holder == holder))  # refused: not this holder's now
 
 
 def holder_of(name: str) -> tuple[str, datetime] | None:

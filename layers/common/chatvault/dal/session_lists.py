@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chatvault.core.errors import (
-    InvalidCursorError,
-)
+from chatvault.core.errors import InvalidCursorError
 from chatvault.dal import conversation_keys
 from chatvault.dal.aws import side_reads
 from chatvault.dal.aws.items import (
