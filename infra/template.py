@@ -93,8 +93,8 @@ def _expand(node: Any, items: dict[str, str]) -> Any:
             return _sub(value, items)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if not key.startswith(_FOR_EACH):
-            out[_replace(key, items)] = _expand(value, items)
+        if not isinstance(key, str) or not key.startswith(_FOR_EACH):
+            out[_replace(key, items) if isinstance(key, str) else key] = _expand(value, items)
             continue
         identifier, collection, fragment = value
         if not isinstance(collection, list):
