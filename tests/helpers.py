@@ -7,9 +7,13 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
+
+import botocore.client
 
 from infra.local.gateway import Gateway, match_route
 from infra.local.runtime import LambdaContext
@@ -17,6 +21,9 @@ from infra.template import Stack
 
 # The uploads bucket as the local stack and the in-process emulator name it (infra/template.py)
 BUCKET = "chatvault-local-uploadsbucket"
+
+# How botocore sends a request, before any test replaces it
+REAL_API_CALL = botocore.client.BaseClient._make_api_call
 
 ROUTES = sorted(Stack.from_template().routes(), key=lambda r: r.priority)
 _TIMEOUTS = {name: fn.timeout for name, fn in Stack.from_template().functions().items()}
@@ -103,6 +110,12 @@ def append_messages(session: dict[str, Any], count: int) -> None:
         assert reply.status == 201, reply.body
 
 
+def declare_upload(session_path: str, filename: str, content_type: str, size: int, **options: Any) -> Reply:
+    """POST <session_path>/uploads in process: the form for one file (options as `call`'s)."""
+    body = {"filename": filename, "content_type": content_type, "size": size}
+    return call("POST", f"{session_path}/uploads", body=body, **options)
+
+
 def assert_error(reply: Reply, status: int, code: str) -> None:
     assert reply.status == status, reply.body
     assert reply.body["error"]["code"] == code, reply.body
@@ -178,6 +191,22 @@ def new_message_records() -> list[dict[str, Any]]:
     ]
 
 
+def partition(session_id: str, table: str | None = None, ddb: Any = None) -> list[dict[str, Any]]:
+    """Every raw item of one partition, read strongly consistent: the sessions table's (as this process's
+    settings name it) unless a table is given, through the in-process client unless one is given."""
+    import boto3
+
+    from chatvault.core.settings import get_settings
+
+    items: list[dict[str, Any]] = (ddb or boto3.client("dynamodb")).query(
+        TableName=table or get_settings().table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": session_id}},
+        ConsistentRead=True,
+    )["Items"]
+    return items
+
+
 def unseal_in_place(session_id: str) -> None:
     """Make a session what it was before conversations had keys (a legacy session): no key, its items
     plaintext as the service wrote them then (dal/aws/items.py), opened from their sealed values."""
@@ -191,12 +220,7 @@ def unseal_in_place(session_id: str) -> None:
     key = conversation_keys.read(session_id, clock.now())
     assert key is not None
     ddb, table = boto3.client("dynamodb"), get_settings().table_name
-    items = ddb.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": session_id}},
-        ConsistentRead=True,
-    )["Items"]
+    items = partition(session_id)
 
     def opened(item: dict[str, Any], field: str) -> str:
         return open_text(key, session_id, item["sk"]["S"], field, item.pop(field)["B"])
@@ -229,3 +253,14 @@ def s3() -> Any:
     import boto3
 
     return boto3.client("s3", region_name="us-east-1")
+
+
+@contextmanager
+def aws_calls_to(api_call: Callable[[Any, str, dict[str, Any]], Any]) -> Iterator[None]:
+    """Meanwhile every AWS request any botocore client makes goes to api_call(client, operation, params)
+    instead (which may hand it on to REAL_API_CALL)."""
+    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        botocore.client.BaseClient._make_api_call = REAL_API_CALL  # type: ignore[method-assign]

@@ -192,6 +192,15 @@ def _monthly_cost(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _within_one_call(what: str, figures: dict[str, Any], measured: str = "") -> str:
+    """A target row: the work done within one Lambda call's time, with its calls (and what else it measured)."""
+    seconds = figures["seconds"]["median"]
+    return (
+        f"| {what} within one Lambda call ({DELETE_TIMEOUT_S} s) | {figures['calls']['median']} calls, "
+        f"{measured}{seconds} s | {_mark(seconds < DELETE_TIMEOUT_S)} |"
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     lines = ["# Benchmark report", ""]
     lines.append(
@@ -262,24 +271,12 @@ def render(report: dict[str, Any]) -> str:
         f"{_mark(ratio <= BYTES_RATIO_TARGET)} |"
     )
     for name, figures in report["panic_delete"].items():
-        seconds = figures["seconds"]["median"]
-        lines.append(
-            f"| delete ({name}) within one Lambda call ({DELETE_TIMEOUT_S} s) | {figures['calls']['median']} "
-            f"calls, {seconds} s | {_mark(seconds < DELETE_TIMEOUT_S)} |"
-        )
+        lines.append(_within_one_call(f"delete ({name})", figures))
     for name, figures in report.get("export", {}).items():
-        seconds = figures["seconds"]["median"]
-        lines.append(
-            f"| export of {name} within one Lambda call ({DELETE_TIMEOUT_S} s) | {figures['calls']['median']} "
-            f"calls, {figures['bytes']['median'] / 1e6:.1f} MB ({figures['form']}), {seconds} s | "
-            f"{_mark(seconds < DELETE_TIMEOUT_S)} |"
-        )
+        size = f"{figures['bytes']['median'] / 1e6:.1f} MB ({figures['form']}), "
+        lines.append(_within_one_call(f"export of {name}", figures, size))
     for name, figures in report.get("erase_all", {}).items():
-        seconds = figures["seconds"]["median"]
-        lines.append(
-            f"| erase-all of {name} within one Lambda call ({DELETE_TIMEOUT_S} s) | "
-            f"{figures['calls']['median']} calls, {seconds} s | {_mark(seconds < DELETE_TIMEOUT_S)} |"
-        )
+        lines.append(_within_one_call(f"erase-all of {name}", figures))
     events = report.get("message_events")
     if events:
         lines += _events_targets(report, events)

@@ -1390,20 +1390,16 @@ def sequential(window: list[Seen]) -> int:
 def every_aws_call() -> Iterator[Counter[str]]:
     """Every AWS request any botocore client sends meanwhile, by service (kms, secretsmanager, ...):
     not only those of the clients the Calls hooks see."""
-    import botocore.client
+    from tests.helpers import REAL_API_CALL, aws_calls_to
 
     seen = Counter[str]()
-    real = botocore.client.BaseClient._make_api_call
 
     def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
         seen[self.meta.service_model.service_name] += 1
-        return real(self, operation, params)
+        return REAL_API_CALL(self, operation, params)
 
-    botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
-    try:
+    with aws_calls_to(counted):
         yield seen
-    finally:
-        botocore.client.BaseClient._make_api_call = real  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -1894,9 +1890,8 @@ def _list_sessions_runs(
 
 
 def warm_overhead(iterations: int) -> dict[str, Any]:
-    import botocore.client
-
     from chatvault.core import clock
+    from tests.helpers import aws_calls_to
 
     at = clock.now()
     sid, token = str(uuid.uuid4()), "t" * 43
@@ -1945,12 +1940,10 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
         "TransactWriteItems": {},
         "Query": {"Items": [session_item, *message_items], "Count": 51, "ScannedCount": 51},
     }
-    real = botocore.client.BaseClient._make_api_call
 
     def stub(self: Any, operation: str, params: dict[str, Any]) -> Any:
         return canned[operation]
 
-    botocore.client.BaseClient._make_api_call = stub  # type: ignore[method-assign]
     base = f"/api/v1/sessions/{sid}"
     cases: dict[str, tuple[str, dict[str, Any]]] = {
         "create": ("create_session", api_event("POST", "/api/v1/sessions", body={"title": "t"})),
@@ -1968,7 +1961,7 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
         ),
     }
     result: dict[str, Any] = {}
-    try:
+    with aws_calls_to(stub):
         for name, (function, event) in cases.items():
             for _ in range(20):  # warm up: imports, caches, pydantic
                 assert invoke(function, event)["statusCode"] < 300
@@ -1978,8 +1971,6 @@ def warm_overhead(iterations: int) -> dict[str, Any]:
                 invoke(function, event)
                 cpu.append((time.process_time() - started) * 1000)
             result[name] = {"cpu_ms": spread(cpu)}
-    finally:
-        botocore.client.BaseClient._make_api_call = real  # type: ignore[method-assign]
     return result
 
 

@@ -22,8 +22,50 @@ IMPORT = (
 )
 
 
+# A fetch for the client that loses the answer to the first POST to a path ending in `suffix`: the
+# service gets the request (and, with `answered`, has answered it) but the answer never comes back.
+# `sent` collects the message_id of every such POST.
+LOSE_FIRST_ANSWER = """
+const loseFirstAnswer = (suffix, answered) => {
+  const sent = [];
+  let lose = true;
+  const fetchLosing = async (url, init) => {
+    const hit = init.method === 'POST' && url.endsWith(suffix);
+    if (hit) sent.push(JSON.parse(init.body).message_id);
+    if (hit && lose) {
+      lose = false;
+      const reached = fetch(url, init);
+      if (answered) await reached;
+      throw new TypeError('Failed to fetch');
+    }
+    return fetch(url, init);
+  };
+  return { sent, fetch: fetchLosing };
+};
+"""
+
+
+# Reads a ChatStream: each delta with when it came, and what the stream held meanwhile and at its end.
+READ = """
+const read = async (stream) => {
+  const deltas = [];
+  const started = performance.now();
+  let messageFirst = null;
+  for await (const text of stream) {
+    if (messageFirst === null) messageFirst = stream.message !== null;
+    deltas.push({ text, at: performance.now() - started });
+  }
+  return { deltas, messageFirst, streamed: stream.streamed, text: stream.text, session: stream.session,
+           message: stream.message, reply: stream.reply, messageId: stream.messageId };
+};
+const failure = (e) => ({ name: e.name, status: e.status, code: e.code, messageId: e.messageId,
+                          retryAfter: e.retryAfter, session: e.session });
+"""
+
+
 def _run(page: Any, body: str, arg: Any = None) -> Any:
-    return page.evaluate(f"async (arg) => {{ {IMPORT} {body} }}", arg)
+    """Runs body in the page, with the module imported and the helpers above (declarations only) in scope."""
+    return page.evaluate(f"async (arg) => {{ {IMPORT} {LOSE_FIRST_ANSWER} {READ} {body} }}", arg)
 
 
 def test_errors_carry_the_services_code(page: Any) -> None:
@@ -49,19 +91,9 @@ def test_an_append_whose_answer_was_lost_is_resent_with_its_message_id_and_store
     out = _run(
         page,
         """
-        const sent = [];
-        let lose = true;
-        const flaky = async (url, init) => {
-          const append = init.method === 'POST' && url.endsWith('/messages');
-          if (append) sent.push(JSON.parse(init.body).message_id);
-          const response = await fetch(url, init);  // the service gets it and stores it ...
-          if (append && lose) {  // ... and its answer is lost on the way back
-            lose = false;
-            throw new TypeError('Failed to fetch');
-          }
-          return response;
-        };
-        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: flaky });
+        // the service stores the message, and its answer is lost on the way back
+        const { sent, fetch: lossy } = loseFirstAnswer('/messages', true);
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: lossy });
         await client.createSession();
         const message = await client.appendMessage({ role: 'user', content: 'once only' });
         const page = await client.listMessages();
@@ -314,6 +346,14 @@ const recording = async (url, init) => {
   return response;
 };
 """
+# ... and a client that uses it, with a new session
+RECORDED_SESSION = (
+    RECORDING
+    + """
+const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
+const created = await client.createSession();
+"""
+)
 UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 
@@ -329,10 +369,8 @@ def _stored_messages(stack: LocalStack, sid: str, token: str) -> list[dict[str, 
 def test_a_chat_returns_both_messages_and_both_are_stored(page: Any, page_stack: LocalStack) -> None:
     out = _run(
         page,
-        RECORDING
+        RECORDED_SESSION
         + """
-        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
-        const created = await client.createSession();
         const first = await client.chat(null, 'Hello, my name is Ada');
         const second = await client.chat(created.session_id, 'What did I say?');
         const stored = (await client.listMessages()).items;
@@ -398,10 +436,8 @@ def test_a_chat_the_model_failed_is_retried_with_its_message_id_and_stored_once(
     retry (after Retry-After, for the 503) with the same message_id stores the reply, once."""
     out = _run(
         page,
-        RECORDING
+        RECORDED_SESSION
         + """
-        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
-        const created = await client.createSession();
         const started = performance.now();
         const pair = await client.chat(null, arg);
         const waited = performance.now() - started;
@@ -436,19 +472,9 @@ def test_a_chat_whose_answer_was_lost_is_resent_and_stored_once(page: Any, page_
     out = _run(
         page,
         """
-        const sent = [];
-        let lose = true;
-        const flaky = async (url, init) => {
-          const chat = init.method === 'POST' && url.endsWith('/chat');
-          if (chat) sent.push(JSON.parse(init.body).message_id);
-          if (chat && lose) {  // the service gets it and makes the reply; its answer never comes back
-            lose = false;
-            fetch(url, init);
-            throw new TypeError('Failed to fetch');
-          }
-          return fetch(url, init);
-        };
-        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: flaky });
+        // the service gets it and makes the reply; its answer never comes back
+        const { sent, fetch: lossy } = loseFirstAnswer('/chat', false);
+        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: lossy });
         await client.createSession();
         const pair = await client.chat(null, 'once only');
         const stored = (await client.listMessages()).items;
@@ -504,10 +530,8 @@ def test_a_chat_retries_only_what_a_retry_can_finish(page: Any) -> None:
 def test_a_chat_is_not_retried_on_another_4xx(page: Any) -> None:
     out = _run(
         page,
-        RECORDING
+        RECORDED_SESSION
         + """
-        const client = new ChatvaultClient({ storage: memoryStorage(), fetch: recording });
-        await client.createSession();
         const refused = [];
         for (const content of ['', 'x'.repeat(40000)]) {
           try { await client.chat(null, content); }
@@ -608,22 +632,6 @@ def test_start_chat_adopts_the_session_a_failure_carries_and_retries_on_its_rout
 
 # ---- the streamed chat (on a stack of its own whose stand-in writes a word every SLOW_WORD_MS) ----
 
-# Reads a ChatStream: each delta with when it came, and what the stream held meanwhile and at its end.
-READ = """
-const read = async (stream) => {
-  const deltas = [];
-  const started = performance.now();
-  let messageFirst = null;
-  for await (const text of stream) {
-    if (messageFirst === null) messageFirst = stream.message !== null;
-    deltas.push({ text, at: performance.now() - started });
-  }
-  return { deltas, messageFirst, streamed: stream.streamed, text: stream.text, session: stream.session,
-           message: stream.message, reply: stream.reply, messageId: stream.messageId };
-};
-const failure = (e) => ({ name: e.name, status: e.status, code: e.code, messageId: e.messageId,
-                          retryAfter: e.retryAfter, session: e.session });
-"""
 LONG = " ".join(f"w{i}" for i in range(40))  # a reply of 42 words: about 5 s to write
 
 
@@ -636,8 +644,7 @@ def test_a_streamed_chat_yields_the_reply_as_it_is_written_and_a_replay_yields_n
 ) -> None:
     out = _run(
         slow_page,
-        READ
-        + """
+        """
         sessionStorage.clear();
         const client = new ChatvaultClient({ storage: sessionStorage, storageKey: 'k' });
         const first = client.startChatStream(arg);
@@ -675,8 +682,7 @@ def test_an_error_event_throws_the_json_forms_error_with_the_message_id(
 ) -> None:
     out = _run(
         slow_page,
-        READ
-        + """
+        """
         const client = new ChatvaultClient({ storage: memoryStorage() });
         await client.createSession();
         const failures = {};
@@ -743,8 +749,7 @@ def test_where_streaming_is_unavailable_the_json_form_gives_the_pair(
 ) -> None:
     out = _run(
         slow_page,
-        READ
-        + """
+        """
         const accepts = [];
         const ignoring = async (url, init) => {  // a proxy that drops Accept: the service answers JSON
           if (url.endsWith('/chat')) {
@@ -804,8 +809,7 @@ def test_events_split_anywhere_are_read_whole(slow_page: Any, slow_stack: LocalS
     ends, a comment and an event the client does not know: the same deltas, the same reply."""
     out = _run(
         slow_page,
-        READ
-        + """
+        """
         const pieces = async (url, init) => {
           const response = await fetch(url, init);
           if (!url.endsWith('/chat')) return response;

@@ -88,6 +88,22 @@ def _server(stack: LocalStack, stored: dict[str, Any], path: str = "") -> reques
     )
 
 
+def _delete_elsewhere(stack: LocalStack, stored: dict[str, Any]) -> None:
+    """The page's conversation deleted by another device (its own DELETE, with the token)."""
+    deleted = requests.delete(
+        f"{stack.api}/api/v1/sessions/{stored['session_id']}",
+        headers={"X-Session-Token": stored["session_token"]},
+        timeout=10,
+    )
+    assert deleted.status_code == 200
+
+
+def _held(stack: LocalStack, stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages the service holds for the page's conversation."""
+    items: list[dict[str, Any]] = _server(stack, stored, "/messages").json()["items"]
+    return items
+
+
 def _attach(page: Any, name: str, body: bytes, mime: str = "text/plain") -> None:
     """Attach a file and wait for its outcome in Files (stored, or not)."""
     page.get_by_label("Attach a file", exact=True).set_input_files(
@@ -149,7 +165,7 @@ def test_first_visit_three_messages_and_a_reload_keeps_them(
     assert RESET not in _notices(page)
     served = _server(page_stack, first).json()
     assert served["message_count"] == 6
-    messages = _server(page_stack, first, "/messages").json()["items"]
+    messages = _held(page_stack, first)
     assert [m["role"] for m in messages] == ["user", "assistant"] * 3  # each message a chat: its reply
     page.screenshot(path=str(artifacts / "page.png"), full_page=True)
 
@@ -173,7 +189,7 @@ def test_thumbs_on_a_reply_rate_it_change_it_and_remove_it(page: Any, page_stack
     stored = _stored(page) or {}
 
     def served() -> Any:
-        items = _server(page_stack, stored, "/messages").json()["items"]
+        items = _held(page_stack, stored)
         return [m["feedback"] for m in items if m["role"] == "assistant"][-1]
 
     good.click()
@@ -342,12 +358,7 @@ def test_the_panic_button_erases_everything_after_a_confirmation(page: Any, page
 def test_a_session_deleted_elsewhere_shows_the_reset_notice(page: Any, page_stack: LocalStack) -> None:
     stored = _stored(page) or {}
     _send(page, "this will be deleted on another device")
-    deleted = requests.delete(
-        f"{page_stack.api}/api/v1/sessions/{stored['session_id']}",
-        headers={"X-Session-Token": stored["session_token"]},
-        timeout=10,
-    )
-    assert deleted.status_code == 200
+    _delete_elsewhere(page_stack, stored)
 
     page.reload()
     page.get_by_role("status").filter(has_text=RESET).wait_for()
@@ -674,6 +685,43 @@ def _retry_send(page: Any) -> Any:
     return page.get_by_role("button", name="Retry", exact=True)
 
 
+def _exchange(second: str) -> list[tuple[str, str]]:
+    """The conversation after ADA's pair and a second message's reply (the stand-in's knows ADA's)."""
+    return [("You", ADA), ("Assistant", _said(ADA)), ("You", second), ("Assistant", _said(second, ADA))]
+
+
+def _as_shown(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [({"user": "You", "assistant": "Assistant"}[m["role"]], m["content"]) for m in messages]
+
+
+def _send_unanswered(
+    page: Any, page_stack: LocalStack, stored: dict[str, Any], command: str
+) -> list[dict[str, Any]]:
+    """Sends a message the stand-in fails to answer: the page says so and retries nothing, and the
+    service holds the message without a reply. Returns what it holds."""
+    page.get_by_label("Message", exact=True).fill(command)
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_role("alert").filter(has_text="The assistant has not replied").wait_for()
+    held = _held(page_stack, stored)
+    assert [m["role"] for m in held] == ["user", "assistant", "user"]  # the message waits for its reply
+    return held
+
+
+def _retry_until_answered(
+    page: Any, page_stack: LocalStack, stored: dict[str, Any], command: str
+) -> list[dict[str, Any]]:
+    """Retry: the reply is shown, the alert and the button go, and the service holds the message and
+    its reply once each. Returns what it holds."""
+    _retry_send(page).click()
+    _conversation(page).locator(REPLY, has_text=command).wait_for()
+    assert _entries(page) == _exchange(command)
+    assert _alert(page).inner_text() == ""
+    assert not _retry_send(page).is_visible()
+    messages = _held(page_stack, stored)
+    assert _as_shown(messages) == _exchange(command)  # exactly one reply stored, and the message once
+    return messages
+
+
 def test_a_chat_through_the_page_and_a_reload_shows_both_pairs(
     page: Any, page_stack: LocalStack, artifacts: Path
 ) -> None:
@@ -683,7 +731,7 @@ def test_a_chat_through_the_page_and_a_reload_shows_both_pairs(
     _send(page, WHAT)
     _attach(page, "notes.txt", b"Questions for Tuesday\n" * 50)
 
-    pairs = [("You", ADA), ("Assistant", _said(ADA)), ("You", WHAT), ("Assistant", _said(WHAT, ADA))]
+    pairs = _exchange(WHAT)
     assert _entries(page) == pairs
     # the reply is the assistant's to assistive technology too: its list item's text starts with the role
     replies = _conversation(page).get_by_role("listitem").filter(has_text="Assistant")
@@ -697,13 +745,7 @@ def test_a_chat_through_the_page_and_a_reload_shows_both_pairs(
 
     assert _entries(page) == pairs
     assert _stored(page) == stored
-    messages = _server(page_stack, stored, "/messages").json()["items"]
-    assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", ADA),
-        ("assistant", _said(ADA)),
-        ("user", WHAT),
-        ("assistant", _said(WHAT, ADA)),
-    ]
+    assert _as_shown(_held(page_stack, stored)) == pairs
     assert _file_rows(page) == [("Text file · 1.1 KB", "stored", True)]
     # the README's screenshot (docs/browser-page.png): the exchanges and the stored file, after a reload
     page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
@@ -725,39 +767,17 @@ def test_a_reply_that_failed_shows_an_alert_and_retry_completes_the_pair(
     chats: list[str] = []
     page.on("request", lambda r: chats.append(r.post_data or "") if r.url.endswith("/chat") else None)
 
-    page.get_by_label("Message", exact=True).fill(command)
-    page.get_by_role("button", name="Send", exact=True).click()
-
-    page.get_by_role("alert").filter(has_text="The assistant has not replied").wait_for()
+    _send_unanswered(page, page_stack, stored, command)
     assert says in _alert(page).inner_text()
     assert _retry_send(page).is_visible()
     assert _entries(page)[-1] == ("You", command)  # no reply shown, and the message marked
     assert "No reply yet" in _conversation(page).locator("li.user.failed").inner_text()
     assert page.get_by_role("button", name="Send", exact=True).is_enabled()
-    held = _server(page_stack, stored, "/messages").json()["items"]
-    assert [m["role"] for m in held] == ["user", "assistant", "user"]  # the message waits for its reply
 
-    _retry_send(page).click()
-
-    _conversation(page).locator(REPLY, has_text=command).wait_for()
-    assert _entries(page) == [
-        ("You", ADA),
-        ("Assistant", _said(ADA)),
-        ("You", command),
-        ("Assistant", _said(command, ADA)),
-    ]
-    assert _alert(page).inner_text() == ""
-    assert not _retry_send(page).is_visible()
+    messages = _retry_until_answered(page, page_stack, stored, command)
     assert _conversation(page).locator("li.failed").count() == 0
     assert len({json.loads(c)["message_id"] for c in chats}) == 1  # the retry sent the same message_id
     assert len(chats) == 2
-    messages = _server(page_stack, stored, "/messages").json()["items"]
-    assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", ADA),
-        ("assistant", _said(ADA)),
-        ("user", command),
-        ("assistant", _said(command, ADA)),
-    ]  # exactly one reply stored, and the message once
     assert messages[2]["message_id"] == json.loads(chats[0])["message_id"]
 
     page.reload()
@@ -979,7 +999,7 @@ def test_times_are_shown_in_the_persons_time_zone(browser: Any, page_stack: Loca
         _attach(page, "letter.txt", LETTER)
         _reload(page)
 
-        messages = _server(page_stack, stored, "/messages").json()["items"]
+        messages = _held(page_stack, stored)
         shown = _conversation(page).locator("li time")
         assert shown.count() == 2
         for time_element, message in zip(shown.all(), messages, strict=True):
@@ -1071,13 +1091,7 @@ def test_a_message_left_without_reply_is_retried_after_a_reload(page: Any, page_
     stored = _stored(page) or {}
     command = "/stand-in throttle"
     _send(page, ADA)
-    page.get_by_label("Message", exact=True).fill(command)
-    page.get_by_role("button", name="Send", exact=True).click()
-    page.get_by_role("alert").filter(
-        has_text="The assistant has not replied"
-    ).wait_for()  # the page retries nothing
-    held = _server(page_stack, stored, "/messages").json()["items"]
-    assert [m["role"] for m in held] == ["user", "assistant", "user"]
+    held = _send_unanswered(page, page_stack, stored, command)
 
     _reload(page)
 
@@ -1088,25 +1102,8 @@ def test_a_message_left_without_reply_is_retried_after_a_reload(page: Any, page_
     chats: list[str] = []
     page.on("request", lambda r: chats.append(r.post_data or "") if r.url.endswith("/chat") else None)
 
-    _retry_send(page).click()
-
-    _conversation(page).locator(REPLY, has_text=command).wait_for()
-    assert _entries(page) == [
-        ("You", ADA),
-        ("Assistant", _said(ADA)),
-        ("You", command),
-        ("Assistant", _said(command, ADA)),
-    ]
+    _retry_until_answered(page, page_stack, stored, command)
     assert [json.loads(c)["message_id"] for c in chats] == [held[2]["message_id"]]  # the stored message's id
-    assert not _retry_send(page).is_visible()
-    assert _alert(page).inner_text() == ""
-    messages = _server(page_stack, stored, "/messages").json()["items"]
-    assert [(m["role"], m["content"]) for m in messages] == [
-        ("user", ADA),
-        ("assistant", _said(ADA)),
-        ("user", command),
-        ("assistant", _said(command, ADA)),
-    ]  # exactly one reply, and the message once
     _reload(page)
     assert not _retry_send(page).is_visible()
     assert "No reply yet" not in _conversation(page).inner_text()
@@ -1142,7 +1139,7 @@ def _words(count: int, tag: str) -> str:
 
 
 def _replies(stack: LocalStack, stored: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in _server(stack, stored, "/messages").json()["items"] if m["role"] == "assistant"]
+    return [m for m in _held(stack, stored) if m["role"] == "assistant"]
 
 
 def _stop(page: Any) -> Any:
@@ -1171,9 +1168,7 @@ def test_the_reply_grows_as_it_is_written_and_ends_as_stored(slow_page: Any, slo
     page.wait_for_timeout(250)  # a sample or two of the reply as it stays
     samples = page.evaluate("clearInterval(window.sampler) || window.samples")
 
-    (reply,) = [
-        m for m in _server(slow_stack, stored, "/messages").json()["items"] if m["role"] == "assistant"
-    ]
+    (reply,) = _replies(slow_stack, stored)
     assert reply["content"] == _said(text)
     final = _entries(page)[-1]
     assert final == ("Assistant", reply["content"])  # what stays shown is the stored reply
@@ -1213,9 +1208,7 @@ def test_stop_keeps_the_reply_as_far_as_it_was_written(slow_page: Any, slow_stac
 
     stopped = _conversation(page).locator("li.assistant", has_text="Stopped")
     stopped.wait_for(timeout=10_000)
-    (reply,) = [
-        m for m in _server(slow_stack, stored, "/messages").json()["items"] if m["role"] == "assistant"
-    ]
+    (reply,) = _replies(slow_stack, stored)
     assert reply["metadata"]["attributes"]["stop_reason"] == "stopped"
     full = _said(text)
     assert full.startswith(reply["content"])
@@ -1264,7 +1257,7 @@ def test_a_reply_being_made_when_the_page_opens_is_shown_as_such_then_picked_up(
 
     page.get_by_role("status").filter(has_text=REPLIED).wait_for(timeout=30_000)
 
-    messages = _server(slow_stack, stored, "/messages").json()["items"]
+    messages = _held(slow_stack, stored)
     assert [(m["role"], m["content"]) for m in messages] == [("user", text), ("assistant", _said(text))]
     assert _entries(page) == [("You", text), ("Assistant", _said(text))]  # complete, as stored
     assert page.get_by_role("button", name="Send", exact=True).is_enabled()

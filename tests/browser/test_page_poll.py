@@ -17,7 +17,16 @@ import pytest
 import requests
 
 from tests.browser.conftest import UNLIMITED, opened_page
-from tests.browser.test_page import _conversation, _entries, _send, _server, _service_writes, _status, _stored
+from tests.browser.test_page import (
+    _conversation,
+    _delete_elsewhere,
+    _entries,
+    _send,
+    _server,
+    _service_writes,
+    _status,
+    _stored,
+)
 from tests.integration.local_stack import LocalStack, local_stack
 
 pytestmark = pytest.mark.http
@@ -294,12 +303,7 @@ def test_a_session_gone_while_polled_is_left_for_a_new_one(page: Any, page_stack
     stored = _stored(page) or {}
     seen = Seen(page)
     _asked(page, "Something private")
-    deleted = requests.delete(
-        f"{page_stack.api}/api/v1/sessions/{stored['session_id']}",
-        headers={"X-Session-Token": stored["session_token"]},
-        timeout=10,
-    )
-    assert deleted.status_code == 200
+    _delete_elsewhere(page_stack, stored)
 
     page.get_by_role("status").filter(has_text="no longer available").wait_for(timeout=5000)
     noticed = time.monotonic()

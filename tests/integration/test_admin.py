@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from chatvault.core import seal
+from tests.helpers import partition
 from tests.integration.local_stack import LocalStack, table_items
 from tests.integration.test_http_sealed import _held_keys
 
@@ -156,14 +157,6 @@ def test_restore_copy_brings_back_a_lost_conversation_from_a_restored_table(stac
         ).ok
     before = requests.get(f"{base}/{sid}/messages", headers=headers, timeout=10).json()
 
-    def partition(table: str) -> list[dict[str, Any]]:
-        return ddb.query(
-            TableName=table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": sid}},
-            ConsistentRead=True,
-        )["Items"]
-
     ddb.create_table(  # a point-in-time restore: a new table, the live one's items
         TableName=restored,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -174,9 +167,9 @@ def test_restore_copy_brings_back_a_lost_conversation_from_a_restored_table(stac
         BillingMode="PAY_PER_REQUEST",
     )
     try:
-        for item in partition(live):
+        for item in partition(sid, live, ddb):
             ddb.put_item(TableName=restored, Item=item)
-        lost = partition(live)
+        lost = partition(sid, live, ddb)
         for item in lost:  # deleted by mistake
             ddb.delete_item(TableName=live, Key={"pk": item["pk"], "sk": item["sk"]})
         assert requests.get(f"{base}/{sid}", headers=headers, timeout=10).status_code == 404
@@ -194,7 +187,7 @@ def test_restore_copy_brings_back_a_lost_conversation_from_a_restored_table(stac
             "legacy": 0,
             "dry_run": True,
         }
-        assert partition(live) == []
+        assert partition(sid, live, ddb) == []
 
         code, (report,), _ = _admin(stack, "restore-copy", "--table", restored, "--session", sid)
         assert (code, report["copied_items"], report["dry_run"]) == (0, len(lost), False)
@@ -222,14 +215,7 @@ PLAINTEXT = ("preview", "title", "metadata", "content", "meta")
 
 
 def _partition(stack: LocalStack, session_id: str) -> list[dict[str, Any]]:
-    ddb = stack.client("dynamodb")
-    items: list[dict[str, Any]] = ddb.query(
-        TableName=SESSIONS_TABLE,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": session_id}},
-        ConsistentRead=True,
-    )["Items"]
-    return items
+    return partition(session_id, SESSIONS_TABLE, stack.client("dynamodb"))
 
 
 def _make_legacy(stack: LocalStack, session_id: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from chatvault.core import clock
 from chatvault.dal import audit
-from tests.helpers import append_messages, assert_error, call, create
+from tests.helpers import append_messages, assert_error, call, create, declare_upload
 
 pytestmark = pytest.mark.usefixtures("aws")
 SECRET = "my husband reads my phone"
@@ -25,12 +25,7 @@ def test_the_trail_records_the_lifecycle_and_survives_the_delete() -> None:
     sid, token = s["session_id"], s["session_token"]
     base = f"/api/v1/sessions/{sid}"
     call("POST", f"{base}/messages", token=token, body={"role": "user", "content": SECRET})
-    call(
-        "POST",
-        f"{base}/uploads",
-        token=token,
-        body={"filename": "bruise.jpg", "content_type": "image/jpeg", "size": 9},
-    )
+    declare_upload(base, "bruise.jpg", "image/jpeg", 9, token=token)
     call("PATCH", base, token=token, body={"title": "renamed"})  # not a lifecycle event
     call("PATCH", base, token=token, body={"status": "ended"})
     boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/x", Body=b"x")
@@ -52,12 +47,7 @@ def test_the_audit_table_holds_no_content_names_tokens_ips_or_session_ids() -> N
     s = create().body
     sid, token = s["session_id"], s["session_token"]
     call("POST", f"/api/v1/sessions/{sid}/messages", token=token, body={"role": "user", "content": SECRET})
-    call(
-        "POST",
-        f"/api/v1/sessions/{sid}/uploads",
-        token=token,
-        body={"filename": "bruise.jpg", "content_type": "image/jpeg", "size": 9},
-    )
+    declare_upload(f"/api/v1/sessions/{sid}", "bruise.jpg", "image/jpeg", 9, token=token)
     call("DELETE", f"/api/v1/sessions/{sid}", token=token)
 
     dump = json.dumps(boto3.client("dynamodb").scan(TableName="chatvault-local-AuditTable")["Items"])

@@ -12,18 +12,25 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
-import botocore.client
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from chatvault.core import clock
 from chatvault.logic.sweep_orphans import sweep_orphans
-from tests.helpers import BUCKET, assert_error, call, context, create
+from tests.helpers import (
+    BUCKET,
+    REAL_API_CALL,
+    assert_error,
+    aws_calls_to,
+    call,
+    context,
+    create,
+    declare_upload,
+)
 
 pytestmark = pytest.mark.usefixtures("aws")
 TABLE = "chatvault-local-SessionsTable"
-REAL_CALL = botocore.client.BaseClient._make_api_call
 
 
 class LambdaDied(BaseException):
@@ -40,18 +47,15 @@ def die_after(calls: int) -> Iterator[list[str]]:
         with lock:
             if len(made) >= calls:
                 raise LambdaDied(f"already dead after {made[-1]}")
-        result = REAL_CALL(self, operation, params)
+        result = REAL_API_CALL(self, operation, params)
         with lock:
             made.append(operation)
             if len(made) == calls:
                 raise LambdaDied(f"died after {operation}")
         return result
 
-    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
-    try:
+    with aws_calls_to(api_call):
         yield made
-    finally:
-        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -64,11 +68,8 @@ def failing(code: str, status: int = 400) -> Iterator[None]:
             operation,
         )
 
-    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
-    try:
+    with aws_calls_to(api_call):
         yield
-    finally:
-        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
 
 
 def _session_with_history() -> tuple[str, str]:
@@ -129,12 +130,7 @@ def _assert_unreadable(sid: str, token: str) -> None:
         "session_not_found",
     )
     assert_error(
-        call(
-            "POST",
-            f"{path}/uploads",
-            token=token,
-            body={"filename": "a", "content_type": "text/plain", "size": 1},
-        ),
+        declare_upload(path, "a", "text/plain", 1, token=token),
         404,
         "session_not_found",
     )
@@ -286,15 +282,12 @@ def test_a_patch_whose_side_read_fails_still_answers_what_it_wrote() -> None:
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                 operation,
             )
-        return REAL_CALL(self, operation, params)
+        return REAL_API_CALL(self, operation, params)
 
-    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
-    try:
+    with aws_calls_to(api_call):
         reply = call(
             "PATCH", f"/api/v1/sessions/{s['session_id']}", token=s["session_token"], body={"title": "after"}
         )
-    finally:
-        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
     assert failed == ["BatchGetItem"]
     assert reply.status == 200, reply.body
     assert reply.body["title"] == "after"
@@ -312,11 +305,10 @@ def test_every_request_the_service_sends_carries_the_deadline_checks(
 
     def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
         sent.append((operation, bool(getattr(self, "_deadline_guarded", False))))
-        return REAL_CALL(self, operation, params)
+        return REAL_API_CALL(self, operation, params)
 
     path = f"/api/v1/sessions/{sid}"
-    botocore.client.BaseClient._make_api_call = api_call  # type: ignore[method-assign]
-    try:
+    with aws_calls_to(api_call):
         assert call("POST", "/api/v1/sessions", body={"title": "x"}).status == 201
         assert call("GET", path, token=token).status == 200
         assert call("PATCH", path, token=token, body={"title": "y"}).status == 200
@@ -331,8 +323,6 @@ def test_every_request_the_service_sends_carries_the_deadline_checks(
         later = clock.now() + timedelta(minutes=31)
         settings_env.setattr(clock, "now", lambda: later)
         sweep_orphans(lambda: 10**9)
-    finally:
-        botocore.client.BaseClient._make_api_call = REAL_CALL  # type: ignore[method-assign]
 
     operations = {operation for operation, _ in sent}
     assert {"TransactWriteItems", "BatchGetItem", "Query", "BatchWriteItem", "ListObjectsV2"} <= operations

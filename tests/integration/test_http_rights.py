@@ -28,13 +28,15 @@ def _session(stack: LocalStack, headers: dict[str, str] | None = None) -> tuple[
     return f"{stack.api}/api/v1/sessions/{created['session_id']}", auth
 
 
+def _form(url: str, auth: dict[str, str], filename: str, content_type: str, size: int) -> dict[str, Any]:
+    """The upload form the service issues for one file."""
+    body = {"filename": filename, "content_type": content_type, "size": size}
+    form: dict[str, Any] = requests.post(f"{url}/uploads", headers=auth, timeout=10, json=body).json()
+    return form
+
+
 def _upload(url: str, auth: dict[str, str], data: bytes, content_type: str = "text/plain") -> dict[str, Any]:
-    form = requests.post(
-        f"{url}/uploads",
-        headers=auth,
-        timeout=10,
-        json={"filename": "notes.txt", "content_type": content_type, "size": len(data)},
-    ).json()
+    form = _form(url, auth, "notes.txt", content_type, len(data))
     sent = requests.post(
         form["url"], data=form["fields"], files={"file": ("notes.txt", data, content_type)}, timeout=10
     )
@@ -58,12 +60,7 @@ def _statuses(url: str, auth: dict[str, str]) -> dict[str, str]:
 
 def test_files_move_from_pending_to_stored_and_the_link_serves_them(stack: LocalStack) -> None:
     url, auth = _session(stack)
-    form = requests.post(
-        f"{url}/uploads",
-        headers=auth,
-        timeout=10,
-        json={"filename": "notes.txt", "content_type": "text/plain", "size": 12},
-    ).json()
+    form = _form(url, auth, "notes.txt", "text/plain", 12)
     assert _statuses(url, auth) == {form["upload_id"]: "pending"}
     pending = requests.get(f"{url}/uploads/{form['upload_id']}", headers=auth, timeout=10)
     assert (pending.status_code, pending.json()["error"]["code"]) == (404, "upload_not_found")
@@ -88,12 +85,7 @@ def test_files_move_from_pending_to_stored_and_the_link_serves_them(stack: Local
 
 def test_an_object_against_its_declaration_is_deleted(stack: LocalStack) -> None:
     url, auth = _session(stack)
-    form = requests.post(
-        f"{url}/uploads",
-        headers=auth,
-        timeout=10,
-        json={"filename": "a.png", "content_type": "image/png", "size": 100},
-    ).json()
+    form = _form(url, auth, "a.png", "image/png", 100)
     # written past the form (moto does not enforce presigned-POST policies; S3 would refuse the form)
     stack.client("s3").put_object(Bucket=BUCKET, Key=form["key"], Body=b"<script>", ContentType="text/html")
 

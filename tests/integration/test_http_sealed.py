@@ -25,7 +25,7 @@ from chatvault_client import ChatVault, TransportError
 
 from chatvault.core import seal
 from chatvault.dal import conversation_keys
-from tests.helpers import BUCKET
+from tests.helpers import BUCKET, partition
 from tests.integration.local_stack import LocalStack, fill_past_inline, table_items
 
 pytestmark = pytest.mark.http
@@ -153,12 +153,7 @@ def test_a_restored_copy_of_an_erased_conversation_opens_under_no_key_and_is_not
     sid, url, auth = _conversation(stack, marker)
     ddb = _ddb(stack)
     # 1. a backup: every raw item of the session, and its export
-    backup = ddb.query(
-        TableName=SESSIONS,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": sid}},
-        ConsistentRead=True,
-    )["Items"]
+    backup = partition(sid, SESSIONS, ddb)
     exported = requests.get(f"{url}/export", headers=auth, timeout=TIMEOUT)
     assert exported.status_code == 200, exported.text
     assert marker in exported.text

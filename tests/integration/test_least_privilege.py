@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from chatvault.dal import conversation_keys, erasure, secret, uploads
 from chatvault.logic.rules.access import hash_token
 from chatvault.models.domain import Principal
 from infra.template import load, physical_name
-from tests.helpers import call, context, new_message_records
+from tests.helpers import REAL_API_CALL, call, context, declare_upload, new_message_records
 from tests.issuer import AUDIENCE, Issuer
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -32,7 +34,6 @@ PHYSICAL = {physical_name(name, res["Type"]): name for name, res in RESOURCES.it
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 # which function is running; a plain global (not a contextvar) so the functions' worker threads see it
 _running = {"function": ""}
-REAL_CALL = botocore.client.BaseClient._make_api_call
 TRANSACT = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -117,7 +118,7 @@ def used(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[tuple[str, str]]]:
     def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
         if _running["function"]:
             record[_running["function"]] |= needs(self.meta.service_model.service_name, operation, params)
-        return REAL_CALL(self, operation, params)
+        return REAL_API_CALL(self, operation, params)
 
     real_presign = uploads.presigned_post
 
@@ -152,30 +153,39 @@ def cold_start() -> None:
     conversation_keys.forget()
 
 
+@contextmanager
+def running(name: str) -> Iterator[None]:
+    """Meanwhile every AWS call is charged to function `name`, a new instance of it (a cold start)."""
+    cold_start()
+    _running["function"] = name
+    try:
+        yield
+    finally:
+        _running["function"] = ""
+
+
 def confirm(key: str) -> dict[str, Any]:
     """ConfirmUploadFunction, for the ObjectCreated event of this key."""
     from functions.confirm_upload.app import lambda_handler
 
     event = json.loads(EVENTS.joinpath("confirm_upload.json").read_text())
     event["detail"]["object"]["key"] = key
-    cold_start()
-    _running["function"] = "ConfirmUploadFunction"
-    try:
+    with running("ConfirmUploadFunction"):
         report: dict[str, Any] = lambda_handler(event, context("ConfirmUploadFunction"))
-    finally:
-        _running["function"] = ""
     return report
 
 
 def as_function(name: str, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-    cold_start()
-    _running["function"] = name
-    try:
+    with running(name):
         reply = call(method, path, **kwargs)
-    finally:
-        _running["function"] = ""
     assert reply.status == expect, (name, reply.body)
     return reply
+
+
+def _issue_upload(base: str, token: str) -> Any:
+    """CreateUploadFunction's form for one small PNG."""
+    body = {"filename": "a.png", "content_type": "image/png", "size": 3}
+    return as_function("CreateUploadFunction", "POST", f"{base}/uploads", expect=201, token=token, body=body)
 
 
 def test_every_function_is_granted_exactly_what_it_uses(
@@ -247,15 +257,11 @@ def test_every_function_is_granted_exactly_what_it_uses(
     def streamed(path: str, content: str, message_id: str | None = None, auth: str | None = token) -> bytes:
         body = {"content": content, **({"message_id": message_id} if message_id else {})}
         headers = {"accept": "text/event-stream", **({"x-session-token": auth} if auth else {})}
-        cold_start()
-        _running["function"] = "ChatStreamFunction"
-        try:
+        with running("ChatStreamFunction"):
             status, _, chunks = respond(
                 PlainRequest("POST", path, headers=headers, body=json.dumps(body).encode())
             )
             answer = b"".join(chunks)
-        finally:
-            _running["function"] = ""
         assert status == 200, answer
         return answer
 
@@ -276,34 +282,13 @@ def test_every_function_is_granted_exactly_what_it_uses(
     from functions.publish_message_events.app import lambda_handler as publish
 
     records = new_message_records()  # what Lambda's event source reads (its own permissions, SAM's)
-    cold_start()
-    _running["function"] = "PublishMessageEventsFunction"
-    try:
+    with running("PublishMessageEventsFunction"):
         published = publish({"Records": records}, context("PublishMessageEventsFunction"))
-    finally:
-        _running["function"] = ""
     assert published == {"batchItemFailures": []}
-    as_function(
-        "CreateUploadFunction",
-        "POST",
-        f"{base}/uploads",
-        expect=201,
-        token=token,
-        body={"filename": "a.png", "content_type": "image/png", "size": 3},
-    )
+    _issue_upload(base, token)
     boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=f"uploads/{sid}/f", Body=b"x")
     # the read side: an upload confirmed by its object's event, one refused (and deleted), the export
-    uploaded = [
-        as_function(
-            "CreateUploadFunction",
-            "POST",
-            f"{base}/uploads",
-            expect=201,
-            token=token,
-            body={"filename": "a.png", "content_type": "image/png", "size": 3},
-        ).body["key"]
-        for _ in range(2)
-    ]
+    uploaded = [_issue_upload(base, token).body["key"] for _ in range(2)]
     s3 = boto3.client("s3")
     s3.put_object(
         Bucket="chatvault-local-uploadsbucket", Key=uploaded[0], Body=b"abc", ContentType="image/png"
@@ -360,12 +345,7 @@ def test_every_function_is_granted_exactly_what_it_uses(
     short_base = f"/api/v1/sessions/{short['session_id']}"
     says = {"role": "user", "content": "soon forgotten"}
     call("POST", f"{short_base}/messages", token=short["session_token"], body=says)
-    file_key = call(
-        "POST",
-        f"{short_base}/uploads",
-        token=short["session_token"],
-        body={"filename": "a.png", "content_type": "image/png", "size": 3},
-    ).body["key"]
+    file_key = declare_upload(short_base, "a.png", "image/png", 3, token=short["session_token"]).body["key"]
     boto3.client("s3").put_object(Bucket="chatvault-local-uploadsbucket", Key=file_key, Body=b"abc")
     written = clock.now()
     settings_env.setattr(clock, "now", lambda: written + timedelta(hours=2))
@@ -401,14 +381,10 @@ def test_every_function_is_granted_exactly_what_it_uses(
     settings_env.setattr(clock, "now", lambda: later)
     from functions.sweep_orphans.app import lambda_handler as sweep
 
-    cold_start()
-    _running["function"] = "SweepOrphansFunction"
     sweep_context = context("SweepOrphansFunction")
     sweep_context.deadline += 290  # the sweep's timeout is 300 s
-    try:
+    with running("SweepOrphansFunction"):
         report = sweep(json.loads(EVENTS.joinpath("sweep_orphans.json").read_text()), sweep_context)
-    finally:
-        _running["function"] = ""
     assert report["erasures_finished"] == 1
     assert report["prefixes_deleted"] >= 1
     assert report["exports_deleted"] == 1

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models.table import Table
 
+from tests.helpers import partition
 from tests.integration.local_stack import LocalStack
 
 
@@ -73,12 +74,7 @@ def test_a_refused_transaction_leaves_every_item_as_it_was(stack: LocalStack) ->
         ddb.transact_write_items(TransactItems=refused)
 
     assert error.value.response["Error"]["Code"] == "TransactionCanceledException"
-    items = ddb.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": pk}},
-        ConsistentRead=True,
-    )["Items"]
+    items = partition(pk, table, ddb)
     assert sorted((i["sk"]["S"], i.get("n", {}).get("N")) for i in items) == [
         ("a", "1"),
         ("gone", None),

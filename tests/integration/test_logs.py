@@ -13,7 +13,7 @@ import pytest
 from chatvault.core import clock
 from chatvault.core.settings import get_settings
 from chatvault.logic.sweep_orphans import sweep_orphans
-from tests.helpers import call, create
+from tests.helpers import call, create, declare_upload
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -58,20 +58,8 @@ def test_a_full_scenario_logs_nothing_sensitive(
     assert call("POST", f"{base}/chat", token=token, source_ip=IP, body=failing).status == 502
     assert call("POST", f"{base}/chat", token=token, source_ip=IP, body=failing).status == 201
     call("GET", f"{base}/messages", token=token, query="order=desc", source_ip=IP)
-    call(
-        "POST",
-        f"{base}/uploads",
-        token=token,
-        source_ip=IP,
-        body={"filename": FILENAME, "content_type": "application/pdf", "size": 100},
-    )
-    call(
-        "POST",
-        f"{base}/uploads",
-        token=token,
-        source_ip=IP,
-        body={"filename": FILENAME, "content_type": "not a type", "size": 100},
-    )  # 422 echoes no input
+    declare_upload(base, FILENAME, "application/pdf", 100, token=token, source_ip=IP)
+    declare_upload(base, FILENAME, "not a type", 100, token=token, source_ip=IP)  # 422 echoes no input
     call(
         "POST",
         f"{base}/messages",

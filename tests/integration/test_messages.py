@@ -58,20 +58,23 @@ def _all(sid: str, token: str, order: str = "asc", limit: int = 7) -> list[dict[
             return items
 
 
+METADATA = {
+    "tools_used": ["search"],
+    "processing_time_ms": 12,
+    "token_count": 9,
+    "model": "m-1",
+    "has_error": False,
+    "attributes": {"k": "v"},
+}
+
+
 def test_append_returns_the_message_and_updates_the_session() -> None:
     sid, token = _session()
     reply = _append(
         sid,
         token,
         "Hi there, I need help with my account",
-        metadata={
-            "tools_used": ["search"],
-            "processing_time_ms": 12,
-            "token_count": 9,
-            "model": "m-1",
-            "has_error": False,
-            "attributes": {"k": "v"},
-        },
+        metadata=METADATA,
     )
 
     assert reply.status == 201
@@ -80,14 +83,7 @@ def test_append_returns_the_message_and_updates_the_session() -> None:
     assert message["session_id"] == sid
     assert message["role"] == "user"
     assert message["content"] == "Hi there, I need help with my account"
-    assert message["metadata"] == {
-        "tools_used": ["search"],
-        "processing_time_ms": 12,
-        "token_count": 9,
-        "model": "m-1",
-        "has_error": False,
-        "attributes": {"k": "v"},
-    }
+    assert message["metadata"] == METADATA
     session = call("GET", f"/api/v1/sessions/{sid}", token=token).body
     assert session["message_count"] == 1
     assert session["last_message_at"] == message["created_at"]
@@ -240,13 +236,22 @@ def test_appends_to_missing_foreign_ended_or_expired_sessions_fail_and_write_not
     assert not [i for i in items if i["sk"]["S"].startswith(("M#", "!I#"))]
 
 
-def test_append_slides_the_session_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+def _appended_apart(
+    monkeypatch: pytest.MonkeyPatch, first: str, second: str, apart: int, now: int
+) -> tuple[str, str]:
+    """A new session: `first` appended, `second` `apart` hours later; the clock then `now` hours after
+    the first."""
     sid, token = _session()
     start = clock.now()
-    _append(sid, token, "first")
-    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=700))
-    _append(sid, token, "second")
-    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=800))
+    _append(sid, token, first)
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=apart))
+    _append(sid, token, second)
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=now))
+    return sid, token
+
+
+def test_append_slides_the_session_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    sid, token = _appended_apart(monkeypatch, "first", "second", apart=700, now=800)
 
     assert call("GET", f"/api/v1/sessions/{sid}", token=token).status == 200
     # the first message expired 720 hours after it was written; the session lives on
@@ -254,12 +259,7 @@ def test_append_slides_the_session_expiry(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_expired_messages_are_never_listed(monkeypatch: pytest.MonkeyPatch) -> None:
-    sid, token = _session()
-    start = clock.now()
-    _append(sid, token, "old")
-    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=600))
-    _append(sid, token, "new")
-    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=721))
+    sid, token = _appended_apart(monkeypatch, "old", "new", apart=600, now=721)
     for order in ("asc", "desc"):
         assert [m["content"] for m in _all(sid, token, order, limit=1)] == ["new"]
 

@@ -257,14 +257,16 @@ def test_a_failed_reply_is_retried_with_the_same_message_id(stack: LocalStack, f
     ]
 
 
-@pytest.mark.parametrize(
-    ("failure", "error", "status", "code"),
-    [
-        ("throttle", UnavailableError, 503, "model_unavailable"),
-        ("timeout", GatewayTimeoutError, 504, "model_timeout"),
-        ("error", BadGatewayError, 502, "model_unavailable"),
-    ],
-)
+# The stand-in's failures, and what the client raises for each (a streamed reply's error event says the
+# status the JSON form would answer: 502 for the failed model, not the busy 503)
+MODEL_FAILURES = [
+    ("throttle", UnavailableError, 503, "model_unavailable"),
+    ("timeout", GatewayTimeoutError, 504, "model_timeout"),
+    ("error", BadGatewayError, 502, "model_unavailable"),
+]
+
+
+@pytest.mark.parametrize(("failure", "error", "status", "code"), MODEL_FAILURES)
 def test_without_retries_a_model_failure_is_raised_and_its_message_id_completes_the_pair(
     stack: LocalStack, failure: str, error: type[ApiError], status: int, code: str
 ) -> None:
@@ -497,15 +499,7 @@ def test_the_deltas_arrive_one_by_one_as_they_are_written(slow_stack: LocalStack
     assert stream.reply.content == stream.text
 
 
-@pytest.mark.parametrize(
-    ("failure", "error", "status", "code"),
-    [
-        ("throttle", UnavailableError, 503, "model_unavailable"),
-        ("timeout", GatewayTimeoutError, 504, "model_timeout"),
-        # the event says the status the JSON form would answer: 502 here, not the busy 503
-        ("error", BadGatewayError, 502, "model_unavailable"),
-    ],
-)
+@pytest.mark.parametrize(("failure", "error", "status", "code"), MODEL_FAILURES)
 def test_a_failed_streamed_reply_raises_with_its_message_id_and_a_repeat_completes_it(
     stack: LocalStack, failure: str, error: type[ApiError], status: int, code: str
 ) -> None:

@@ -17,7 +17,7 @@ from chatvault.dal import conversation_keys, retention, upload_records, uploads
 from chatvault.dal.aws.items import ChatItem
 from chatvault.dal.conversation_keys import KeyItem
 from chatvault.http.api_document import api_document
-from tests.helpers import assert_error, call, create
+from tests.helpers import assert_error, call, create, declare_upload
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -60,12 +60,7 @@ def _items(sid: str) -> dict[str, Any]:
 
 
 def _stored_upload(base: str, sid: str, token: str) -> str:
-    issued = call(
-        "POST",
-        f"{base}/uploads",
-        token=token,
-        body={"filename": "a.txt", "content_type": "text/plain", "size": 5},
-    )
+    issued = declare_upload(base, "a.txt", "text/plain", 5, token=token)
     assert issued.status == 201, issued.body
     upload_id = issued.body["upload_id"]
     uploads.put(uploads.key_for(sid, upload_id), b"hello", "text/plain")

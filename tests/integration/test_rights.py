@@ -19,7 +19,7 @@ from chatvault.core.settings import get_settings
 from chatvault.dal import audit
 from infra.local import events
 from infra.template import Stack
-from tests.helpers import BUCKET, append_messages, assert_error, call, context, create, s3
+from tests.helpers import BUCKET, append_messages, assert_error, call, context, create, declare_upload, s3
 
 pytestmark = pytest.mark.usefixtures("aws")
 TABLE = "chatvault-local-SessionsTable"
@@ -38,12 +38,7 @@ def _session() -> tuple[str, str]:
 
 
 def _issue(sid: str, token: str, content_type: str = "image/png", size: int = 64) -> dict[str, Any]:
-    reply = call(
-        "POST",
-        f"/api/v1/sessions/{sid}/uploads",
-        token=token,
-        body={"filename": "my scan.png", "content_type": content_type, "size": size},
-    )
+    reply = declare_upload(f"/api/v1/sessions/{sid}", "my scan.png", content_type, size, token=token)
     assert reply.status == 201, reply.body
     body: dict[str, Any] = reply.body
     return body
@@ -481,12 +476,7 @@ def users(jwt_mode: None) -> dict[str, list[str]]:
                     subject=user,
                     body={"role": "user", "content": f"m{m}"},
                 )
-            upload = call(
-                "POST",
-                f"/api/v1/sessions/{sid}/uploads",
-                subject=user,
-                body={"filename": "f.png", "content_type": "image/png", "size": 5},
-            ).body
+            upload = declare_upload(f"/api/v1/sessions/{sid}", "f.png", "image/png", 5, subject=user).body
             s3().put_object(Bucket=BUCKET, Key=upload["key"], Body=b"12345", ContentType="image/png")
             s3().put_object(Bucket=BUCKET, Key=f"exports/{sid}/{uuid.uuid4()}.json", Body=b"{}")
             owned[user].append(sid)

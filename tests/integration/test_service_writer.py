@@ -11,12 +11,11 @@ from typing import Any
 import botocore.client
 import pytest
 
-from tests.helpers import assert_error, call, create
+from tests.helpers import REAL_API_CALL, assert_error, call, create
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 SERVICE = "/api/v1/service/sessions"
-REAL_CALL = botocore.client.BaseClient._make_api_call
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def requests_sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     def api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
         sent.append(operation)
-        return REAL_CALL(self, operation, params)
+        return REAL_API_CALL(self, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", api_call)
     return sent

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from chatvault.core import bounds
 from tests.benchmarks.capacity import item_bytes as plain_bytes
-from tests.helpers import call, create
+from tests.helpers import call, create, partition
 
 pytestmark = pytest.mark.usefixtures("aws")
 TABLE = "chatvault-local-SessionsTable"
@@ -89,11 +88,7 @@ def test_the_largest_message_at_the_largest_setting_is_stored_and_read_back(
     assert stored["content"] == body["content"]
     assert stored["metadata"] == body["metadata"]
 
-    items = boto3.client("dynamodb").query(
-        TableName=TABLE,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": sid}},
-    )["Items"]
+    items = partition(sid, TABLE)
     sizes = {item["sk"]["S"][:2]: item_bytes(item) for item in items}  # DynamoDB's own item size
     assert max(sizes.values()) < ITEM_LIMIT, sizes
     # the message item is the large one, and it still leaves room: no field could push it over

@@ -164,6 +164,19 @@ def test_an_append_seals_the_message_and_preview_and_keeps_its_items_under_a_wri
     assert _bytes(session) <= 1024, _bytes(session)
 
 
+def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Records the item names of every transaction sent from now on (the list is appended to)."""
+    writes: list[list[str]] = []
+    real_send = Transaction.send
+
+    def send(tx: Transaction) -> None:
+        writes.append(tx.names)
+        real_send(tx)
+
+    monkeypatch.setattr(Transaction, "send", send)
+    return writes
+
+
 def test_the_keys_ttl_follows_the_sessions_without_a_write_on_every_append(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
@@ -177,14 +190,7 @@ def test_the_keys_ttl_follows_the_sessions_without_a_write_on_every_append(
     sid = _session(hours=1)
     created = _key_ttl(sid)
     start = clock.now()
-    writes: list[list[str]] = []
-    real_send = Transaction.send
-
-    def send(tx: Transaction) -> None:
-        writes.append(tx.names)
-        real_send(tx)
-
-    settings_env.setattr(Transaction, "send", send)
+    writes = _transactions(settings_env)
     for seconds, moved in ((60, False), (140, False), (200, True), (260, False)):
         settings_env.setattr(clock, "now", lambda s=seconds: start + timedelta(seconds=s))
         writes.clear()
@@ -258,14 +264,7 @@ def test_an_append_slides_a_session_by_its_own_retention_learned_with_its_key(
             created_at=at, expires_at=at + timedelta(hours=1), temporary=True, retention_hours=1,
         )
     )  # fmt: skip
-    writes: list[list[str]] = []
-    real_send = Transaction.send
-
-    def send(tx: Transaction) -> None:
-        writes.append(tx.names)
-        real_send(tx)
-
-    monkeypatch.setattr(Transaction, "send", send)
+    writes = _transactions(monkeypatch)
     for stale in (False, True):
         writes.clear()
         if stale:  # a copy of the key held without the session's retention

@@ -76,9 +76,46 @@ def _answered(response: dict[str, Any], request: ModelRequest | None = None) -> 
     return reply
 
 
-def _logged(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
-    out, err = capfd.readouterr()
-    return out + err + "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+class Logs:
+    """What the adapter logged at every level: the records, and what Powertools printed."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+        caplog.set_level(logging.DEBUG)
+        self.caplog, self.capfd = caplog, capfd
+
+    def text(self) -> str:
+        out, err = self.capfd.readouterr()
+        return out + err + "\n".join(r.getMessage() + str(r.__dict__) for r in self.caplog.records)
+
+    def failures(self) -> list[logging.LogRecord]:
+        return [r for r in self.caplog.records if r.getMessage() == "model call failed"]
+
+    def assert_failed_once_without_content(self, code: str, cause: str | None = None) -> None:
+        (record,) = self.failures()  # logged once
+        assert record.levelno == logging.WARNING
+        assert (record.error_code, record.model) == (code, MODEL)  # type: ignore[attr-defined]
+        if cause is not None:
+            assert record.cause == cause  # type: ignore[attr-defined]
+        logged = self.text()
+        for text in (SECRET, SYSTEM, "answer #1", REPLY_SECRET):
+            assert text not in logged
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
+    return Logs(caplog, capfd)
+
+
+def _assert_mapped(error: ChatVaultError, error_type: type[ChatVaultError], message: str | None) -> None:
+    """The model error the caller gets: its type and message, raised `from None` (the botocore error
+    stays out of the traceback), and a busy model's Retry-After."""
+    assert type(error) is error_type
+    if message is not None:
+        assert error.message == message
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    if error_type is ModelBusyError:
+        assert error.retry_after == 5  # type: ignore[attr-defined]
 
 
 def test_the_client_makes_one_attempt_within_the_functions_time() -> None:
@@ -248,11 +285,9 @@ def test_every_bedrock_error_becomes_its_model_error_and_is_logged_without_the_c
     status: int,
     error_type: type[ChatVaultError],
     message: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    logs: Logs,
 ) -> None:
     """Converse, and ConverseStream refused before any event: the same mapping, logged once."""
-    caplog.set_level(logging.DEBUG)
     cause = f"Bedrock says {code} happened"
     items: list[str | ModelReply] = []
     request = _request(turns=3, system=SYSTEM)
@@ -270,13 +305,8 @@ def test_every_bedrock_error_becomes_its_model_error_and_is_logged_without_the_c
         stub.assert_no_pending_responses()
 
     assert items == []
-    assert (type(raised.value), raised.value.message) == (error_type, message)
-    assert raised.value.__cause__ is None  # `from None`: the botocore error stays out of the traceback
-    assert raised.value.__suppress_context__
-    if error_type is ModelBusyError:
-        assert raised.value.retry_after == 5  # type: ignore[attr-defined]
-    _assert_failed_once_without_content(caplog, capfd, code, cause)
-    assert code in _logged(caplog, capfd)
+    _assert_mapped(raised.value, error_type, message)
+    logs.assert_failed_once_without_content(code, cause)
 
 
 NETWORK_ERRORS = [
@@ -294,11 +324,9 @@ def test_a_network_failure_is_tried_once_and_becomes_its_model_error(
     exc_type: type[Exception],
     error_type: type[ChatVaultError],
     message: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    logs: Logs,
 ) -> None:
     """botocore would retry timeouts and refused connections; this client sends once and fails."""
-    caplog.set_level(logging.DEBUG)
     client = bedrock.client()
     attempts: list[str] = []
 
@@ -312,15 +340,8 @@ def test_a_network_failure_is_tried_once_and_becomes_its_model_error(
 
     assert len(attempts) == 1
     assert attempts[0].startswith("https://bedrock-runtime.us-east-1.amazonaws.com/model/")
-    assert type(raised.value) is error_type
-    assert raised.value.message == message
-    if error_type is ModelBusyError:
-        assert raised.value.retry_after == 5  # type: ignore[attr-defined]
-    records = [r for r in caplog.records if r.getMessage() == "model call failed"]
-    assert [r.error_code for r in records] == [exc_type.__name__]  # type: ignore[attr-defined]
-    logged = _logged(caplog, capfd)
-    for text in (SECRET, SYSTEM, "answer #1"):
-        assert text not in logged
+    _assert_mapped(raised.value, error_type, message)
+    logs.assert_failed_once_without_content(exc_type.__name__)
 
 
 def test_a_throttle_from_the_wire_is_not_retried_inside_the_call() -> None:
@@ -357,9 +378,7 @@ def test_error_of_maps_a_stand_ins_error_without_a_model_id(caplog: pytest.LogCa
     assert not hasattr(record, "model")
 
 
-def test_a_local_botocore_error_is_logged_without_its_text(
-    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_a_local_botocore_error_is_logged_without_its_text(logs: Logs) -> None:
     """botocore's own errors (parameter validation, for one) may quote a parameter's value: only
     their class is logged."""
     from botocore.exceptions import ParamValidationError
@@ -370,9 +389,7 @@ def test_a_local_botocore_error_is_logged_without_its_text(
     error = bedrock.error_of(exc, model_id=MODEL)
     assert type(error) is ModelFailedError
     assert error.message == FAILED_DEFAULT
-    (record,) = [r for r in caplog.records if r.getMessage() == "model call failed"]
-    assert record.error_code == "ParamValidationError"  # type: ignore[attr-defined]
-    assert SECRET not in _logged(caplog, capfd)
+    logs.assert_failed_once_without_content("ParamValidationError")
 
 
 def test_a_long_mixed_stored_history_reaches_converse_as_it_accepts_it() -> None:
@@ -695,20 +712,6 @@ STREAM_EXCEPTIONS = [
 ]
 
 
-def _assert_failed_once_without_content(
-    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str], code: str, cause: str | None = None
-) -> None:
-    records = [r for r in caplog.records if r.getMessage() == "model call failed"]
-    assert len(records) == 1  # logged once
-    assert records[0].levelno == logging.WARNING
-    assert (records[0].error_code, records[0].model) == (code, MODEL)  # type: ignore[attr-defined]
-    if cause is not None:
-        assert records[0].cause == cause  # type: ignore[attr-defined]
-    logged = _logged(caplog, capfd)
-    for text in (SECRET, SYSTEM, "answer #1", REPLY_SECRET):
-        assert text not in logged
-
-
 @pytest.mark.parametrize(
     ("name", "error_type", "message"), STREAM_EXCEPTIONS, ids=[s[0] for s in STREAM_EXCEPTIONS]
 )
@@ -716,13 +719,11 @@ def test_an_in_stream_exception_from_the_wire_becomes_its_model_error(
     name: str,
     error_type: type[ChatVaultError],
     message: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    logs: Logs,
 ) -> None:
     """A 200 whose stream later carries an exception frame: botocore raises it while the stream is read,
     as an EventStreamError whose code is the frame's camelCase name. It maps as the same-named
     ClientError code, after the deltas already yielded, and the stream is closed."""
-    caplog.set_level(logging.DEBUG)
     events = _stream_events([REPLY_SECRET])
     raw = _on_the_wire(
         [_wire_event(events[0]), _wire_event(events[1]), _wire_exception(name, f"Bedrock says {name}")]
@@ -732,14 +733,9 @@ def test_an_in_stream_exception_from_the_wire_becomes_its_model_error(
         _drain(bedrock.converse_stream(_request(turns=3, system=SYSTEM), MODEL), items)
 
     assert items == [REPLY_SECRET]
-    assert type(raised.value) is error_type
-    assert raised.value.message == message
-    assert raised.value.__cause__ is None
-    assert raised.value.__suppress_context__
-    if error_type is ModelBusyError:
-        assert raised.value.retry_after == 5  # type: ignore[attr-defined]
+    _assert_mapped(raised.value, error_type, message)
     assert raw.closed == 1
-    _assert_failed_once_without_content(caplog, capfd, name[0].upper() + name[1:], f"Bedrock says {name}")
+    logs.assert_failed_once_without_content(name[0].upper() + name[1:], f"Bedrock says {name}")
 
 
 @pytest.mark.parametrize(
@@ -804,31 +800,25 @@ def test_a_network_failure_mid_stream_becomes_its_model_error(
     failure: Exception,
     error_type: type[ChatVaultError],
     code: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    logs: Logs,
 ) -> None:
     """The EventStream reads the raw urllib3 response: a read timeout or a broken connection between
     chunks arrives as urllib3's error, not botocore's. Each maps as botocore's own would (a timeout,
     Bedrock unreachable), logged with the endpoint only."""
-    caplog.set_level(logging.DEBUG)
     events = _stream_events([REPLY_SECRET])
     raw = _on_the_wire([_wire_event(events[0]) + _wire_event(events[1]), failure])
     items: list[str | ModelReply] = []
     with pytest.raises(error_type) as raised:
         _drain(bedrock.converse_stream(_request(turns=3, system=SYSTEM), MODEL), items)
     assert items == [REPLY_SECRET]
-    assert type(raised.value) is error_type
-    assert raised.value.__cause__ is None
+    _assert_mapped(raised.value, error_type, None)
     assert raw.closed == 1
-    _assert_failed_once_without_content(caplog, capfd, code)
-    (record,) = [r for r in caplog.records if r.getMessage() == "model call failed"]
+    logs.assert_failed_once_without_content(code)
+    (record,) = logs.failures()
     assert "bedrock-runtime.us-east-1.amazonaws.com" in record.cause  # type: ignore[attr-defined]
 
 
-def test_a_malformed_stream_fails_without_logging_its_bytes(
-    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
-) -> None:
-    caplog.set_level(logging.DEBUG)
+def test_a_malformed_stream_fails_without_logging_its_bytes(logs: Logs) -> None:
     events = _stream_events([REPLY_SECRET])
     corrupt = bytearray(_wire_event(events[1]))
     corrupt[-1] ^= 0xFF  # the message checksum no longer matches
@@ -837,7 +827,7 @@ def test_a_malformed_stream_fails_without_logging_its_bytes(
         list(bedrock.converse_stream(_request(turns=3, system=SYSTEM), MODEL))
     assert raised.value.message == FAILED_DEFAULT
     assert raw.closed == 1
-    _assert_failed_once_without_content(caplog, capfd, "ChecksumMismatch", "")
+    logs.assert_failed_once_without_content("ChecksumMismatch", "")
 
 
 def test_a_stream_that_ends_before_its_stop_is_not_a_reply(caplog: pytest.LogCaptureFixture) -> None:

@@ -13,7 +13,7 @@ from chatvault.core import clock, seal
 from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys
 from chatvault.logic.check_restore import check_restore
-from tests.helpers import call, unseal_in_place
+from tests.helpers import call, partition, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws")
 _tokens: dict[str, str] = {}
@@ -34,12 +34,7 @@ def _session(messages: int = 2) -> str:
 
 
 def _items(session_id: str) -> list[dict]:
-    ddb = boto3.client("dynamodb")
-    return ddb.query(
-        TableName=get_settings().table_name,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": session_id}},
-    )["Items"]
+    return partition(session_id)
 
 
 def _lose_key(session_id: str, *, expired: bool = False) -> None:

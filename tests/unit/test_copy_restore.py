@@ -16,7 +16,7 @@ from chatvault.core import clock
 from chatvault.core.settings import get_settings
 from chatvault.dal import conversation_keys, restore
 from chatvault.logic.copy_restore import RestoreCopy, copy_restore
-from tests.helpers import call, unseal_in_place
+from tests.helpers import call, partition, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws")
 RESTORED = "chatvault-local-SessionsTable-restored"
@@ -48,13 +48,7 @@ def _append(session_id: str, content: str, message_id: str | None = None) -> Non
 
 
 def _items(session_id: str, table: str | None = None) -> dict[str, dict[str, Any]]:
-    found = _ddb().query(
-        TableName=table or get_settings().table_name,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": session_id}},
-        ConsistentRead=True,
-    )["Items"]
-    return {item["sk"]["S"]: item for item in found}
+    return {item["sk"]["S"]: item for item in partition(session_id, table)}
 
 
 def _restore() -> None:

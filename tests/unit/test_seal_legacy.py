@@ -24,7 +24,7 @@ from chatvault.logic import seal_legacy as logic
 from chatvault.logic.check_restore import check_restore
 from chatvault.logic.erase_by_operator import erase_by_operator
 from chatvault.logic.seal_legacy import SealLegacy, seal_legacy
-from tests.helpers import call, create, unseal_in_place
+from tests.helpers import call, create, partition, unseal_in_place
 
 pytestmark = pytest.mark.usefixtures("aws", "jwt_mode")
 OWNER = "alice"
@@ -39,12 +39,7 @@ def _ddb() -> Any:
 
 
 def _items(session_id: str) -> list[dict[str, Any]]:
-    return _ddb().query(
-        TableName=get_settings().table_name,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": session_id}},
-        ConsistentRead=True,
-    )["Items"]
+    return partition(session_id)
 
 
 def _item(session_id: str, sort_key: str) -> dict[str, Any]:
