@@ -1,7 +1,8 @@
 """Whose a session is, decided once: `Principal.may_use` answers it for a record read back (the logic's
-`authorize` is it, answered 404 otherwise), and `owns` writes the same rule as the DynamoDB condition
-on every write (dal/session_conditions.py). Here DynamoDB (moto) evaluates the condition on stored
-session items for every kind of caller and session, and the two must agree on each."""
+`authorize` is it, answered 404 otherwise; `may_use_live` adds "and live"), and `owns` writes the same
+rule as the DynamoDB condition on every write (dal/session_conditions.py). Here DynamoDB (moto)
+evaluates the condition on stored session items for every kind of caller and session, and the two must
+agree on each."""
 
 from __future__ import annotations
 
@@ -75,6 +76,23 @@ def test_the_condition_and_the_read_rule_agree(session: str, principal: str) -> 
     may = caller.may_use(record_of(item))
     assert _condition_allows(item, caller, live=False) == may
     assert _condition_allows(item, caller, live=True) == may  # live and active: ownership decides
+    assert caller.may_use_live(record_of(item), clock.now()) == may
+    assert not caller.may_use_live(None, clock.now())
+
+
+@pytest.mark.parametrize("state", ["expired", "being erased"])
+def test_a_session_that_is_not_live_is_no_ones_to_write_or_to_read(state: str) -> None:
+    """`may_use_live` (authorize_live, and the storage's refused writes) and the `writable` condition
+    agree past ownership too: an expired session (TTL deletes late) or one being erased is no one's."""
+    item = _stored(**SESSIONS["anonymous"])
+    at = clock.now()
+    if state == "expired":
+        item.update(actions=[SessionItem.expires_at.set(at - timedelta(seconds=1))])
+    else:
+        item.update(actions=[SessionItem.deleted_at.set(at)])
+    for caller in PRINCIPALS.values():
+        assert not caller.may_use_live(record_of(item), at)
+        assert not _condition_allows(item, caller, live=True)
 
 
 def test_the_rule_itself() -> None:

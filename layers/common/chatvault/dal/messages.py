@@ -214,9 +214,7 @@ def _named(key: bytes | None) -> str | None:
 
 def _gone(refused: Refused, session: SessionRecord | None, principal: Principal) -> bool:
     """The session refused the attempt for being no live session of the caller's."""
-    return bool(refused.failed("session")) and (
-        session is None or not principal.may_use(session) or not session.is_live(clock.now())
-    )
+    return bool(refused.failed("session")) and not principal.may_use_live(session, clock.now())
 
 
 def _kept(stored: MessageRecord) -> timedelta:

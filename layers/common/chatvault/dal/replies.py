@@ -84,7 +84,7 @@ def take(
     guard: list[Action] = [SessionItem.reply_lock.set(lock.token), SessionItem.reply_until.set(lock.until_ms)]
     if not written(lambda: session.update(actions=guard, condition=writable(principal, at) & vacant)):
         current = sessions.state(session_id)
-        if current is None or not principal.may_use(current) or not current.is_live(at):
+        if not principal.may_use_live(current, at):
             return "gone"
         if current.status == "ended":
             return "ended"
@@ -134,6 +134,6 @@ def stop(session_id: str, principal: Principal, at: datetime) -> Literal["stoppi
     ):
         return "stopping"
     current = sessions.state(session_id)
-    if current is None or not principal.may_use(current) or not current.is_live(at):
+    if not principal.may_use_live(current, at):
         return "gone"
     return "none"

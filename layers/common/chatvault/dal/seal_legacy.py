@@ -55,7 +55,7 @@ from chatvault.dal.aws.items import (
     seal_text,
 )
 from chatvault.dal.aws.keys import MESSAGE_PREFIX, PROFILE_SK, SESSION_SK
-from chatvault.dal.aws.retry import CONDITION_CHECK_FAILED, storage_errors
+from chatvault.dal.aws.retry import refused, storage_errors
 from chatvault.dal.aws.transaction import Refused, Transaction
 from chatvault.dal.session_items import plain_map
 
@@ -356,7 +356,7 @@ def seal_item(raw: dict[str, Any], key: bytes) -> bool:
         try:
             client.update_item(**request)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != CONDITION_CHECK_FAILED:
+            if not refused(exc):
                 raise
             current = exc.response.get("Item")  # as it is now; None: gone (an erase, its TTL)
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 from pydantic import BaseModel, ConfigDict
 
@@ -131,6 +131,11 @@ class Principal(Record):
             and session.token_hash is not None
             and hmac.compare_digest(session.token_hash, self.token_hash or "")
         )
+
+    def may_use_live(self, session: SessionRecord | None, at: datetime) -> TypeGuard[SessionRecord]:
+        """Whether the session exists, is this principal's and is live at `at`: what authorize_live
+        requires, and what the storage's refused writes read to tell "gone" from a busy session."""
+        return session is not None and self.may_use(session) and session.is_live(at)
 
 
 Role = Literal["user", "assistant", "system", "tool"]

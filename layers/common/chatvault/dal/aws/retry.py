@@ -55,10 +55,16 @@ def written(write: Callable[[], object]) -> bool:
     try:
         write()
     except (PutError, UpdateError, DeleteError) as exc:
-        if exc.cause_response_code != CONDITION_CHECK_FAILED:
+        if not refused(exc):
             raise
         return False
     return True
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether a single write failed because its condition refused it: PynamoDB's errors, and boto3's
+    for the one caller that needs the item as it is now (ReturnValuesOnConditionCheckFailure)."""
+    return _code(exc) == CONDITION_CHECK_FAILED
 
 
 def _code(exc: BaseException) -> str | None:
