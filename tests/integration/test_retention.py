@@ -95,6 +95,9 @@ def test_a_new_conversation_may_ask_for_a_shorter_retention_never_a_longer_one(
     ):
         reply = call("POST", SESSIONS, body=body)
         assert_error(reply, 422, "validation_failed")
+        # one detail, at the field (an explicit null breaks the body's rule: "leave it out")
+        field = "body" if body["retention_hours"] is None else "body.retention_hours"
+        assert [d["field"] for d in reply.body["error"]["details"]] == [field], body
     assert len(list(ChatItem.scan())) == before  # nothing written
     lowered = create(
         body={"temporary": True, "retention_hours": 7}

@@ -98,6 +98,30 @@ def test_validation_details_name_the_field() -> None:
     ]
 
 
+def test_an_optional_fields_wrong_value_is_one_detail_at_the_fields_name() -> None:
+    """Pydantic reports each branch of `int | None`; the client is told of the field once."""
+    response = from_validation(
+        [
+            {
+                "type": "value_error",
+                "loc": ("body", "retention_hours", "function-before[_integral(), constrained-int]"),
+                "msg": "Value error, must be an integer",
+            },
+            {
+                "type": "none_required",
+                "loc": ("body", "retention_hours", "none"),
+                "msg": "Input should be None",
+            },
+            {"type": "missing", "loc": ("body", "title"), "msg": "Field required"},
+        ],
+        "r",
+    )
+    assert json.loads(response.body)["error"]["details"] == [
+        {"field": "body.retention_hours", "problem": "must be an integer"},
+        {"field": "body.title", "problem": "Field required"},
+    ]
+
+
 def test_internal_errors_leak_nothing() -> None:
     body = json.loads(internal("r").body)
     assert body == {

@@ -92,6 +92,25 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) if parts else "body"
 
 
+def _at_the_field(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A wrong value of an optional field (`X | None`) fails both branches of its union, and pydantic
+    reports one error for each, its loc naming the branch ("none", "function-before[...]"). The client
+    gets the value's own error, at the field's name: the None branch's is dropped, the tag cut out."""
+    optional = {
+        tuple(err["loc"][:-1])
+        for err in errors
+        if err.get("type") == "none_required" and tuple(err.get("loc", ()))[-1:] == ("none",)
+    }
+    kept = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "none_required" and loc[:-1] in optional:
+            continue
+        field = next((f for f in optional if loc[: len(f)] == f and len(loc) > len(f)), None)
+        kept.append({**err, "loc": field + loc[len(field) + 1 :]} if field else err)
+    return kept
+
+
 def from_validation(errors: list[dict[str, Any]], request_id: str) -> Response[str]:
     """Pydantic/Powertools validation errors: malformed JSON is 400, everything else 422 with details."""
     if any(err.get("type") == "json_invalid" for err in errors):
@@ -101,7 +120,7 @@ def from_validation(errors: list[dict[str, Any]], request_id: str) -> Response[s
             "field": _field(err.get("loc", ())),
             "problem": str(err.get("msg", "is not valid")).removeprefix("Value error, "),
         }
-        for err in errors
+        for err in _at_the_field(errors)
     ]
     return error_response(
         422, "validation_failed", "The request is not valid; see details.", request_id, details=details
