@@ -120,7 +120,7 @@ export interface Message {
   metadata: { [key: string]: unknown };
   created_at: string;
   /** A person's feedback on this reply, or null. */
-  feedback?: Feedback | null;
+  feedback: Feedback | null;
 }
 
 /** POST /sessions/{session_id}/chat's body. */

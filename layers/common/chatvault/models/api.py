@@ -342,7 +342,6 @@ class MessageOut(ApiModel):
     metadata: dict[str, Any]
     created_at: str
     feedback: FeedbackOut | None = Field(
-        default=None,
         description="A person's feedback on this reply (assistant messages: PUT .../feedback), or null.",
     )
 
