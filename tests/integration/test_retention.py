@@ -157,6 +157,37 @@ def test_a_lowered_retention_applies_at_once_to_the_session_its_messages_and_upl
     assert_error(call("GET", base, token=token), 404, "session_not_found")
 
 
+def test_an_uploads_record_is_kept_for_its_conversations_retention_whoever_holds_which(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """A new upload's record expires the conversation's retention after it was issued (its TTL's removal
+    is what removes its file), whether this process holds that retention with the key, holds none, or
+    holds an old one that a PATCH elsewhere changed (the refused write is sent again with the new one)."""
+    moments = Clock(settings_env)
+    session = create(body={"retention_hours": 5}).body
+    sid, token = session["session_id"], session["session_token"]
+    base = f"{SESSIONS}/{sid}"
+    default = create().body
+
+    def record_expiry(session_path: str, sid: str, token: str) -> timedelta:
+        issued = declare_upload(session_path, "a.txt", "text/plain", 5, token=token)
+        assert issued.status == 201, issued.body
+        item = _items(sid)["U#" + issued.body["upload_id"]]
+        return item.expires_at - _whole(moments.start)
+
+    assert record_expiry(base, sid, token) == timedelta(hours=5)  # held by this process since the create
+    conversation_keys.forget()
+    assert record_expiry(base, sid, token) == timedelta(hours=5)  # none held: read from the refusal
+    assert record_expiry(
+        f"{SESSIONS}/{default['session_id']}", default["session_id"], default["session_token"]
+    ) == (timedelta(hours=720))
+    assert call("PATCH", base, token=token, body={"retention_hours": 2}).status == 200
+    conversation_keys.remember(
+        sid, conversation_keys.cached(sid, clock.now()), clock.now() + timedelta(hours=5), 5
+    )
+    assert record_expiry(base, sid, token) == timedelta(hours=2)  # an old one held: refused, then the new
+
+
 def test_the_read_rule_hides_what_the_retention_passed_while_ttls_have_not_moved(
     settings_env: pytest.MonkeyPatch,
 ) -> None:

@@ -59,6 +59,10 @@ from chatvault.models.domain import (
     retention_of,
 )
 
+# An upload's write, sent again when the conversation's retention was not the one it assumed: a third
+# refusal means a retention changing under it twice (answered 503)
+UPLOAD_ATTEMPTS = 3
+
 
 @storage_errors
 def create(new: NewSession, charge: RateCharge, entry: AuditEntry) -> SessionRecord | None:
@@ -352,37 +356,51 @@ def record_upload(
     entry: AuditEntry,
     *,
     upload: UploadRecord,
-) -> bool:
+    retention: timedelta,
+) -> UploadRecord | None:
     """Count an issued upload on a live, active session of the caller, with its record (`pending`),
-    its audit entry and the client's rate-limit charge, in one transaction. False when the session
-    refused it."""
-    tx = Transaction()
-    tx.save("audit", audit.item_of(entry))
-    tx.save(
-        "upload",
-        UploadItem(
-            upload.session_id,
-            UPLOAD_PREFIX + upload.upload_id,
-            content_type=upload.content_type,
-            size=upload.size,
-            status=upload.status,
-            created_at=upload.created_at,
-            expires_at=upload.expires_at,
-        ),
-    )
-    tx.update(
-        "session",
-        SessionItem(session_id, SESSION_SK),
-        [SessionItem.uploads_issued.add(1)],
-        condition=writable(principal, at),
-    )
-    limits.add_charge(tx, charge)
-    try:
-        tx.commit()
-    except Refused as refused:
-        if refused.failed("session"):
-            return False
-        if refused.failed(limits.CHARGE):
-            raise RateLimitedError(charge.retry_after) from refused
-        raise
-    return True
+    its audit entry and the client's rate-limit charge, in one transaction. The record is kept for the
+    conversation's own retention (`retention`: the deployment's, when it has none), so that its TTL's
+    removal also removes its file (logic/remove_expired_files.py): the write assumes the retention held
+    with the conversation's key (none when not held) and, refused for another, is sent again with the
+    one it read. The record as written; None when the session refused it."""
+    hours = conversation_keys.retention_hours(session_id)
+    for _ in range(UPLOAD_ATTEMPTS):
+        record = upload.model_copy(update={"expires_at": as_stored(at + retention_of(hours, retention))})
+        tx = Transaction()
+        tx.save("audit", audit.item_of(entry))
+        tx.save(
+            "upload",
+            UploadItem(
+                record.session_id,
+                UPLOAD_PREFIX + record.upload_id,
+                content_type=record.content_type,
+                size=record.size,
+                status=record.status,
+                created_at=record.created_at,
+                expires_at=record.expires_at,
+            ),
+        )
+        tx.update(
+            "session",
+            SessionItem(session_id, SESSION_SK),
+            [SessionItem.uploads_issued.add(1)],
+            condition=writable(principal, at) & retained_for(hours),
+            return_values="ALL_OLD",
+        )
+        limits.add_charge(tx, charge)
+        try:
+            tx.commit()
+        except Refused as refused:
+            if refused.failed(limits.CHARGE):
+                raise RateLimitedError(charge.retry_after) from refused
+            if not refused.failed("session"):
+                raise
+            old = refused.old("session", SessionItem)
+            session = record_of(old) if old is not None else None
+            if session is None or session.retention_hours == hours:
+                return None  # refused for what the caller reads to tell
+            hours = session.retention_hours  # its own retention, as stored now
+            continue
+        return record
+    raise StorageUnavailableError("The conversation's retention is changing; retry shortly.")

@@ -5,7 +5,8 @@ The policy fixes the key `uploads/{session_id}/{upload_id}`, the content type an
 The declared type must be one of AllowedUploadTypes, exactly as listed (the document declares them
 as an enum, and browsers report types in lowercase).
 One transaction counts the upload on the session and writes its record (`pending` until the bucket's
-ObjectCreated event confirms it: logic/confirm_upload.py); signing is local."""
+ObjectCreated event confirms it: logic/confirm_upload.py), kept for the conversation's retention;
+signing is local."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from chatvault.core import clock
 from chatvault.core.errors import ValidationFailedError
 from chatvault.core.observability import metrics
 from chatvault.core.settings import get_settings
-from chatvault.dal import session_items, sessions, uploads
+from chatvault.dal import sessions, uploads
 from chatvault.logic.rules.access import Caller, principal_of, session_id_from_path
 from chatvault.logic.rules.limits import refusals_audited
 from chatvault.logic.rules.session_state import raise_refusal
@@ -53,10 +54,14 @@ def create_upload(raw_session_id: str, request: CreateUploadRequest, caller: Cal
         size=request.size,
         status="pending",
         created_at=at,
-        expires_at=session_items.as_stored(at + timedelta(seconds=settings.retention_seconds)),
+        expires_at=at,  # the storage sets it: the conversation's retention after `at`
     )
+    kept = timedelta(seconds=settings.retention_seconds)
     with refusals_audited(charge):
-        if not sessions.record_upload(session_id, principal, at, charge, entry, upload=record):
+        recorded = sessions.record_upload(
+            session_id, principal, at, charge, entry, upload=record, retention=kept
+        )
+        if recorded is None:
             raise_refusal(session_id, principal, at)
 
     key = uploads.key_for(session_id, upload_id)
