@@ -165,10 +165,18 @@ def deletion_entry(session_id: str) -> Any:
 def new_message_records() -> list[dict[str, Any]]:
     """The records of the sessions table's stream (in-process moto) that PublishMessageEventsFunction's
     filter lets through (new message items), as Lambda's event source hands them to it."""
+    return stream_records("PublishMessageEventsFunction", "NewMessages")
+
+
+def stream_records(function: str, event: str) -> list[dict[str, Any]]:
+    """The records of the sessions table's stream (in-process moto) that the filter of `function`'s
+    DynamoDB event lets through (the local stack's own filtering: infra/local/filters.py), as Lambda's
+    event source hands them to it."""
     import boto3
     from botocore.config import Config
 
     from chatvault.core.settings import get_settings
+    from infra.local import filters
 
     table = boto3.client("dynamodb").describe_table(TableName=get_settings().table_name)["Table"]
     # botocore would send it to the account's endpoint (<account>.streams-ddb...), which moto does not know
@@ -177,17 +185,11 @@ def new_message_records() -> list[dict[str, Any]]:
     iterator = streams.get_shard_iterator(
         StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    pattern = json.loads(
-        Stack.from_template()
-        .functions()["PublishMessageEventsFunction"]
-        .events["NewMessages"]["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"]
-    )
-    prefix = pattern["dynamodb"]["Keys"]["sk"]["S"][0]["prefix"]
+    patterns = filters.patterns(Stack.from_template().functions()[function].events[event]["Properties"])
     return [
         {**record, "eventSourceARN": table["LatestStreamArn"]}
         for record in streams.get_records(ShardIterator=iterator)["Records"]
-        if record["eventName"] in pattern["eventName"]
-        and record["dynamodb"]["Keys"]["sk"]["S"].startswith(prefix)
+        if filters.passes(patterns, record)
     ]
 
 

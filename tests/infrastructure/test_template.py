@@ -1033,15 +1033,49 @@ def test_a_bot_subscribes_with_the_outputs_and_may_only_receive() -> None:
     ]
 
 
-def test_sam_wires_the_stream_to_the_publisher_and_the_failures_to_their_queue() -> None:
+def test_sam_wires_the_stream_to_its_two_functions_and_the_publishers_failures_to_their_queue() -> None:
     resources = _transformed()["Resources"]
-    mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    (mapping,) = mappings
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+    mappings = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    assert sorted(mappings) == [
+        "PublishMessageEventsFunctionAliaslive",
+        "RemoveExpiredFilesFunctionAliaslive",
+    ]
+    for mapping in mappings.values():
+        assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
+    publisher = mappings["PublishMessageEventsFunctionAliaslive"]
+    assert publisher["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert publisher["DestinationConfig"]["OnFailure"]["Destination"] == {
         "Fn::GetAtt": ["UnpublishedEventsQueue", "Arn"]
     }
+    assert "DestinationConfig" not in mappings["RemoveExpiredFilesFunctionAliaslive"]
+
+
+# ---- expired files ----------------------------------------------------------------------------------
+
+
+def test_only_the_ttls_removals_of_upload_records_wake_the_file_remover_which_may_only_delete_files() -> None:
+    """The filter passes a REMOVE made by the TTL process (not the service's own deletes: an erase or a
+    retention pass deletes the files itself) of an upload record (sk U#...); a failed batch is retried
+    for up to a day. The function may delete files under uploads/, nothing else."""
+    event = RESOURCES["RemoveExpiredFilesFunction"]["Properties"]["Events"]["ExpiredUploads"]
+    assert event["Type"] == "DynamoDB"
+    props = event["Properties"]
+    assert props["Stream"] == {"Fn::GetAtt": ["SessionsTable", "StreamArn"]}
+    assert json.loads(props["FilterCriteria"]["Filters"][0]["Pattern"]) == {
+        "eventName": ["REMOVE"],
+        "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
+        "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "U#"}]}}},
+    }
+    assert (props["MaximumRetryAttempts"], props["MaximumRecordAgeInSeconds"]) == (10, 86400)
+    assert props["BisectBatchOnFunctionError"] is True
+    grants = RESOURCES["RemoveExpiredFilesFunction"]["Properties"]["Policies"][1]["Statement"]
+    assert [(g["Action"], g["Resource"]) for g in grants] == [
+        (["s3:DeleteObject"], {"Fn::Sub": "${UploadsBucket.Arn}/uploads/*"})
+    ]
 
 
 # ---- the streaming API ----------------------------------------------------------------------------

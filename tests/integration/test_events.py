@@ -111,3 +111,14 @@ def test_the_stream_event_drives_the_publisher() -> None:
     assert result == {"batchItemFailures": []}
     queued = boto3.client("sqs").receive_message(QueueUrl=get_settings().events_queue_url)
     assert queued.get("Messages", []) == []
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_ttl_removal_event_drives_the_file_remover() -> None:
+    """The canned record is the TTL's removal of an upload record whose file was never sent: its key
+    is deleted all the same (no error), and the answer says how many were asked for."""
+    event = json.loads((EVENTS / "remove_expired_files.json").read_text())
+    result = import_module("functions.remove_expired_files.app").lambda_handler(
+        event, context("remove_expired_files")
+    )
+    assert result == {"removed": 1}

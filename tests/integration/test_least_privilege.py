@@ -298,6 +298,16 @@ def test_every_function_is_granted_exactly_what_it_uses(
     )
     assert confirm(uploaded[0])["stored"] == 1
     assert confirm(uploaded[1])["refused"] == 1
+    # the TTL's removal of the first upload's record (as DynamoDB Streams writes it): its file deleted
+    from functions.remove_expired_files.app import lambda_handler as remove_files
+
+    ttl_removal = json.loads(EVENTS.joinpath("remove_expired_files.json").read_text())
+    ttl_removal["Records"][0]["dynamodb"]["Keys"] = {
+        "pk": {"S": sid},
+        "sk": {"S": "U#" + uploaded[0].rsplit("/", 1)[1]},
+    }
+    with running("RemoveExpiredFilesFunction"):
+        assert remove_files(ttl_removal, context("RemoveExpiredFilesFunction")) == {"removed": 1}
     as_function("ListUploadsFunction", "GET", f"{base}/uploads", token=token)
     as_function("GetUploadFunction", "GET", f"{base}/uploads/{uploaded[0].rsplit('/', 1)[1]}", token=token)
     as_function("ExportSessionFunction", "GET", f"{base}/export", token=token)
