@@ -845,6 +845,10 @@ def test_the_dashboard_shows_requests_latency_errors_appends_deletes_sweep_and_t
         "SweepsIncomplete",
         "ReadThrottleEvents",
         "WriteThrottleEvents",
+        "RepliesStored",
+        'MetricName=\\"FeedbackUp\\"',
+        'MetricName=\\"FeedbackDown\\"',
+        "ExpiredFilesRemoved",
     ):
         assert figure in text, figure
     names = set(re.findall(r"\$\{(\w+)\}", body)) - {"AWS::Region", "AWS::StackName"}
