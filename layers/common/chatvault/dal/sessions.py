@@ -392,15 +392,15 @@ def record_upload(
         try:
             tx.commit()
         except Refused as refused:
+            if refused.failed("session"):
+                old = refused.old("session", SessionItem)
+                session = record_of(old) if old is not None else None
+                if session is None or session.retention_hours == hours:
+                    return None  # refused for what the caller reads to tell
+                hours = session.retention_hours  # its own retention, as stored now
+                continue
             if refused.failed(limits.CHARGE):
                 raise RateLimitedError(charge.retry_after) from refused
-            if not refused.failed("session"):
-                raise
-            old = refused.old("session", SessionItem)
-            session = record_of(old) if old is not None else None
-            if session is None or session.retention_hours == hours:
-                return None  # refused for what the caller reads to tell
-            hours = session.retention_hours  # its own retention, as stored now
-            continue
+            raise
         return record
     raise StorageUnavailableError("The conversation's retention is changing; retry shortly.")
