@@ -28,13 +28,32 @@ TABLE = "chatvault-local-SessionsTable"
 # -- filters ---------------------------------------------------------------------------------------
 
 
+def _stream_source(function: str) -> streams.StreamSource:
+    (source,) = [s for s in streams.sources(STACK) if s.function == function]
+    return source
+
+
 def test_the_templates_patterns_are_run_as_lambda_reads_them() -> None:
-    (source,) = streams.sources(STACK)
+    assert sorted(s.function for s in streams.sources(STACK)) == [
+        "PublishMessageEventsFunction",
+        "RemoveExpiredFilesFunction",
+    ]
+    source = _stream_source("PublishMessageEventsFunction")
     record = {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "s"}, "sk": {"S": "M#0001"}}}}
     assert filters.passes(source.filters, record)
     assert not filters.passes(source.filters, {**record, "eventName": "MODIFY"})
     assert not filters.passes(source.filters, {**record, "dynamodb": {"Keys": {"sk": {"S": "S"}}}})
     assert not filters.passes(source.filters, {"eventName": "INSERT"})  # a field missing: no match
+
+    expired = _stream_source("RemoveExpiredFilesFunction")
+    by_ttl = {
+        "eventName": "REMOVE",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "dynamodb": {"Keys": {"pk": {"S": "s"}, "sk": {"S": "U#u"}}},
+    }
+    assert filters.passes(expired.filters, by_ttl)
+    assert not filters.passes(expired.filters, {k: v for k, v in by_ttl.items() if k != "userIdentity"})
+    assert not filters.passes(expired.filters, record)
 
     bot = subscriber.bot_template("echo")
     (queue,) = subscriber.sources(
@@ -133,8 +152,8 @@ class Stub:
 
 
 def _poller(endpoint: str, runtime: Stub) -> streams.Poller:
-    """The template's stream source, from LATEST: what the tests before wrote is not this test's."""
-    (source,) = streams.sources(STACK)
+    """The publisher's stream source, from LATEST: what the tests before wrote is not this test's."""
+    source = _stream_source("PublishMessageEventsFunction")
     latest = dataclasses.replace(source, starting_position="LATEST")
     return streams.Poller(latest, runtime, endpoint, threading.Event())  # type: ignore[arg-type]
 
