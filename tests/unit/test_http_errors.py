@@ -122,6 +122,13 @@ def test_an_optional_fields_wrong_value_is_one_detail_at_the_fields_name() -> No
     ]
 
 
+def test_a_lone_none_error_is_kept_as_it_is() -> None:
+    """Only a union's None branch is dropped: where nothing else failed, its error is the only word."""
+    error = {"type": "none_required", "loc": ("body", "x", "none"), "msg": "Input should be None"}
+    details = json.loads(from_validation([error], "r").body)["error"]["details"]
+    assert details == [{"field": "body.x.none", "problem": "Input should be None"}]
+
+
 def test_internal_errors_leak_nothing() -> None:
     body = json.loads(internal("r").body)
     assert body == {

@@ -96,10 +96,19 @@ def _at_the_field(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A wrong value of an optional field (`X | None`) fails both branches of its union, and pydantic
     reports one error for each, its loc naming the branch ("none", "function-before[...]"). The client
     gets the value's own error, at the field's name: the None branch's is dropped, the tag cut out."""
-    optional = {
+    nones = {
         tuple(err["loc"][:-1])
         for err in errors
         if err.get("type") == "none_required" and tuple(err.get("loc", ()))[-1:] == ("none",)
+    }
+    # a union's: another branch of the same field failed too (else the None error is the only word)
+    optional = {
+        field
+        for field in nones
+        if any(
+            tuple(err.get("loc", ()))[: len(field)] == field and err.get("type") != "none_required"
+            for err in errors
+        )
     }
     kept = []
     for err in errors:
