@@ -116,6 +116,20 @@ def declare_upload(session_path: str, filename: str, content_type: str, size: in
     return call("POST", f"{session_path}/uploads", body=body, **options)
 
 
+def stored_upload(session_id: str, token: str) -> str:
+    """An upload of the session (in process) whose file is in the bucket and its record `stored`, as
+    after the bucket's event confirmed it; its upload id."""
+    from chatvault.core import clock
+    from chatvault.dal import upload_records, uploads
+
+    issued = declare_upload(f"/api/v1/sessions/{session_id}", "a.txt", "text/plain", 5, token=token)
+    assert issued.status == 201, issued.body
+    upload_id = str(issued.body["upload_id"])
+    uploads.put(uploads.key_for(session_id, upload_id), b"hello", "text/plain")
+    assert upload_records.mark_stored(session_id, upload_id, 5, clock.now())
+    return upload_id
+
+
 def assert_error(reply: Reply, status: int, code: str) -> None:
     assert reply.status == status, reply.body
     assert reply.body["error"]["code"] == code, reply.body
@@ -168,6 +182,13 @@ def new_message_records() -> list[dict[str, Any]]:
     return stream_records("PublishMessageEventsFunction", "NewMessages")
 
 
+def stream_filters(function: str, event: str) -> list[dict[str, Any]]:
+    """The FilterCriteria patterns of `function`'s DynamoDB event, as the local stack reads them."""
+    from infra.local import filters
+
+    return filters.patterns(Stack.from_template().functions()[function].events[event]["Properties"])
+
+
 def stream_records(function: str, event: str) -> list[dict[str, Any]]:
     """The records of the sessions table's stream (in-process moto) that the filter of `function`'s
     DynamoDB event lets through (the local stack's own filtering: infra/local/filters.py), as Lambda's
@@ -185,7 +206,7 @@ def stream_records(function: str, event: str) -> list[dict[str, Any]]:
     iterator = streams.get_shard_iterator(
         StreamArn=table["LatestStreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    patterns = filters.patterns(Stack.from_template().functions()[function].events[event]["Properties"])
+    patterns = stream_filters(function, event)
     return [
         {**record, "eventSourceARN": table["LatestStreamArn"]}
         for record in streams.get_records(ShardIterator=iterator)["Records"]

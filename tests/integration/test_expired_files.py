@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from chatvault.core import clock
 from chatvault.core.errors import StorageUnavailableError
-from chatvault.dal import upload_records, uploads
+from chatvault.dal import uploads
 from chatvault.logic.remove_expired_files import ExpiredRecord, remove_expired_files
-from tests.helpers import call, context, create, declare_upload, stream_records
+from tests.helpers import call, context, create, stored_upload, stream_filters, stream_records
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -24,13 +23,7 @@ TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 
 def _stored_upload(session: dict[str, Any]) -> str:
-    base = f"/api/v1/sessions/{session['session_id']}"
-    issued = declare_upload(base, "a.txt", "text/plain", 5, token=session["session_token"])
-    assert issued.status == 201, issued.body
-    upload_id = str(issued.body["upload_id"])
-    uploads.put(uploads.key_for(session["session_id"], upload_id), b"hello", "text/plain")
-    assert upload_records.mark_stored(session["session_id"], upload_id, 5, clock.now())
-    return upload_id
+    return stored_upload(session["session_id"], session["session_token"])
 
 
 def _removed_by_ttl(session_id: str, sort_key: str) -> dict[str, Any]:
@@ -104,10 +97,8 @@ def test_the_filter_passes_the_ttls_removals_of_upload_records_only() -> None:
     assert stream_records("RemoveExpiredFilesFunction", "ExpiredUploads") == []
 
     from infra.local import filters
-    from infra.template import Stack
 
-    event = Stack.from_template().functions()["RemoveExpiredFilesFunction"].events["ExpiredUploads"]
-    patterns = filters.patterns(event["Properties"])
+    patterns = stream_filters("RemoveExpiredFilesFunction", "ExpiredUploads")
     by_ttl = _removed_by_ttl(sid, "U#6b1f0c52-7d3e-4a9b-8c1d-2e3f4a5b6c7d")
     assert filters.passes(patterns, by_ttl)
     for changed in ("a message's", "another remover's", "not a removal"):

@@ -13,11 +13,11 @@ import pytest
 
 from chatvault.core import clock
 from chatvault.core.errors import StorageUnavailableError
-from chatvault.dal import conversation_keys, retention, upload_records, uploads
+from chatvault.dal import conversation_keys, retention, uploads
 from chatvault.dal.aws.items import ChatItem
 from chatvault.dal.conversation_keys import KeyItem
 from chatvault.http.api_document import api_document
-from tests.helpers import assert_error, call, create, declare_upload
+from tests.helpers import assert_error, call, create, declare_upload, stored_upload
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -57,15 +57,6 @@ def _contents(base: str, token: str) -> list[str]:
 def _items(sid: str) -> dict[str, Any]:
     """The session's raw items by sort key (every kind)."""
     return {item.sk: item for item in ChatItem.query(sid)}
-
-
-def _stored_upload(base: str, sid: str, token: str) -> str:
-    issued = declare_upload(base, "a.txt", "text/plain", 5, token=token)
-    assert issued.status == 201, issued.body
-    upload_id = issued.body["upload_id"]
-    uploads.put(uploads.key_for(sid, upload_id), b"hello", "text/plain")
-    assert upload_records.mark_stored(sid, upload_id, 5, clock.now())
-    return str(upload_id)
 
 
 def test_a_new_conversation_may_ask_for_a_shorter_retention_never_a_longer_one(
@@ -121,12 +112,12 @@ def test_a_lowered_retention_applies_at_once_to_the_session_its_messages_and_upl
     base = f"{SESSIONS}/{sid}"
     _say(base, token, "first")
     moments.set(timedelta(hours=1))
-    old_upload = _stored_upload(base, sid, token)
+    old_upload = stored_upload(sid, token)
     moments.set(timedelta(hours=2))
     _say(base, token, "second")
     moments.set(timedelta(hours=4))
     _say(base, token, "third")
-    new_upload = _stored_upload(base, sid, token)
+    new_upload = stored_upload(sid, token)
 
     now = moments.set(timedelta(hours=5))
     patched = call("PATCH", base, token=token, body={"retention_hours": 3})
