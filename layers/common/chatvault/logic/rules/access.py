@@ -113,6 +113,6 @@ def authorize(record: SessionRecord | None, principal: Principal) -> SessionReco
 def authorize_live(record: SessionRecord | None, principal: Principal, at: datetime) -> SessionRecord:
     """The session if it is the principal's and live at `at` (not expired, not being erased);
     otherwise 404, never telling which check failed."""
-    if record is None or not principal.may_use_live(record, at):
+    if not principal.may_use_live(record, at):
         raise SessionNotFoundError()
     return record
